@@ -1,0 +1,295 @@
+//! Small helpers over automerge: read typed fields, build new records with
+//! `batch_create_object`, and write a field only when its value changes (so
+//! an unchanged field never becomes a conflict with a concurrent edit).
+
+use std::collections::HashMap;
+
+use automerge::transaction::Transactable;
+use automerge::{ObjId, ObjType, ReadDoc, ScalarValue, Value, hydrate};
+
+use crate::error::ModelError;
+
+/// Reads one object of a document. Missing fields read as empty/zero so that
+/// documents written by an older version (without a newer field) still read.
+pub struct Obj<'a, R: ReadDoc> {
+    pub doc: &'a R,
+    pub id: ObjId,
+}
+
+impl<'a, R: ReadDoc> Obj<'a, R> {
+    pub fn root(doc: &'a R) -> Self {
+        Obj {
+            doc,
+            id: automerge::ROOT,
+        }
+    }
+
+    fn scalar(&self, key: &str) -> Option<ScalarValue> {
+        match self.doc.get(&self.id, key) {
+            Ok(Some((Value::Scalar(s), _))) => Some(s.into_owned()),
+            _ => None,
+        }
+    }
+
+    pub fn str(&self, key: &str) -> String {
+        match self.scalar(key) {
+            Some(ScalarValue::Str(s)) => s.to_string(),
+            _ => String::new(),
+        }
+    }
+
+    pub fn i64(&self, key: &str) -> i64 {
+        match self.scalar(key) {
+            Some(ScalarValue::Int(i)) => i,
+            Some(ScalarValue::Uint(u)) => u as i64,
+            _ => 0,
+        }
+    }
+
+    pub fn bool(&self, key: &str) -> bool {
+        matches!(self.scalar(key), Some(ScalarValue::Boolean(true)))
+    }
+
+    pub fn obj(&self, key: &str) -> Option<Obj<'a, R>> {
+        match self.doc.get(&self.id, key) {
+            Ok(Some((Value::Object(_), id))) => Some(Obj { doc: self.doc, id }),
+            _ => None,
+        }
+    }
+
+    /// The keys of this map object, sorted.
+    pub fn keys(&self) -> Vec<String> {
+        self.doc.keys(&self.id).collect()
+    }
+
+    /// The objects in the list at `key`, in order.
+    pub fn list(&self, key: &str) -> Vec<Obj<'a, R>> {
+        let Some(list) = self.obj(key) else {
+            return Vec::new();
+        };
+        let n = self.doc.length(&list.id);
+        (0..n)
+            .filter_map(|i| match self.doc.get(&list.id, i) {
+                Ok(Some((Value::Object(_), id))) => Some(Obj { doc: self.doc, id }),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The strings in the list at `key`, in order.
+    pub fn strings(&self, key: &str) -> Vec<String> {
+        let Some(list) = self.obj(key) else {
+            return Vec::new();
+        };
+        let n = self.doc.length(&list.id);
+        (0..n)
+            .filter_map(|i| match self.doc.get(&list.id, i) {
+                Ok(Some((Value::Scalar(s), _))) => match s.as_ref() {
+                    ScalarValue::Str(s) => Some(s.to_string()),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// How many values the field holds: more than one means concurrent
+    /// writes left a conflict.
+    pub fn conflicted(&self, key: &str) -> bool {
+        self.doc
+            .get_all(&self.id, key)
+            .map(|v| v.len() > 1)
+            .unwrap_or(false)
+    }
+}
+
+/// A builder for a new record, written with one `batch_create_object`.
+#[derive(Default)]
+pub struct Record(HashMap<String, hydrate::Value>);
+
+impl Record {
+    pub fn new() -> Self {
+        Record::default()
+    }
+    pub fn str(mut self, key: &str, v: impl AsRef<str>) -> Self {
+        self.0.insert(
+            key.to_owned(),
+            hydrate::Value::Scalar(ScalarValue::Str(v.as_ref().into())),
+        );
+        self
+    }
+    pub fn int(mut self, key: &str, v: i64) -> Self {
+        self.0
+            .insert(key.to_owned(), hydrate::Value::Scalar(ScalarValue::Int(v)));
+        self
+    }
+    pub fn bool(mut self, key: &str, v: bool) -> Self {
+        self.0.insert(
+            key.to_owned(),
+            hydrate::Value::Scalar(ScalarValue::Boolean(v)),
+        );
+        self
+    }
+    pub fn strings(mut self, key: &str, v: &[String]) -> Self {
+        let list: Vec<hydrate::Value> = v
+            .iter()
+            .map(|s| hydrate::Value::Scalar(ScalarValue::Str(s.as_str().into())))
+            .collect();
+        self.0.insert(key.to_owned(), list.into());
+        self
+    }
+    pub fn records(mut self, key: &str, v: Vec<Record>) -> Self {
+        let list: Vec<hydrate::Value> = v.into_iter().map(Record::into_value).collect();
+        self.0.insert(key.to_owned(), list.into());
+        self
+    }
+    pub fn map(mut self, key: &str) -> Self {
+        self.0
+            .insert(key.to_owned(), hydrate::Value::Map(hydrate::Map::default()));
+        self
+    }
+    pub fn into_value(self) -> hydrate::Value {
+        hydrate::Value::Map(hydrate::Map::from(self.0))
+    }
+
+    /// Writes the record at `obj[key]` in one batch operation.
+    pub fn create<T: Transactable>(
+        self,
+        tx: &mut T,
+        obj: &ObjId,
+        key: &str,
+    ) -> Result<ObjId, ModelError> {
+        Ok(tx.batch_create_object(obj, key, &self.into_value(), false)?)
+    }
+
+    /// Appends the record to the list at `obj`.
+    pub fn append<T: Transactable>(self, tx: &mut T, list: &ObjId) -> Result<ObjId, ModelError> {
+        let n = tx.length(list);
+        Ok(tx.batch_create_object(list, n, &self.into_value(), true)?)
+    }
+
+    /// Writes the record's fields into the root of an empty document.
+    pub fn init_root<T: Transactable>(self, tx: &mut T) -> Result<(), ModelError> {
+        match self.into_value() {
+            hydrate::Value::Map(m) => Ok(tx.init_root_from_hydrate(&m)?),
+            _ => unreachable!("a record is a map"),
+        }
+    }
+}
+
+/// Puts a string only if it differs from the current value.
+pub fn put_str<T: Transactable>(
+    tx: &mut T,
+    obj: &ObjId,
+    key: &str,
+    v: &str,
+) -> Result<(), ModelError> {
+    if (Obj {
+        doc: tx,
+        id: obj.clone(),
+    })
+    .str(key)
+        != v
+        || !has(tx, obj, key)
+    {
+        tx.put(obj, key, v)?;
+    }
+    Ok(())
+}
+
+pub fn put_int<T: Transactable>(
+    tx: &mut T,
+    obj: &ObjId,
+    key: &str,
+    v: i64,
+) -> Result<(), ModelError> {
+    if (Obj {
+        doc: tx,
+        id: obj.clone(),
+    })
+    .i64(key)
+        != v
+        || !has(tx, obj, key)
+    {
+        tx.put(obj, key, v)?;
+    }
+    Ok(())
+}
+
+pub fn put_bool<T: Transactable>(
+    tx: &mut T,
+    obj: &ObjId,
+    key: &str,
+    v: bool,
+) -> Result<(), ModelError> {
+    if (Obj {
+        doc: tx,
+        id: obj.clone(),
+    })
+    .bool(key)
+        != v
+        || !has(tx, obj, key)
+    {
+        tx.put(obj, key, v)?;
+    }
+    Ok(())
+}
+
+/// Replaces a list of strings (used for small lists edited as a whole).
+pub fn put_strings<T: Transactable>(
+    tx: &mut T,
+    obj: &ObjId,
+    key: &str,
+    v: &[String],
+) -> Result<(), ModelError> {
+    if (Obj {
+        doc: tx,
+        id: obj.clone(),
+    })
+    .strings(key)
+        == v
+    {
+        return Ok(());
+    }
+    let list = tx.put_object(obj, key, ObjType::List)?;
+    for (i, s) in v.iter().enumerate() {
+        tx.insert(&list, i, s.as_str())?;
+    }
+    Ok(())
+}
+
+fn has<R: ReadDoc>(doc: &R, obj: &ObjId, key: &str) -> bool {
+    matches!(doc.get(obj, key), Ok(Some(_)))
+}
+
+/// The map object at `obj[key]`, created if absent.
+pub fn ensure_map<T: Transactable>(
+    tx: &mut T,
+    obj: &ObjId,
+    key: &str,
+) -> Result<ObjId, ModelError> {
+    match tx.get(obj, key)? {
+        Some((Value::Object(ObjType::Map), id)) => Ok(id),
+        _ => Ok(tx.put_object(obj, key, ObjType::Map)?),
+    }
+}
+
+/// The list object at `obj[key]`, created if absent.
+pub fn ensure_list<T: Transactable>(
+    tx: &mut T,
+    obj: &ObjId,
+    key: &str,
+) -> Result<ObjId, ModelError> {
+    match tx.get(obj, key)? {
+        Some((Value::Object(ObjType::List), id)) => Ok(id),
+        _ => Ok(tx.put_object(obj, key, ObjType::List)?),
+    }
+}
+
+/// The object at `obj[key]`, which must exist.
+pub fn child<R: ReadDoc>(doc: &R, obj: &ObjId, key: &str) -> Option<ObjId> {
+    match doc.get(obj, key) {
+        Ok(Some((Value::Object(_), id))) => Some(id),
+        _ => None,
+    }
+}

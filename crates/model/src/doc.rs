@@ -1,0 +1,314 @@
+//! Documents: their ids, kinds, owners and the units they are addressed to.
+//!
+//! Every record lives in an automerge document with exactly one owner unit
+//! (DESIGN §3). The id says what the document is; the owner and the
+//! addressed units are read from its content (for kinds whose id does not
+//! already name them), so that authority and scope can be decided from
+//! [`DocMeta`] alone.
+//!
+//! | id | owner |
+//! |---|---|
+//! | `unit/{unit}` | the parent unit (the unit itself for the root) |
+//! | `roster/{unit}[/{bucket}]` | the grassroots unit |
+//! | `roster-private/{unit}[/{bucket}]` | the grassroots unit |
+//! | `campaign/{id}` | the launching unit |
+//! | `emulation/{unit}/{campaign}` | the unit |
+//! | `proposal/{id}` | the proposing unit |
+//! | `award/{id}` | the deciding unit |
+
+use std::fmt;
+use std::str::FromStr;
+
+use automerge::transaction::{CommitOptions, Transaction};
+use automerge::{ActorId, Automerge};
+
+use crate::am::Obj;
+use crate::error::ModelError;
+use crate::ids::{AwardId, CampaignId, ProposalId, UnitId};
+
+/// The schema version written into every document's root (`v`). A reader
+/// refuses documents from a newer major schema instead of misreading them.
+pub const SCHEMA_VERSION: i64 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DocKind {
+    Unit,
+    Roster,
+    RosterPrivate,
+    Campaign,
+    Emulation,
+    Proposal,
+    Award,
+}
+
+impl DocKind {
+    pub const ALL: [DocKind; 7] = [
+        DocKind::Unit,
+        DocKind::Roster,
+        DocKind::RosterPrivate,
+        DocKind::Campaign,
+        DocKind::Emulation,
+        DocKind::Proposal,
+        DocKind::Award,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DocKind::Unit => "unit",
+            DocKind::Roster => "roster",
+            DocKind::RosterPrivate => "roster-private",
+            DocKind::Campaign => "campaign",
+            DocKind::Emulation => "emulation",
+            DocKind::Proposal => "proposal",
+            DocKind::Award => "award",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<DocKind> {
+        DocKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// A document's id. Its string form is stable and is what is stored and sent.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DocId {
+    Unit(UnitId),
+    Roster { unit: UnitId, bucket: u32 },
+    RosterPrivate { unit: UnitId, bucket: u32 },
+    Campaign(CampaignId),
+    Emulation { unit: UnitId, campaign: CampaignId },
+    Proposal(ProposalId),
+    Award(AwardId),
+}
+
+impl DocId {
+    pub fn kind(&self) -> DocKind {
+        match self {
+            DocId::Unit(_) => DocKind::Unit,
+            DocId::Roster { .. } => DocKind::Roster,
+            DocId::RosterPrivate { .. } => DocKind::RosterPrivate,
+            DocId::Campaign(_) => DocKind::Campaign,
+            DocId::Emulation { .. } => DocKind::Emulation,
+            DocId::Proposal(_) => DocKind::Proposal,
+            DocId::Award(_) => DocKind::Award,
+        }
+    }
+
+    /// The owner, where the id alone says it.
+    pub fn owner_from_id(&self) -> Option<&UnitId> {
+        match self {
+            DocId::Roster { unit, .. }
+            | DocId::RosterPrivate { unit, .. }
+            | DocId::Emulation { unit, .. } => Some(unit),
+            _ => None,
+        }
+    }
+
+    pub fn parse(field: &str, s: &str) -> Result<DocId, ModelError> {
+        let bad = || {
+            ModelError::invalid(
+                field,
+                format!("{s:?} is not a document id (e.g. unit/vn, roster/u1/2, campaign/c1)"),
+            )
+        };
+        let mut parts = s.split('/');
+        let kind = parts.next().and_then(DocKind::parse).ok_or_else(bad)?;
+        let rest: Vec<&str> = parts.collect();
+        let bucket = |p: Option<&&str>| -> Result<u32, ModelError> {
+            match p {
+                None => Ok(0),
+                Some(b) if !b.starts_with('0') || *b == "0" => b.parse().map_err(|_| bad()),
+                Some(_) => Err(bad()),
+            }
+        };
+        let id = match (kind, rest.len()) {
+            (DocKind::Unit, 1) => DocId::Unit(UnitId::parse(field, rest[0])?),
+            (DocKind::Roster, 1 | 2) => DocId::Roster {
+                unit: UnitId::parse(field, rest[0])?,
+                bucket: bucket(rest.get(1))?,
+            },
+            (DocKind::RosterPrivate, 1 | 2) => DocId::RosterPrivate {
+                unit: UnitId::parse(field, rest[0])?,
+                bucket: bucket(rest.get(1))?,
+            },
+            (DocKind::Campaign, 1) => DocId::Campaign(CampaignId::parse(field, rest[0])?),
+            (DocKind::Emulation, 2) => DocId::Emulation {
+                unit: UnitId::parse(field, rest[0])?,
+                campaign: CampaignId::parse(field, rest[1])?,
+            },
+            (DocKind::Proposal, 1) => DocId::Proposal(ProposalId::parse(field, rest[0])?),
+            (DocKind::Award, 1) => DocId::Award(AwardId::parse(field, rest[0])?),
+            _ => return Err(bad()),
+        };
+        // Only the canonical form is an id: `roster/u/0` is spelled `roster/u`.
+        if id.to_string() != s {
+            return Err(bad());
+        }
+        Ok(id)
+    }
+}
+
+impl fmt::Display for DocId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DocId::Unit(u) => write!(f, "unit/{u}"),
+            DocId::Roster { unit, bucket: 0 } => write!(f, "roster/{unit}"),
+            DocId::Roster { unit, bucket } => write!(f, "roster/{unit}/{bucket}"),
+            DocId::RosterPrivate { unit, bucket: 0 } => write!(f, "roster-private/{unit}"),
+            DocId::RosterPrivate { unit, bucket } => write!(f, "roster-private/{unit}/{bucket}"),
+            DocId::Campaign(c) => write!(f, "campaign/{c}"),
+            DocId::Emulation { unit, campaign } => write!(f, "emulation/{unit}/{campaign}"),
+            DocId::Proposal(p) => write!(f, "proposal/{p}"),
+            DocId::Award(a) => write!(f, "award/{a}"),
+        }
+    }
+}
+
+impl FromStr for DocId {
+    type Err = ModelError;
+    fn from_str(s: &str) -> Result<DocId, ModelError> {
+        DocId::parse("doc_id", s)
+    }
+}
+
+/// What authority and scope are decided on: a document's id, its owner and
+/// the units it is addressed to from outside its owner's subtree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocMeta {
+    pub id: DocId,
+    pub owner: UnitId,
+    /// Campaigns: the scope unit. Awards: the recipients' units.
+    /// Proposals: the unit the proposal is addressed to.
+    pub addressed: Vec<UnitId>,
+}
+
+impl DocMeta {
+    /// Reads the meta of a stored document (root fields `owner`, `addressed`).
+    pub fn read(id: DocId, doc: &Automerge) -> Result<DocMeta, ModelError> {
+        let root = Obj::root(doc);
+        check_version(&id, doc)?;
+        let owner = UnitId::parse("owner", &root.str("owner"))
+            .map_err(|e| ModelError::document(&id, format!("bad owner: {e}")))?;
+        if let Some(expected) = id.owner_from_id()
+            && *expected != owner
+        {
+            return Err(ModelError::document(
+                &id,
+                format!("owner {owner} does not match the id's unit {expected}"),
+            ));
+        }
+        let addressed = root
+            .strings("addressed")
+            .iter()
+            .map(|s| UnitId::parse("addressed", s))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ModelError::document(&id, e.to_string()))?;
+        Ok(DocMeta {
+            id,
+            owner,
+            addressed,
+        })
+    }
+}
+
+/// Refuses a document written with a newer schema than this build knows.
+pub fn check_version(id: &DocId, doc: &Automerge) -> Result<(), ModelError> {
+    let v = Obj::root(doc).i64("v");
+    if v > SCHEMA_VERSION {
+        return Err(ModelError::document(
+            id,
+            format!(
+                "schema version {v} is newer than this node's {SCHEMA_VERSION}: upgrade hopluu"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Who makes a change: the node's automerge actor and the clock's time.
+#[derive(Debug, Clone)]
+pub struct Author {
+    pub actor: ActorId,
+    pub time_millis: i64,
+}
+
+impl Author {
+    /// The actor of a node: its id's bytes, a zero byte, then an incarnation
+    /// (random per database, so a node restored from scratch never reuses
+    /// sequence numbers under an old actor). The node an actor belongs to is
+    /// readable from the actor alone ([`Author::node_of`]).
+    pub fn actor_for(node_id: &str, incarnation: &[u8]) -> ActorId {
+        let mut bytes = node_id.as_bytes().to_vec();
+        bytes.push(0);
+        bytes.extend_from_slice(incarnation);
+        ActorId::from(bytes)
+    }
+
+    /// The node id an actor was made for (`None` for foreign actors).
+    pub fn node_of(actor: &ActorId) -> Option<String> {
+        let bytes = actor.to_bytes();
+        let end = bytes.iter().position(|b| *b == 0)?;
+        String::from_utf8(bytes[..end].to_vec()).ok()
+    }
+}
+
+/// Runs `f` as one automerge change by `author`; on error the change is
+/// rolled back and the document is as it was.
+pub fn edit<T>(
+    doc: &mut Automerge,
+    author: &Author,
+    message: &str,
+    f: impl FnOnce(&mut Transaction<'_>) -> Result<T, ModelError>,
+) -> Result<T, ModelError> {
+    doc.set_actor(author.actor.clone());
+    let opts = CommitOptions::default()
+        .with_time(author.time_millis)
+        .with_message(message);
+    doc.transact_with(|_| opts, f)
+        .map(|ok| ok.result)
+        .map_err(|failure| failure.error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn doc_ids_round_trip() {
+        for s in [
+            "unit/vn",
+            "roster/hg-1",
+            "roster/hg-1/3",
+            "roster-private/hg-1",
+            "roster-private/hg-1/12",
+            "campaign/c1",
+            "emulation/hg-1/c1",
+            "proposal/p1",
+            "award/a1",
+        ] {
+            let id: DocId = s.parse().unwrap();
+            assert_eq!(id.to_string(), s);
+        }
+        for bad in [
+            "",
+            "unit",
+            "unit/",
+            "unit/a/b",
+            "roster/u/0",
+            "roster/u/01",
+            "roster/u/x",
+            "member/x",
+            "emulation/u",
+            "campaign/Bad Id",
+        ] {
+            assert!(bad.parse::<DocId>().is_err(), "{bad} parsed");
+        }
+    }
+
+    #[test]
+    fn actor_names_its_node() {
+        let a = Author::actor_for("hau-giang", &[1, 2, 3, 4]);
+        assert_eq!(Author::node_of(&a).as_deref(), Some("hau-giang"));
+        assert_eq!(Author::node_of(&ActorId::from(vec![7u8; 16])), None);
+    }
+}

@@ -1,0 +1,387 @@
+//! A unit's part in a campaign: registration and pledge, initiatives
+//! (sáng kiến) and dedicated works (công trình). One `emulation/{unit}/{campaign}`
+//! document per unit and campaign, owned by the unit, flowing up.
+//!
+//! ```text
+//! { v, owner, addressed: [], unit, campaign, registered, registered_on, pledge,
+//!   initiatives: { i…: { title, authors: [], status, recognised_level,
+//!                        value_vnd, submitted_on, note } },
+//!   works: { w…: { name, value_vnd, plaque, completed_on } } }
+//! ```
+
+use automerge::Automerge;
+
+use crate::am::{self, Obj, Record};
+use crate::date::Date;
+use crate::doc::{Author, DocId, SCHEMA_VERSION, edit};
+use crate::error::ModelError;
+use crate::ids::{CampaignId, InitiativeId, UnitId, WorkId, clean_text};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InitiativeStatus {
+    Submitted,
+    UnderReview,
+    Valid,
+    Rejected,
+    /// Recognised at a level (grassroots, provincial, national).
+    Recognised,
+}
+
+impl InitiativeStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InitiativeStatus::Submitted => "submitted",
+            InitiativeStatus::UnderReview => "under_review",
+            InitiativeStatus::Valid => "valid",
+            InitiativeStatus::Rejected => "rejected",
+            InitiativeStatus::Recognised => "recognised",
+        }
+    }
+    pub fn parse(field: &str, s: &str) -> Result<Self, ModelError> {
+        Ok(match s {
+            "submitted" => InitiativeStatus::Submitted,
+            "under_review" => InitiativeStatus::UnderReview,
+            "valid" => InitiativeStatus::Valid,
+            "rejected" => InitiativeStatus::Rejected,
+            "recognised" => InitiativeStatus::Recognised,
+            _ => {
+                return Err(ModelError::invalid(
+                    field,
+                    format!("unknown initiative status {s:?}"),
+                ));
+            }
+        })
+    }
+    /// Counts against the plan.
+    pub fn counts_as_valid(self) -> bool {
+        matches!(self, InitiativeStatus::Valid | InitiativeStatus::Recognised)
+    }
+    /// The review workflow: which status may follow which.
+    pub fn may_become(self, next: InitiativeStatus) -> bool {
+        use InitiativeStatus::*;
+        matches!(
+            (self, next),
+            (Submitted, UnderReview | Valid | Rejected)
+                | (UnderReview, Valid | Rejected)
+                | (Valid, Recognised | Rejected)
+                | (Rejected, UnderReview)
+                | (Recognised, Recognised)
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Initiative {
+    pub id: InitiativeId,
+    pub title: String,
+    pub authors: Vec<String>,
+    pub status: InitiativeStatus,
+    pub recognised_level: String,
+    pub value_vnd: i64,
+    pub submitted_on: Date,
+    pub note: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Work {
+    pub id: WorkId,
+    pub name: String,
+    pub value_vnd: i64,
+    pub plaque: bool,
+    pub completed_on: Option<Date>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Emulation {
+    pub unit: UnitId,
+    pub campaign: CampaignId,
+    pub registered: bool,
+    pub registered_on: Option<Date>,
+    pub pledge: String,
+    pub initiatives: Vec<Initiative>,
+    pub works: Vec<Work>,
+}
+
+pub fn doc_id(unit: &UnitId, campaign: &CampaignId) -> DocId {
+    DocId::Emulation {
+        unit: unit.clone(),
+        campaign: campaign.clone(),
+    }
+}
+
+/// A money amount in VND: whole đồng, not negative.
+pub fn vnd(field: &str, v: i64) -> Result<i64, ModelError> {
+    if v < 0 {
+        return Err(ModelError::invalid(
+            field,
+            format!("must not be negative, got {v}"),
+        ));
+    }
+    Ok(v)
+}
+
+fn ensure_root<T: automerge::transaction::Transactable>(
+    tx: &mut T,
+    unit: &UnitId,
+    campaign: &CampaignId,
+) -> Result<(), ModelError> {
+    if Obj::root(&*tx).str("unit").is_empty() {
+        Record::new()
+            .int("v", SCHEMA_VERSION)
+            .str("owner", unit)
+            .strings("addressed", &[])
+            .str("unit", unit)
+            .str("campaign", campaign)
+            .bool("registered", false)
+            .str("registered_on", "")
+            .str("pledge", "")
+            .map("initiatives")
+            .map("works")
+            .init_root(tx)?;
+    }
+    Ok(())
+}
+
+pub fn register(
+    doc: &mut Automerge,
+    author: &Author,
+    unit: &UnitId,
+    campaign: &CampaignId,
+    on: Date,
+    pledge: &str,
+) -> Result<Emulation, ModelError> {
+    let pledge = clean_text("pledge", pledge, 2000, false)?;
+    edit(doc, author, "register", |tx| {
+        ensure_root(tx, unit, campaign)?;
+        am::put_bool(tx, &automerge::ROOT, "registered", true)?;
+        am::put_str(tx, &automerge::ROOT, "registered_on", &on.to_string())?;
+        am::put_str(tx, &automerge::ROOT, "pledge", &pledge)
+    })?;
+    read(doc)
+}
+
+/// A validated initiative to record.
+#[derive(Debug, Clone)]
+pub struct NewInitiative {
+    pub title: String,
+    pub authors: Vec<String>,
+    pub value_vnd: i64,
+    pub submitted_on: Date,
+}
+
+impl NewInitiative {
+    pub fn parse(
+        title: &str,
+        authors: &[String],
+        value_vnd: i64,
+        submitted_on: &str,
+        today: Date,
+    ) -> Result<Self, ModelError> {
+        let title = clean_text("title", title, 500, true)?;
+        if authors.is_empty() {
+            return Err(ModelError::invalid(
+                "authors",
+                "at least one author is needed",
+            ));
+        }
+        if authors.len() > 50 {
+            return Err(ModelError::invalid("authors", "at most 50 authors"));
+        }
+        let authors = authors
+            .iter()
+            .map(|a| clean_text("authors", a, 100, true))
+            .collect::<Result<Vec<_>, _>>()?;
+        let submitted_on = Date::parse_opt("submitted_on", submitted_on)?.unwrap_or(today);
+        if submitted_on > today {
+            return Err(ModelError::invalid(
+                "submitted_on",
+                format!("{submitted_on} is in the future"),
+            ));
+        }
+        Ok(NewInitiative {
+            title,
+            authors,
+            value_vnd: vnd("value_vnd", value_vnd)?,
+            submitted_on,
+        })
+    }
+}
+
+pub fn record_initiative(
+    doc: &mut Automerge,
+    author: &Author,
+    unit: &UnitId,
+    campaign: &CampaignId,
+    new: &NewInitiative,
+) -> Result<Initiative, ModelError> {
+    let id = InitiativeId::generate();
+    edit(doc, author, "record initiative", |tx| {
+        ensure_root(tx, unit, campaign)?;
+        let map = am::ensure_map(tx, &automerge::ROOT, "initiatives")?;
+        Record::new()
+            .str("title", &new.title)
+            .strings("authors", &new.authors)
+            .str("status", InitiativeStatus::Submitted.as_str())
+            .str("recognised_level", "")
+            .int("value_vnd", new.value_vnd)
+            .str("submitted_on", new.submitted_on.to_string())
+            .str("note", "")
+            .create(tx, &map, id.as_str())?;
+        Ok(())
+    })?;
+    initiative(doc, &id)
+}
+
+pub fn set_initiative_status(
+    doc: &mut Automerge,
+    author: &Author,
+    id: &InitiativeId,
+    status: InitiativeStatus,
+    recognised_level: &str,
+    note: &str,
+) -> Result<Initiative, ModelError> {
+    let current = initiative(doc, id)?;
+    if !current.status.may_become(status) {
+        return Err(ModelError::invalid(
+            "status",
+            format!(
+                "an initiative that is {} cannot become {}",
+                current.status.as_str(),
+                status.as_str()
+            ),
+        ));
+    }
+    let level = clean_text("recognised_level", recognised_level, 100, false)?;
+    if status == InitiativeStatus::Recognised && level.is_empty() {
+        return Err(ModelError::invalid(
+            "recognised_level",
+            "a recognised initiative needs the level that recognised it",
+        ));
+    }
+    let note = clean_text("note", note, 1000, false)?;
+    edit(doc, author, "set initiative status", |tx| {
+        let obj = am::child(tx, &automerge::ROOT, "initiatives")
+            .and_then(|m| am::child(tx, &m, id.as_str()))
+            .ok_or_else(|| ModelError::not_found("initiative", id))?;
+        am::put_str(tx, &obj, "status", status.as_str())?;
+        am::put_str(tx, &obj, "recognised_level", &level)?;
+        am::put_str(tx, &obj, "note", &note)
+    })?;
+    initiative(doc, id)
+}
+
+/// A validated dedicated work to record.
+#[derive(Debug, Clone)]
+pub struct NewWork {
+    pub name: String,
+    pub value_vnd: i64,
+    pub plaque: bool,
+    pub completed_on: Option<Date>,
+}
+
+impl NewWork {
+    pub fn parse(
+        name: &str,
+        value_vnd: i64,
+        plaque: bool,
+        completed_on: &str,
+        today: Date,
+    ) -> Result<Self, ModelError> {
+        let completed_on = Date::parse_opt("completed_on", completed_on)?;
+        if let Some(d) = completed_on
+            && d > today
+        {
+            return Err(ModelError::invalid(
+                "completed_on",
+                format!("{d} is in the future"),
+            ));
+        }
+        Ok(NewWork {
+            name: clean_text("name", name, 500, true)?,
+            value_vnd: vnd("value_vnd", value_vnd)?,
+            plaque,
+            completed_on,
+        })
+    }
+}
+
+pub fn record_work(
+    doc: &mut Automerge,
+    author: &Author,
+    unit: &UnitId,
+    campaign: &CampaignId,
+    new: &NewWork,
+) -> Result<Work, ModelError> {
+    let id = WorkId::generate();
+    edit(doc, author, "record work", |tx| {
+        ensure_root(tx, unit, campaign)?;
+        let map = am::ensure_map(tx, &automerge::ROOT, "works")?;
+        Record::new()
+            .str("name", &new.name)
+            .int("value_vnd", new.value_vnd)
+            .bool("plaque", new.plaque)
+            .str(
+                "completed_on",
+                new.completed_on.map(|d| d.to_string()).unwrap_or_default(),
+            )
+            .create(tx, &map, id.as_str())?;
+        Ok(())
+    })?;
+    read(doc)?
+        .works
+        .into_iter()
+        .find(|w| w.id == id)
+        .ok_or_else(|| ModelError::not_found("work", &id))
+}
+
+pub fn initiative(doc: &Automerge, id: &InitiativeId) -> Result<Initiative, ModelError> {
+    read(doc)?
+        .initiatives
+        .into_iter()
+        .find(|i| i.id == *id)
+        .ok_or_else(|| ModelError::not_found("initiative", id))
+}
+
+pub fn read(doc: &Automerge) -> Result<Emulation, ModelError> {
+    let root = Obj::root(doc);
+    let bad = |e: ModelError| ModelError::document("emulation", e.to_string());
+    let mut initiatives = Vec::new();
+    if let Some(m) = root.obj("initiatives") {
+        for k in m.keys() {
+            let Some(o) = m.obj(&k) else { continue };
+            initiatives.push(Initiative {
+                id: InitiativeId::parse("id", &k).map_err(bad)?,
+                title: o.str("title"),
+                authors: o.strings("authors"),
+                status: InitiativeStatus::parse("status", &o.str("status")).map_err(bad)?,
+                recognised_level: o.str("recognised_level"),
+                value_vnd: o.i64("value_vnd"),
+                submitted_on: Date::parse("submitted_on", &o.str("submitted_on")).map_err(bad)?,
+                note: o.str("note"),
+            });
+        }
+    }
+    let mut works = Vec::new();
+    if let Some(m) = root.obj("works") {
+        for k in m.keys() {
+            let Some(o) = m.obj(&k) else { continue };
+            works.push(Work {
+                id: WorkId::parse("id", &k).map_err(bad)?,
+                name: o.str("name"),
+                value_vnd: o.i64("value_vnd"),
+                plaque: o.bool("plaque"),
+                completed_on: Date::parse_opt("completed_on", &o.str("completed_on"))
+                    .map_err(bad)?,
+            });
+        }
+    }
+    Ok(Emulation {
+        unit: UnitId::parse("unit", &root.str("unit")).map_err(bad)?,
+        campaign: CampaignId::parse("campaign", &root.str("campaign")).map_err(bad)?,
+        registered: root.bool("registered"),
+        registered_on: Date::parse_opt("registered_on", &root.str("registered_on")).map_err(bad)?,
+        pledge: root.str("pledge"),
+        initiatives,
+        works,
+    })
+}

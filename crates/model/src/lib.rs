@@ -1,0 +1,39 @@
+//! hopluu's domain: what a union office records, how it is validated, and
+//! how it lives in automerge documents.
+//!
+//! Everything here is pure: no SQL, no gRPC, no clock but the one passed in.
+//! Constructors check their input (parse, don't validate), so a value of a
+//! domain type is valid; errors name the field and the reason.
+//!
+//! # Layout
+//! - [`ids`]: opaque ids, card numbers, the 12-digit national id (CCCD).
+//! - [`date`]: civil dates and the injected [`date::Clock`].
+//! - [`doc`]: document ids, owners, addressed units, the schema version, and
+//!   [`doc::edit`], which turns a closure into one automerge change.
+//! - [`unit`] and [`tree`]: units, kinds as data, and the unit tree with the
+//!   authority and scope rules.
+//! - [`member`]: members, roster documents and their hash buckets, private data.
+//! - [`campaign`], [`emulation`], [`award`]: campaigns and plans, initiatives
+//!   and works, the award catalogue, proposals and decisions.
+//! - [`am`]: small helpers over automerge used by the modules above.
+
+pub mod am;
+pub mod award;
+pub mod campaign;
+pub mod date;
+pub mod doc;
+pub mod emulation;
+pub mod error;
+pub mod ids;
+pub mod member;
+pub mod tree;
+pub mod unit;
+
+pub use date::{Clock, Date, FixedClock, SystemClock};
+pub use doc::{Author, DocId, DocKind, DocMeta};
+pub use error::ModelError;
+pub use ids::{
+    AwardId, CampaignId, CardNumber, InitiativeId, KindId, MemberId, NationalId, ProposalId,
+    UnitId, WorkId,
+};
+pub use tree::UnitTree;
