@@ -281,3 +281,47 @@ mod tests {
         assert_eq!(stable_hash("a"), 0xaf63_dc4c_8601_ec8c);
     }
 }
+
+/// Lower-case ASCII folding of Vietnamese text ("Nguyễn Thị Đào" ->
+/// "nguyen thi dao"), so that a search for a name finds it whether or not
+/// the clerk typed the diacritics.
+pub fn fold(s: &str) -> String {
+    const GROUPS: [(&str, char); 12] = [
+        ("àáạảãâầấậẩẫăằắặẳẵ", 'a'),
+        ("ÀÁẠẢÃÂẦẤẬẨẪĂẰẮẶẲẴ", 'a'),
+        ("èéẹẻẽêềếệểễ", 'e'),
+        ("ÈÉẸẺẼÊỀẾỆỂỄ", 'e'),
+        ("ìíịỉĩ", 'i'),
+        ("ÌÍỊỈĨ", 'i'),
+        ("òóọỏõôồốộổỗơờớợởỡ", 'o'),
+        ("ÒÓỌỎÕÔỒỐỘỔỖƠỜỚỢỞỠ", 'o'),
+        ("ùúụủũưừứựửữ", 'u'),
+        ("ÙÚỤỦŨƯỪỨỰỬỮ", 'u'),
+        ("ỳýỵỷỹ", 'y'),
+        ("ỲÝỴỶỸ", 'y'),
+    ];
+    s.chars()
+        .map(|c| match c {
+            'đ' | 'Đ' => 'd',
+            c if c.is_ascii() => c.to_ascii_lowercase(),
+            c => GROUPS
+                .iter()
+                .find(|(set, _)| set.contains(c))
+                .map(|(_, base)| *base)
+                .unwrap_or_else(|| c.to_lowercase().next().unwrap_or(c)),
+        })
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod fold_tests {
+    #[test]
+    fn folds_vietnamese() {
+        assert_eq!(super::fold("Nguyễn  Thị ĐÀO"), "nguyen thi dao");
+        assert_eq!(super::fold("Hậu Giang"), "hau giang");
+        assert_eq!(super::fold("Trương Ưu Ỷ"), "truong uu y");
+    }
+}

@@ -1,1 +1,157 @@
-//! placeholder
+//! hopluu's storage: automerge documents, the change feed and the SQL
+//! projections, on SQLite (the default) or PostgreSQL (the national node),
+//! behind one interface.
+//!
+//! A write is a [`WriteTx`]: the caller loads documents, edits them with the
+//! model's functions and commits. The commit stores, in **one** SQL
+//! transaction, each changed document's new incremental chunk, one change
+//! feed entry per document, and the projection rows derived from exactly
+//! the part of the document that changed. Documents and projections can
+//! therefore never disagree, and nothing is acknowledged before it is
+//! durable (SQLite runs in WAL mode with `synchronous=FULL`).
+//!
+//! Writes are serialised by one writer lock per store, so the feed sequence
+//! is allocated in commit order; many documents go in one transaction
+//! (group commit), and projection rows are written many per statement.
+//!
+//! # Layout
+//! - [`db`]: opening SQLite or PostgreSQL, pragmas, migrations.
+//! - [`tx`]: [`WriteTx`], documents as snapshot plus chunks, compaction, the feed.
+//! - [`project`]: document -> projection rows.
+//! - [`read`]: queries over projections and documents.
+//! - [`report`]: the federation's reports (members, initiatives against plan,
+//!   awards, works).
+
+pub mod db;
+pub mod project;
+pub mod read;
+pub mod report;
+pub mod tx;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use automerge::Automerge;
+use hopluu_model::{DocId, ModelError};
+use thiserror::Error;
+
+pub use db::{Backend, StoreOptions};
+pub use tx::{Committed, WriteTx};
+
+/// Why a store operation failed.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The domain refused the operation (bad input, not found, no authority).
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("database migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored document could not be decoded.
+    #[error("document {doc} is corrupt: {reason}")]
+    Corrupt { doc: String, reason: String },
+    #[error("database url: {0}")]
+    Url(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A node's store. Cheap to clone; all clones share one pool and one writer.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.inner.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    pool: sqlx::AnyPool,
+    backend: Backend,
+    options: StoreOptions,
+    incarnation: Vec<u8>,
+    writer: tokio::sync::Mutex<()>,
+    cache: Mutex<DocCache>,
+}
+
+impl Store {
+    pub fn backend(&self) -> Backend {
+        self.inner.backend
+    }
+
+    pub fn options(&self) -> &StoreOptions {
+        &self.inner.options
+    }
+
+    /// Random bytes chosen when the database was created: part of the
+    /// node's automerge actor.
+    pub fn incarnation(&self) -> &[u8] {
+        &self.inner.incarnation
+    }
+
+    pub fn pool(&self) -> &sqlx::AnyPool {
+        &self.inner.pool
+    }
+
+    /// Closes the pool, waiting for connections to finish.
+    pub async fn close(&self) {
+        self.inner.pool.close().await;
+    }
+}
+
+/// A small LRU of loaded documents, so that a busy roster is not decoded
+/// from its snapshot and chunks on every write. Bounded by count.
+pub(crate) struct DocCache {
+    capacity: usize,
+    docs: HashMap<String, tx::Loaded>,
+    order: VecDeque<String>,
+}
+
+impl DocCache {
+    pub(crate) fn new(capacity: usize) -> Self {
+        DocCache {
+            capacity,
+            docs: HashMap::new(),
+            order: VecDeque::new(),
+        }
+    }
+
+    pub(crate) fn take(&mut self, id: &DocId) -> Option<tx::Loaded> {
+        let key = id.to_string();
+        let doc = self.docs.remove(&key)?;
+        self.order.retain(|k| *k != key);
+        Some(doc)
+    }
+
+    pub(crate) fn contains(&self, id: &DocId) -> bool {
+        self.docs.contains_key(&id.to_string())
+    }
+
+    pub(crate) fn with<T>(&self, id: &DocId, f: impl FnOnce(&Automerge) -> T) -> Option<T> {
+        self.docs.get(&id.to_string()).map(|l| f(&l.doc))
+    }
+
+    pub(crate) fn put(&mut self, id: &DocId, doc: tx::Loaded) {
+        if self.capacity == 0 {
+            return;
+        }
+        let key = id.to_string();
+        if self.docs.insert(key.clone(), doc).is_none() {
+            self.order.push_back(key);
+        }
+        while self.docs.len() > self.capacity {
+            match self.order.pop_front() {
+                Some(old) => {
+                    self.docs.remove(&old);
+                }
+                None => break,
+            }
+        }
+    }
+}

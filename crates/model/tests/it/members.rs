@@ -1,0 +1,862 @@
+//! Rosters: members through joining, updates, leaving, ceasing and
+//! transfers; private rosters; validation; hash buckets; the members a
+//! diff touches.
+
+use std::collections::{BTreeSet, HashMap};
+
+use automerge::Automerge;
+use hopluu_model::DocMeta;
+use hopluu_model::ids::stable_hash;
+use hopluu_model::member::{
+    self, Gender, MemberInput, MemberStatus, MemberUpdate, NewMember, PrivateData,
+};
+use hopluu_model::{DocId, ModelError};
+
+use crate::{
+    assert_invalid, assert_rejected, d, input, joining, mid, node_a, node_b, reload, roster, today,
+    uid,
+};
+
+fn ids(list: &[&str]) -> BTreeSet<String> {
+    list.iter().map(|s| (*s).to_owned()).collect()
+}
+
+fn touched(doc: &Automerge, before: &[automerge::ChangeHash]) -> Option<BTreeSet<String>> {
+    member::touched_members(&doc.diff(before, &doc.get_heads()))
+}
+
+fn read(doc: &Automerge, id: &str) -> member::Member {
+    member::read(doc, &mid(id))
+        .unwrap()
+        .expect("the member is there")
+}
+
+#[test]
+fn a_roster_survives_save_and_load_through_joins_updates_and_departures() {
+    let m1 = joining("m1", "g1", "Lê Thị Hoa", "hg-0001");
+    assert_eq!(m1.card_number.as_str(), "HG-0001");
+    assert_eq!(m1.status, MemberStatus::Active);
+    assert_eq!(m1.status_on, Some(d("2012-03-01")));
+    assert_eq!(m1.history.len(), 1);
+    assert_eq!(m1.history[0].kind, "joined");
+    let m2 = joining("m2", "g1", "Trần Văn Bình", "HG-0002");
+    let m3 = joining("m3", "g1", "Phạm Minh Châu", "HG-0003");
+    let mut doc = roster("g1", &[m1.clone(), m2.clone(), m3.clone()]);
+    assert_eq!(member::count(&doc), 3);
+    assert_eq!(read(&doc, "m1"), m1);
+    assert_eq!(member::read(&doc, &mid("m9")).unwrap(), None);
+
+    let updated = member::update(
+        &mut doc,
+        &node_a(),
+        &mid("m1"),
+        &MemberUpdate {
+            full_name: Some("  Lê   Thị Hoà ".into()),
+            birth_date: Some(d("1990-05-18")),
+            gender: Some(Gender::Other),
+            position: Some("Tổ trưởng".into()),
+            joined_on: None,
+        },
+        today(),
+    )
+    .unwrap();
+    assert_eq!(updated.full_name, "Lê Thị Hoà");
+    assert_eq!(updated.birth_date, d("1990-05-18"));
+    assert_eq!(updated.gender, Gender::Other);
+    assert_eq!(updated.position, "Tổ trưởng");
+    assert_eq!(updated.joined_on, m1.joined_on, "unchanged fields stay");
+    assert_eq!(updated.card_number, m1.card_number);
+    assert_eq!(updated.history, m1.history, "an update is not an event");
+
+    let left = member::end(
+        &mut doc,
+        &node_a(),
+        &mid("m2"),
+        MemberStatus::Left,
+        "Nghỉ hưu",
+        d("2025-06-30"),
+        None,
+    )
+    .unwrap();
+    assert_eq!(left.status, MemberStatus::Left);
+    assert_eq!(left.status_reason, "Nghỉ hưu");
+    assert_eq!(left.status_on, Some(d("2025-06-30")));
+    assert_eq!(left.history.last().unwrap().kind, "left");
+
+    let ceased = member::end(
+        &mut doc,
+        &node_a(),
+        &mid("m3"),
+        MemberStatus::Ceased,
+        "Giải thể công đoàn cơ sở khối cơ quan nhà nước",
+        d("2025-07-01"),
+        None,
+    )
+    .unwrap();
+    assert_eq!(ceased.status, MemberStatus::Ceased);
+    assert_eq!(ceased.history.len(), 2);
+    assert_eq!(ceased.history[1].kind, "ceased");
+    assert_eq!(ceased.history[1].on, d("2025-07-01"));
+    assert_eq!(
+        ceased.history[1].reason,
+        "Giải thể công đoàn cơ sở khối cơ quan nhà nước"
+    );
+
+    let loaded = reload(&doc);
+    assert_eq!(read(&loaded, "m1"), updated);
+    assert_eq!(read(&loaded, "m2"), left);
+    assert_eq!(read(&loaded, "m3"), ceased);
+    assert_eq!(
+        member::read_many(&loaded, None).unwrap(),
+        vec![updated.clone(), left.clone(), ceased.clone()],
+        "all members, in id order"
+    );
+    assert_eq!(
+        member::read_many(&loaded, Some(&ids(&["m3", "m1", "m404"]))).unwrap(),
+        vec![updated, ceased],
+        "only the named members that exist"
+    );
+    let meta = DocMeta::read(member::roster_doc(&uid("g1"), 0), &loaded).unwrap();
+    assert_eq!(meta.id.to_string(), "roster/g1");
+    assert_eq!(meta.owner, uid("g1"));
+    assert!(meta.addressed.is_empty());
+}
+
+#[test]
+fn a_member_transfers_out_and_in_and_comes_back_to_the_first_unit() {
+    let m4 = joining("m4", "g1", "Võ Thị Dung", "HG-0004");
+    let mut g1 = roster("g1", &[m4.clone()]);
+    let mut g2 = Automerge::new();
+
+    let out = member::end(
+        &mut g1,
+        &node_a(),
+        &mid("m4"),
+        MemberStatus::Transferred,
+        "Chuyển công tác",
+        d("2025-03-01"),
+        Some(&uid("g2")),
+    )
+    .unwrap();
+    assert_eq!(out.status, MemberStatus::Transferred);
+    assert_eq!(out.history[1].kind, "transferred_out");
+    assert_eq!(out.history[1].other_unit, Some(uid("g2")));
+
+    // Into g2's third bucket, a new record there.
+    let arrived = member::transfer_in(
+        &mut g2,
+        &node_b(),
+        &uid("g2"),
+        2,
+        &out,
+        "Tiếp nhận",
+        d("2025-03-02"),
+    )
+    .unwrap();
+    assert_eq!(arrived.id, mid("m4"), "the id follows the member");
+    assert_eq!(arrived.unit, uid("g2"));
+    assert_eq!(arrived.status, MemberStatus::Active);
+    assert_eq!(arrived.status_reason, "");
+    assert_eq!(arrived.status_on, Some(d("2025-03-02")));
+    assert_eq!(arrived.full_name, m4.full_name);
+    assert_eq!(arrived.birth_date, m4.birth_date);
+    assert_eq!(arrived.card_number, m4.card_number);
+    assert_eq!(arrived.joined_on, m4.joined_on, "union seniority is kept");
+    assert_eq!(arrived.history.len(), 1);
+    assert_eq!(arrived.history[0].kind, "transferred_in");
+    assert_eq!(arrived.history[0].other_unit, Some(uid("g1")));
+    assert_eq!(arrived.history[0].reason, "Tiếp nhận");
+    let meta = DocMeta::read(member::roster_doc(&uid("g2"), 2), &reload(&g2)).unwrap();
+    assert_eq!(meta.id.to_string(), "roster/g2/2");
+    assert_eq!(meta.owner, uid("g2"));
+    assert!(meta.addressed.is_empty());
+    assert_eq!(read(&reload(&g2), "m4"), arrived);
+
+    // Promoted in g2, then back to g1.
+    member::update(
+        &mut g2,
+        &node_b(),
+        &mid("m4"),
+        &MemberUpdate {
+            position: Some("Chủ tịch công đoàn".into()),
+            ..MemberUpdate::default()
+        },
+        today(),
+    )
+    .unwrap();
+    let back_out = member::end(
+        &mut g2,
+        &node_b(),
+        &mid("m4"),
+        MemberStatus::Transferred,
+        "Về đơn vị cũ",
+        d("2025-08-01"),
+        Some(&uid("g1")),
+    )
+    .unwrap();
+    let back = member::transfer_in(
+        &mut g1,
+        &node_a(),
+        &uid("g1"),
+        0,
+        &back_out,
+        "",
+        d("2025-08-02"),
+    )
+    .unwrap();
+    assert_eq!(back.unit, uid("g1"));
+    assert_eq!(back.status, MemberStatus::Active);
+    assert_eq!(back.status_reason, "");
+    assert_eq!(back.status_on, Some(d("2025-08-02")));
+    assert_eq!(
+        back.position, "Chủ tịch công đoàn",
+        "what changed in g2 comes back"
+    );
+    let kinds: Vec<&str> = back.history.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, ["joined", "transferred_out", "transferred_in"]);
+    assert_eq!(back.history[2].other_unit, Some(uid("g2")));
+    assert_eq!(
+        member::count(&g1),
+        1,
+        "the old record is reused, not duplicated"
+    );
+
+    let (g1, g2) = (reload(&g1), reload(&g2));
+    assert_eq!(read(&g1, "m4"), back);
+    assert_eq!(read(&g2, "m4"), back_out);
+    assert_eq!(back_out.status, MemberStatus::Transferred);
+    let kinds: Vec<&str> = back_out.history.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, ["transferred_in", "transferred_out"]);
+    // A member active again may leave again.
+    let mut g1 = g1;
+    member::end(
+        &mut g1,
+        &node_a(),
+        &mid("m4"),
+        MemberStatus::Left,
+        "",
+        d("2025-08-30"),
+        None,
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_private_roster_survives_save_and_load_and_stays_out_of_the_roster() {
+    let unit = uid("g1");
+    let m1 = joining("m1", "g1", "Lê Thị Hoa", "HG-0001");
+    let public = roster("g1", &[m1]);
+    let mut private = Automerge::new();
+    let p1 = PrivateData::parse("001190004005", "Kinh", "Không").unwrap();
+    let p2 = PrivateData::parse(" 094185000123 ", "  Khmer ", "Phật   giáo").unwrap();
+    assert_eq!(p2.national_id.as_ref().unwrap().as_str(), "094185000123");
+    assert_eq!(p2.religion, "Phật giáo");
+    member::put_private(&mut private, &node_a(), &unit, 0, &mid("m1"), &p1).unwrap();
+    member::put_private(&mut private, &node_a(), &unit, 0, &mid("m2"), &p2).unwrap();
+
+    let loaded = reload(&private);
+    let all = member::read_private(&loaded, None).unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[0].0, mid("m1"));
+    assert!(all[0].1 == p1, "m1's private data");
+    assert_eq!(all[1].0, mid("m2"));
+    assert!(all[1].1 == p2, "m2's private data");
+    let one = member::read_private(&loaded, Some(&ids(&["m2", "m404"]))).unwrap();
+    assert_eq!(one.len(), 1);
+    assert!(one[0].0 == mid("m2") && one[0].1 == p2);
+    let meta = DocMeta::read(member::private_doc(&unit, 0), &loaded).unwrap();
+    assert_eq!(meta.id.to_string(), "roster-private/g1");
+    assert_eq!(meta.owner, uid("g1"));
+    assert!(meta.addressed.is_empty());
+
+    // Overwriting clears what is no longer known.
+    let cleared = PrivateData::parse("", "Kinh", "").unwrap();
+    member::put_private(&mut private, &node_a(), &unit, 0, &mid("m1"), &cleared).unwrap();
+    let m1 = &member::read_private(&reload(&private), Some(&ids(&["m1"]))).unwrap()[0];
+    assert!(m1.1 == cleared && m1.1.national_id.is_none());
+    assert!(!cleared.is_empty() && PrivateData::default().is_empty());
+    assert_eq!(format!("{:?}", p1), "PrivateData(***)", "Debug hides it");
+
+    // Bucket 5 of the private roster.
+    let mut b5 = Automerge::new();
+    member::put_private(&mut b5, &node_a(), &unit, 5, &mid("m7"), &p1).unwrap();
+    let meta = DocMeta::read(member::private_doc(&unit, 5), &reload(&b5)).unwrap();
+    assert_eq!(meta.id.to_string(), "roster-private/g1/5");
+    assert_eq!(meta.owner, unit);
+
+    // The public roster never holds the sensitive fields.
+    let public_json = format!("{:?}", public.hydrate(None));
+    assert!(!public_json.contains("001190004005"), "{public_json}");
+    assert!(!public_json.contains("national_id"));
+    assert!(!public_json.contains("Kinh"));
+}
+
+#[test]
+fn each_bad_member_field_is_named() {
+    let t = today();
+    let with = |f: &dyn Fn(&mut MemberInput)| {
+        let mut i = input("Lê Thị Hoa", "HG-0001");
+        f(&mut i);
+        NewMember::parse(&i, t)
+    };
+    assert!(with(&|_| {}).is_ok());
+    assert_invalid(with(&|i| i.national_id = "12345".into()), "national_id");
+    assert_invalid(
+        with(&|i| i.national_id = "0011900040051".into()),
+        "national_id",
+    );
+    assert_invalid(
+        with(&|i| i.national_id = "00119000400a".into()),
+        "national_id",
+    );
+    assert_invalid(with(&|i| i.birth_date = "2025-09-02".into()), "birth_date");
+    assert_invalid(with(&|i| i.birth_date = "17/05/1990".into()), "birth_date");
+    assert_invalid(with(&|i| i.joined_on = "2025-09-02".into()), "joined_on");
+    // Born 1 March 2000: may join from 1 March 2015.
+    let young = |joined: &str| {
+        with(&|i| {
+            i.birth_date = "2000-03-01".into();
+            i.joined_on = joined.into();
+        })
+    };
+    assert_invalid(young("2015-02-28"), "joined_on");
+    assert_invalid(young("2010-01-01"), "joined_on");
+    assert_eq!(young("2015-03-01").unwrap().joined_on, d("2015-03-01"));
+    assert_invalid(with(&|i| i.gender = "x".into()), "gender");
+    assert_invalid(with(&|i| i.gender = String::new()), "gender");
+    assert_invalid(with(&|i| i.card_number = "12".into()), "card_number");
+    assert_invalid(with(&|i| i.card_number = "HG 0001".into()), "card_number");
+    assert_invalid(with(&|i| i.card_number = "Đ-0001".into()), "card_number");
+    assert_invalid(with(&|i| i.card_number = "A".repeat(25)), "card_number");
+    assert_invalid(with(&|i| i.full_name = " ".into()), "full_name");
+    assert_invalid(with(&|i| i.full_name = "a\u{0}b".into()), "full_name");
+    assert_invalid(with(&|i| i.position = "x".repeat(101)), "position");
+    assert_invalid(with(&|i| i.ethnicity = "x".repeat(51)), "ethnicity");
+    for (g, want) in [
+        ("Nam", Gender::Male),
+        ("nữ", Gender::Female),
+        (" F ", Gender::Female),
+        ("khác", Gender::Other),
+    ] {
+        assert_eq!(with(&|i| i.gender = g.into()).unwrap().gender, want, "{g}");
+    }
+    let ok = with(&|i| i.national_id = String::new()).unwrap();
+    assert!(ok.private.national_id.is_none(), "the CCCD is optional");
+}
+
+#[test]
+fn parse_all_reports_every_bad_field_at_once() {
+    let bad = MemberInput {
+        full_name: "  ".into(),
+        birth_date: "2030-01-01".into(),
+        gender: "?".into(),
+        card_number: "x".into(),
+        joined_on: "2031-01-01".into(),
+        position: "Công nhân".into(),
+        national_id: "abc".into(),
+        ethnicity: String::new(),
+        religion: "r".repeat(51),
+    };
+    let errors = NewMember::parse_all(&bad, today()).unwrap_err();
+    let fields: Vec<String> = errors
+        .iter()
+        .map(|e| match e {
+            ModelError::Invalid { field, .. } => field.clone(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    for f in [
+        "full_name",
+        "gender",
+        "card_number",
+        "national_id",
+        "birth_date",
+    ] {
+        assert!(fields.iter().any(|x| x == f), "{f} missing from {fields:?}");
+    }
+    assert_eq!(fields.len(), 5, "{fields:?}");
+    // One bad private field hides the other: national_id is checked first.
+    assert!(!fields.iter().any(|f| f == "religion"));
+    // `parse` reports the first of them.
+    assert_invalid(NewMember::parse(&bad, today()), "full_name");
+
+    // Unparseable dates are reported as such, without a date-order error.
+    let unparsable = MemberInput {
+        birth_date: "soon".into(),
+        joined_on: "later".into(),
+        ..input("Lê Thị Hoa", "HG-0001")
+    };
+    let errors = NewMember::parse_all(&unparsable, today()).unwrap_err();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert_eq!(errors[0].to_string().split(':').next(), Some("birth_date"));
+    assert_eq!(errors[1].to_string().split(':').next(), Some("joined_on"));
+    assert!(NewMember::parse_all(&input("Lê Thị Hoa", "HG-0001"), today()).is_ok());
+}
+
+#[test]
+fn rejected_member_edits_leave_the_roster_unchanged() {
+    let m1 = joining("m1", "g1", "Lê Thị Hoa", "HG-0001");
+    let m2 = joining("m2", "g1", "Trần Văn Bình", "HG-0002");
+    let mut doc = roster("g1", &[m1.clone(), m2]);
+    let upd = |u: MemberUpdate| {
+        move |doc: &mut Automerge| member::update(doc, &node_a(), &mid("m1"), &u, today())
+    };
+    assert_rejected(
+        &mut doc,
+        "birth_date",
+        upd(MemberUpdate {
+            birth_date: Some(d("2026-01-01")),
+            ..MemberUpdate::default()
+        }),
+    );
+    assert_rejected(
+        &mut doc,
+        "joined_on",
+        upd(MemberUpdate {
+            joined_on: Some(d("2004-05-16")),
+            ..MemberUpdate::default()
+        }),
+    );
+    assert_rejected(
+        &mut doc,
+        "joined_on",
+        upd(MemberUpdate {
+            birth_date: Some(d("2000-01-01")),
+            ..MemberUpdate::default()
+        }),
+    );
+    assert_rejected(
+        &mut doc,
+        "full_name",
+        upd(MemberUpdate {
+            full_name: Some("\t".into()),
+            ..MemberUpdate::default()
+        }),
+    );
+    // full_name is written first, then position is refused: the whole
+    // automerge transaction rolls back.
+    assert_rejected(
+        &mut doc,
+        "position",
+        upd(MemberUpdate {
+            full_name: Some("Tên mới".into()),
+            gender: Some(Gender::Male),
+            position: Some("p".repeat(101)),
+            ..MemberUpdate::default()
+        }),
+    );
+    assert_eq!(read(&doc, "m1"), m1);
+
+    let end = |status: MemberStatus, reason: &'static str, on: &'static str| {
+        move |doc: &mut Automerge| {
+            member::end(doc, &node_a(), &mid("m1"), status, reason, d(on), None)
+        }
+    };
+    assert_rejected(
+        &mut doc,
+        "status",
+        end(MemberStatus::Active, "x", "2025-01-01"),
+    );
+    assert_rejected(
+        &mut doc,
+        "effective_on",
+        end(MemberStatus::Left, "x", "2012-02-29"),
+    );
+    assert_rejected(
+        &mut doc,
+        "reason",
+        end(MemberStatus::Ceased, " ", "2025-01-01"),
+    );
+
+    member::end(
+        &mut doc,
+        &node_a(),
+        &mid("m1"),
+        MemberStatus::Left,
+        "",
+        d("2025-01-01"),
+        None,
+    )
+    .unwrap();
+    for status in [
+        MemberStatus::Left,
+        MemberStatus::Ceased,
+        MemberStatus::Transferred,
+    ] {
+        assert_rejected(&mut doc, "member_id", end(status, "again", "2025-02-01"));
+    }
+
+    // Unknown members and duplicates.
+    let heads = doc.get_heads();
+    let e = member::end(
+        &mut doc,
+        &node_a(),
+        &mid("m404"),
+        MemberStatus::Left,
+        "",
+        today(),
+        None,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(e, ModelError::NotFound { what: "member", .. }),
+        "{e:?}"
+    );
+    let e = member::update(
+        &mut doc,
+        &node_a(),
+        &mid("m404"),
+        &MemberUpdate::default(),
+        today(),
+    )
+    .unwrap_err();
+    assert!(matches!(e, ModelError::NotFound { .. }), "{e:?}");
+    let dup = joining("m2", "g1", "Someone Else", "HG-0099");
+    let e = member::add(&mut doc, &node_a(), &uid("g1"), 0, &dup).unwrap_err();
+    assert!(
+        matches!(e, ModelError::AlreadyExists { what: "member", .. }),
+        "{e:?}"
+    );
+    assert_eq!(doc.get_heads(), heads);
+    assert_eq!(read(&doc, "m2").full_name, "Trần Văn Bình");
+
+    // An update that changes nothing makes no change.
+    member::update(
+        &mut doc,
+        &node_b(),
+        &mid("m2"),
+        &MemberUpdate {
+            full_name: Some("Trần  Văn Bình".into()),
+            ..MemberUpdate::default()
+        },
+        today(),
+    )
+    .unwrap();
+    assert_eq!(doc.get_heads(), heads, "no empty changes");
+
+    assert_invalid(PrivateData::parse("0011900040", "", ""), "national_id");
+    assert_invalid(PrivateData::parse("", "", &"r".repeat(51)), "religion");
+}
+
+#[test]
+fn status_and_gender_strings_round_trip() {
+    for s in [
+        MemberStatus::Active,
+        MemberStatus::Transferred,
+        MemberStatus::Left,
+        MemberStatus::Ceased,
+    ] {
+        assert_eq!(MemberStatus::parse(s.as_str()), Some(s));
+    }
+    assert_eq!(MemberStatus::parse("retired"), None);
+    for g in [Gender::Male, Gender::Female, Gender::Other] {
+        assert_eq!(Gender::parse("gender", g.as_str()).unwrap(), g);
+    }
+}
+
+// --- buckets -------------------------------------------------------------
+
+fn h(id: &str) -> u64 {
+    stable_hash(id)
+}
+
+#[test]
+fn members_fill_bucket_zero_then_spread_by_hash() {
+    let size = 4;
+    let ids: Vec<_> = (0..64).map(|i| mid(&format!("m{i:03}"))).collect();
+    // Bucket 0 takes everyone until it is full.
+    for n in 0..size {
+        for id in &ids {
+            let b = member::choose_bucket(id, size, |b| if b == 0 { n } else { 0 });
+            assert_eq!(b, 0, "{id} with {n} in bucket 0");
+        }
+    }
+    // With the first 2^(k-1) buckets full (the levels below k have filled
+    // up), a member goes to the first bucket of its probe sequence
+    // h mod 1, h mod 2, h mod 4, … that lies beyond them: level k or deeper.
+    for k in 1..=6u32 {
+        let full = 1u32 << (k - 1);
+        for id in &ids {
+            let b = member::choose_bucket(id, size, |b| if b < full { size } else { 0 });
+            let hh = h(id.as_str());
+            let (level, want) = (0..31u32)
+                .map(|l| (l, (hh % (1u64 << l)) as u32))
+                .find(|(_, b)| *b >= full)
+                .unwrap();
+            assert!(level >= k);
+            assert_eq!(b, want, "{id}, first {full} buckets full");
+        }
+    }
+    // Bucket 0 full, the others empty: odd hashes go to bucket 1 (h mod 2);
+    // even ones probe h mod 4, h mod 8, … past the full bucket 0, i.e. to the
+    // lowest set bit of the hash.
+    let mut seen = BTreeSet::new();
+    for id in &ids {
+        let b = member::choose_bucket(id, size, |b| if b == 0 { size } else { 0 });
+        let hh = h(id.as_str());
+        if hh % 2 == 1 {
+            assert_eq!(b, 1, "{id}");
+        } else {
+            assert_eq!(u64::from(b), 1u64 << hh.trailing_zeros(), "{id}");
+            if hh % 4 == 2 {
+                assert_eq!(b, 2, "{id}: h mod 4");
+            }
+        }
+        seen.insert(b);
+    }
+    assert!(seen.contains(&1) && seen.contains(&2), "{seen:?}");
+    // Bucket 0 and the member's bucket at level 1 full: h mod 4.
+    for id in &ids {
+        let b1 = (h(id.as_str()) % 2) as u32;
+        let b = member::choose_bucket(
+            id,
+            size,
+            |b| {
+                if b == 0 || b == b1 { size } else { size - 1 }
+            },
+        );
+        let want = (h(id.as_str()) % 4) as u32;
+        if want != 0 && want != b1 {
+            assert_eq!(b, want, "{id}");
+        }
+    }
+    // A size of zero counts as one.
+    let b = member::choose_bucket(&ids[0], 0, |_| 0);
+    assert_eq!(b, 0);
+    let b = member::choose_bucket(&ids[0], 0, |b| usize::from(b == 0));
+    assert_eq!(u64::from(b), 1u64 << h(ids[0].as_str()).trailing_zeros());
+}
+
+/// Places `n` members with bucket size `size`, as a node would: each goes
+/// to `choose_bucket` given the counts so far.
+fn simulate(n: usize, size: usize) -> (HashMap<u32, usize>, Vec<u32>) {
+    let mut counts: HashMap<u32, usize> = HashMap::new();
+    let mut placed = Vec::with_capacity(n);
+    for i in 0..n {
+        let id = mid(&format!("m{i:05}"));
+        let b = member::choose_bucket(&id, size, |b| counts.get(&b).copied().unwrap_or(0));
+        let c = counts.entry(b).or_default();
+        assert!(*c < size, "member {i} placed in full bucket {b}");
+        *c += 1;
+        placed.push(b);
+    }
+    (counts, placed)
+}
+
+#[test]
+fn real_placement_keeps_every_bucket_within_its_size() {
+    let (counts, placed) = simulate(200, 4);
+    assert!(counts.values().all(|c| *c <= 4), "{counts:?}");
+    assert_eq!(counts.values().sum::<usize>(), 200);
+    assert_eq!(counts[&0], 4, "bucket 0 fills first");
+    assert!(placed[..4].iter().all(|b| *b == 0));
+    assert!(
+        placed[4..].iter().all(|b| *b != 0),
+        "then it is never chosen"
+    );
+    let buckets = counts.len();
+    assert!(
+        (50..=100).contains(&buckets),
+        "200 members of 4 per bucket in {buckets} buckets"
+    );
+
+    // Deterministic: the same arrivals give the same placement.
+    let (again, placed_again) = simulate(200, 4);
+    assert_eq!(again, counts);
+    assert_eq!(placed_again, placed);
+
+    // The number of buckets grows about like n / size.
+    let mut ratios = Vec::new();
+    for n in [100, 200, 400, 800, 1600] {
+        let (counts, _) = simulate(n, 4);
+        assert!(counts.values().all(|c| *c <= 4));
+        let ratio = counts.len() as f64 / (n as f64 / 4.0);
+        assert!(
+            (1.0..=2.0).contains(&ratio),
+            "n={n}: {} buckets",
+            counts.len()
+        );
+        ratios.push(ratio);
+    }
+    let (lo, hi) = ratios
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(lo, hi), r| (lo.min(*r), hi.max(*r)));
+    assert!(hi / lo < 1.25, "linear growth: {ratios:?}");
+
+    // At the design's size an average roster is one document.
+    let (counts, _) = simulate(80, 1000);
+    assert_eq!(counts.len(), 1);
+}
+
+// BUG: with the design's bucket size (about 1,000), the probe sequence
+// fragments rosters. When bucket b (level l) is full, the members whose
+// hash sends them back to b at level l+1 skip on to b + 2^(l+1), then
+// b + 2^(l+2), …: each full bucket leaves a tail of about log2(size)
+// nearly empty buckets. 2,500 members take 12 documents (ideal 3; two hold
+// a single member, bucket numbers reach 65536); 100,000 take 524 (ideal
+// 100). DESIGN §3 wants documents that stay around 1,000 members.
+#[test]
+#[ignore = "BUG: choose_bucket fragments large rosters into many tiny buckets"]
+fn large_rosters_split_into_about_n_over_size_buckets() {
+    for n in [2_500, 10_000] {
+        let (counts, _) = simulate(n, 1000);
+        let ideal = n.div_ceil(1000);
+        assert!(
+            counts.len() <= 2 * ideal,
+            "{n} members in {} buckets (ideal {ideal}); sizes {:?}",
+            counts.len(),
+            {
+                let mut v: Vec<_> = counts.values().copied().collect();
+                v.sort_unstable();
+                v
+            }
+        );
+    }
+}
+
+#[test]
+fn members_land_in_the_roster_document_of_their_bucket() {
+    // Real documents: each bucket is its own roster doc, placed by count().
+    let unit = uid("g1");
+    let mut docs: HashMap<u32, Automerge> = HashMap::new();
+    for i in 0..40 {
+        let m = joining(
+            &format!("m{i:03}"),
+            "g1",
+            &format!("Đoàn viên {i}"),
+            &format!("HG-{i:04}"),
+        );
+        let b = member::choose_bucket(&m.id, 8, |b| docs.get(&b).map(member::count).unwrap_or(0));
+        let doc = docs.entry(b).or_default();
+        member::add(doc, &node_a(), &unit, b, &m).unwrap();
+    }
+    assert_eq!(docs.values().map(member::count).sum::<usize>(), 40);
+    for (b, doc) in &docs {
+        assert!(member::count(doc) <= 8);
+        let meta = DocMeta::read(member::roster_doc(&unit, *b), &reload(doc)).unwrap();
+        assert_eq!(meta.owner, unit);
+        assert_eq!(
+            meta.id,
+            DocId::Roster {
+                unit: unit.clone(),
+                bucket: *b
+            }
+        );
+    }
+}
+
+// --- touched members ----------------------------------------------------
+
+#[test]
+fn touched_members_names_exactly_the_members_edited_between_two_heads() {
+    let m1 = joining("m1", "g1", "Lê Thị Hoa", "HG-0001");
+    let m2 = joining("m2", "g1", "Trần Văn Bình", "HG-0002");
+    let mut doc = roster("g1", &[m1, m2]);
+    assert_eq!(touched(&doc, &[]), Some(ids(&["m1", "m2"])), "from nothing");
+    let h0 = doc.get_heads();
+    assert_eq!(touched(&doc, &h0), Some(BTreeSet::new()), "no change");
+
+    member::add(
+        &mut doc,
+        &node_a(),
+        &uid("g1"),
+        0,
+        &joining("m3", "g1", "C", "HG-0003"),
+    )
+    .unwrap();
+    assert_eq!(touched(&doc, &h0), Some(ids(&["m3"])), "add");
+    let h1 = doc.get_heads();
+
+    member::update(
+        &mut doc,
+        &node_a(),
+        &mid("m1"),
+        &MemberUpdate {
+            full_name: Some("Lê Thị Hoà".into()),
+            ..MemberUpdate::default()
+        },
+        today(),
+    )
+    .unwrap();
+    assert_eq!(touched(&doc, &h1), Some(ids(&["m1"])), "update");
+    let h2 = doc.get_heads();
+
+    member::end(
+        &mut doc,
+        &node_a(),
+        &mid("m2"),
+        MemberStatus::Transferred,
+        "",
+        d("2025-05-05"),
+        Some(&uid("g2")),
+    )
+    .unwrap();
+    assert_eq!(touched(&doc, &h2), Some(ids(&["m2"])), "end");
+    assert_eq!(
+        touched(&doc, &h1),
+        Some(ids(&["m1", "m2"])),
+        "update and end"
+    );
+    assert_eq!(touched(&doc, &h0), Some(ids(&["m1", "m2", "m3"])));
+    let h3 = doc.get_heads();
+
+    // Coming back: the old record is made active again.
+    let out = read(&doc, "m2");
+    member::transfer_in(
+        &mut doc,
+        &node_a(),
+        &uid("g1"),
+        0,
+        &out,
+        "",
+        d("2025-06-06"),
+    )
+    .unwrap();
+    assert_eq!(touched(&doc, &h3), Some(ids(&["m2"])), "transfer in");
+
+    // The diff of a loaded copy says the same.
+    let loaded = reload(&doc);
+    assert_eq!(
+        member::touched_members(&loaded.diff(&h1, &loaded.get_heads())),
+        Some(ids(&["m1", "m2"]))
+    );
+    // And backwards (undoing the changes) too.
+    assert_eq!(
+        member::touched_members(&doc.diff(&doc.get_heads(), &h1)),
+        Some(ids(&["m1", "m2"]))
+    );
+}
+
+#[test]
+fn touched_members_works_on_private_rosters() {
+    let unit = uid("g1");
+    let p = PrivateData::parse("001190004005", "Kinh", "").unwrap();
+    let mut doc = Automerge::new();
+    member::put_private(&mut doc, &node_a(), &unit, 0, &mid("m1"), &p).unwrap();
+    assert_eq!(touched(&doc, &[]), Some(ids(&["m1"])));
+    let h0 = doc.get_heads();
+    member::put_private(&mut doc, &node_a(), &unit, 0, &mid("m2"), &p).unwrap();
+    assert_eq!(touched(&doc, &h0), Some(ids(&["m2"])));
+    let h1 = doc.get_heads();
+    let q = PrivateData::parse("", "Tày", "").unwrap();
+    member::put_private(&mut doc, &node_a(), &unit, 0, &mid("m1"), &q).unwrap();
+    assert_eq!(touched(&doc, &h1), Some(ids(&["m1"])));
+}
+
+#[test]
+fn touched_members_gives_up_on_edits_outside_the_members() {
+    use automerge::transaction::Transactable;
+    let mut doc = roster("g1", &[joining("m1", "g1", "A", "HG-0001")]);
+    let h0 = doc.get_heads();
+    doc.transact::<_, _, automerge::AutomergeError>(|tx| {
+        let list = tx.put_object(automerge::ROOT, "addressed", automerge::ObjType::List)?;
+        tx.insert(&list, 0, "hg")?;
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(
+        touched(&doc, &h0),
+        None,
+        "an unknown edit means: re-read all"
+    );
+}

@@ -1,0 +1,296 @@
+//! The federation's reports, computed in SQL over the projections and the
+//! unit closure table: one row per direct child unit (each summing its whole
+//! subtree), one for records held by the unit itself where it has any, and a
+//! total.
+
+use std::collections::BTreeMap;
+
+use hopluu_model::{CampaignId, UnitId};
+use sqlx::{AssertSqlSafe, Row};
+
+use crate::{Result, Store};
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MembersRow {
+    pub unit_id: String,
+    pub unit_name: String,
+    pub total: u64,
+    pub active: u64,
+    pub transferred: u64,
+    pub left: u64,
+    pub ceased: u64,
+    pub male: u64,
+    pub female: u64,
+    pub other_gender: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct InitiativesRow {
+    pub unit_id: String,
+    pub unit_name: String,
+    pub recorded: u64,
+    pub valid: u64,
+    pub plan: u64,
+    /// Valid initiatives as a percentage of plan (0 without a plan).
+    pub percent_of_plan: f64,
+    /// 1 = best percentage among the rows (ties share a rank); 0 on the total.
+    pub rank: u32,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AwardsRow {
+    pub award_type: String,
+    pub level: String,
+    pub year: u32,
+    /// Recipients in the subtree (revoked awards excluded).
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WorksRow {
+    pub unit_id: String,
+    pub unit_name: String,
+    pub count: u64,
+    pub value_vnd: i64,
+    pub plaques: u64,
+}
+
+/// Rows keyed by group unit: the direct children of `unit`, and `unit`
+/// itself for records it holds directly.
+async fn groups(store: &Store, unit: &UnitId) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    let me = sqlx::query("SELECT id, name FROM units WHERE id = $1")
+        .bind(unit.as_str())
+        .fetch_optional(store.pool())
+        .await?;
+    if let Some(r) = me {
+        out.push((r.get(0), r.get(1)));
+    }
+    let rows = sqlx::query("SELECT id, name FROM units WHERE parent = $1 ORDER BY name, id")
+        .bind(unit.as_str())
+        .fetch_all(store.pool())
+        .await?;
+    out.extend(rows.iter().map(|r| (r.get(0), r.get(1))));
+    Ok(out)
+}
+
+/// `SELECT group_id, …` joins: the group a record's unit belongs to is the
+/// direct child of `$1` above it, or `$1` itself.
+const GROUP_OF: &str = "(SELECT c.descendant AS unit, g.id AS grp FROM units g \
+    JOIN unit_closure c ON c.ancestor = g.id WHERE g.parent = $1 \
+    UNION ALL SELECT $1, $1)";
+
+impl Store {
+    pub async fn members_report(&self, unit: &UnitId) -> Result<(Vec<MembersRow>, MembersRow)> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT g.grp, m.status, m.gender, COUNT(*) FROM members m JOIN {GROUP_OF} g \
+             ON g.unit = m.unit_id GROUP BY g.grp, m.status, m.gender"
+        )))
+        .bind(unit.as_str())
+        .fetch_all(self.pool())
+        .await?;
+        let mut by: BTreeMap<String, MembersRow> = BTreeMap::new();
+        for r in rows {
+            let grp: String = r.get(0);
+            let status: String = r.get(1);
+            let gender: String = r.get(2);
+            let n = r.get::<i64, _>(3) as u64;
+            let row = by.entry(grp).or_default();
+            row.total += n;
+            match status.as_str() {
+                "active" => row.active += n,
+                "transferred" => row.transferred += n,
+                "left" => row.left += n,
+                _ => row.ceased += n,
+            }
+            // Gender counts describe current members only.
+            if status == "active" {
+                match gender.as_str() {
+                    "male" => row.male += n,
+                    "female" => row.female += n,
+                    _ => row.other_gender += n,
+                }
+            }
+        }
+        let mut out = Vec::new();
+        let mut total = MembersRow {
+            unit_id: unit.to_string(),
+            unit_name: "Tổng cộng".to_owned(),
+            ..Default::default()
+        };
+        for (id, name) in groups(self, unit).await? {
+            let Some(mut row) = by.remove(&id) else {
+                if id != unit.as_str() {
+                    out.push(MembersRow {
+                        unit_id: id,
+                        unit_name: name,
+                        ..Default::default()
+                    });
+                }
+                continue;
+            };
+            row.unit_id = id;
+            row.unit_name = name;
+            total.total += row.total;
+            total.active += row.active;
+            total.transferred += row.transferred;
+            total.left += row.left;
+            total.ceased += row.ceased;
+            total.male += row.male;
+            total.female += row.female;
+            total.other_gender += row.other_gender;
+            out.push(row);
+        }
+        Ok((out, total))
+    }
+
+    pub async fn initiatives_report(
+        &self,
+        campaign: &CampaignId,
+        unit: &UnitId,
+    ) -> Result<(Vec<InitiativesRow>, InitiativesRow)> {
+        let counts = sqlx::query(AssertSqlSafe(format!(
+            "SELECT g.grp, COUNT(*), \
+             CAST(COALESCE(SUM(CASE WHEN i.status IN ('valid', 'recognised') THEN 1 ELSE 0 END), 0) AS BIGINT) \
+             FROM initiatives i JOIN {GROUP_OF} g ON g.unit = i.unit_id \
+             WHERE i.campaign = $2 GROUP BY g.grp"
+        )))
+        .bind(unit.as_str())
+        .bind(campaign.as_str())
+        .fetch_all(self.pool())
+        .await?;
+        let plans = sqlx::query(AssertSqlSafe(format!(
+            "SELECT g.grp, CAST(COALESCE(SUM(p.initiative_quota), 0) AS BIGINT) \
+             FROM campaign_plans p JOIN {GROUP_OF} g ON g.unit = p.unit_id \
+             WHERE p.campaign = $2 GROUP BY g.grp"
+        )))
+        .bind(unit.as_str())
+        .bind(campaign.as_str())
+        .fetch_all(self.pool())
+        .await?;
+        let mut by: BTreeMap<String, InitiativesRow> = BTreeMap::new();
+        for r in counts {
+            let row = by.entry(r.get(0)).or_default();
+            row.recorded = r.get::<i64, _>(1) as u64;
+            row.valid = r.get::<i64, _>(2) as u64;
+        }
+        for r in plans {
+            by.entry(r.get(0)).or_default().plan = r.get::<i64, _>(1) as u64;
+        }
+        let mut out = Vec::new();
+        let mut total = InitiativesRow {
+            unit_id: unit.to_string(),
+            unit_name: "Tổng cộng".to_owned(),
+            ..Default::default()
+        };
+        for (id, name) in groups(self, unit).await? {
+            let row = by.remove(&id);
+            if row.is_none() && id == unit.as_str() {
+                continue;
+            }
+            let mut row = row.unwrap_or_default();
+            row.unit_id = id;
+            row.unit_name = name;
+            row.percent_of_plan = percent(row.valid, row.plan);
+            total.recorded += row.recorded;
+            total.valid += row.valid;
+            total.plan += row.plan;
+            out.push(row);
+        }
+        total.percent_of_plan = percent(total.valid, total.plan);
+        // Rank by percentage of plan, then by valid count; ties share a rank.
+        let mut order: Vec<usize> = (0..out.len()).collect();
+        order.sort_by(|&a, &b| {
+            out[b]
+                .percent_of_plan
+                .total_cmp(&out[a].percent_of_plan)
+                .then(out[b].valid.cmp(&out[a].valid))
+        });
+        let mut rank = 0;
+        let mut prev: Option<(f64, u64)> = None;
+        for (i, &idx) in order.iter().enumerate() {
+            let key = (out[idx].percent_of_plan, out[idx].valid);
+            if prev != Some(key) {
+                rank = i as u32 + 1;
+                prev = Some(key);
+            }
+            out[idx].rank = rank;
+        }
+        Ok((out, total))
+    }
+
+    pub async fn awards_report(&self, unit: &UnitId, year: Option<u32>) -> Result<Vec<AwardsRow>> {
+        let rows = sqlx::query(
+            "SELECT a.award_type, a.level, a.year, COUNT(*) FROM awards a \
+             JOIN award_recipients r ON r.award = a.id \
+             JOIN unit_closure c ON c.descendant = r.unit_id AND c.ancestor = $1 \
+             WHERE a.revoked = 0 AND ($2 = 0 OR a.year = $2) \
+             GROUP BY a.award_type, a.level, a.year ORDER BY a.year DESC, a.level, a.award_type",
+        )
+        .bind(unit.as_str())
+        .bind(i64::from(year.unwrap_or(0)))
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| AwardsRow {
+                award_type: r.get(0),
+                level: r.get(1),
+                year: r.get::<i64, _>(2) as u32,
+                count: r.get::<i64, _>(3) as u64,
+            })
+            .collect())
+    }
+
+    pub async fn works_report(
+        &self,
+        unit: &UnitId,
+        campaign: Option<&CampaignId>,
+    ) -> Result<(Vec<WorksRow>, WorksRow)> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT g.grp, COUNT(*), CAST(COALESCE(SUM(w.value_vnd), 0) AS BIGINT), \
+             CAST(COALESCE(SUM(w.plaque), 0) AS BIGINT) \
+             FROM works w JOIN {GROUP_OF} g ON g.unit = w.unit_id \
+             WHERE ($2 = '' OR w.campaign = $2) GROUP BY g.grp"
+        )))
+        .bind(unit.as_str())
+        .bind(campaign.map(|c| c.as_str()).unwrap_or(""))
+        .fetch_all(self.pool())
+        .await?;
+        let mut by: BTreeMap<String, WorksRow> = BTreeMap::new();
+        for r in rows {
+            let row = by.entry(r.get(0)).or_default();
+            row.count = r.get::<i64, _>(1) as u64;
+            row.value_vnd = r.get(2);
+            row.plaques = r.get::<i64, _>(3) as u64;
+        }
+        let mut out = Vec::new();
+        let mut total = WorksRow {
+            unit_id: unit.to_string(),
+            unit_name: "Tổng cộng".to_owned(),
+            ..Default::default()
+        };
+        for (id, name) in groups(self, unit).await? {
+            let row = by.remove(&id);
+            if row.is_none() && id == unit.as_str() {
+                continue;
+            }
+            let mut row = row.unwrap_or_default();
+            row.unit_id = id;
+            row.unit_name = name;
+            total.count += row.count;
+            total.value_vnd += row.value_vnd;
+            total.plaques += row.plaques;
+            out.push(row);
+        }
+        Ok((out, total))
+    }
+}
+
+fn percent(valid: u64, plan: u64) -> f64 {
+    if plan == 0 {
+        0.0
+    } else {
+        (valid as f64 * 10_000.0 / plan as f64).round() / 100.0
+    }
+}

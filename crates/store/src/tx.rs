@@ -1,0 +1,305 @@
+//! Write transactions: documents in, documents + feed + projections out, in
+//! one SQL transaction.
+//!
+//! Storage of one document: `docs.snapshot` holds a full `save()`, and
+//! `doc_chunks` the incremental chunks (`save_after(heads)`) written since.
+//! Loading is `load(snapshot)` then `load_incremental(chunk)` in order. When
+//! the chunks outgrow the snapshot they are folded into a new snapshot
+//! (compaction) in the same transaction as the write that tipped them over.
+
+use std::collections::BTreeMap;
+
+use automerge::{Automerge, ChangeHash};
+use hopluu_model::{DocId, DocMeta};
+use sqlx::Row;
+
+use crate::{Result, Store, StoreError, project};
+
+/// A document loaded for writing, with what is needed to store its change.
+pub struct Loaded {
+    pub(crate) id: DocId,
+    pub(crate) doc: Automerge,
+    /// `docs.id`, once stored.
+    pub(crate) row: Option<i64>,
+    pub(crate) snapshot_len: i64,
+    pub(crate) chunks_len: i64,
+}
+
+struct Open {
+    loaded: Loaded,
+    base_heads: Vec<ChangeHash>,
+}
+
+/// What a commit stored.
+#[derive(Debug, Clone, Default)]
+pub struct Committed {
+    /// The documents that changed, with the feed sequence of each update.
+    pub docs: Vec<(DocId, i64)>,
+}
+
+impl Committed {
+    pub fn last_seq(&self) -> Option<i64> {
+        self.docs.iter().map(|(_, s)| *s).max()
+    }
+}
+
+/// An open write. Holds the store's writer lock until committed or dropped;
+/// dropping it without [`WriteTx::commit`] discards every edit.
+pub struct WriteTx<'s> {
+    store: &'s Store,
+    _writer: tokio::sync::MutexGuard<'s, ()>,
+    pub(crate) tx: sqlx::Transaction<'static, sqlx::Any>,
+    docs: BTreeMap<DocId, Open>,
+}
+
+impl Store {
+    /// Starts a write. Writes are serialised: the feed sequence is
+    /// allocated in commit order.
+    pub async fn begin(&self) -> Result<WriteTx<'_>> {
+        let writer = self.inner.writer.lock().await;
+        let tx = self.inner.pool.begin().await?;
+        Ok(WriteTx {
+            store: self,
+            _writer: writer,
+            tx,
+            docs: BTreeMap::new(),
+        })
+    }
+}
+
+pub(crate) fn heads_bytes(heads: &[ChangeHash]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(heads.len() * 32);
+    for h in heads {
+        out.extend_from_slice(&h.0);
+    }
+    out
+}
+
+pub(crate) fn heads_from_bytes(b: &[u8]) -> Vec<ChangeHash> {
+    b.chunks_exact(32)
+        .filter_map(|c| ChangeHash::try_from(c).ok())
+        .collect()
+}
+
+/// Loads a stored document through `conn` (None if it is not stored).
+pub(crate) async fn load(conn: &mut sqlx::AnyConnection, id: &DocId) -> Result<Option<Loaded>> {
+    let key = id.to_string();
+    let Some(row) =
+        sqlx::query("SELECT id, snapshot, snapshot_len, chunks_len FROM docs WHERE doc_id = $1")
+            .bind(&key)
+            .fetch_optional(&mut *conn)
+            .await?
+    else {
+        return Ok(None);
+    };
+    let row_id: i64 = row.get(0);
+    let snapshot: Vec<u8> = row.get(1);
+    let corrupt = |e: automerge::AutomergeError| StoreError::Corrupt {
+        doc: key.clone(),
+        reason: e.to_string(),
+    };
+    let mut doc = Automerge::load(&snapshot).map_err(corrupt)?;
+    let chunks_len: i64 = row.get(3);
+    if chunks_len > 0 {
+        let chunks = sqlx::query("SELECT data FROM doc_chunks WHERE doc = $1 ORDER BY seq")
+            .bind(row_id)
+            .fetch_all(&mut *conn)
+            .await?;
+        for c in chunks {
+            let data: Vec<u8> = c.get(0);
+            doc.load_incremental(&data).map_err(corrupt)?;
+        }
+    }
+    Ok(Some(Loaded {
+        id: id.clone(),
+        doc,
+        row: Some(row_id),
+        snapshot_len: row.get(2),
+        chunks_len,
+    }))
+}
+
+impl<'s> WriteTx<'s> {
+    pub fn store(&self) -> &'s Store {
+        self.store
+    }
+
+    /// The document `id`, loaded (or empty if it does not exist yet) and
+    /// held by this transaction.
+    pub async fn doc(&mut self, id: &DocId) -> Result<&mut Automerge> {
+        if !self.docs.contains_key(id) {
+            let cached = self.store.inner.cache.lock().expect("cache lock").take(id);
+            let loaded = match cached {
+                Some(l) => l,
+                None => match load(&mut *self.tx, id).await? {
+                    Some(l) => l,
+                    None => Loaded {
+                        id: id.clone(),
+                        doc: Automerge::new(),
+                        row: None,
+                        snapshot_len: 0,
+                        chunks_len: 0,
+                    },
+                },
+            };
+            let base_heads = loaded.doc.get_heads();
+            self.docs.insert(id.clone(), Open { loaded, base_heads });
+        }
+        Ok(&mut self.docs.get_mut(id).expect("just inserted").loaded.doc)
+    }
+
+    /// Whether the document exists (stored, or created in this transaction).
+    pub async fn exists(&mut self, id: &DocId) -> Result<bool> {
+        Ok(!self.doc(id).await?.get_heads().is_empty())
+    }
+
+    /// The SQL connection of this transaction, for reads that must see the
+    /// transaction's own writes.
+    pub fn conn(&mut self) -> &mut sqlx::AnyConnection {
+        &mut self.tx
+    }
+
+    /// Writes every changed document, its feed entry and its projections,
+    /// then commits. Nothing is durable, and nothing should be
+    /// acknowledged, before this returns `Ok`.
+    pub async fn commit(mut self) -> Result<Committed> {
+        let docs = std::mem::take(&mut self.docs);
+        let changed: Vec<&Open> = docs
+            .values()
+            .filter(|o| o.loaded.doc.get_heads() != o.base_heads)
+            .collect();
+        let mut committed = Committed::default();
+        let mut rows: BTreeMap<DocId, (i64, i64, i64)> = BTreeMap::new();
+        if !changed.is_empty() {
+            let n = changed.len() as i64;
+            let last: i64 = sqlx::query(
+                "UPDATE counters SET value = value + $1 WHERE name = 'feed' RETURNING value",
+            )
+            .bind(n)
+            .fetch_one(&mut *self.tx)
+            .await?
+            .get(0);
+            let now = now_millis();
+            let opts = self.store.options().clone();
+            for (i, open) in changed.into_iter().enumerate() {
+                let seq = last - n + 1 + i as i64;
+                let l = &open.loaded;
+                let meta = DocMeta::read(l.id.clone(), &l.doc)?;
+                let heads = heads_bytes(&l.doc.get_heads());
+                let addressed = meta
+                    .addressed
+                    .iter()
+                    .map(|u| u.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                let (row, snapshot_len, chunks_len) = match l.row {
+                    None => {
+                        let snapshot = l.doc.save();
+                        let len = snapshot.len() as i64;
+                        let row: i64 = sqlx::query(
+                            "INSERT INTO docs (doc_id, kind, owner, addressed, snapshot, snapshot_len, \
+                             chunks_len, heads, seq, changed_at) \
+                             VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8, $9) RETURNING id",
+                        )
+                        .bind(l.id.to_string())
+                        .bind(l.id.kind().as_str())
+                        .bind(meta.owner.as_str())
+                        .bind(&addressed)
+                        .bind(snapshot)
+                        .bind(len)
+                        .bind(heads)
+                        .bind(seq)
+                        .bind(now)
+                        .fetch_one(&mut *self.tx)
+                        .await?
+                        .get(0);
+                        (row, len, 0)
+                    }
+                    Some(row) => {
+                        let chunk = l.doc.save_after(&open.base_heads);
+                        let grown = l.chunks_len + chunk.len() as i64;
+                        let limit = (l.snapshot_len as f64 * opts.compact_factor)
+                            .max(opts.compact_min_bytes as f64);
+                        if grown as f64 > limit {
+                            let snapshot = l.doc.save();
+                            let len = snapshot.len() as i64;
+                            sqlx::query("DELETE FROM doc_chunks WHERE doc = $1")
+                                .bind(row)
+                                .execute(&mut *self.tx)
+                                .await?;
+                            sqlx::query(
+                                "UPDATE docs SET owner = $2, addressed = $3, snapshot = $4, \
+                                 snapshot_len = $5, chunks_len = 0, heads = $6, seq = $7, \
+                                 changed_at = $8 WHERE id = $1",
+                            )
+                            .bind(row)
+                            .bind(meta.owner.as_str())
+                            .bind(&addressed)
+                            .bind(snapshot)
+                            .bind(len)
+                            .bind(heads)
+                            .bind(seq)
+                            .bind(now)
+                            .execute(&mut *self.tx)
+                            .await?;
+                            (row, len, 0)
+                        } else {
+                            sqlx::query(
+                                "INSERT INTO doc_chunks (doc, seq, data) VALUES ($1, $2, $3)",
+                            )
+                            .bind(row)
+                            .bind(seq)
+                            .bind(chunk)
+                            .execute(&mut *self.tx)
+                            .await?;
+                            sqlx::query(
+                                "UPDATE docs SET owner = $2, addressed = $3, chunks_len = $4, \
+                                 heads = $5, seq = $6, changed_at = $7 WHERE id = $1",
+                            )
+                            .bind(row)
+                            .bind(meta.owner.as_str())
+                            .bind(&addressed)
+                            .bind(grown)
+                            .bind(heads)
+                            .bind(seq)
+                            .bind(now)
+                            .execute(&mut *self.tx)
+                            .await?;
+                            (row, l.snapshot_len, grown)
+                        }
+                    }
+                };
+                sqlx::query("INSERT INTO feed (seq, doc, at) VALUES ($1, $2, $3)")
+                    .bind(seq)
+                    .bind(row)
+                    .bind(now)
+                    .execute(&mut *self.tx)
+                    .await?;
+                project::apply(&mut self.tx, row, &l.id, &l.doc, &open.base_heads).await?;
+                rows.insert(l.id.clone(), (row, snapshot_len, chunks_len));
+                committed.docs.push((l.id.clone(), seq));
+            }
+        }
+        self.tx.commit().await?;
+        let mut cache = self.store.inner.cache.lock().expect("cache lock");
+        for (id, open) in docs {
+            let mut loaded = open.loaded;
+            if let Some((row, snapshot_len, chunks_len)) = rows.get(&id) {
+                loaded.row = Some(*row);
+                loaded.snapshot_len = *snapshot_len;
+                loaded.chunks_len = *chunks_len;
+            }
+            if loaded.row.is_some() {
+                cache.put(&id, loaded);
+            }
+        }
+        Ok(committed)
+    }
+}
+
+fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
