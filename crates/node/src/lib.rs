@@ -1,1 +1,37 @@
-//! placeholder
+//! A hopluu node: its configuration, its application layer (every operation
+//! checked against the domain rules, the unit tree and authority), the tonic
+//! gRPC services that expose it, and the server that runs them with health
+//! and reflection.
+//!
+//! # Layout
+//! - [`config`]: the typed configuration tree.
+//! - [`app`]: [`app::App`], the operations, protobuf-free.
+//! - [`grpc`]: the tonic services: conversions at the edge, nothing else.
+//! - [`error`]: [`error::to_status`], the only error -> status mapping.
+//! - [`server`]: [`server::run`] with an injected listener and shutdown signal.
+
+pub mod app;
+pub mod config;
+pub mod error;
+pub mod grpc;
+pub mod server;
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum NodeError {
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error(transparent)]
+    Store(#[from] hopluu_store::StoreError),
+    #[error("gRPC server: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl From<hopluu_model::ModelError> for NodeError {
+    fn from(e: hopluu_model::ModelError) -> Self {
+        NodeError::Store(e.into())
+    }
+}

@@ -55,6 +55,18 @@ pub enum StoreError {
     Url(String),
 }
 
+impl StoreError {
+    /// The database could not be reached or is overloaded: worth retrying.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Db(
+                sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)
+            )
+        )
+    }
+}
+
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// A node's store. Cheap to clone; all clones share one pool and one writer.

@@ -1,0 +1,87 @@
+//! The one place where errors become gRPC statuses.
+//!
+//! | error | code |
+//! |---|---|
+//! | bad input, state that forbids the request | `INVALID_ARGUMENT` (message `field: reason`) |
+//! | a named record is missing | `NOT_FOUND` |
+//! | a record to create exists | `ALREADY_EXISTS` |
+//! | the node has no authority over the target | `PERMISSION_DENIED` |
+//! | the database is unreachable or busy | `UNAVAILABLE` |
+//! | anything else (corrupt data, bugs) | `INTERNAL`, details only in the log |
+
+use hopluu_model::ModelError;
+use hopluu_store::StoreError;
+use tonic::{Code, Status};
+
+use crate::NodeError;
+
+/// Maps every error a service can meet to a status with a small set of codes.
+pub fn to_status(err: &NodeError) -> Status {
+    match err {
+        NodeError::Store(StoreError::Model(m)) => model_status(m),
+        NodeError::Store(e @ StoreError::Db(_)) => {
+            tracing::error!(error = %e, "database error");
+            if e.is_unavailable() {
+                Status::unavailable("the node's database is unavailable; try again")
+            } else {
+                Status::internal("database error (see the node's log)")
+            }
+        }
+        NodeError::Config(m) => Status::invalid_argument(m.clone()),
+        other => {
+            tracing::error!(error = %other, "internal error");
+            Status::internal("internal error (see the node's log)")
+        }
+    }
+}
+
+fn model_status(m: &ModelError) -> Status {
+    match m {
+        ModelError::Invalid { .. } => Status::new(Code::InvalidArgument, m.to_string()),
+        ModelError::NotFound { .. } => Status::not_found(m.to_string()),
+        ModelError::AlreadyExists { .. } => Status::already_exists(m.to_string()),
+        ModelError::NoAuthority { .. } => Status::permission_denied(m.to_string()),
+        ModelError::Document { .. } => {
+            tracing::error!(error = %m, "document error");
+            Status::internal("a stored document is damaged (see the node's log)")
+        }
+    }
+}
+
+impl From<NodeError> for Status {
+    fn from(e: NodeError) -> Status {
+        to_status(&e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes() {
+        let s = to_status(&NodeError::Store(StoreError::Model(ModelError::invalid(
+            "national_id",
+            "must be exactly 12 digits",
+        ))));
+        assert_eq!(s.code(), Code::InvalidArgument);
+        assert_eq!(s.message(), "national_id: must be exactly 12 digits");
+        let s = to_status(&NodeError::Store(StoreError::Model(ModelError::not_found(
+            "unit", "x",
+        ))));
+        assert_eq!(s.code(), Code::NotFound);
+        let s = to_status(&NodeError::Store(StoreError::Model(
+            ModelError::NoAuthority {
+                node_unit: "a".into(),
+                target: "unit b".into(),
+            },
+        )));
+        assert_eq!(s.code(), Code::PermissionDenied);
+        let s = to_status(&NodeError::Store(StoreError::Corrupt {
+            doc: "unit/x".into(),
+            reason: "bad".into(),
+        }));
+        assert_eq!(s.code(), Code::Internal);
+        assert!(!s.message().contains("unit/x"));
+    }
+}

@@ -1,0 +1,111 @@
+//! Running a node: open the store, build the [`App`], serve every gRPC
+//! service (plus health and reflection) on an injected listener until an
+//! injected shutdown signal, then close the store cleanly.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use hopluu_model::{Clock, UnitId};
+use hopluu_proto::v1 as pb;
+use hopluu_store::{Store, StoreOptions};
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::Server;
+
+use crate::NodeError;
+use crate::app::{App, Bootstrap};
+use crate::config::Config;
+use crate::grpc::Services;
+
+/// Opens the node's store and state as `config` describes.
+pub async fn open(config: &Config, clock: Arc<dyn Clock>) -> Result<Arc<App>, NodeError> {
+    config.validate()?;
+    let url = config.database_url();
+    let store = Store::open(
+        &url,
+        StoreOptions {
+            max_connections: config.database.max_connections,
+            cache_docs: config.database.cache_docs,
+            bucket_size: config.roster.bucket_size,
+            ..StoreOptions::default()
+        },
+    )
+    .await?;
+    tracing::info!(
+        node = %config.node.id,
+        unit = %config.node.unit,
+        database = %hopluu_store::db::redact(&url),
+        "store open"
+    );
+    let bootstrap = match (&config.node.unit_name, &config.node.unit_kind) {
+        (Some(name), Some(kind)) => Some(Bootstrap {
+            name: name.clone(),
+            kind: kind.clone(),
+            parent: config
+                .node
+                .unit_parent
+                .as_deref()
+                .map(|p| UnitId::parse("node.unit_parent", p))
+                .transpose()?,
+        }),
+        _ => None,
+    };
+    let app = App::new(
+        store,
+        config.node.id.clone(),
+        config.unit_id(),
+        bootstrap,
+        clock,
+    )
+    .await?;
+    Ok(Arc::new(app))
+}
+
+/// Serves the node on `listener` until `shutdown` completes. In-flight
+/// requests finish (each write commits or rolls back whole), then the
+/// store's connections close.
+pub async fn run(
+    app: Arc<App>,
+    listener: TcpListener,
+    max_message_bytes: usize,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), NodeError> {
+    let services = Services { app: app.clone() };
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_serving::<pb::unit_service_server::UnitServiceServer<Services>>()
+        .await;
+    health
+        .set_serving::<pb::member_service_server::MemberServiceServer<Services>>()
+        .await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(hopluu_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| NodeError::Config(format!("reflection: {e}")))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, node = %app.node_id, "serving gRPC");
+    macro_rules! svc {
+        ($m:ident :: $server:ident) => {
+            pb::$m::$server::new(services.clone())
+                .max_decoding_message_size(max_message_bytes)
+                .max_encoding_message_size(max_message_bytes)
+        };
+    }
+    Server::builder()
+        .trace_fn(|req| tracing::info_span!("grpc", path = %req.uri().path()))
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(svc!(unit_service_server::UnitServiceServer))
+        .add_service(svc!(member_service_server::MemberServiceServer))
+        .add_service(svc!(campaign_service_server::CampaignServiceServer))
+        .add_service(svc!(emulation_service_server::EmulationServiceServer))
+        .add_service(svc!(award_service_server::AwardServiceServer))
+        .add_service(svc!(report_service_server::ReportServiceServer))
+        .add_service(svc!(node_service_server::NodeServiceServer))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await?;
+    tracing::info!("gRPC server stopped; closing the store");
+    app.store.close().await;
+    Ok(())
+}
