@@ -280,6 +280,12 @@ pub fn propose(
     author: &Author,
     p: &NewProposal<'_>,
 ) -> Result<Proposal, ModelError> {
+    if !Obj::root(&*doc).str("id").is_empty() {
+        return Err(ModelError::AlreadyExists {
+            what: "proposal",
+            id: p.id.to_string(),
+        });
+    }
     check_recipients("candidates", p.award_type, &p.candidates)?;
     let reason = clean_text("reason", &p.reason, 2000, true)?;
     edit(doc, author, "propose award", |tx| {
@@ -418,6 +424,12 @@ pub fn check_grantable(kind: &AwardType, issuing_kind: &KindId) -> Result<(), Mo
 }
 
 pub fn decide(doc: &mut Automerge, author: &Author, a: &NewAward<'_>) -> Result<Award, ModelError> {
+    if !Obj::root(&*doc).str("id").is_empty() {
+        return Err(ModelError::AlreadyExists {
+            what: "award",
+            id: a.id.to_string(),
+        });
+    }
     check_grantable(a.award_type, &a.issuing_kind)?;
     check_recipients("recipients", a.award_type, &a.recipients)?;
     let decision_no = clean_text("decision_no", &a.decision_no, 64, true)?;

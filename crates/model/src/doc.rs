@@ -312,3 +312,53 @@ mod tests {
         assert_eq!(Author::node_of(&ActorId::from(vec![7u8; 16])), None);
     }
 }
+
+/// A value of a document skeleton.
+#[derive(Debug, Clone)]
+pub enum Skel {
+    Int(i64),
+    Str(String),
+    Map,
+    List,
+}
+
+/// The actor of skeleton changes: not a node. Its changes are identical
+/// wherever they are made, so they merge as one.
+pub fn skeleton_actor() -> ActorId {
+    ActorId::from(b"hopluu-skeleton".to_vec())
+}
+
+/// Writes a document's skeleton (root fields and empty containers) as one
+/// deterministic change: fixed actor, time 0, fields in the given order.
+/// Two nodes that create the same document concurrently produce the same
+/// change hash, so their containers are the same objects after a merge
+/// rather than two conflicting maps. Does nothing if the document already
+/// has changes.
+pub fn init_skeleton(doc: &mut Automerge, fields: &[(&str, Skel)]) -> Result<(), ModelError> {
+    if !doc.get_heads().is_empty() {
+        return Ok(());
+    }
+    let previous = doc.get_actor().clone();
+    doc.set_actor(skeleton_actor());
+    let result = doc.transact_with(
+        |_| CommitOptions::default().with_time(0),
+        |tx| -> Result<(), ModelError> {
+            use automerge::transaction::Transactable;
+            for (key, value) in fields {
+                match value {
+                    Skel::Int(i) => tx.put(automerge::ROOT, *key, *i)?,
+                    Skel::Str(s) => tx.put(automerge::ROOT, *key, s.as_str())?,
+                    Skel::Map => {
+                        tx.put_object(automerge::ROOT, *key, automerge::ObjType::Map)?;
+                    }
+                    Skel::List => {
+                        tx.put_object(automerge::ROOT, *key, automerge::ObjType::List)?;
+                    }
+                }
+            }
+            Ok(())
+        },
+    );
+    doc.set_actor(previous);
+    result.map(|_| ()).map_err(|f| f.error)
+}

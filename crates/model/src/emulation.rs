@@ -13,7 +13,7 @@ use automerge::Automerge;
 
 use crate::am::{self, Obj, Record};
 use crate::date::Date;
-use crate::doc::{Author, DocId, SCHEMA_VERSION, edit};
+use crate::doc::{Author, DocId, SCHEMA_VERSION, Skel, edit};
 use crate::error::ModelError;
 use crate::ids::{CampaignId, InitiativeId, UnitId, WorkId, clean_text};
 
@@ -120,26 +120,26 @@ pub fn vnd(field: &str, v: i64) -> Result<i64, ModelError> {
     Ok(v)
 }
 
-fn ensure_root<T: automerge::transaction::Transactable>(
-    tx: &mut T,
+/// The document's skeleton, as one deterministic change (see
+/// [`crate::doc::init_skeleton`]), so that two nodes starting the same
+/// emulation record share its `initiatives` and `works` maps.
+fn ensure_root(
+    doc: &mut Automerge,
     unit: &UnitId,
     campaign: &CampaignId,
 ) -> Result<(), ModelError> {
-    if Obj::root(&*tx).str("unit").is_empty() {
-        Record::new()
-            .int("v", SCHEMA_VERSION)
-            .str("owner", unit)
-            .strings("addressed", &[])
-            .str("unit", unit)
-            .str("campaign", campaign)
-            .bool("registered", false)
-            .str("registered_on", "")
-            .str("pledge", "")
-            .map("initiatives")
-            .map("works")
-            .init_root(tx)?;
-    }
-    Ok(())
+    crate::doc::init_skeleton(
+        doc,
+        &[
+            ("v", Skel::Int(SCHEMA_VERSION)),
+            ("owner", Skel::Str(unit.to_string())),
+            ("addressed", Skel::List),
+            ("unit", Skel::Str(unit.to_string())),
+            ("campaign", Skel::Str(campaign.to_string())),
+            ("initiatives", Skel::Map),
+            ("works", Skel::Map),
+        ],
+    )
 }
 
 pub fn register(
@@ -151,8 +151,8 @@ pub fn register(
     pledge: &str,
 ) -> Result<Emulation, ModelError> {
     let pledge = clean_text("pledge", pledge, 2000, false)?;
+    ensure_root(doc, unit, campaign)?;
     edit(doc, author, "register", |tx| {
-        ensure_root(tx, unit, campaign)?;
         am::put_bool(tx, &automerge::ROOT, "registered", true)?;
         am::put_str(tx, &automerge::ROOT, "registered_on", &on.to_string())?;
         am::put_str(tx, &automerge::ROOT, "pledge", &pledge)
@@ -215,8 +215,8 @@ pub fn record_initiative(
     new: &NewInitiative,
 ) -> Result<Initiative, ModelError> {
     let id = InitiativeId::generate();
+    ensure_root(doc, unit, campaign)?;
     edit(doc, author, "record initiative", |tx| {
-        ensure_root(tx, unit, campaign)?;
         let map = am::ensure_map(tx, &automerge::ROOT, "initiatives")?;
         Record::new()
             .str("title", &new.title)
@@ -313,8 +313,8 @@ pub fn record_work(
     new: &NewWork,
 ) -> Result<Work, ModelError> {
     let id = WorkId::generate();
+    ensure_root(doc, unit, campaign)?;
     edit(doc, author, "record work", |tx| {
-        ensure_root(tx, unit, campaign)?;
         let map = am::ensure_map(tx, &automerge::ROOT, "works")?;
         Record::new()
             .str("name", &new.name)

@@ -22,7 +22,7 @@ use automerge::{Automerge, Patch, Prop};
 
 use crate::am::{self, Obj, Record};
 use crate::date::Date;
-use crate::doc::{Author, DocId, SCHEMA_VERSION, edit};
+use crate::doc::{Author, DocId, SCHEMA_VERSION, Skel, edit};
 use crate::error::ModelError;
 use crate::ids::{CardNumber, MemberId, NationalId, UnitId, clean_text, stable_hash};
 
@@ -267,19 +267,24 @@ pub struct MemberUpdate {
     pub joined_on: Option<Date>,
 }
 
-/// Where a new member goes: the first bucket, in the probe sequence
-/// `h mod 1, h mod 2, h mod 4, …` of the member id's stable hash, that holds
-/// fewer than `bucket_size` members. Placement depends only on the id and on
-/// how full the buckets are, and a placed member never moves.
+/// Where a new member goes. Buckets are numbered `0..n` without gaps; a
+/// new bucket `n` opens only when every existing bucket holds `bucket_size`
+/// members, so a roster of `m` members spans `ceil(m / bucket_size)`
+/// documents. Among the open buckets the member id's stable hash picks the
+/// start (`h mod n`), then the next bucket with room, wrapping. Placement
+/// depends only on the id and on how full the buckets are, and a placed
+/// member never moves, so no concurrent edit can be lost by a move.
 pub fn choose_bucket(member: &MemberId, bucket_size: usize, count: impl Fn(u32) -> usize) -> u32 {
-    let h = stable_hash(member.as_str());
-    for level in 0..31u32 {
-        let b = (h % (1u64 << level)) as u32;
-        if count(b) < bucket_size.max(1) {
-            return b;
-        }
+    let size = bucket_size.max(1);
+    let n = (0..u32::MAX).find(|b| count(*b) == 0).unwrap_or(u32::MAX);
+    if n == 0 {
+        return 0;
     }
-    (h % (1u64 << 31)) as u32
+    let start = (stable_hash(member.as_str()) % u64::from(n)) as u32;
+    (0..n)
+        .map(|i| (start + i) % n)
+        .find(|b| count(*b) < size)
+        .unwrap_or(n)
 }
 
 fn event_record(e: &MemberEvent) -> Record {
@@ -310,23 +315,28 @@ fn member_record(m: &Member) -> Record {
         .records("history", m.history.iter().map(event_record).collect())
 }
 
-/// Makes sure the roster document's root is initialised.
-fn ensure_roster_root<T: automerge::transaction::Transactable>(
-    tx: &mut T,
-    unit: &UnitId,
-    bucket: u32,
-) -> Result<automerge::ObjId, ModelError> {
-    if Obj::root(&*tx).str("unit").is_empty() {
-        Record::new()
-            .int("v", SCHEMA_VERSION)
-            .str("owner", unit)
-            .strings("addressed", &[])
-            .str("unit", unit)
-            .int("bucket", i64::from(bucket))
-            .map("members")
-            .init_root(tx)?;
-    }
-    am::ensure_map(tx, &automerge::ROOT, "members")
+/// Makes sure the roster document has its skeleton. The skeleton is one
+/// deterministic change ([`crate::doc::init_skeleton`]): when two nodes
+/// create the same roster concurrently they create the *same* change, so
+/// their `members` maps are one object and no member is hidden by a
+/// conflict between two maps.
+fn ensure_roster_root(doc: &mut Automerge, unit: &UnitId, bucket: u32) -> Result<(), ModelError> {
+    crate::doc::init_skeleton(
+        doc,
+        &[
+            ("v", Skel::Int(SCHEMA_VERSION)),
+            ("owner", Skel::Str(unit.to_string())),
+            ("addressed", Skel::List),
+            ("unit", Skel::Str(unit.to_string())),
+            ("bucket", Skel::Int(i64::from(bucket))),
+            ("members", Skel::Map),
+        ],
+    )
+}
+
+fn members_map<T: automerge::ReadDoc>(tx: &T) -> Result<automerge::ObjId, ModelError> {
+    am::child(tx, &automerge::ROOT, "members")
+        .ok_or_else(|| ModelError::document("roster", "no members map"))
 }
 
 /// The roster document a member lives in.
@@ -353,8 +363,9 @@ pub fn add(
     bucket: u32,
     member: &Member,
 ) -> Result<(), ModelError> {
+    ensure_roster_root(doc, unit, bucket)?;
     edit(doc, author, "add member", |tx| {
-        let members = ensure_roster_root(tx, unit, bucket)?;
+        let members = members_map(tx)?;
         if am::child(tx, &members, member.id.as_str()).is_some() {
             return Err(ModelError::AlreadyExists {
                 what: "member",
@@ -560,15 +571,30 @@ pub fn transfer_in(
         reason: clean_text("reason", reason, 500, false)?,
         other_unit: Some(from.unit.clone()),
     };
+    if let Some(existing) = read(doc, &from.id)?
+        && existing.status == MemberStatus::Active
+    {
+        return Err(ModelError::invalid(
+            "member_id",
+            format!("member {} is already active in unit {unit}", from.id),
+        ));
+    }
+    ensure_roster_root(doc, unit, bucket)?;
     edit(doc, author, "transfer member in", |tx| {
-        let members = ensure_roster_root(tx, unit, bucket)?;
+        let members = members_map(tx)?;
         match am::child(tx, &members, from.id.as_str()) {
             Some(obj) => {
+                // The returning member's record takes the current fields:
+                // corrections made in the other unit are not lost.
                 am::put_str(tx, &obj, "status", MemberStatus::Active.as_str())?;
                 am::put_str(tx, &obj, "status_reason", "")?;
                 am::put_str(tx, &obj, "status_on", &on.to_string())?;
                 am::put_str(tx, &obj, "full_name", &from.full_name)?;
                 am::put_str(tx, &obj, "position", &from.position)?;
+                am::put_str(tx, &obj, "birth_date", &from.birth_date.to_string())?;
+                am::put_str(tx, &obj, "gender", from.gender.as_str())?;
+                am::put_str(tx, &obj, "card_number", from.card_number.as_str())?;
+                am::put_str(tx, &obj, "joined_on", &from.joined_on.to_string())?;
                 let history = am::ensure_list(tx, &obj, "history")?;
                 event_record(&event).append(tx, &history)?;
             }
@@ -653,8 +679,9 @@ pub fn put_private(
     id: &MemberId,
     data: &PrivateData,
 ) -> Result<(), ModelError> {
+    ensure_roster_root(doc, unit, bucket)?;
     edit(doc, author, "record private data", |tx| {
-        let members = ensure_roster_root(tx, unit, bucket)?;
+        let members = members_map(tx)?;
         let obj = am::ensure_map(tx, &members, id.as_str())?;
         am::put_str(
             tx,

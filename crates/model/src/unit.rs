@@ -288,12 +288,12 @@ pub fn create(doc: &mut Automerge, author: &Author, new: &NewUnit) -> Result<Uni
         });
     }
     let owner = new.parent.as_ref().unwrap_or(&new.id);
-    let names = vec![NameChange {
+    let names = [NameChange {
         name: new.name.clone(),
         effective_on: new.decision.effective_on,
         decision_no: new.decision.decision_no.clone(),
     }];
-    let parents = vec![ParentChange {
+    let parents = [ParentChange {
         parent: new.parent.clone(),
         decided_on: new.decision.decided_on,
         effective_on: new.decision.effective_on,
