@@ -171,6 +171,20 @@ impl Store {
     }
 }
 
+/// Runs one administrative statement (e.g. `CREATE DATABASE`) on a server
+/// given by url; an empty statement only checks that the server answers.
+/// Used by tests and benchmarks that make their own databases.
+pub async fn admin_execute(url: &str, sql: &str) -> Result<()> {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(url).await?;
+    if !sql.is_empty() {
+        conn.execute(sqlx::AssertSqlSafe(sql.to_owned())).await?;
+    }
+    conn.close().await?;
+    Ok(())
+}
+
 async fn load_incarnation(pool: &sqlx::AnyPool) -> Result<Vec<u8>> {
     let row = sqlx::query("SELECT value FROM meta WHERE key = 'incarnation'")
         .fetch_optional(pool)
