@@ -221,7 +221,9 @@ async fn run_one(args: &BenchArgs, backend: &str) -> anyhow::Result<Figures> {
     }
     let single_secs = started.elapsed().as_secs_f64();
 
-    // The rest through imports.
+    // The rest through imports, as offices send them: each unit's roster
+    // together, several units per request.
+    let per_unit = args.members.div_ceil(grassroots.len()).max(1);
     let mut client = pb::member_service_client::MemberServiceClient::new(channel.clone());
     let started = Instant::now();
     let mut i = single;
@@ -230,7 +232,7 @@ async fn run_one(args: &BenchArgs, backend: &str) -> anyhow::Result<Figures> {
         let rows = (i..end)
             .map(|k| pb::ImportRow {
                 line: (k + 1) as u32,
-                unit_id: grassroots[k % grassroots.len()].clone(),
+                unit_id: grassroots[(k / per_unit) % grassroots.len()].clone(),
                 member: Some(member(k)),
             })
             .collect();
