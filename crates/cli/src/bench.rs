@@ -179,7 +179,7 @@ async fn run_one(args: &BenchArgs, backend: &str) -> anyhow::Result<Figures> {
     let member = |i: usize| pb::MemberInput {
         full_name: format!("Nguyễn Văn Thành {i}"),
         birth_date: format!("19{:02}-{:02}-{:02}", 60 + i % 40, 1 + i % 12, 1 + i % 28),
-        gender: if i % 2 == 0 {
+        gender: if i.is_multiple_of(2) {
             pb::Gender::Male
         } else {
             pb::Gender::Female

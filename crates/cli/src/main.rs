@@ -1059,7 +1059,7 @@ async fn import_members(
         .iter()
         .filter_map(|r| {
             let g = get(r, Column::Gender);
-            (!["male", "female", "other", ""].contains(&g.as_str())).then(|| (r.line as u32, g))
+            (!["male", "female", "other", ""].contains(&g.as_str())).then_some((r.line as u32, g))
         })
         .collect();
     let progress = if json || rows.len() < 2000 {

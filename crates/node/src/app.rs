@@ -39,6 +39,9 @@ pub enum ImportOutcome {
     Rejected(Vec<ModelError>),
 }
 
+/// An import row after validation: its unit and member, or every error.
+type ParsedRow = Result<(UnitId, NewMember), Vec<ModelError>>;
+
 /// One row of an import: its line in the file, its unit, its fields.
 #[derive(Debug, Clone)]
 pub struct ImportRow {
@@ -401,10 +404,18 @@ impl App {
             self.parse_unit("root_id", root)?
         };
         self.known_unit("root_id", &root)?;
-        Ok(self
+        let mut rows = self
             .store
             .list_units(&root, include_closed, max_depth)
-            .await?)
+            .await?;
+        // The store counts levels below the listing's root; a unit's depth
+        // is its depth in the tree (the root of the federation is 0), as
+        // GetUnit reports it.
+        let base = self.tree().depth(&root) as u32;
+        for r in &mut rows {
+            r.depth += base;
+        }
+        Ok(rows)
     }
 
     // ---- members -----------------------------------------------------
@@ -484,7 +495,7 @@ impl App {
     /// (or leaves it unchanged). Bad rows are reported and skipped.
     pub async fn import_members(&self, rows: &[ImportRow]) -> Result<Vec<(u32, ImportOutcome)>> {
         let today = self.today();
-        let mut parsed: Vec<(u32, Result<(UnitId, NewMember), Vec<ModelError>>)> = Vec::new();
+        let mut parsed: Vec<(u32, ParsedRow)> = Vec::new();
         let mut seen: HashMap<String, u32> = HashMap::new();
         for row in rows {
             let mut errors = Vec::new();
@@ -801,10 +812,9 @@ impl App {
         let unit = self.parse_unit("unit_id", unit)?;
         self.known_unit("unit_id", &unit)?;
         let limit = if limit == 0 { 100 } else { limit };
-        Ok(self
-            .store
+        self.store
             .list_members(&unit, subtree, status, limit, offset)
-            .await?)
+            .await
     }
 
     pub async fn find_members(&self, query: &str, scope: &str, limit: u32) -> Result<Vec<Member>> {
@@ -817,7 +827,7 @@ impl App {
             self.parse_unit("scope_unit_id", scope)?
         };
         let limit = if limit == 0 { 50 } else { limit };
-        Ok(self.store.find_members(query, &scope, limit).await?)
+        self.store.find_members(query, &scope, limit).await
     }
 
     // ---- campaigns ---------------------------------------------------
@@ -880,7 +890,7 @@ impl App {
         } else {
             self.parse_unit("unit_id", unit)?
         };
-        Ok(self.store.campaigns_covering(&unit).await?)
+        self.store.campaigns_covering(&unit).await
     }
 
     pub async fn set_plans(&self, id: &str, plans: &[(String, Plan)]) -> Result<Campaign> {
@@ -1169,7 +1179,7 @@ impl App {
 
     pub async fn list_proposals(&self, unit: &str) -> Result<Vec<award::Proposal>> {
         let unit = self.parse_unit("unit_id", unit)?;
-        Ok(self.store.proposals(&unit).await?)
+        self.store.proposals(&unit).await
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1264,7 +1274,7 @@ impl App {
 
     pub async fn list_awards(&self, unit: &str, year: Option<u32>) -> Result<Vec<award::Award>> {
         let unit = self.parse_unit("unit_id", unit)?;
-        Ok(self.store.awards(&unit, year).await?)
+        self.store.awards(&unit, year).await
     }
 
     /// Unit names for report rows.
