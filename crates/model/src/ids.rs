@@ -301,6 +301,8 @@ pub fn fold(s: &str) -> String {
         ("ỲÝỴỶỸ", 'y'),
     ];
     s.chars()
+        // Decomposed (NFD) text carries its diacritics as combining marks.
+        .filter(|c| !('\u{300}'..='\u{36f}').contains(c))
         .map(|c| match c {
             'đ' | 'Đ' => 'd',
             c if c.is_ascii() => c.to_ascii_lowercase(),

@@ -123,6 +123,11 @@ pub(crate) struct DocCache {
     capacity: usize,
     docs: HashMap<String, tx::Loaded>,
     order: VecDeque<String>,
+    /// Counts commits that stored documents. A reader that loaded a
+    /// document outside the writer lock caches it only if no commit came in
+    /// between: otherwise its copy may be older than the committed one, and
+    /// the next write would start from it (and a compaction save it).
+    generation: u64,
 }
 
 impl DocCache {
@@ -131,7 +136,17 @@ impl DocCache {
             capacity,
             docs: HashMap::new(),
             order: VecDeque::new(),
+            generation: 0,
         }
+    }
+
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Called by a commit that stored documents, before it caches them.
+    pub(crate) fn committed(&mut self) {
+        self.generation += 1;
     }
 
     pub(crate) fn take(&mut self, id: &DocId) -> Option<tx::Loaded> {

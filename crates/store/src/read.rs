@@ -87,18 +87,24 @@ impl Store {
     ) -> Result<Option<T>> {
         // Fast path: the cache. The closure runs under the cache lock, so it
         // must be short: decoding a record, not a report.
-        {
+        let generation = {
             let cache = self.inner.cache.lock().expect("cache lock");
             if cache.contains(id) {
                 return Ok(cache.with(id, f));
             }
-        }
+            cache.generation()
+        };
         let mut conn = self.inner.pool.acquire().await?;
         match load(&mut conn, id).await? {
             None => Ok(None),
             Some(loaded) => {
                 let out = f(&loaded.doc);
-                self.inner.cache.lock().expect("cache lock").put(id, loaded);
+                let mut cache = self.inner.cache.lock().expect("cache lock");
+                // Not if a commit came in meanwhile: what was loaded may be
+                // older than what that commit stored (and cached).
+                if cache.generation() == generation {
+                    cache.put(id, loaded);
+                }
                 Ok(Some(out))
             }
         }

@@ -131,7 +131,7 @@ impl<'s> WriteTx<'s> {
             let cached = self.store.inner.cache.lock().expect("cache lock").take(id);
             let loaded = match cached {
                 Some(l) => l,
-                None => match load(&mut *self.tx, id).await? {
+                None => match load(&mut self.tx, id).await? {
                     Some(l) => l,
                     None => Loaded {
                         id: id.clone(),
@@ -282,6 +282,9 @@ impl<'s> WriteTx<'s> {
         }
         self.tx.commit().await?;
         let mut cache = self.store.inner.cache.lock().expect("cache lock");
+        if !rows.is_empty() {
+            cache.committed();
+        }
         for (id, open) in docs {
             let mut loaded = open.loaded;
             if let Some((row, snapshot_len, chunks_len)) = rows.get(&id) {
