@@ -49,6 +49,8 @@ pub struct Campaign {
     pub ends_on: Date,
     pub scope: UnitId,
     pub status: CampaignStatus,
+    /// The day the campaign was closed; `None` while it is active.
+    pub closed_on: Option<Date>,
     pub plans: BTreeMap<UnitId, Plan>,
 }
 
@@ -167,6 +169,7 @@ pub fn read(id: &DocId, doc: &Automerge) -> Result<Campaign, ModelError> {
         } else {
             CampaignStatus::Active
         },
+        closed_on: Date::parse_opt("closed_on", &root.str("closed_on")).map_err(bad)?,
         plans,
     })
 }

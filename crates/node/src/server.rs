@@ -71,12 +71,29 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), NodeError> {
     let services = Services { app: app.clone() };
+    // Every public service reports SERVING, so a probe of any one of them
+    // (not only the overall "" service) sees a live node.
     let (health, health_service) = tonic_health::server::health_reporter();
     health
         .set_serving::<pb::unit_service_server::UnitServiceServer<Services>>()
         .await;
     health
         .set_serving::<pb::member_service_server::MemberServiceServer<Services>>()
+        .await;
+    health
+        .set_serving::<pb::campaign_service_server::CampaignServiceServer<Services>>()
+        .await;
+    health
+        .set_serving::<pb::emulation_service_server::EmulationServiceServer<Services>>()
+        .await;
+    health
+        .set_serving::<pb::award_service_server::AwardServiceServer<Services>>()
+        .await;
+    health
+        .set_serving::<pb::report_service_server::ReportServiceServer<Services>>()
+        .await;
+    health
+        .set_serving::<pb::node_service_server::NodeServiceServer<Services>>()
         .await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(hopluu_proto::FILE_DESCRIPTOR_SET)

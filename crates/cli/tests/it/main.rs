@@ -86,12 +86,28 @@ impl Node {
 
 fn build_tree(node: &Node) {
     node.ok(&[
-        "units", "create", "--id", "hau-giang", "--name", "LĐLĐ tỉnh Hậu Giang", "--kind", "provincial",
-        "--parent", "vn",
+        "units",
+        "create",
+        "--id",
+        "hau-giang",
+        "--name",
+        "LĐLĐ tỉnh Hậu Giang",
+        "--kind",
+        "provincial",
+        "--parent",
+        "vn",
     ]);
     node.ok(&[
-        "units", "create", "--id", "hg-truong-a", "--name", "CĐCS Trường THCS Hòa Bình", "--kind",
-        "grassroots", "--parent", "hau-giang",
+        "units",
+        "create",
+        "--id",
+        "hg-truong-a",
+        "--name",
+        "CĐCS Trường THCS Hòa Bình",
+        "--kind",
+        "grassroots",
+        "--parent",
+        "hau-giang",
     ]);
 }
 
@@ -99,14 +115,34 @@ fn build_tree(node: &Node) {
 fn a_clerk_adds_a_unit_and_a_member_and_reads_the_report() {
     let node = Node::start();
     let status = node.ok(&["status"]);
-    assert!(status.contains("Tổng Liên đoàn Lao động Việt Nam"), "{status}");
+    assert!(
+        status.contains("Tổng Liên đoàn Lao động Việt Nam"),
+        "{status}"
+    );
     build_tree(&node);
     let listed = node.ok(&["units", "list"]);
-    assert!(listed.contains("hau-giang") && listed.contains("CĐCS Trường THCS Hòa Bình"), "{listed}");
+    assert!(
+        listed.contains("hau-giang") && listed.contains("CĐCS Trường THCS Hòa Bình"),
+        "{listed}"
+    );
 
     let added = node.json(&[
-        "members", "add", "--unit", "hg-truong-a", "--name", "Nguyễn Văn An", "--birth-date", "1990-03-15",
-        "--gender", "male", "--card", "HG-0001", "--joined-on", "2015-05-01", "--national-id", "001090012345",
+        "members",
+        "add",
+        "--unit",
+        "hg-truong-a",
+        "--name",
+        "Nguyễn Văn An",
+        "--birth-date",
+        "1990-03-15",
+        "--gender",
+        "male",
+        "--card",
+        "HG-0001",
+        "--joined-on",
+        "2015-05-01",
+        "--national-id",
+        "001090012345",
     ]);
     assert_eq!(added["status"], "MEMBER_STATUS_ACTIVE");
     let id = added["id"].as_str().unwrap().to_owned();
@@ -114,15 +150,47 @@ fn a_clerk_adds_a_unit_and_a_member_and_reads_the_report() {
     // Bad input: the field and the reason, a failing exit code, nothing written.
     let before = node.json(&["status"])["feed_position"].clone();
     let err = node.fails(&[
-        "members", "add", "--unit", "hg-truong-a", "--name", "Trần Thị Bình", "--birth-date", "1992-01-01",
-        "--gender", "female", "--card", "HG-0002", "--joined-on", "2016-01-01", "--national-id", "12345",
+        "members",
+        "add",
+        "--unit",
+        "hg-truong-a",
+        "--name",
+        "Trần Thị Bình",
+        "--birth-date",
+        "1992-01-01",
+        "--gender",
+        "female",
+        "--card",
+        "HG-0002",
+        "--joined-on",
+        "2016-01-01",
+        "--national-id",
+        "12345",
     ]);
-    assert!(err.contains("national_id: must be exactly 12 digits"), "{err}");
+    assert!(
+        err.contains("national_id: must be exactly 12 digits"),
+        "{err}"
+    );
     let err = node.fails(&[
-        "members", "add", "--unit", "hg-truong-a", "--name", "Lê Văn Cường", "--birth-date", "1990-01-01",
-        "--gender", "male", "--card", "HG-0001", "--joined-on", "2016-01-01",
+        "members",
+        "add",
+        "--unit",
+        "hg-truong-a",
+        "--name",
+        "Lê Văn Cường",
+        "--birth-date",
+        "1990-01-01",
+        "--gender",
+        "male",
+        "--card",
+        "HG-0001",
+        "--joined-on",
+        "2016-01-01",
     ]);
-    assert!(err.contains("card_number") && err.contains("already held"), "{err}");
+    assert!(
+        err.contains("card_number") && err.contains("already held"),
+        "{err}"
+    );
     assert_eq!(node.json(&["status"])["feed_position"], before);
 
     let shown = node.json(&["members", "show", &id, "--private"]);
@@ -156,15 +224,33 @@ fn import_reports_bad_rows_by_line_and_is_idempotent() {
     .unwrap();
     let path = file.to_str().unwrap();
     let out = node.ok(&["import", "members", path, "--unit", "hg-truong-a"]);
-    assert!(out.contains("5 rows: 2 created, 0 updated, 0 unchanged, 3 rejected"), "{out}");
+    assert!(
+        out.contains("5 rows: 2 created, 0 updated, 0 unchanged, 3 rejected"),
+        "{out}"
+    );
     // Line numbers as the clerk sees them (title and header count).
-    assert!(out.lines().any(|l| l.starts_with("5 ") && l.contains("birth_date")), "{out}");
-    assert!(out.lines().any(|l| l.starts_with("6 ") && l.contains("national_id")), "{out}");
-    assert!(out.lines().any(|l| l.starts_with("7 ") && l.contains("card_number") && l.contains("line 4")), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("5 ") && l.contains("birth_date")),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("6 ") && l.contains("national_id")),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("7 ") && l.contains("card_number") && l.contains("line 4")),
+        "{out}"
+    );
 
     // Re-running the same file changes nothing.
     let again = node.ok(&["import", "members", path, "--unit", "hg-truong-a"]);
-    assert!(again.contains("0 created, 0 updated, 2 unchanged, 3 rejected"), "{again}");
+    assert!(
+        again.contains("0 created, 0 updated, 2 unchanged, 3 rejected"),
+        "{again}"
+    );
     let listed = node.json(&["members", "list", "--unit", "hg-truong-a"]);
     assert_eq!(listed["total"], "2");
 

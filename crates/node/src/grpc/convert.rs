@@ -179,7 +179,7 @@ pub fn campaign(c: &Campaign) -> pb::Campaign {
                 works_quota: p.works_quota,
             })
             .collect(),
-        closed_on: String::new(),
+        closed_on: c.closed_on.map(|d| d.to_string()).unwrap_or_default(),
     }
 }
 

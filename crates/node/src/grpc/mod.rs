@@ -414,9 +414,7 @@ impl pb::campaign_service_server::CampaignService for Services {
             .close_campaign(&r.campaign_id, &r.closed_on)
             .await
             .map_err(st)?;
-        let mut out = convert::campaign(&c);
-        out.closed_on = r.closed_on;
-        Ok(Response::new(out))
+        Ok(Response::new(convert::campaign(&c)))
     }
 }
 
