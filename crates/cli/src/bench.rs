@@ -150,7 +150,10 @@ async fn run_one(args: &BenchArgs, backend: &str) -> anyhow::Result<Figures> {
     let server = tokio::spawn(hopluu_node::server::run(
         app.clone(),
         listener,
-        64 << 20,
+        hopluu_node::server::Serve {
+            max_message_bytes: 64 << 20,
+            ..hopluu_node::server::Serve::from(&config)
+        },
         async {
             let _ = stopped.await;
         },

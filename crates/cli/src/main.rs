@@ -601,7 +601,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
         tracing::info!("shutting down");
     };
-    hopluu_node::server::run(app, listener, config.grpc.max_message_bytes, shutdown).await?;
+    hopluu_node::server::run(
+        app,
+        listener,
+        hopluu_node::server::Serve::from(&config),
+        shutdown,
+    )
+    .await?;
     Ok(())
 }
 

@@ -3,7 +3,7 @@
 //! Protobuf-free: the gRPC layer converts at the edge.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Instant;
 
 use automerge::ActorId;
@@ -59,7 +59,6 @@ pub struct App {
     pub awards: AwardCatalogue,
     pub clock: Arc<dyn Clock>,
     actor: ActorId,
-    tree: RwLock<UnitTree>,
     started: Instant,
 }
 
@@ -72,12 +71,18 @@ impl std::fmt::Debug for App {
     }
 }
 
-/// How the hosted unit is created the first time a node starts.
+/// What a node does the first time it starts without its unit's record.
 #[derive(Debug, Clone)]
-pub struct Bootstrap {
-    pub name: String,
-    pub kind: String,
-    pub parent: Option<UnitId>,
+pub enum Bootstrap {
+    /// Creates the record itself (the root of the federation, or a node
+    /// running alone).
+    Create {
+        name: String,
+        kind: String,
+        parent: Option<UnitId>,
+    },
+    /// Waits for the record from its upstream, which decides it.
+    FromUpstream,
 }
 
 impl App {
@@ -91,7 +96,6 @@ impl App {
         clock: Arc<dyn Clock>,
     ) -> Result<App> {
         let actor = hopluu_model::Author::actor_for(&node_id, store.incarnation());
-        let tree = store.unit_tree().await?;
         let app = App {
             store,
             node_id,
@@ -100,34 +104,39 @@ impl App {
             awards: AwardCatalogue::default(),
             clock,
             actor,
-            tree: RwLock::new(tree),
             started: Instant::now(),
         };
         if !app.tree().contains(&app.unit) {
-            let Some(b) = bootstrap else {
-                return Err(invalid(
-                    "node.unit",
-                    format!(
-                        "this node hosts unit {} but does not know it: set node.unit_name and node.unit_kind to create it",
-                        app.unit
-                    ),
-                ));
+            let (name, kind, parent) = match bootstrap {
+                Some(Bootstrap::Create { name, kind, parent }) => (name, kind, parent),
+                Some(Bootstrap::FromUpstream) => {
+                    tracing::info!(unit = %app.unit, "waiting for this unit's record from the upstream");
+                    return Ok(app);
+                }
+                None => {
+                    return Err(invalid(
+                        "node.unit",
+                        format!(
+                            "this node hosts unit {} but does not know it: set node.unit_name and node.unit_kind to create it",
+                            app.unit
+                        ),
+                    ));
+                }
             };
             let today = app.clock.today();
             let decision = Decision::parse("", "", "", today)?;
             let new = NewUnit::parse(
                 &app.kinds,
                 Some(app.unit.as_str()),
-                &b.name,
-                &b.kind,
-                b.parent.as_ref().map(|p| p.as_str()),
+                &name,
+                &kind,
+                parent.as_ref().map(|p| p.as_str()),
                 decision,
             )?;
             let mut tx = app.store.begin().await?;
             let doc = tx.doc(&DocId::Unit(app.unit.clone())).await?;
-            let u = unit::create(doc, &app.author(), &new)?;
+            unit::create(doc, &app.author(), &new)?;
             tx.commit().await?;
-            app.tree.write().expect("tree lock").upsert_unit(&u);
             tracing::info!(unit = %app.unit, "created the hosted unit's record");
         }
         Ok(app)
@@ -148,12 +157,9 @@ impl App {
         self.started.elapsed().as_secs()
     }
 
+    /// The unit tree as of the last commit (kept by the store).
     pub fn tree(&self) -> std::sync::RwLockReadGuard<'_, UnitTree> {
-        self.tree.read().expect("tree lock")
-    }
-
-    fn remember_unit(&self, u: &Unit) {
-        self.tree.write().expect("tree lock").upsert_unit(u);
+        self.store.tree()
     }
 
     fn parse_unit(&self, field: &str, s: &str) -> Result<UnitId> {
@@ -244,7 +250,6 @@ impl App {
         let doc = tx.doc(&DocId::Unit(new.id.clone())).await?;
         let u = unit::create(doc, &self.author(), &new)?;
         tx.commit().await?;
-        self.remember_unit(&u);
         Ok(u)
     }
 
@@ -260,7 +265,6 @@ impl App {
         }
         let u = f(tx.doc(&doc_id).await?, &self.author())?;
         tx.commit().await?;
-        self.remember_unit(&u);
         Ok(u)
     }
 

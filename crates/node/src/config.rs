@@ -23,6 +23,8 @@ pub struct Config {
     pub roster: RosterSection,
     #[serde(default)]
     pub log: LogSection,
+    #[serde(default)]
+    pub replication: ReplicationSection,
 }
 
 /// Who this node is and which unit (subtree) it hosts.
@@ -90,6 +92,7 @@ impl fmt::Debug for Config {
             .field("grpc", &self.grpc)
             .field("roster", &self.roster)
             .field("log", &self.log)
+            .field("replication", &self.replication)
             .finish()
     }
 }
@@ -128,6 +131,95 @@ impl Default for RosterSection {
             bucket_size: default_bucket_size(),
         }
     }
+}
+
+/// Replication with the nodes above this one (DESIGN §4).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ReplicationSection {
+    /// Nodes to dial, in order of preference: the parent first, then
+    /// fallbacks (the grandparent) used while the parent is unreachable.
+    #[serde(default)]
+    pub upstreams: Vec<Upstream>,
+    /// Depth in the unit tree (the national federation is 0, provinces 1)
+    /// down to which private rosters (CCCD, ethnicity, religion) are held:
+    /// they replicate no higher.
+    #[serde(default = "default_private_depth")]
+    pub private_depth: usize,
+    /// Documents per batch.
+    #[serde(default = "default_batch_docs")]
+    pub batch_docs: usize,
+    /// Payload bytes per batch.
+    #[serde(default = "default_batch_bytes")]
+    pub batch_bytes: usize,
+    /// Batches sent and not yet acknowledged, per peer.
+    #[serde(default = "default_in_flight")]
+    pub in_flight: usize,
+    /// Seconds without an acknowledgement before resending from the last
+    /// checkpoint.
+    #[serde(default = "default_ack_timeout_secs")]
+    pub ack_timeout_secs: u64,
+    /// First and longest wait between dial attempts, in milliseconds
+    /// (exponential backoff with jitter in between).
+    #[serde(default = "default_backoff_min_ms")]
+    pub backoff_min_ms: u64,
+    #[serde(default = "default_backoff_max_ms")]
+    pub backoff_max_ms: u64,
+    /// Failed dials of one upstream before the next one in the list is
+    /// tried.
+    #[serde(default = "default_failover_after")]
+    pub failover_after: u32,
+}
+
+impl Default for ReplicationSection {
+    fn default() -> Self {
+        ReplicationSection {
+            upstreams: Vec::new(),
+            private_depth: default_private_depth(),
+            batch_docs: default_batch_docs(),
+            batch_bytes: default_batch_bytes(),
+            in_flight: default_in_flight(),
+            ack_timeout_secs: default_ack_timeout_secs(),
+            backoff_min_ms: default_backoff_min_ms(),
+            backoff_max_ms: default_backoff_max_ms(),
+            failover_after: default_failover_after(),
+        }
+    }
+}
+
+/// A node to dial.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Upstream {
+    /// Its node id: a peer answering with another id is refused.
+    pub node_id: String,
+    /// `http://host:port`.
+    pub address: String,
+}
+
+fn default_private_depth() -> usize {
+    1
+}
+fn default_batch_docs() -> usize {
+    256
+}
+fn default_batch_bytes() -> usize {
+    1 << 20
+}
+fn default_in_flight() -> usize {
+    4
+}
+fn default_ack_timeout_secs() -> u64 {
+    30
+}
+fn default_backoff_min_ms() -> u64 {
+    200
+}
+fn default_backoff_max_ms() -> u64 {
+    30_000
+}
+fn default_failover_after() -> u32 {
+    3
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
@@ -198,6 +290,7 @@ impl Config {
             grpc: GrpcSection::default(),
             roster: RosterSection::default(),
             log: LogSection::default(),
+            replication: ReplicationSection::default(),
         }
     }
 
@@ -269,6 +362,61 @@ impl Config {
         if let Err(e) = tracing_subscriber_filter_check(&self.log.level) {
             return bad("log.level", e);
         }
+        let r = &self.replication;
+        for (i, u) in r.upstreams.iter().enumerate() {
+            if let Err(e) = UnitId::parse("node_id", &u.node_id) {
+                return bad(
+                    &format!("replication.upstreams[{i}].node_id"),
+                    e.to_string(),
+                );
+            }
+            if u.node_id == self.node.id {
+                return bad(
+                    &format!("replication.upstreams[{i}].node_id"),
+                    "is this node's own id".into(),
+                );
+            }
+            if !(u.address.starts_with("http://") || u.address.starts_with("https://"))
+                || u.address.parse::<tonic::transport::Uri>().is_err()
+            {
+                return bad(
+                    &format!("replication.upstreams[{i}].address"),
+                    format!("{:?} is not an address like http://host:7400", u.address),
+                );
+            }
+        }
+        if !r.upstreams.is_empty()
+            && (self.node.unit_name.is_some() || self.node.unit_kind.is_some())
+        {
+            return bad(
+                "node.unit_name",
+                "a node with an upstream receives its unit's record from the parent, which decides it: remove node.unit_name, node.unit_kind and node.unit_parent".into(),
+            );
+        }
+        if !(1..=10_000).contains(&r.batch_docs) {
+            return bad("replication.batch_docs", "must be 1 to 10000".into());
+        }
+        if r.batch_bytes < 1024 || r.batch_bytes > self.grpc.max_message_bytes / 2 {
+            return bad(
+                "replication.batch_bytes",
+                "must be at least 1024 and at most half of grpc.max_message_bytes".into(),
+            );
+        }
+        if !(1..=64).contains(&r.in_flight) {
+            return bad("replication.in_flight", "must be 1 to 64".into());
+        }
+        if r.ack_timeout_secs == 0 {
+            return bad("replication.ack_timeout_secs", "must be at least 1".into());
+        }
+        if r.backoff_min_ms == 0 || r.backoff_max_ms < r.backoff_min_ms {
+            return bad(
+                "replication.backoff_min_ms",
+                "must be at least 1 and at most replication.backoff_max_ms".into(),
+            );
+        }
+        if r.failover_after == 0 {
+            return bad("replication.failover_after", "must be at least 1".into());
+        }
         Ok(())
     }
 }
@@ -337,6 +485,22 @@ mod tests {
             (
                 "[node]\nid = \"hg\"\nunit = \"hg\"\n[log]\nlevel = \"loud\"\n",
                 "log.level",
+            ),
+            (
+                "[node]\nid = \"hg\"\nunit = \"hg\"\n[[replication.upstreams]]\nnode_id = \"vn\"\naddress = \"vn:7400\"\n",
+                "replication.upstreams[0].address",
+            ),
+            (
+                "[node]\nid = \"hg\"\nunit = \"hg\"\n[[replication.upstreams]]\nnode_id = \"hg\"\naddress = \"http://vn:7400\"\n",
+                "replication.upstreams[0].node_id",
+            ),
+            (
+                "[node]\nid = \"hg\"\nunit = \"hg\"\nunit_name = \"Hậu Giang\"\nunit_kind = \"provincial\"\n[[replication.upstreams]]\nnode_id = \"vn\"\naddress = \"http://vn:7400\"\n",
+                "node.unit_name",
+            ),
+            (
+                "[node]\nid = \"hg\"\nunit = \"hg\"\n[replication]\nin_flight = 0\n",
+                "replication.in_flight",
             ),
         ] {
             let e = Config::from_toml(toml).unwrap_err().to_string();

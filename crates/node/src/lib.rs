@@ -8,12 +8,15 @@
 //! - [`app`]: [`app::App`], the operations, protobuf-free.
 //! - [`grpc`]: the tonic services: conversions at the edge, nothing else.
 //! - [`error`]: [`error::to_status`], the only error -> status mapping.
+//! - [`replication`]: the replication service and the dialer (sessions from
+//!   `hopluu-sync` over gRPC), with each edge's status.
 //! - [`server`]: [`server::run`] with an injected listener and shutdown signal.
 
 pub mod app;
 pub mod config;
 pub mod error;
 pub mod grpc;
+pub mod replication;
 pub mod server;
 
 use thiserror::Error;

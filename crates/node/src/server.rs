@@ -14,8 +14,9 @@ use tonic::transport::Server;
 
 use crate::NodeError;
 use crate::app::{App, Bootstrap};
-use crate::config::Config;
+use crate::config::{Config, ReplicationSection};
 use crate::grpc::Services;
+use crate::replication::{Replication, ReplicationGrpc};
 
 /// Opens the node's store and state as `config` describes.
 pub async fn open(config: &Config, clock: Arc<dyn Clock>) -> Result<Arc<App>, NodeError> {
@@ -38,7 +39,8 @@ pub async fn open(config: &Config, clock: Arc<dyn Clock>) -> Result<Arc<App>, No
         "store open"
     );
     let bootstrap = match (&config.node.unit_name, &config.node.unit_kind) {
-        (Some(name), Some(kind)) => Some(Bootstrap {
+        _ if !config.replication.upstreams.is_empty() => Some(Bootstrap::FromUpstream),
+        (Some(name), Some(kind)) => Some(Bootstrap::Create {
             name: name.clone(),
             kind: kind.clone(),
             parent: config
@@ -61,16 +63,44 @@ pub async fn open(config: &Config, clock: Arc<dyn Clock>) -> Result<Arc<App>, No
     Ok(Arc::new(app))
 }
 
-/// Serves the node on `listener` until `shutdown` completes. In-flight
-/// requests finish (each write commits or rolls back whole), then the
-/// store's connections close.
+/// How to serve: what the configuration says beyond the store.
+#[derive(Debug, Clone)]
+pub struct Serve {
+    pub max_message_bytes: usize,
+    pub replication: ReplicationSection,
+}
+
+impl From<&Config> for Serve {
+    fn from(c: &Config) -> Serve {
+        Serve {
+            max_message_bytes: c.grpc.max_message_bytes,
+            replication: c.replication.clone(),
+        }
+    }
+}
+
+/// Serves the node on `listener` until `shutdown` completes, and keeps a
+/// sync session open to the first reachable upstream. At shutdown the
+/// sync sessions stop first (writing what their peers acknowledged),
+/// in-flight requests finish (each write commits or rolls back whole), then
+/// the store's connections close.
 pub async fn run(
     app: Arc<App>,
     listener: TcpListener,
-    max_message_bytes: usize,
+    serve: Serve,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), NodeError> {
+    let max_message_bytes = serve.max_message_bytes;
     let services = Services { app: app.clone() };
+    let replication = Replication::new(app.clone(), serve.replication);
+    replication.start();
+    let stop_sessions = replication.clone();
+    // Sync streams never end by themselves: end them when shutdown starts,
+    // or the server would wait for them forever.
+    let shutdown = async move {
+        shutdown.await;
+        stop_sessions.shutdown().await;
+    };
     // Every public service reports SERVING, so a probe of any one of them
     // (not only the overall "" service) sees a live node.
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -94,6 +124,9 @@ pub async fn run(
         .await;
     health
         .set_serving::<pb::node_service_server::NodeServiceServer<Services>>()
+        .await;
+    health
+        .set_serving::<pb::replication_service_server::ReplicationServiceServer<ReplicationGrpc>>()
         .await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(hopluu_proto::FILE_DESCRIPTOR_SET)
@@ -120,8 +153,16 @@ pub async fn run(
         .add_service(svc!(award_service_server::AwardServiceServer))
         .add_service(svc!(report_service_server::ReportServiceServer))
         .add_service(svc!(node_service_server::NodeServiceServer))
+        .add_service(
+            pb::replication_service_server::ReplicationServiceServer::new(ReplicationGrpc(
+                replication.clone(),
+            ))
+            .max_decoding_message_size(max_message_bytes)
+            .max_encoding_message_size(max_message_bytes),
+        )
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await?;
+    replication.shutdown().await;
     tracing::info!("gRPC server stopped; closing the store");
     app.store.close().await;
     Ok(())

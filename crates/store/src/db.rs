@@ -2,7 +2,7 @@
 //! connection settings that make a commit durable, and migrations.
 
 use std::str::FromStr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use sqlx::any::AnyPoolOptions;
@@ -137,6 +137,8 @@ impl Store {
             Backend::Postgres => MIGRATE_POSTGRES.run(&pool).await?,
         }
         let incarnation = load_incarnation(&pool).await?;
+        let tree = crate::read::load_tree(&pool).await?;
+        let position = crate::read::load_feed_position(&pool).await?;
         Ok(Store {
             inner: Arc::new(Inner {
                 pool,
@@ -145,6 +147,8 @@ impl Store {
                 options,
                 incarnation,
                 writer: tokio::sync::Mutex::new(()),
+                tree: RwLock::new(tree),
+                feed: tokio::sync::watch::Sender::new(position),
             }),
         })
     }

@@ -21,18 +21,26 @@
 //! - [`read`]: queries over projections and documents.
 //! - [`report`]: the federation's reports (members, initiatives against plan,
 //!   awards, works).
+//! - [`peer`]: what replication needs: the feed as documents to send, and
+//!   per-peer checkpoints and heads.
+//!
+//! The store also keeps the unit tree in memory ([`Store::tree`]), updated
+//! by every commit that changes a unit record, and publishes its feed
+//! position ([`Store::watch_feed`]) so that replication pushes a local write
+//! the moment it is durable.
 
 pub mod db;
+pub mod peer;
 pub mod project;
 pub mod read;
 pub mod report;
 pub mod tx;
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
 use automerge::Automerge;
-use hopluu_model::{DocId, ModelError};
+use hopluu_model::{DocId, ModelError, UnitTree};
 use thiserror::Error;
 
 pub use db::{Backend, StoreOptions};
@@ -90,6 +98,10 @@ struct Inner {
     incarnation: Vec<u8>,
     writer: tokio::sync::Mutex<()>,
     cache: Mutex<DocCache>,
+    /// The unit tree, as the `units` projection holds it.
+    tree: RwLock<UnitTree>,
+    /// The last committed feed sequence.
+    feed: tokio::sync::watch::Sender<i64>,
 }
 
 impl Store {
@@ -105,6 +117,16 @@ impl Store {
     /// node's automerge actor.
     pub fn incarnation(&self) -> &[u8] {
         &self.inner.incarnation
+    }
+
+    /// The unit tree as of the last commit.
+    pub fn tree(&self) -> RwLockReadGuard<'_, UnitTree> {
+        self.inner.tree.read().expect("tree lock")
+    }
+
+    /// The feed position, updated after every commit that wrote the feed.
+    pub fn watch_feed(&self) -> tokio::sync::watch::Receiver<i64> {
+        self.inner.feed.subscribe()
     }
 
     pub fn pool(&self) -> &sqlx::AnyPool {

@@ -125,29 +125,7 @@ impl Store {
 
     /// Every known unit as a tree (parent links), from the projection.
     pub async fn unit_tree(&self) -> Result<UnitTree> {
-        let rows = sqlx::query("SELECT id, parent, kind, status, name FROM units")
-            .fetch_all(&self.inner.pool)
-            .await?;
-        let mut tree = UnitTree::new();
-        for r in rows {
-            let parent: Option<String> = r.get(1);
-            tree.upsert(
-                unit_id(&r, 0)?,
-                TreeNode {
-                    parent: match parent.as_deref() {
-                        None | Some("") => None,
-                        Some(p) => {
-                            Some(UnitId::parse("parent", p).map_err(|e| corrupt("units", e))?)
-                        }
-                    },
-                    kind: KindId::parse("kind", &r.get::<String, _>(2))
-                        .map_err(|e| corrupt("units", e))?,
-                    status: UnitStatus::parse(&r.get::<String, _>(3)).unwrap_or(UnitStatus::Active),
-                    name: r.get(4),
-                },
-            );
-        }
-        Ok(tree)
+        load_tree(&self.inner.pool).await
     }
 
     /// The subtree of `root` from the closure table, nearest first.
@@ -431,12 +409,7 @@ impl Store {
 
     /// The last sequence number in the change feed.
     pub async fn feed_position(&self) -> Result<i64> {
-        Ok(
-            sqlx::query("SELECT value FROM counters WHERE name = 'feed'")
-                .fetch_one(&self.inner.pool)
-                .await?
-                .get(0),
-        )
+        load_feed_position(&self.inner.pool).await
     }
 
     /// The feed after `seq`: (seq, document) in order, at most `limit`.
@@ -495,6 +468,39 @@ impl Store {
             .map(|r| DocId::parse("doc_id", &r.get::<String, _>(0)).map_err(|e| corrupt("docs", e)))
             .collect()
     }
+}
+
+pub(crate) async fn load_feed_position(pool: &sqlx::AnyPool) -> Result<i64> {
+    Ok(
+        sqlx::query("SELECT value FROM counters WHERE name = 'feed'")
+            .fetch_one(pool)
+            .await?
+            .get(0),
+    )
+}
+
+pub(crate) async fn load_tree(pool: &sqlx::AnyPool) -> Result<UnitTree> {
+    let rows = sqlx::query("SELECT id, parent, kind, status, name FROM units")
+        .fetch_all(pool)
+        .await?;
+    let mut tree = UnitTree::new();
+    for r in rows {
+        let parent: Option<String> = r.get(1);
+        tree.upsert(
+            unit_id(&r, 0)?,
+            TreeNode {
+                parent: match parent.as_deref() {
+                    None | Some("") => None,
+                    Some(p) => Some(UnitId::parse("parent", p).map_err(|e| corrupt("units", e))?),
+                },
+                kind: KindId::parse("kind", &r.get::<String, _>(2))
+                    .map_err(|e| corrupt("units", e))?,
+                status: UnitStatus::parse(&r.get::<String, _>(3)).unwrap_or(UnitStatus::Active),
+                name: r.get(4),
+            },
+        );
+    }
+    Ok(tree)
 }
 
 async fn member_locations(conn: &mut sqlx::AnyConnection, id: &MemberId) -> Result<Vec<MemberLoc>> {

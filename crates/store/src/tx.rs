@@ -10,8 +10,9 @@
 use std::collections::BTreeMap;
 
 use automerge::{Automerge, ChangeHash};
-use hopluu_model::{DocId, DocMeta};
-use sqlx::Row;
+use hopluu_model::unit::{self, Unit};
+use hopluu_model::{DocId, DocKind, DocMeta, UnitId, UnitTree};
+use sqlx::{AssertSqlSafe, Row};
 
 use crate::{Result, Store, StoreError, project};
 
@@ -35,6 +36,36 @@ struct Open {
 pub struct Committed {
     /// The documents that changed, with the feed sequence of each update.
     pub docs: Vec<(DocId, i64)>,
+    /// Documents put back into the feed, unchanged, because a unit moved
+    /// (or a parent arrived after its children) and so which peers hold
+    /// them changed.
+    pub rescoped: usize,
+}
+
+/// Replication state written in the same transaction as the documents.
+enum PeerWrite {
+    /// The peer is known to have these heads of the document (and, while
+    /// its heads were unknown, this automerge sync state).
+    Heads {
+        peer: String,
+        doc: DocId,
+        heads: Vec<u8>,
+        sync: Option<Vec<u8>>,
+    },
+    /// The peer's feed is applied here up to `applied_upto`.
+    Applied {
+        peer: String,
+        unit: String,
+        applied_upto: i64,
+        now: i64,
+    },
+    /// The peer has acknowledged this node's feed up to `acked_upto`.
+    Acked {
+        peer: String,
+        unit: String,
+        acked_upto: i64,
+        now: i64,
+    },
 }
 
 impl Committed {
@@ -50,6 +81,7 @@ pub struct WriteTx<'s> {
     _writer: tokio::sync::MutexGuard<'s, ()>,
     pub(crate) tx: sqlx::Transaction<'static, sqlx::Any>,
     docs: BTreeMap<DocId, Open>,
+    peer_writes: Vec<PeerWrite>,
 }
 
 impl Store {
@@ -63,6 +95,7 @@ impl Store {
             _writer: writer,
             tx,
             docs: BTreeMap::new(),
+            peer_writes: Vec::new(),
         })
     }
 }
@@ -153,6 +186,51 @@ impl<'s> WriteTx<'s> {
         Ok(!self.doc(id).await?.get_heads().is_empty())
     }
 
+    /// Drops this transaction's edits of one document (it is reloaded from
+    /// the database next time), keeping the rest of the transaction.
+    pub fn discard(&mut self, id: &DocId) {
+        self.docs.remove(id);
+    }
+
+    /// Records, with this transaction, that `peer` has `heads` of `doc`
+    /// (and the automerge sync state for it, when one is in use). The
+    /// document must be stored, or be stored by this transaction.
+    pub fn set_peer_heads(
+        &mut self,
+        peer: &str,
+        doc: &DocId,
+        heads: &[ChangeHash],
+        sync: Option<Vec<u8>>,
+    ) {
+        self.peer_writes.push(PeerWrite::Heads {
+            peer: peer.to_owned(),
+            doc: doc.clone(),
+            heads: heads_bytes(heads),
+            sync,
+        });
+    }
+
+    /// Records, with this transaction, that `peer`'s feed is applied up to
+    /// `applied_upto`: durable exactly when what was applied is.
+    pub fn set_peer_applied(&mut self, peer: &str, unit: &UnitId, applied_upto: i64) {
+        self.peer_writes.push(PeerWrite::Applied {
+            peer: peer.to_owned(),
+            unit: unit.to_string(),
+            applied_upto,
+            now: now_millis(),
+        });
+    }
+
+    /// Records that `peer` has acknowledged this node's feed up to `acked_upto`.
+    pub fn set_peer_acked(&mut self, peer: &str, unit: &UnitId, acked_upto: i64) {
+        self.peer_writes.push(PeerWrite::Acked {
+            peer: peer.to_owned(),
+            unit: unit.to_string(),
+            acked_upto,
+            now: now_millis(),
+        });
+    }
+
     /// The SQL connection of this transaction, for reads that must see the
     /// transaction's own writes.
     pub fn conn(&mut self) -> &mut sqlx::AnyConnection {
@@ -170,6 +248,7 @@ impl<'s> WriteTx<'s> {
             .collect();
         let mut committed = Committed::default();
         let mut rows: BTreeMap<DocId, (i64, i64, i64)> = BTreeMap::new();
+        let mut units: Vec<Unit> = Vec::new();
         if !changed.is_empty() {
             let n = changed.len() as i64;
             let last: i64 = sqlx::query(
@@ -278,9 +357,36 @@ impl<'s> WriteTx<'s> {
                 project::apply(&mut self.tx, row, &l.id, &l.doc, &open.base_heads).await?;
                 rows.insert(l.id.clone(), (row, snapshot_len, chunks_len));
                 committed.docs.push((l.id.clone(), seq));
+                if l.id.kind() == DocKind::Unit {
+                    units.push(unit::read(&l.id, &l.doc)?);
+                }
             }
         }
+        if !units.is_empty() {
+            let moved = {
+                let tree = self.store.tree();
+                moved_subtrees(&tree, &units)
+            };
+            if !moved.is_empty() {
+                committed.rescoped = rescope(&mut self.tx, &moved).await?;
+            }
+        }
+        for w in std::mem::take(&mut self.peer_writes) {
+            write_peer(&mut self.tx, w).await?;
+        }
         self.tx.commit().await?;
+        if !units.is_empty() {
+            let mut tree = self.store.inner.tree.write().expect("tree lock");
+            for u in &units {
+                tree.upsert_unit(u);
+            }
+        }
+        if let Some(last) = committed.last_seq() {
+            self.store
+                .inner
+                .feed
+                .send_replace(last + committed.rescoped as i64);
+        }
         let mut cache = self.store.inner.cache.lock().expect("cache lock");
         if !rows.is_empty() {
             cache.committed();
@@ -298,6 +404,165 @@ impl<'s> WriteTx<'s> {
         }
         Ok(committed)
     }
+}
+
+/// The units whose documents change hands: a unit whose parent changed,
+/// and a unit that arrives after some of its children (their documents could
+/// not be placed in anyone's scope before). Returns each such unit with its
+/// subtree (by the new links) and its new ancestors.
+fn moved_subtrees(tree: &UnitTree, units: &[Unit]) -> Vec<(Vec<UnitId>, Vec<UnitId>)> {
+    let mut out = Vec::new();
+    for u in units {
+        let moved = match tree.get(&u.id) {
+            Some(old) => old.parent != u.parent,
+            None => !tree.children(&u.id).is_empty(),
+        };
+        if !moved {
+            continue;
+        }
+        let mut subtree = vec![u.id.clone()];
+        let mut i = 0;
+        while i < subtree.len() && subtree.len() < 1_000_000 {
+            let next: Vec<UnitId> = tree
+                .children(&subtree[i])
+                .iter()
+                .filter(|c| !subtree.contains(c))
+                .cloned()
+                .collect();
+            subtree.extend(next);
+            i += 1;
+        }
+        let mut ancestors = Vec::new();
+        if let Some(p) = &u.parent {
+            ancestors.push(p.clone());
+            ancestors.extend(tree.ancestors(p));
+        }
+        out.push((subtree, ancestors));
+    }
+    out
+}
+
+/// Puts back into the feed, each with a new sequence, the documents whose
+/// holders a move changed: those owned in the moved subtrees, the unit
+/// records of their new ancestors, and every campaign, proposal and award
+/// (whose scope may cover the moved units). Unchanged documents cost a
+/// peer nothing: it already has their heads.
+async fn rescope(
+    conn: &mut sqlx::AnyConnection,
+    moved: &[(Vec<UnitId>, Vec<UnitId>)],
+) -> Result<usize> {
+    let mut ids: std::collections::BTreeSet<i64> = std::collections::BTreeSet::new();
+    let rows = sqlx::query("SELECT id FROM docs WHERE kind IN ('campaign', 'proposal', 'award')")
+        .fetch_all(&mut *conn)
+        .await?;
+    ids.extend(rows.iter().map(|r| r.get::<i64, _>(0)));
+    for (subtree, ancestors) in moved {
+        for chunk in subtree.chunks(500) {
+            let list = chunk
+                .iter()
+                .map(|u| format!("'{}'", u.as_str()))
+                .collect::<Vec<_>>()
+                .join(",");
+            // Unit ids are slugs ([a-z0-9-_]), so quoting them inline is safe.
+            let rows = sqlx::query(AssertSqlSafe(format!(
+                "SELECT id FROM docs WHERE owner IN ({list})"
+            )))
+            .fetch_all(&mut *conn)
+            .await?;
+            ids.extend(rows.iter().map(|r| r.get::<i64, _>(0)));
+        }
+        for a in ancestors {
+            let row = sqlx::query("SELECT id FROM docs WHERE doc_id = $1")
+                .bind(DocId::Unit(a.clone()).to_string())
+                .fetch_optional(&mut *conn)
+                .await?;
+            ids.extend(row.map(|r| r.get::<i64, _>(0)));
+        }
+    }
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let n = ids.len() as i64;
+    let last: i64 =
+        sqlx::query("UPDATE counters SET value = value + $1 WHERE name = 'feed' RETURNING value")
+            .bind(n)
+            .fetch_one(&mut *conn)
+            .await?
+            .get(0);
+    for (i, id) in ids.iter().enumerate() {
+        sqlx::query("UPDATE docs SET seq = $1 WHERE id = $2")
+            .bind(last - n + 1 + i as i64)
+            .bind(*id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    tracing::info!(
+        documents = n,
+        "units moved: documents put back into the feed"
+    );
+    Ok(ids.len())
+}
+
+async fn write_peer(conn: &mut sqlx::AnyConnection, w: PeerWrite) -> Result<()> {
+    match w {
+        PeerWrite::Heads {
+            peer,
+            doc,
+            heads,
+            sync,
+        } => {
+            sqlx::query(
+                "INSERT INTO peer_docs (peer, doc, heads, sync) \
+                 SELECT $1, id, $3, $4 FROM docs WHERE doc_id = $2 \
+                 ON CONFLICT (peer, doc) DO UPDATE SET heads = excluded.heads, sync = excluded.sync",
+            )
+            .bind(peer)
+            .bind(doc.to_string())
+            .bind(heads)
+            .bind(sync)
+            .execute(&mut *conn)
+            .await?;
+        }
+        PeerWrite::Applied {
+            peer,
+            unit,
+            applied_upto,
+            now,
+        } => {
+            sqlx::query(
+                "INSERT INTO peers (node_id, unit, applied_upto, acked_upto, last_seen) \
+                 VALUES ($1, $2, $3, 0, $4) \
+                 ON CONFLICT (node_id) DO UPDATE SET unit = excluded.unit, \
+                 applied_upto = excluded.applied_upto, last_seen = excluded.last_seen",
+            )
+            .bind(peer)
+            .bind(unit)
+            .bind(applied_upto)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+        }
+        PeerWrite::Acked {
+            peer,
+            unit,
+            acked_upto,
+            now,
+        } => {
+            sqlx::query(
+                "INSERT INTO peers (node_id, unit, applied_upto, acked_upto, last_seen) \
+                 VALUES ($1, $2, 0, $3, $4) \
+                 ON CONFLICT (node_id) DO UPDATE SET unit = excluded.unit, \
+                 acked_upto = excluded.acked_upto, last_seen = excluded.last_seen",
+            )
+            .bind(peer)
+            .bind(unit)
+            .bind(acked_upto)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+        }
+    }
+    Ok(())
 }
 
 fn now_millis() -> i64 {

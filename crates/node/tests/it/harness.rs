@@ -48,6 +48,7 @@ pub fn today() -> Date {
 
 /// A running node and a channel to it.
 pub struct Node {
+    pub addr: std::net::SocketAddr,
     pub channel: Channel,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<Result<(), NodeError>>>,
@@ -64,8 +65,15 @@ impl Node {
     /// A node on the data directory `dir` (which may hold an earlier node's
     /// database).
     pub async fn start_in(dir: TempDir) -> Result<Node> {
+        Node::start_with(dir, |_| {}).await
+    }
+
+    /// A node on `dir` with the suite's configuration changed by `edit`
+    /// (to dial an upstream, say).
+    pub async fn start_with(dir: TempDir, edit: impl FnOnce(&mut Config)) -> Result<Node> {
         let mut config = Config::embedded(dir.path());
         config.roster.bucket_size = BUCKET_SIZE;
+        edit(&mut config);
         let clock: Arc<dyn Clock> = Arc::new(FixedClock(today()));
         let app = hopluu_node::server::open(&config, clock)
             .await
@@ -78,7 +86,7 @@ impl Node {
         let server = tokio::spawn(hopluu_node::server::run(
             app,
             listener,
-            config.grpc.max_message_bytes,
+            hopluu_node::server::Serve::from(&config),
             async {
                 // A dropped sender (a test that panicked) also stops the server.
                 let _ = rx.await;
@@ -90,6 +98,7 @@ impl Node {
             .await
             .with_context(|| format!("connecting to {addr}"))?;
         Ok(Node {
+            addr,
             channel,
             shutdown: Some(tx),
             server: Some(server),

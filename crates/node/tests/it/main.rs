@@ -20,6 +20,8 @@
 //! - [`awards`]: catalogue, proposals, decisions, revocation.
 //! - [`reports`]: members, initiatives (percent and rank), awards, works.
 //! - [`health`]: node info, gRPC health, reflection.
+//! - [`replication`]: a national, a province and a district node syncing
+//!   over real gRPC streams: upward, downward, relay, restart, refusals.
 
 mod awards;
 mod campaigns;
@@ -28,5 +30,6 @@ mod harness;
 mod health;
 mod imports;
 mod members;
+mod replication;
 mod reports;
 mod units;

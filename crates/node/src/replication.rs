@@ -1,0 +1,507 @@
+//! Replication over gRPC: the `ReplicationService` a parent serves to its
+//! children, and the dialer with which a child keeps one session open to
+//! its parent (or, while the parent is unreachable, to a fallback such as
+//! the grandparent). The protocol itself lives in `hopluu-sync`; this module
+//! converts frames at the edge, owns the tasks, and keeps each edge's status.
+//!
+//! Every session task is tracked and cancellable: shutting the node down
+//! cancels them, they write what their peers acknowledged, and the server
+//! then closes the store. Nothing acknowledged is ever lost by stopping: a
+//! batch is acknowledged only after its commit.
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use automerge::ChangeHash;
+use hopluu_proto::v1 as pb;
+use hopluu_sync::drive::{self, DriveOptions, Inbound};
+use hopluu_sync::frame::{Ack, Batch, DocHeads, DocUpdate, Frame, Hello, Payload, Refusal};
+use hopluu_sync::{Limits, Replica, Role, Session, SyncError};
+use rand::Rng;
+use tokio::sync::mpsc;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::app::App;
+use crate::config::{ReplicationSection, Upstream};
+
+/// Frames buffered towards the transport per session (batches are also
+/// bounded by the session's window).
+const OUTBOUND_FRAMES: usize = 16;
+
+/// What a node knows of one replication edge, for `hopluu` and the logs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EdgeStatus {
+    pub peer: String,
+    /// "upstream" or "downstream".
+    pub direction: &'static str,
+    pub address: String,
+    pub connected: bool,
+    /// Unix milliseconds of the last change of `connected`.
+    pub since_millis: i64,
+    pub last_error: String,
+    pub sessions: u64,
+    /// This node's feed, acknowledged by the peer up to here.
+    pub acked_upto: i64,
+    /// The peer's feed, applied here up to here.
+    pub applied_upto: i64,
+    pub last_contact_millis: i64,
+    pub docs_sent: u64,
+    pub docs_applied: u64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    pub rejected: u64,
+}
+
+/// The node's replication: session tasks and the status of every edge.
+pub struct Replication {
+    app: Arc<App>,
+    config: ReplicationSection,
+    tracker: TaskTracker,
+    cancel: CancellationToken,
+    edges: Mutex<HashMap<String, EdgeStatus>>,
+}
+
+impl std::fmt::Debug for Replication {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Replication")
+            .field("upstreams", &self.config.upstreams)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Replication {
+    pub fn new(app: Arc<App>, config: ReplicationSection) -> Arc<Replication> {
+        Arc::new(Replication {
+            app,
+            config,
+            tracker: TaskTracker::new(),
+            cancel: CancellationToken::new(),
+            edges: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn replica(&self) -> Replica {
+        Replica {
+            store: self.app.store.clone(),
+            node_id: self.app.node_id.clone(),
+            unit: self.app.unit.clone(),
+            private_depth: self.config.private_depth,
+            limits: Limits {
+                batch_docs: self.config.batch_docs,
+                batch_bytes: self.config.batch_bytes,
+                in_flight: self.config.in_flight,
+                ..Limits::default()
+            },
+        }
+    }
+
+    fn drive_options(&self) -> DriveOptions {
+        DriveOptions {
+            ack_timeout: Duration::from_secs(self.config.ack_timeout_secs),
+            ..DriveOptions::default()
+        }
+    }
+
+    /// Every edge's status, by peer.
+    pub fn edges(&self) -> Vec<EdgeStatus> {
+        let mut v: Vec<EdgeStatus> = self
+            .edges
+            .lock()
+            .expect("edges")
+            .values()
+            .cloned()
+            .collect();
+        v.sort_by(|a, b| a.peer.cmp(&b.peer));
+        v
+    }
+
+    fn observe(&self, s: &Session) {
+        if let Some(p) = s.peer() {
+            let stats = s.stats().clone();
+            let (acked, applied) = (s.acked_upto(), s.applied_upto());
+            self.set_edge(&p.node_id, |e| {
+                e.acked_upto = acked;
+                e.applied_upto = applied;
+                e.last_contact_millis = now_millis();
+                e.docs_sent = stats.docs_sent;
+                e.docs_applied = stats.docs_applied;
+                e.bytes_sent = stats.bytes_sent;
+                e.bytes_received = stats.bytes_received;
+                e.rejected = stats.docs_rejected;
+            });
+        }
+    }
+
+    fn set_edge(&self, peer: &str, f: impl FnOnce(&mut EdgeStatus)) {
+        let mut edges = self.edges.lock().expect("edges");
+        let e = edges.entry(peer.to_owned()).or_insert_with(|| EdgeStatus {
+            peer: peer.to_owned(),
+            ..EdgeStatus::default()
+        });
+        f(e);
+    }
+
+    /// Starts the dialer (if upstreams are configured).
+    pub fn start(self: &Arc<Self>) {
+        if self.config.upstreams.is_empty() {
+            return;
+        }
+        let this = self.clone();
+        self.tracker.spawn(async move { this.dial_loop().await });
+    }
+
+    /// Cancels every session and waits for them to finish.
+    pub async fn shutdown(&self) {
+        self.cancel.cancel();
+        self.tracker.close();
+        self.tracker.wait().await;
+    }
+
+    /// A token cancelled when replication shuts down.
+    pub fn cancelled(&self) -> CancellationToken {
+        self.cancel.clone()
+    }
+
+    /// Keeps one session open to the first reachable upstream, parent
+    /// first: after `failover_after` failed attempts on one, the next is
+    /// tried; every round starts again from the parent.
+    async fn dial_loop(self: Arc<Self>) {
+        let min = Duration::from_millis(self.config.backoff_min_ms);
+        let max = Duration::from_millis(self.config.backoff_max_ms);
+        let mut backoff = min;
+        let mut index = 0usize;
+        let mut failures = 0u32;
+        loop {
+            if self.cancel.is_cancelled() {
+                return;
+            }
+            let up = self.config.upstreams[index].clone();
+            let started = tokio::time::Instant::now();
+            let result = self.dial_once(&up).await;
+            if self.cancel.is_cancelled() {
+                return;
+            }
+            let refused = matches!(&result, Err(e) if e.is_refusal());
+            match &result {
+                Ok(()) => tracing::info!(peer = %up.node_id, "sync session ended"),
+                Err(e) => {
+                    tracing::warn!(peer = %up.node_id, address = %up.address, error = %e, "sync session failed")
+                }
+            }
+            // A session that ran for a while was a success: start over
+            // from the parent with a short wait.
+            if started.elapsed() > Duration::from_secs(30) {
+                backoff = min;
+                failures = 0;
+                index = 0;
+            } else {
+                failures += 1;
+                backoff = if refused { max } else { (backoff * 2).min(max) };
+                if failures >= self.config.failover_after {
+                    failures = 0;
+                    index = (index + 1) % self.config.upstreams.len();
+                    if index == 0 {
+                        backoff = backoff.max(min);
+                    }
+                }
+            }
+            // Full jitter in [backoff/2, backoff].
+            let wait = backoff.mul_f64(rand::rng().random_range(0.5..=1.0));
+            tokio::select! {
+                _ = self.cancel.cancelled() => return,
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    async fn dial_once(&self, up: &Upstream) -> Result<(), SyncError> {
+        let link = |e: &dyn std::fmt::Display| SyncError::Link(e.to_string());
+        let endpoint = tonic::transport::Endpoint::from_shared(up.address.clone())
+            .map_err(|e| link(&e))?
+            .connect_timeout(Duration::from_secs(10))
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(Duration::from_secs(20))
+            .keep_alive_timeout(Duration::from_secs(20))
+            .keep_alive_while_idle(true);
+        let channel = tokio::select! {
+            _ = self.cancel.cancelled() => return Ok(()),
+            c = endpoint.connect() => c.map_err(|e| link(&e))?,
+        };
+        let max = self.app_max_message_bytes();
+        let mut client = pb::replication_service_client::ReplicationServiceClient::new(channel)
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max);
+        let (tx, rx) = mpsc::channel::<Frame>(OUTBOUND_FRAMES);
+        let outbound = ReceiverStream::new(rx).map(to_pb);
+        let response = tokio::select! {
+            _ = self.cancel.cancelled() => return Ok(()),
+            r = client.sync(Request::new(outbound)) => r.map_err(|s| link(&s.message()))?,
+        };
+        let mut inbound = GrpcInbound(response.into_inner());
+        let mut session = Session::new(
+            self.replica(),
+            Role::Dialer {
+                expect: up.node_id.clone(),
+            },
+        );
+        self.set_edge(&up.node_id, |e| {
+            e.direction = "upstream";
+            e.address = up.address.clone();
+            e.connected = true;
+            e.since_millis = now_millis();
+            e.sessions += 1;
+        });
+        let observe = |s: &Session| self.observe(s);
+        let result = drive::run(
+            &mut session,
+            &mut inbound,
+            &tx,
+            &self.cancel,
+            &self.drive_options(),
+            &observe,
+        )
+        .await;
+        self.set_edge(&up.node_id, |e| {
+            e.connected = false;
+            e.since_millis = now_millis();
+            if let Err(err) = &result {
+                e.last_error = err.to_string();
+            }
+        });
+        result
+    }
+
+    fn app_max_message_bytes(&self) -> usize {
+        // Large enough for a full batch plus one large document.
+        (self.config.batch_bytes * 4).max(4 << 20)
+    }
+
+    /// Serves a child's session: runs it on a tracked task and streams its
+    /// frames back.
+    pub fn accept(
+        self: &Arc<Self>,
+        inbound: Streaming<pb::SyncFrame>,
+        remote: Option<std::net::SocketAddr>,
+    ) -> ReplicationStream {
+        let (tx, rx) = mpsc::channel::<Frame>(OUTBOUND_FRAMES);
+        let this = self.clone();
+        self.tracker.spawn(async move {
+            let mut inbound = GrpcInbound(inbound);
+            let mut session = Session::new(this.replica(), Role::Acceptor);
+            let address = remote.map(|a| a.to_string()).unwrap_or_default();
+            let observe = |s: &Session| {
+                if let Some(p) = s.peer() {
+                    this.set_edge(&p.node_id, |e| {
+                        if !e.connected {
+                            e.direction = "downstream";
+                            e.address = address.clone();
+                            e.connected = true;
+                            e.since_millis = now_millis();
+                            e.sessions += 1;
+                        }
+                    });
+                }
+                this.observe(s);
+            };
+            let result = drive::run(
+                &mut session,
+                &mut inbound,
+                &tx,
+                &this.cancel,
+                &this.drive_options(),
+                &observe,
+            )
+            .await;
+            if let Some(peer) = session.peer() {
+                this.set_edge(&peer.node_id, |e| {
+                    e.connected = false;
+                    e.since_millis = now_millis();
+                    if let Err(err) = &result {
+                        e.last_error = err.to_string();
+                    }
+                });
+            }
+            match result {
+                Ok(()) => tracing::info!(peer = ?session.peer().map(|p| &p.node_id), "sync session ended"),
+                Err(e) => tracing::warn!(peer = ?session.peer().map(|p| &p.node_id), error = %e, "sync session failed"),
+            }
+        });
+        Box::pin(ReceiverStream::new(rx).map(|f| Ok(to_pb(f))))
+    }
+}
+
+/// The stream a `Sync` call answers with.
+pub type ReplicationStream =
+    Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::SyncFrame, Status>> + Send + 'static>>;
+
+/// The tonic service: hands each stream to [`Replication::accept`].
+#[derive(Clone)]
+pub struct ReplicationGrpc(pub Arc<Replication>);
+
+#[tonic::async_trait]
+impl pb::replication_service_server::ReplicationService for ReplicationGrpc {
+    type SyncStream = ReplicationStream;
+
+    async fn sync(
+        &self,
+        request: Request<Streaming<pb::SyncFrame>>,
+    ) -> Result<Response<Self::SyncStream>, Status> {
+        let remote = request.remote_addr();
+        Ok(Response::new(self.0.accept(request.into_inner(), remote)))
+    }
+}
+
+struct GrpcInbound(Streaming<pb::SyncFrame>);
+
+impl Inbound for GrpcInbound {
+    async fn recv(&mut self) -> Option<Result<Frame, SyncError>> {
+        match self.0.message().await {
+            Ok(None) => None,
+            Ok(Some(f)) => Some(from_pb(f)),
+            Err(s) => Some(Err(SyncError::Link(format!(
+                "{}: {}",
+                s.code(),
+                s.message()
+            )))),
+        }
+    }
+}
+
+fn now_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn hashes_to_pb(h: Vec<ChangeHash>) -> Vec<Vec<u8>> {
+    h.into_iter().map(|h| h.0.to_vec()).collect()
+}
+
+fn hashes_from_pb(field: &str, h: Vec<Vec<u8>>) -> Result<Vec<ChangeHash>, SyncError> {
+    h.into_iter()
+        .map(|b| {
+            ChangeHash::try_from(b.as_slice()).map_err(|_| {
+                SyncError::Refuse(Refusal {
+                    code: "protocol".into(),
+                    reason: format!("{field}: a change hash is 32 bytes, got {}", b.len()),
+                })
+            })
+        })
+        .collect()
+}
+
+/// A frame to its protobuf form.
+pub fn to_pb(f: Frame) -> pb::SyncFrame {
+    use pb::sync_frame::Body;
+    let body = match f {
+        Frame::Hello(h) => Body::Hello(pb::Hello {
+            node_id: h.node_id,
+            unit_id: h.unit,
+            protocol_version: h.protocol,
+            schema_version: h.schema,
+            applied_from_you: h.applied_from_you,
+        }),
+        Frame::Refusal(r) => Body::Refusal(pb::Refusal {
+            code: r.code,
+            reason: r.reason,
+        }),
+        Frame::Batch(b) => Body::Batch(pb::Batch {
+            id: b.id,
+            from_seq: b.from_seq,
+            upto_seq: b.upto_seq,
+            docs: b
+                .docs
+                .into_iter()
+                .map(|d| pb::DocUpdate {
+                    doc_id: d.doc,
+                    heads: hashes_to_pb(d.heads),
+                    payload: Some(match d.payload {
+                        Payload::Changes(c) => pb::doc_update::Payload::Changes(c),
+                        Payload::Sync(s) => pb::doc_update::Payload::Sync(s),
+                    }),
+                })
+                .collect(),
+        }),
+        Frame::Ack(a) => Body::Ack(pb::Ack {
+            batch_id: a.batch,
+            applied_upto: a.applied_upto,
+            docs: a
+                .docs
+                .into_iter()
+                .map(|d| pb::DocHeads {
+                    doc_id: d.doc,
+                    heads: hashes_to_pb(d.heads),
+                    rejected: d.rejected,
+                })
+                .collect(),
+        }),
+    };
+    pb::SyncFrame { body: Some(body) }
+}
+
+/// A protobuf frame to the session's form; malformed frames end the
+/// session with a refusal that says what was wrong.
+pub fn from_pb(f: pb::SyncFrame) -> Result<Frame, SyncError> {
+    use pb::sync_frame::Body;
+    let malformed = |reason: &str| {
+        SyncError::Refuse(Refusal {
+            code: "protocol".into(),
+            reason: reason.to_owned(),
+        })
+    };
+    Ok(match f.body.ok_or_else(|| malformed("empty frame"))? {
+        Body::Hello(h) => Frame::Hello(Hello {
+            node_id: h.node_id,
+            unit: h.unit_id,
+            protocol: h.protocol_version,
+            schema: h.schema_version,
+            applied_from_you: h.applied_from_you,
+        }),
+        Body::Refusal(r) => Frame::Refusal(Refusal {
+            code: r.code,
+            reason: r.reason,
+        }),
+        Body::Batch(b) => Frame::Batch(Batch {
+            id: b.id,
+            from_seq: b.from_seq,
+            upto_seq: b.upto_seq,
+            docs: b
+                .docs
+                .into_iter()
+                .map(|d| {
+                    Ok(DocUpdate {
+                        heads: hashes_from_pb("batch.docs.heads", d.heads)?,
+                        payload: match d.payload {
+                            Some(pb::doc_update::Payload::Changes(c)) => Payload::Changes(c),
+                            Some(pb::doc_update::Payload::Sync(s)) => Payload::Sync(s),
+                            None => return Err(malformed("batch.docs.payload: missing")),
+                        },
+                        doc: d.doc_id,
+                    })
+                })
+                .collect::<Result<_, SyncError>>()?,
+        }),
+        Body::Ack(a) => Frame::Ack(Ack {
+            batch: a.batch_id,
+            applied_upto: a.applied_upto,
+            docs: a
+                .docs
+                .into_iter()
+                .map(|d| {
+                    Ok(DocHeads {
+                        heads: hashes_from_pb("ack.docs.heads", d.heads)?,
+                        doc: d.doc_id,
+                        rejected: d.rejected,
+                    })
+                })
+                .collect::<Result<_, SyncError>>()?,
+        }),
+    })
+}

@@ -1,0 +1,185 @@
+//! Replication between real nodes in one process, over gRPC on loopback:
+//! records flow up (district -> province -> national) and down (a national
+//! campaign reaches the district), a restarted node resumes from its
+//! checkpoint, and a child the parent does not know is refused.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use hopluu_node::config::Upstream;
+use hopluu_proto::v1 as pb;
+
+use crate::harness::*;
+
+/// Polls `f` until it returns true, for at most 20 s.
+async fn eventually<F, Fut>(what: &str, mut f: F) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<bool>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if f().await.unwrap_or(false) {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("not within 20 s: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A child node of `parent` hosting `unit`, dialling `parent` (and then
+/// the `fallback`s).
+async fn child(id: &str, unit: &str, upstreams: &[(&str, &Node)]) -> Result<Node> {
+    let dir = tempfile::tempdir()?;
+    let ups: Vec<Upstream> = upstreams
+        .iter()
+        .map(|(id, n)| Upstream {
+            node_id: (*id).to_owned(),
+            address: format!("http://{}", n.addr),
+        })
+        .collect();
+    Node::start_with(dir, |c| {
+        c.node.id = id.to_owned();
+        c.node.unit = unit.to_owned();
+        c.node.unit_name = None;
+        c.node.unit_kind = None;
+        c.replication.upstreams = ups;
+        c.replication.backoff_min_ms = 20;
+        c.replication.backoff_max_ms = 200;
+    })
+    .await
+}
+
+async fn has_unit(n: &Node, id: &str) -> Result<bool> {
+    Ok(n.unit(id).await.is_ok())
+}
+
+async fn members_in(n: &Node, unit: &str) -> Result<usize> {
+    Ok(n.list(unit, true, None).await?.members.len())
+}
+
+#[tokio::test]
+async fn records_flow_up_and_campaigns_flow_down_through_a_province() -> Result<()> {
+    let national = Node::with_tree().await?;
+    // The province creates the district's record before the district's
+    // node first starts; the national node created the province's.
+    let province = child("hg-node", HG, &[("vn", &national)]).await?;
+    eventually("the province receives its own unit record", || {
+        has_unit(&province, HG)
+    })
+    .await?;
+    eventually("the province receives its commune", || {
+        has_unit(&province, HG_CT)
+    })
+    .await?;
+    let district = child(
+        "hg-ct-node",
+        HG_CT,
+        &[("hg-node", &province), ("vn", &national)],
+    )
+    .await?;
+    eventually("the district receives its unit record", || {
+        has_unit(&district, HG_CT)
+    })
+    .await?;
+
+    // Up: members added at the district reach the national node through
+    // the province.
+    for i in 0..7 {
+        district
+            .add(
+                HG_A,
+                person(
+                    &format!("Nguyễn Văn {i}"),
+                    &format!("CD-HG-{i:04}"),
+                    pb::Gender::Male,
+                ),
+            )
+            .await?;
+    }
+    eventually("7 members at the national node", || async {
+        Ok(members_in(&national, HG_A).await? == 7)
+    })
+    .await?;
+    assert_eq!(members_in(&province, HG_A).await?, 7);
+
+    // Down: a campaign launched nationally reaches the district; one
+    // launched for Lai Châu does not.
+    national.launch("tt-2026", VN, VN).await?;
+    national.launch("lc-2026", LC, LC).await?;
+    eventually("the national campaign at the district", || async {
+        Ok(district
+            .campaigns()
+            .get_campaign(pb::GetCampaignRequest {
+                campaign_id: "tt-2026".into(),
+            })
+            .await
+            .is_ok())
+    })
+    .await?;
+    let lc = district
+        .campaigns()
+        .get_campaign(pb::GetCampaignRequest {
+            campaign_id: "lc-2026".into(),
+        })
+        .await;
+    assert!(
+        lc.is_err(),
+        "a sibling province's campaign reached the district"
+    );
+    // Nor does the district hold Lai Châu's unit records.
+    assert!(!has_unit(&district, LC_C).await?);
+
+    // A restart of the province resumes: writes made meanwhile arrive.
+    let dir = province.stop_keeping_data().await?;
+    for i in 7..10 {
+        district
+            .add(
+                HG_B,
+                person(
+                    &format!("Trần Thị {i}"),
+                    &format!("CD-HG-{i:04}"),
+                    pb::Gender::Female,
+                ),
+            )
+            .await?;
+    }
+    // The district fails over to the national node while its parent is down.
+    eventually("3 more members at the national node", || async {
+        Ok(members_in(&national, HG_B).await? == 3)
+    })
+    .await
+    .context("through the fallback upstream")?;
+    let province = Node::start_with(dir, |c| {
+        c.node.id = "hg-node".into();
+        c.node.unit = HG.into();
+        c.node.unit_name = None;
+        c.node.unit_kind = None;
+        c.replication.upstreams = vec![Upstream {
+            node_id: "vn".into(),
+            address: format!("http://{}", national.addr),
+        }];
+    })
+    .await?;
+    eventually("the province catches up", || async {
+        Ok(members_in(&province, HG_B).await? == 3)
+    })
+    .await?;
+
+    district.stop().await?;
+    province.stop().await?;
+    national.stop().await
+}
+
+#[tokio::test]
+async fn a_child_whose_unit_the_parent_does_not_know_is_refused() -> Result<()> {
+    let national = Node::with_tree().await?;
+    let stray = child("stray", "khong-co", &[("vn", &national)]).await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // It never receives anything: not even the national unit record.
+    assert!(!has_unit(&stray, VN).await?);
+    stray.stop().await?;
+    national.stop().await
+}

@@ -1,0 +1,184 @@
+//! What replication reads from the store: the documents to send to a peer
+//! (the feed, one entry per document at its latest sequence), and what is
+//! known about each peer (checkpoints, and the heads it has of each
+//! document). Writes of peer state go through [`crate::WriteTx`], in the
+//! same transaction as the documents they describe.
+
+use std::collections::HashMap;
+
+use automerge::ChangeHash;
+use hopluu_model::{DocId, DocMeta, ModelError, UnitId};
+use sqlx::{AssertSqlSafe, Row};
+
+use crate::tx::heads_from_bytes;
+use crate::{Result, Store, StoreError};
+
+/// A document due to be sent: its latest feed sequence and what scope is
+/// decided on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedDoc {
+    pub seq: i64,
+    pub meta: DocMeta,
+    /// The document's heads as stored.
+    pub heads: Vec<ChangeHash>,
+}
+
+/// A stretch of the feed: the documents updated in `(after, upto]`, each
+/// once, at its latest sequence.
+#[derive(Debug, Clone, Default)]
+pub struct FeedScan {
+    pub docs: Vec<FeedDoc>,
+    /// The sequence the scan covers up to: a peer that has applied these
+    /// documents has applied the feed up to here.
+    pub upto: i64,
+}
+
+/// What this node knows of a peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerRow {
+    pub node_id: String,
+    pub unit: String,
+    /// The peer's feed, applied here up to this sequence.
+    pub applied_upto: i64,
+    /// This node's feed, acknowledged by the peer up to this sequence.
+    pub acked_upto: i64,
+    /// Unix milliseconds of the last write of this row.
+    pub last_seen: i64,
+}
+
+/// Heads a peer is known to have of one document, and the encoded automerge
+/// sync state while they were being found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PeerDoc {
+    pub heads: Vec<ChangeHash>,
+    pub sync: Option<Vec<u8>>,
+}
+
+fn corrupt(e: ModelError) -> StoreError {
+    StoreError::Corrupt {
+        doc: "docs".into(),
+        reason: e.to_string(),
+    }
+}
+
+impl Store {
+    /// The documents updated after `after`, at most `limit`, oldest first.
+    /// A document updated several times appears once, at its latest
+    /// sequence, so a peer that was away for a month receives each
+    /// document once.
+    pub async fn scan_feed(&self, after: i64, limit: u32) -> Result<FeedScan> {
+        // Read the position first: every sequence up to it is committed
+        // (sequences are allocated under the writer lock, in commit order).
+        let position = self.feed_position().await?;
+        if position <= after {
+            return Ok(FeedScan {
+                docs: Vec::new(),
+                upto: after,
+            });
+        }
+        let rows = sqlx::query(
+            "SELECT seq, doc_id, owner, addressed, heads FROM docs \
+             WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3",
+        )
+        .bind(after)
+        .bind(position)
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await?;
+        let full = rows.len() == limit as usize;
+        let mut docs = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let id = DocId::parse("doc_id", &r.get::<String, _>(1)).map_err(corrupt)?;
+            let owner = UnitId::parse("owner", &r.get::<String, _>(2)).map_err(corrupt)?;
+            let addressed = r
+                .get::<String, _>(3)
+                .split_whitespace()
+                .map(|u| UnitId::parse("addressed", u))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(corrupt)?;
+            docs.push(FeedDoc {
+                seq: r.get(0),
+                meta: DocMeta {
+                    id,
+                    owner,
+                    addressed,
+                },
+                heads: heads_from_bytes(&r.get::<Vec<u8>, _>(4)),
+            });
+        }
+        let upto = match (full, docs.last()) {
+            (true, Some(last)) => last.seq,
+            _ => position,
+        };
+        Ok(FeedScan { docs, upto })
+    }
+
+    /// What is known of `peer`, if it was ever seen.
+    pub async fn peer(&self, peer: &str) -> Result<Option<PeerRow>> {
+        let row = sqlx::query(
+            "SELECT node_id, unit, applied_upto, acked_upto, last_seen FROM peers WHERE node_id = $1",
+        )
+        .bind(peer)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.map(|r| PeerRow {
+            node_id: r.get(0),
+            unit: r.get(1),
+            applied_upto: r.get(2),
+            acked_upto: r.get(3),
+            last_seen: r.get(4),
+        }))
+    }
+
+    /// Every peer ever seen, by node id.
+    pub async fn peers(&self) -> Result<Vec<PeerRow>> {
+        let rows = sqlx::query(
+            "SELECT node_id, unit, applied_upto, acked_upto, last_seen FROM peers ORDER BY node_id",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| PeerRow {
+                node_id: r.get(0),
+                unit: r.get(1),
+                applied_upto: r.get(2),
+                acked_upto: r.get(3),
+                last_seen: r.get(4),
+            })
+            .collect())
+    }
+
+    /// The heads `peer` is known to have of each of `docs` (absent: unknown).
+    pub async fn peer_docs(&self, peer: &str, docs: &[DocId]) -> Result<HashMap<DocId, PeerDoc>> {
+        let mut out = HashMap::new();
+        for chunk in docs.chunks(200) {
+            let mut sql = String::from(
+                "SELECT d.doc_id, p.heads, p.sync FROM peer_docs p JOIN docs d ON d.id = p.doc \
+                 WHERE p.peer = $1 AND d.doc_id IN (",
+            );
+            for i in 0..chunk.len() {
+                if i > 0 {
+                    sql.push(',');
+                }
+                sql.push_str(&format!("${}", i + 2));
+            }
+            sql.push(')');
+            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(peer);
+            for d in chunk {
+                q = q.bind(d.to_string());
+            }
+            for r in q.fetch_all(self.pool()).await? {
+                let id = DocId::parse("doc_id", &r.get::<String, _>(0)).map_err(corrupt)?;
+                out.insert(
+                    id,
+                    PeerDoc {
+                        heads: heads_from_bytes(&r.get::<Vec<u8>, _>(1)),
+                        sync: r.get(2),
+                    },
+                );
+            }
+        }
+        Ok(out)
+    }
+}

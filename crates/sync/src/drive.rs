@@ -1,0 +1,141 @@
+//! Running a [`Session`] over a pair of channels: frames received are
+//! handled as they come, batches are sent as soon as the feed moves (a
+//! local write is pushed the moment it commits, with no polling interval),
+//! acknowledgements are sent ahead of batches, an overdue acknowledgement
+//! rewinds to the last checkpoint, and what the peer acknowledged is
+//! written to the store periodically and at the end.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::frame::Frame;
+use crate::{Session, SyncError};
+
+/// Where a session's frames come from: a gRPC stream in the node, a
+/// channel in tests.
+pub trait Inbound: Send {
+    /// The next frame; None when the peer closed the stream.
+    fn recv(&mut self) -> impl Future<Output = Option<Result<Frame, SyncError>>> + Send;
+}
+
+impl Inbound for mpsc::Receiver<Frame> {
+    async fn recv(&mut self) -> Option<Result<Frame, SyncError>> {
+        mpsc::Receiver::recv(self).await.map(Ok)
+    }
+}
+
+/// Timing of the driver.
+#[derive(Debug, Clone)]
+pub struct DriveOptions {
+    /// Batches in flight with no acknowledgement for this long are
+    /// presumed lost: the session rewinds to the last checkpoint.
+    pub ack_timeout: Duration,
+    /// How often acknowledged heads are written to the store.
+    pub flush_every: Duration,
+}
+
+impl Default for DriveOptions {
+    fn default() -> Self {
+        DriveOptions {
+            ack_timeout: Duration::from_secs(30),
+            flush_every: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Called after every frame handled, so the caller can publish the
+/// session's state (peer, checkpoints, counters).
+pub type Observer<'a> = &'a (dyn Fn(&Session) + Send + Sync);
+
+/// Runs `session` until the peer closes, the link fails, either side
+/// refuses, or `cancel` fires (then it returns `Ok`). A refusal by this
+/// side is sent to the peer before returning.
+pub async fn run<I: Inbound>(
+    session: &mut Session,
+    inbound: &mut I,
+    outbound: &mpsc::Sender<Frame>,
+    cancel: &CancellationToken,
+    opts: &DriveOptions,
+    observe: Observer<'_>,
+) -> Result<(), SyncError> {
+    let result = run_inner(session, inbound, outbound, cancel, opts, observe).await;
+    // What the peer acknowledged is worth keeping whatever happened.
+    let flushed = session.flush().await;
+    if let Err(SyncError::Refuse(r)) = &result {
+        let _ = outbound.send(Frame::Refusal(r.clone())).await;
+    }
+    result.and(flushed)
+}
+
+async fn run_inner<I: Inbound>(
+    session: &mut Session,
+    inbound: &mut I,
+    outbound: &mpsc::Sender<Frame>,
+    cancel: &CancellationToken,
+    opts: &DriveOptions,
+    observe: Observer<'_>,
+) -> Result<(), SyncError> {
+    let mut feed = session.replica().store.watch_feed();
+    let mut out: VecDeque<Frame> = VecDeque::new();
+    if let Some(hello) = session.start().await? {
+        out.push_back(hello);
+    }
+    let mut flush = tokio::time::interval(opts.flush_every);
+    flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut progress = Instant::now();
+    loop {
+        if out.is_empty()
+            && let Some(batch) = session.next_batch().await?
+        {
+            out.push_back(batch);
+        }
+        let deadline = session
+            .awaiting_ack()
+            .then_some(progress + opts.ack_timeout);
+        tokio::select! {
+            biased;
+            _ = cancel.cancelled() => return Ok(()),
+            frame = inbound.recv() => {
+                let frame = match frame {
+                    None => return Err(SyncError::Link("closed by the peer".into())),
+                    Some(f) => f?,
+                };
+                progress = Instant::now();
+                let replies = session.handle(frame).await?;
+                observe(session);
+                // Acknowledgements go ahead of batches: the peer's window
+                // waits on them.
+                for r in replies.into_iter().rev() {
+                    out.push_front(r);
+                }
+            }
+            permit = outbound.reserve(), if !out.is_empty() => {
+                let permit = permit.map_err(|_| SyncError::Link("closed by the transport".into()))?;
+                permit.send(out.pop_front().expect("checked non-empty"));
+            }
+            changed = feed.changed(), if out.is_empty() && !session.has_pending() => {
+                if changed.is_err() {
+                    return Err(SyncError::Link("store closed".into()));
+                }
+            }
+            _ = sleep_until(deadline), if deadline.is_some() => {
+                tracing::warn!(peer = ?session.peer().map(|p| &p.node_id), "acknowledgement overdue; resending from the last checkpoint");
+                session.on_timeout();
+                progress = Instant::now();
+            }
+            _ = flush.tick() => session.flush().await?,
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}

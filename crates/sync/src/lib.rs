@@ -1,0 +1,108 @@
+//! hopluu's replication engine: how two nodes of the union tree bring each
+//! other's documents up to date over one bidirectional stream, whatever
+//! carries it (gRPC in the node, in-memory channels in the tests).
+//!
+//! # The protocol, in short
+//!
+//! A child dials its parent and both sides send a **hello**: node id, hosted
+//! unit, protocol and schema version, and the last sequence of the *other*
+//! side's change feed it has durably applied. A version mismatch, a node
+//! claiming this node's own id, or a child whose unit is not below the
+//! parent's, gets a [`frame::Refusal`] and the stream ends.
+//!
+//! Each side then streams **batches**: the documents its feed updated since
+//! the checkpoint the peer gave, filtered by the peer's scope (DESIGN §3:
+//! a district receives its own subtree's documents, the campaigns covering
+//! it, awards to its units and its ancestors' unit records, never a
+//! sibling's roster). A document updated many times while the link was
+//! down is sent once, at its latest state. For each document the batch
+//! carries either
+//! - **changes** after the heads the peer is known to have (learnt from its
+//!   acknowledgements and from what it sent), so a warm edit costs a few
+//!   hundred bytes, or the whole compressed document when the peer has
+//!   none of it; or
+//! - an **automerge sync message** while the peer's heads are unknown, or
+//!   include changes this side lacks: the sync protocol's bloom filters
+//!   find the difference without resending history. Sync states are stored
+//!   encoded and decoded fresh for each session, so in-flight state never
+//!   survives a reconnect (automerge#1284: infinite sync loops otherwise).
+//!
+//! The receiver applies a whole batch in **one transaction**: documents,
+//! projections, feed entries, the peer's heads and its checkpoint. Only
+//! after the commit does it send the **ack**: the batch id, its checkpoint
+//! of the sender's feed, and its heads of every document. Nothing is
+//! acknowledged before it is durable, so a crash at any point loses
+//! nothing: the sender resumes from the checkpoint, and merging is
+//! idempotent (a duplicate costs bytes, never correctness).
+//!
+//! What a node applies enters its own feed, so a province **relays**: a
+//! district's update goes on to the national node, and a campaign from the
+//! national node goes on down to the districts. It is not echoed back: the
+//! sender's heads are known.
+//!
+//! Everything is **bounded** ([`Limits`]): documents and bytes per batch,
+//! batches in flight before an ack (backpressure), feed rows per scan. A
+//! node that was offline for a month catches up in bounded memory.
+//!
+//! # Layout
+//! - [`frame`]: the frames, transport-free.
+//! - [`session`]: [`Session`], the state machine for one peer.
+//! - [`drive`]: [`drive::run`], a session over a pair of channels with
+//!   pushes on every local commit, acknowledgement timeouts and shutdown.
+
+pub mod drive;
+pub mod frame;
+pub mod session;
+
+use thiserror::Error;
+
+pub use frame::{Frame, PROTOCOL_VERSION};
+pub use session::{PeerInfo, Replica, Role, Session, SessionStats};
+
+/// Why a session ended.
+#[derive(Debug, Error)]
+pub enum SyncError {
+    /// This side refuses the peer; the refusal is sent before closing.
+    #[error("refused the peer ({}): {}", .0.code, .0.reason)]
+    Refuse(frame::Refusal),
+    /// The peer refused this side.
+    #[error("refused by the peer ({code}): {reason}")]
+    Refused { code: String, reason: String },
+    #[error(transparent)]
+    Store(#[from] hopluu_store::StoreError),
+    /// The transport failed or closed.
+    #[error("link: {0}")]
+    Link(String),
+}
+
+impl SyncError {
+    /// Whether dialling again soon can help (a refusal will not go away
+    /// until someone changes a configuration).
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, SyncError::Refuse(_) | SyncError::Refused { .. })
+    }
+}
+
+/// Bounds on what a session holds and sends at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Documents per batch.
+    pub batch_docs: usize,
+    /// Payload bytes per batch (a single larger document still goes alone).
+    pub batch_bytes: usize,
+    /// Batches sent and not yet acknowledged.
+    pub in_flight: usize,
+    /// Feed rows read per scan.
+    pub scan: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            batch_docs: 256,
+            batch_bytes: 1 << 20,
+            in_flight: 4,
+            scan: 1024,
+        }
+    }
+}

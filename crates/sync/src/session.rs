@@ -1,0 +1,810 @@
+//! One sync session with one peer, as a state machine: frames in, frames
+//! out, every effect on the store inside one transaction per batch.
+//!
+//! The session does no I/O of its own apart from the store: the caller
+//! feeds it the frames it receives ([`Session::handle`]), asks it for the
+//! next batch to send ([`Session::next_batch`]) when the transport can take
+//! one, and tells it when an acknowledgement is overdue
+//! ([`Session::on_timeout`]). [`crate::drive`] does that over channels; the
+//! simulation in the tests does it step by step.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+
+use automerge::sync::{self, SyncDoc};
+use automerge::{Automerge, ChangeHash, ReadDoc};
+use hopluu_model::doc::SCHEMA_VERSION;
+use hopluu_model::{DocId, DocMeta, UnitId};
+use hopluu_store::Store;
+use hopluu_store::peer::PeerDoc;
+
+use crate::frame::{
+    Ack, Batch, DocHeads, DocUpdate, Frame, Hello, PROTOCOL_VERSION, Payload, Refusal,
+};
+use crate::{Limits, SyncError};
+
+/// What a session needs to know about its own node.
+#[derive(Debug, Clone)]
+pub struct Replica {
+    pub store: Store,
+    pub node_id: String,
+    /// The unit this node hosts.
+    pub unit: UnitId,
+    /// Depth in the unit tree (the federation's root is 0) at and below
+    /// which private rosters are held: they go no higher.
+    pub private_depth: usize,
+    pub limits: Limits,
+}
+
+/// Which end of the stream this side is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Role {
+    /// Dialled its parent (or a fallback upstream), expecting this node id.
+    Dialer { expect: String },
+    /// Accepted a child's stream.
+    Acceptor,
+}
+
+/// The peer, once its hello is accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerInfo {
+    pub node_id: String,
+    pub unit: UnitId,
+}
+
+/// Counters of one session, for logs and the admin view.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionStats {
+    pub batches_sent: u64,
+    pub batches_applied: u64,
+    pub docs_sent: u64,
+    pub docs_applied: u64,
+    pub docs_rejected: u64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    /// Times the sender went back to the last acknowledged sequence.
+    pub rewinds: u64,
+}
+
+#[derive(Debug)]
+struct InFlight {
+    id: u64,
+    upto: i64,
+}
+
+/// A rejected update is retried this many times (the heads the peer
+/// reports may have moved on); after that it waits for the next change of
+/// the document, so that a bad document never loops.
+const MAX_RETRIES: u32 = 3;
+
+pub struct Session {
+    replica: Replica,
+    role: Role,
+    peer: Option<PeerInfo>,
+    hello_sent: bool,
+    next_id: u64,
+    /// The feed has been read up to here (optimistically).
+    cursor: i64,
+    /// The `upto_seq` of the last feed batch sent: documents skipped since
+    /// (out of scope, already known) are covered by the next batch.
+    announced: i64,
+    /// The peer has applied the feed up to here.
+    acked: i64,
+    in_flight: VecDeque<InFlight>,
+    /// Acks of batches before this id are stale (sent before a rewind).
+    stale_before: u64,
+    /// Heads the peer will have once the batches in flight are applied.
+    sent: HashMap<DocId, (u64, Vec<ChangeHash>)>,
+    /// Heads the peer has acknowledged, or told us it has.
+    acked_heads: HashMap<DocId, Vec<ChangeHash>>,
+    /// Acknowledged heads not yet written to the store.
+    dirty: HashMap<DocId, Vec<ChangeHash>>,
+    /// Automerge sync states while the peer's heads are being found.
+    sync_states: HashMap<DocId, sync::State>,
+    /// Documents to send outside the feed (a reply, a retry).
+    resend: BTreeSet<DocId>,
+    /// Automerge sync protocol replies, sent before anything else.
+    sync_out: VecDeque<DocUpdate>,
+    retries: HashMap<DocId, u32>,
+    /// The peer's feed, applied here up to this sequence.
+    applied: i64,
+    stats: SessionStats,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("node", &self.replica.node_id)
+            .field("peer", &self.peer)
+            .field("cursor", &self.cursor)
+            .field("acked", &self.acked)
+            .field("in_flight", &self.in_flight.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    pub fn new(replica: Replica, role: Role) -> Session {
+        Session {
+            replica,
+            role,
+            peer: None,
+            hello_sent: false,
+            next_id: 1,
+            cursor: 0,
+            announced: 0,
+            acked: 0,
+            in_flight: VecDeque::new(),
+            stale_before: 0,
+            sent: HashMap::new(),
+            acked_heads: HashMap::new(),
+            dirty: HashMap::new(),
+            sync_states: HashMap::new(),
+            resend: BTreeSet::new(),
+            sync_out: VecDeque::new(),
+            retries: HashMap::new(),
+            applied: 0,
+            stats: SessionStats::default(),
+        }
+    }
+
+    pub fn replica(&self) -> &Replica {
+        &self.replica
+    }
+
+    /// The peer, once the hellos are exchanged.
+    pub fn peer(&self) -> Option<&PeerInfo> {
+        self.peer.as_ref()
+    }
+
+    pub fn stats(&self) -> &SessionStats {
+        &self.stats
+    }
+
+    /// This node's feed, acknowledged by the peer up to here.
+    pub fn acked_upto(&self) -> i64 {
+        self.acked
+    }
+
+    /// The peer's feed, applied here up to here.
+    pub fn applied_upto(&self) -> i64 {
+        self.applied
+    }
+
+    /// Whether batches are waiting for their acknowledgement.
+    pub fn awaiting_ack(&self) -> bool {
+        !self.in_flight.is_empty()
+    }
+
+    /// Whether the session has something to send that does not depend on
+    /// the feed moving.
+    pub fn has_pending(&self) -> bool {
+        self.peer.is_some() && (!self.resend.is_empty() || !self.sync_out.is_empty())
+    }
+
+    /// The first frame: a dialer speaks first, an acceptor answers the
+    /// dialer's hello (from [`Session::handle`]).
+    pub async fn start(&mut self) -> Result<Option<Frame>, SyncError> {
+        match &self.role {
+            Role::Dialer { expect } => {
+                let expect = expect.clone();
+                self.hello_sent = true;
+                Ok(Some(Frame::Hello(self.hello_for(&expect).await?)))
+            }
+            Role::Acceptor => Ok(None),
+        }
+    }
+
+    async fn hello_for(&mut self, peer: &str) -> Result<Hello, SyncError> {
+        let applied = self
+            .replica
+            .store
+            .peer(peer)
+            .await?
+            .map(|p| p.applied_upto)
+            .unwrap_or(0);
+        self.applied = applied;
+        Ok(Hello {
+            node_id: self.replica.node_id.clone(),
+            unit: self.replica.unit.to_string(),
+            protocol: PROTOCOL_VERSION,
+            schema: SCHEMA_VERSION,
+            applied_from_you: applied,
+        })
+    }
+
+    /// Handles one frame from the peer; returns the frames to send back.
+    /// An `Err` ends the session; a refusal to send first is returned in it
+    /// ([`SyncError::Refuse`]).
+    pub async fn handle(&mut self, frame: Frame) -> Result<Vec<Frame>, SyncError> {
+        self.stats.bytes_received += frame.approx_bytes() as u64;
+        match frame {
+            Frame::Hello(h) => self.on_hello(h).await,
+            Frame::Refusal(r) => Err(SyncError::Refused {
+                code: r.code,
+                reason: r.reason,
+            }),
+            Frame::Batch(b) => {
+                if self.peer.is_none() {
+                    return Err(refuse("protocol", "expected a hello, received a batch"));
+                }
+                Ok(vec![Frame::Ack(self.apply(b).await?)])
+            }
+            Frame::Ack(a) => {
+                if self.peer.is_none() {
+                    return Err(refuse("protocol", "expected a hello, received an ack"));
+                }
+                self.on_ack(a);
+                Ok(Vec::new())
+            }
+        }
+    }
+
+    async fn on_hello(&mut self, h: Hello) -> Result<Vec<Frame>, SyncError> {
+        if h.protocol != PROTOCOL_VERSION {
+            return Err(refuse(
+                "protocol-version",
+                format!(
+                    "peer {} speaks replication protocol {}, this node speaks {PROTOCOL_VERSION}",
+                    h.node_id, h.protocol
+                ),
+            ));
+        }
+        if h.schema != SCHEMA_VERSION {
+            return Err(refuse(
+                "schema-version",
+                format!(
+                    "peer {} writes document schema {}, this node writes {SCHEMA_VERSION}: upgrade the older node first",
+                    h.node_id, h.schema
+                ),
+            ));
+        }
+        if h.node_id == self.replica.node_id {
+            return Err(refuse(
+                "same-node",
+                format!("peer claims this node's own id {}", h.node_id),
+            ));
+        }
+        let unit = UnitId::parse("hello.unit_id", &h.unit)
+            .map_err(|e| refuse("protocol", e.to_string()))?;
+        match &self.role {
+            Role::Dialer { expect } => {
+                if *expect != h.node_id {
+                    return Err(refuse(
+                        "wrong-peer",
+                        format!("expected upstream node {expect}, reached {}", h.node_id),
+                    ));
+                }
+                // The upstream must host an ancestor of this node's unit,
+                // as far as this node knows its ancestors.
+                let tree = self.replica.store.tree();
+                if tree.contains(&self.replica.unit)
+                    && tree.contains(&unit)
+                    && !tree.is_within(&self.replica.unit, &unit)
+                {
+                    return Err(refuse(
+                        "not-in-subtree",
+                        format!(
+                            "upstream {} hosts unit {unit}, which is not above this node's unit {}",
+                            h.node_id, self.replica.unit
+                        ),
+                    ));
+                }
+            }
+            Role::Acceptor => {
+                let tree = self.replica.store.tree();
+                if !tree.contains(&unit) {
+                    return Err(refuse(
+                        "unknown-unit",
+                        format!(
+                            "unit {unit} of node {} is not known here: create it at this node first",
+                            h.node_id
+                        ),
+                    ));
+                }
+                if unit == self.replica.unit || !tree.is_within(&unit, &self.replica.unit) {
+                    return Err(refuse(
+                        "not-in-subtree",
+                        format!(
+                            "unit {unit} of node {} is not below this node's unit {}",
+                            h.node_id, self.replica.unit
+                        ),
+                    ));
+                }
+            }
+        }
+        let mut out = Vec::new();
+        if !self.hello_sent {
+            self.hello_sent = true;
+            out.push(Frame::Hello(self.hello_for(&h.node_id).await?));
+        }
+        // A repeated hello restarts the outgoing side from what the peer
+        // says it has: nothing in flight can be trusted any more.
+        self.cursor = h.applied_from_you.max(0);
+        self.announced = self.cursor;
+        self.acked = self.cursor;
+        self.in_flight.clear();
+        self.stale_before = self.next_id;
+        self.sent.clear();
+        self.peer = Some(PeerInfo {
+            node_id: h.node_id.clone(),
+            unit,
+        });
+        tracing::info!(
+            peer = %h.node_id,
+            unit = %h.unit,
+            resume_after = self.cursor,
+            applied_from_peer = self.applied,
+            "sync session established"
+        );
+        Ok(out)
+    }
+
+    /// Back to the last acknowledged sequence: batches in flight are
+    /// presumed lost. Called when an acknowledgement is overdue.
+    pub fn on_timeout(&mut self) {
+        if self.in_flight.is_empty() {
+            return;
+        }
+        self.rewind(self.acked);
+    }
+
+    fn rewind(&mut self, to: i64) {
+        self.stats.rewinds += 1;
+        tracing::debug!(node = %self.replica.node_id, from = self.cursor, to, "rewinding");
+        self.cursor = to;
+        self.announced = to;
+        self.in_flight.clear();
+        self.stale_before = self.next_id;
+        self.sent.clear();
+    }
+
+    fn on_ack(&mut self, a: Ack) {
+        if a.batch >= self.next_id {
+            tracing::warn!(batch = a.batch, "ack of a batch never sent; ignored");
+            return;
+        }
+        self.acked = self.acked.max(a.applied_upto);
+        for d in a.docs {
+            let Ok(id) = DocId::parse("doc_id", &d.doc) else {
+                continue;
+            };
+            if !d.rejected.is_empty() {
+                self.stats.docs_rejected += 1;
+                let n = self.retries.entry(id.clone()).or_insert(0);
+                *n += 1;
+                tracing::warn!(doc = %id, reason = %d.rejected, attempt = *n, "peer did not apply an update");
+                self.sent.remove(&id);
+                self.acked_heads.insert(id.clone(), d.heads);
+                if *n <= MAX_RETRIES {
+                    self.resend.insert(id);
+                }
+                continue;
+            }
+            self.retries.remove(&id);
+            if self.sent.get(&id).is_some_and(|(b, _)| *b == a.batch) {
+                self.sent.remove(&id);
+            }
+            if self.sync_states.contains_key(&id) {
+                // The peer's heads are learnt: send what it lacks.
+                self.resend.insert(id.clone());
+            }
+            self.dirty.insert(id.clone(), d.heads.clone());
+            self.acked_heads.insert(id, d.heads);
+        }
+        if a.batch < self.stale_before {
+            return;
+        }
+        while self.in_flight.front().is_some_and(|f| f.id <= a.batch) {
+            let f = self.in_flight.pop_front().expect("checked");
+            if f.id == a.batch && f.upto > 0 && a.applied_upto < f.upto {
+                // The peer applied this batch but not one before it: one was
+                // lost on the way. Go back to what it has.
+                self.rewind(a.applied_upto);
+                return;
+            }
+        }
+    }
+
+    /// The heads the peer has, or will have once what is in flight lands.
+    fn known(&self, id: &DocId) -> Option<&Vec<ChangeHash>> {
+        self.sent
+            .get(id)
+            .map(|(_, h)| h)
+            .or_else(|| self.acked_heads.get(id))
+    }
+
+    /// The next batch to send, if the window allows and there is anything:
+    /// replies and retries first, then the feed.
+    pub async fn next_batch(&mut self) -> Result<Option<Frame>, SyncError> {
+        let Some(peer) = self.peer.clone() else {
+            return Ok(None);
+        };
+        if self.in_flight.len() >= self.replica.limits.in_flight {
+            return Ok(None);
+        }
+        // Scope is decided on the tree: until the peer's unit is known here
+        // (its record arrives with the first sync), nothing is sent.
+        if !self.replica.store.tree().contains(&peer.unit) {
+            return Ok(None);
+        }
+        let limits = self.replica.limits.clone();
+        let mut docs = Vec::new();
+        let mut bytes = 0usize;
+        let id = self.next_id;
+        while let Some(u) = self.sync_out.pop_front() {
+            bytes += u.doc.len() + payload_len(&u.payload);
+            docs.push(u);
+            if docs.len() >= limits.batch_docs || bytes >= limits.batch_bytes {
+                break;
+            }
+        }
+        if !docs.is_empty() {
+            return Ok(Some(self.emit(id, 0, 0, docs, bytes)));
+        }
+        if !self.resend.is_empty() {
+            let ids: Vec<DocId> = std::mem::take(&mut self.resend).into_iter().collect();
+            self.load_known(&peer.node_id, &ids).await?;
+            let mut rest = ids.into_iter();
+            for d in rest.by_ref() {
+                if let Some(u) = self.update_for(&d, id).await? {
+                    bytes += u.doc.len() + payload_len(&u.payload);
+                    docs.push(u);
+                }
+                if docs.len() >= limits.batch_docs || bytes >= limits.batch_bytes {
+                    break;
+                }
+            }
+            self.resend.extend(rest);
+            if !docs.is_empty() {
+                return Ok(Some(self.emit(id, 0, 0, docs, bytes)));
+            }
+        }
+        let position = *self.replica.store.watch_feed().borrow();
+        if position <= self.cursor {
+            return Ok(None);
+        }
+        let mut upto = self.cursor;
+        // Scan until the batch is full or the feed is exhausted; skipped
+        // (out of scope, already known) documents cost no bytes.
+        loop {
+            let scan = self.replica.store.scan_feed(upto, limits.scan).await?;
+            if scan.upto <= upto {
+                break;
+            }
+            let wanted: Vec<_> = {
+                let tree = self.replica.store.tree();
+                scan.docs
+                    .iter()
+                    .filter(|f| tree.in_scope(&peer.unit, &f.meta, self.replica.private_depth))
+                    .cloned()
+                    .collect()
+            };
+            let ids: Vec<DocId> = wanted.iter().map(|f| f.meta.id.clone()).collect();
+            self.load_known(&peer.node_id, &ids).await?;
+            let mut full = false;
+            let mut last_seq = scan.upto;
+            for f in &scan.docs {
+                if docs.len() >= limits.batch_docs || bytes >= limits.batch_bytes {
+                    full = true;
+                    last_seq = f.seq - 1;
+                    break;
+                }
+                if !wanted.iter().any(|w| w.seq == f.seq) {
+                    continue;
+                }
+                if self.known(&f.meta.id) == Some(&f.heads) {
+                    continue;
+                }
+                if let Some(u) = self.update_for(&f.meta.id, id).await? {
+                    bytes += u.doc.len() + payload_len(&u.payload);
+                    docs.push(u);
+                }
+            }
+            upto = last_seq;
+            if full || docs.len() >= limits.batch_docs || bytes >= limits.batch_bytes {
+                break;
+            }
+            if scan.docs.len() < limits.scan as usize {
+                break;
+            }
+        }
+        self.cursor = upto;
+        let from = self.announced;
+        // Nothing for the peer: move on silently, and tell it only once the
+        // skipped stretch is long, so a busy feed of other units' documents
+        // does not cost this link a transaction per write.
+        if docs.is_empty() && upto - from < i64::from(limits.scan) * 4 {
+            return Ok(None);
+        }
+        if upto <= from {
+            return Ok(None);
+        }
+        self.announced = upto;
+        Ok(Some(self.emit(id, from, upto, docs, bytes)))
+    }
+
+    fn emit(&mut self, id: u64, from: i64, upto: i64, docs: Vec<DocUpdate>, bytes: usize) -> Frame {
+        self.next_id += 1;
+        self.in_flight.push_back(InFlight { id, upto });
+        self.stats.batches_sent += 1;
+        self.stats.docs_sent += docs.len() as u64;
+        self.stats.bytes_sent += bytes as u64;
+        Frame::Batch(Batch {
+            id,
+            from_seq: from,
+            upto_seq: upto,
+            docs,
+        })
+    }
+
+    /// Fills in what the store knows of the peer's heads for `ids`.
+    async fn load_known(&mut self, peer: &str, ids: &[DocId]) -> Result<(), SyncError> {
+        let missing: Vec<DocId> = ids
+            .iter()
+            .filter(|d| self.known(d).is_none() && !self.sync_states.contains_key(*d))
+            .cloned()
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let stored = self.replica.store.peer_docs(peer, &missing).await?;
+        for (id, PeerDoc { heads, sync }) in stored {
+            match sync {
+                // A sync state is decoded fresh for every session: its
+                // in-flight part must not survive a reconnect (automerge
+                // #1284 describes the loop it causes otherwise).
+                Some(bytes) => {
+                    let state = sync::State::decode(&bytes).unwrap_or_default();
+                    self.sync_states.insert(id.clone(), state);
+                    self.acked_heads.insert(id, heads);
+                }
+                None => {
+                    self.acked_heads.insert(id, heads);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The update that brings the peer up to date with `id`, or None if it
+    /// has everything: changes after the heads it is known to have, or, while
+    /// those are unknown (or include changes this node lacks), an automerge
+    /// sync message.
+    async fn update_for(&mut self, id: &DocId, batch: u64) -> Result<Option<DocUpdate>, SyncError> {
+        let known = self.known(id).cloned();
+        let mut state = self.sync_states.remove(id);
+        let built = self
+            .replica
+            .store
+            .read_doc(id, |doc| build_update(doc, known.as_deref(), &mut state))
+            .await?;
+        let Some((update, plain)) = built else {
+            // Not stored here (any more): nothing to send.
+            return Ok(None);
+        };
+        if !plain && let Some(state) = state {
+            self.sync_states.insert(id.clone(), state);
+        }
+        let Some((heads, payload)) = update else {
+            return Ok(None);
+        };
+        if let Payload::Changes(_) = payload {
+            self.sent.insert(id.clone(), (batch, heads.clone()));
+        }
+        Ok(Some(DocUpdate {
+            doc: id.to_string(),
+            heads,
+            payload,
+        }))
+    }
+
+    /// Applies a batch in one transaction, with the peer state it implies,
+    /// and returns the acknowledgement to send once it is durable.
+    async fn apply(&mut self, b: Batch) -> Result<Ack, SyncError> {
+        let peer = self.peer.clone().expect("checked by the caller");
+        let ids: Vec<Option<DocId>> = b
+            .docs
+            .iter()
+            .map(|u| DocId::parse("doc_id", &u.doc).ok())
+            .collect();
+        // Sync states for documents whose heads are being found.
+        let sync_ids: Vec<DocId> = b
+            .docs
+            .iter()
+            .zip(&ids)
+            .filter(|(u, _)| matches!(u.payload, Payload::Sync(_)))
+            .filter_map(|(_, id)| id.clone())
+            .filter(|id| !self.sync_states.contains_key(id))
+            .collect();
+        if !sync_ids.is_empty() {
+            let stored = self
+                .replica
+                .store
+                .peer_docs(&peer.node_id, &sync_ids)
+                .await?;
+            for (id, pd) in stored {
+                if let Some(bytes) = pd.sync {
+                    self.sync_states
+                        .insert(id, sync::State::decode(&bytes).unwrap_or_default());
+                }
+            }
+        }
+        let store = self.replica.store.clone();
+        let mut tx = store.begin().await?;
+        let mut acks = Vec::with_capacity(b.docs.len());
+        for (u, id) in b.docs.into_iter().zip(ids) {
+            let Some(id) = id else {
+                acks.push(DocHeads {
+                    doc: u.doc.clone(),
+                    heads: Vec::new(),
+                    rejected: format!("{:?} is not a document id", u.doc),
+                });
+                continue;
+            };
+            let doc = tx.doc(&id).await?;
+            let before = doc.get_heads();
+            let mut rejected = String::new();
+            let mut peer_heads: Option<Vec<ChangeHash>> = None;
+            let mut sync_bytes = None;
+            match u.payload {
+                Payload::Changes(data) => match doc.load_incremental(&data) {
+                    Err(e) => rejected = format!("undecodable changes: {e}"),
+                    Ok(_) => {
+                        let missing = u.heads.iter().any(|h| doc.get_change_by_hash(h).is_none());
+                        if missing {
+                            rejected = "missing dependencies: resend from the heads in this ack"
+                                .to_owned();
+                        } else {
+                            peer_heads = Some(u.heads.clone());
+                        }
+                    }
+                },
+                Payload::Sync(msg) => match sync::Message::decode(&msg) {
+                    Err(e) => rejected = format!("undecodable sync message: {e}"),
+                    Ok(msg) => {
+                        let state = self.sync_states.entry(id.clone()).or_default();
+                        match doc.receive_sync_message(state, msg) {
+                            Err(e) => rejected = format!("sync message refused: {e}"),
+                            Ok(()) => {
+                                let theirs = state.their_heads.clone().unwrap_or_default();
+                                if theirs.iter().all(|h| doc.get_change_by_hash(h).is_some()) {
+                                    // The peer's heads are all known here:
+                                    // from now on it gets plain changes.
+                                    peer_heads = Some(theirs);
+                                    self.sync_states.remove(&id);
+                                    self.resend.insert(id.clone());
+                                } else {
+                                    // The peer has changes this node lacks:
+                                    // answer in the sync protocol, which
+                                    // finds them without resending history.
+                                    if let Some(reply) = doc.generate_sync_message(state) {
+                                        self.sync_out.push_back(DocUpdate {
+                                            doc: id.to_string(),
+                                            heads: doc.get_heads(),
+                                            payload: Payload::Sync(reply.encode()),
+                                        });
+                                    }
+                                    sync_bytes = Some(state.encode());
+                                    peer_heads = Some(
+                                        theirs
+                                            .into_iter()
+                                            .filter(|h| doc.get_change_by_hash(h).is_some())
+                                            .collect(),
+                                    );
+                                }
+                            }
+                        }
+                    }
+                },
+            }
+            if doc.get_heads() != before && DocMeta::read(id.clone(), doc).is_err() {
+                // Changes that leave no readable document (a skeleton without
+                // its first record, say) wait for the rest to arrive.
+                tx.discard(&id);
+                acks.push(DocHeads {
+                    doc: id.to_string(),
+                    heads: before,
+                    rejected: "incomplete document: resend from the heads in this ack".into(),
+                });
+                continue;
+            }
+            let heads = doc.get_heads();
+            if let Some(ph) = &peer_heads {
+                tx.set_peer_heads(&peer.node_id, &id, ph, sync_bytes);
+                if rejected.is_empty() {
+                    self.acked_heads.insert(id.clone(), ph.clone());
+                }
+            }
+            if rejected.is_empty() {
+                self.stats.docs_applied += 1;
+            } else {
+                self.stats.docs_rejected += 1;
+                tracing::warn!(peer = %peer.node_id, doc = %id, reason = %rejected, "update not applied");
+            }
+            acks.push(DocHeads {
+                doc: id.to_string(),
+                heads,
+                rejected,
+            });
+        }
+        if b.upto_seq > 0 && b.from_seq <= self.applied && b.upto_seq > self.applied {
+            self.applied = b.upto_seq;
+            tx.set_peer_applied(&peer.node_id, &peer.unit, self.applied);
+        }
+        self.flush_into(&mut tx);
+        tx.commit().await?;
+        self.stats.batches_applied += 1;
+        Ok(Ack {
+            batch: b.id,
+            applied_upto: self.applied,
+            docs: acks,
+        })
+    }
+
+    fn flush_into(&mut self, tx: &mut hopluu_store::WriteTx<'_>) {
+        let Some(peer) = &self.peer else { return };
+        for (id, heads) in self.dirty.drain() {
+            tx.set_peer_heads(&peer.node_id, &id, &heads, None);
+        }
+        tx.set_peer_acked(&peer.node_id, &peer.unit, self.acked);
+    }
+
+    /// Writes what the peer has acknowledged (its heads per document, its
+    /// checkpoint) to the store. Cheap to call often: it writes only what
+    /// changed since the last call.
+    pub async fn flush(&mut self) -> Result<(), SyncError> {
+        if self.peer.is_none() || self.dirty.is_empty() {
+            return Ok(());
+        }
+        let store = self.replica.store.clone();
+        let mut tx = store.begin().await?;
+        self.flush_into(&mut tx);
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+fn payload_len(p: &Payload) -> usize {
+    match p {
+        Payload::Changes(b) | Payload::Sync(b) => b.len(),
+    }
+}
+
+fn refuse(code: &str, reason: impl Into<String>) -> SyncError {
+    SyncError::Refuse(Refusal {
+        code: code.to_owned(),
+        reason: reason.into(),
+    })
+}
+
+/// The update that brings a peer with `known` heads up to date: plain
+/// changes when every known head is in this document (`.1` true: the sync
+/// state is done with), otherwise an automerge sync message from `state`.
+/// `.0` is None when the peer needs nothing.
+#[allow(clippy::type_complexity)]
+fn build_update(
+    doc: &Automerge,
+    known: Option<&[ChangeHash]>,
+    state: &mut Option<sync::State>,
+) -> (Option<(Vec<ChangeHash>, Payload)>, bool) {
+    let heads = doc.get_heads();
+    if let Some(known) = known
+        && known.iter().all(|h| doc.get_change_by_hash(h).is_some())
+    {
+        if known == heads.as_slice() {
+            return (None, true);
+        }
+        if known.is_empty() {
+            // The peer has none of it: the whole document, compressed.
+            return (Some((heads, Payload::Changes(doc.save()))), true);
+        }
+        let data = doc.save_after(known);
+        if data.is_empty() {
+            return (None, true);
+        }
+        return (Some((heads, Payload::Changes(data))), true);
+    }
+    let state = state.get_or_insert_with(sync::State::new);
+    let msg = doc.generate_sync_message(state);
+    (msg.map(|m| (heads, Payload::Sync(m.encode()))), false)
+}
