@@ -3,5 +3,9 @@
 //!
 //! # Layout
 //! - [`proxy`]: a TCP proxy the test controls (cut, delay, drop mid-message, reset).
+//! - [`federation`]: several real nodes in one process, each child dialling
+//!   its upstreams through its own proxy; also what `hopluu demo` and
+//!   `hopluu bench sync` run.
 
+pub mod federation;
 pub mod proxy;

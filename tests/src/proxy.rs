@@ -87,7 +87,7 @@ impl Drop for Lifetime {
 /// State shared by the handles and the tasks.
 struct Shared {
     addr: SocketAddr,
-    target: SocketAddr,
+    target: Mutex<SocketAddr>,
     /// Parent of every epoch's token: cancelled on shutdown.
     shutdown: CancellationToken,
     link: Mutex<Link>,
@@ -153,7 +153,7 @@ impl FaultProxy {
         let shutdown = CancellationToken::new();
         let shared = Arc::new(Shared {
             addr,
-            target,
+            target: Mutex::new(target),
             link: Mutex::new(Link {
                 cut: false,
                 epoch: Epoch::new(shutdown.child_token()),
@@ -183,7 +183,14 @@ impl FaultProxy {
 
     /// The address every connection is forwarded to.
     pub fn target(&self) -> SocketAddr {
-        self.shared.target
+        *self.shared.target.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Forwards new connections to `target` from now on (a node restarted
+    /// on another port); open connections are left as they are.
+    pub fn set_target(&self, target: SocketAddr) {
+        *self.shared.target.lock().unwrap_or_else(PoisonError::into_inner) = target;
+        debug!(proxy = %self.shared.addr, %target, "retargeted");
     }
 
     /// Takes the link down: closes every open connection now (both sides see
@@ -261,7 +268,7 @@ impl fmt::Debug for FaultProxy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FaultProxy")
             .field("addr", &self.shared.addr)
-            .field("target", &self.shared.target)
+            .field("target", &self.target())
             .field("cut", &self.is_cut())
             .field("delay", &self.shared.delay())
             .field("stats", &self.stats())
@@ -348,11 +355,12 @@ enum Stop {
 async fn serve(shared: Arc<Shared>, mut client: TcpStream, epoch: Arc<Epoch>) {
     let _open = OpenGuard::new(&shared.open);
     let token = epoch.token.child_token();
-    let connect = TcpStream::connect(shared.target);
+    let target = *shared.target.lock().unwrap_or_else(PoisonError::into_inner);
+    let connect = TcpStream::connect(target);
     let mut server = match token.run_until_cancelled(connect).await {
         Some(Ok(server)) => server,
         Some(Err(error)) => {
-            debug!(proxy = %shared.addr, target = %shared.target, %error, "cannot reach the target");
+            debug!(proxy = %shared.addr, %target, %error, "cannot reach the target");
             return;
         }
         None => {

@@ -8,6 +8,8 @@
 //! - [`bench`]: `hopluu bench`.
 
 mod bench;
+mod bench_sync;
+mod demo;
 mod import;
 mod output;
 
@@ -73,6 +75,13 @@ enum Command {
     Report(ReportCmd),
     /// Measure write throughput, storage per member and report latency.
     Bench(bench::BenchArgs),
+    /// Measure replication: propagation latency across the tree, bytes on
+    /// the wire, initial aggregation at the national node.
+    BenchSync(bench_sync::BenchSyncArgs),
+    /// Start a small federation on loopback, load sample data, cut and heal
+    /// a province's link, and print the national report and every edge's
+    /// sync state before and after.
+    Demo(demo::DemoArgs),
 }
 
 #[derive(Args, Debug)]
@@ -616,6 +625,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::Bench(args) => bench::run(args).await,
+        Command::BenchSync(args) => bench_sync::run(args).await,
+        Command::Demo(args) => demo::run(args).await,
         Command::Status => {
             let mut c = pb::node_service_client::NodeServiceClient::new(channel(&cli.addr).await?);
             let i = c
