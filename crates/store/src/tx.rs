@@ -368,7 +368,8 @@ impl<'s> WriteTx<'s> {
                 moved_subtrees(&tree, &units)
             };
             if !moved.is_empty() {
-                committed.rescoped = rescope(&mut self.tx, &moved).await?;
+                let first = committed.docs.iter().map(|(_, s)| *s).min().unwrap_or(0);
+                committed.rescoped = rescope(&mut self.tx, &moved, first).await?;
             }
         }
         for w in std::mem::take(&mut self.peer_writes) {
@@ -406,78 +407,101 @@ impl<'s> WriteTx<'s> {
     }
 }
 
-/// The units whose documents change hands: a unit whose parent changed,
-/// and a unit that arrives after some of its children (their documents could
-/// not be placed in anyone's scope before). Returns each such unit with its
-/// subtree (by the new links) and its new ancestors.
-fn moved_subtrees(tree: &UnitTree, units: &[Unit]) -> Vec<(Vec<UnitId>, Vec<UnitId>)> {
+/// Units whose arrival or move changes which nodes hold some documents.
+struct Rescope {
+    /// The unit and its subtree by the new links.
+    subtree: Vec<UnitId>,
+    /// The unit's new ancestors.
+    ancestors: Vec<UnitId>,
+    /// A move (or a parent arriving after its children): every campaign,
+    /// proposal and award may now cover other nodes. A unit that is merely
+    /// new only completes the scope of documents that name it.
+    moved: bool,
+}
+
+/// The units whose documents change hands: a unit whose parent changed, a
+/// unit that arrives after some of its children, and a unit that arrives
+/// after documents it owns or is named in (their holders could not be
+/// decided before: the scope rule walks the tree).
+fn moved_subtrees(tree: &UnitTree, units: &[Unit]) -> Vec<Rescope> {
     let mut out = Vec::new();
     for u in units {
         let moved = match tree.get(&u.id) {
-            Some(old) => old.parent != u.parent,
+            Some(old) if old.parent == u.parent => continue,
+            Some(_) => true,
             None => !tree.children(&u.id).is_empty(),
         };
-        if !moved {
-            continue;
-        }
         let mut subtree = vec![u.id.clone()];
+        let mut seen: std::collections::HashSet<UnitId> = subtree.iter().cloned().collect();
         let mut i = 0;
-        while i < subtree.len() && subtree.len() < 1_000_000 {
-            let next: Vec<UnitId> = tree
-                .children(&subtree[i])
-                .iter()
-                .filter(|c| !subtree.contains(c))
-                .cloned()
-                .collect();
-            subtree.extend(next);
+        while i < subtree.len() {
+            for c in tree.children(&subtree[i]) {
+                if seen.insert(c.clone()) {
+                    subtree.push(c.clone());
+                }
+            }
             i += 1;
         }
         let mut ancestors = Vec::new();
-        if let Some(p) = &u.parent {
+        if moved && let Some(p) = &u.parent {
             ancestors.push(p.clone());
             ancestors.extend(tree.ancestors(p));
         }
-        out.push((subtree, ancestors));
+        out.push(Rescope {
+            subtree,
+            ancestors,
+            moved,
+        });
     }
     out
 }
 
 /// Puts back into the feed, each with a new sequence, the documents whose
-/// holders a move changed: those owned in the moved subtrees, the unit
-/// records of their new ancestors, and every campaign, proposal and award
-/// (whose scope may cover the moved units). Unchanged documents cost a
-/// peer nothing: it already has their heads.
-async fn rescope(
-    conn: &mut sqlx::AnyConnection,
-    moved: &[(Vec<UnitId>, Vec<UnitId>)],
-) -> Result<usize> {
+/// holders changed: those owned in the rescoped subtrees, the campaigns,
+/// proposals and awards that name a unit in them (after a move: all of
+/// them), and the unit records of a moved unit's new ancestors. Documents
+/// written by this commit (sequences from `first`) are in the feed already.
+/// Unchanged documents cost a peer nothing: it already has their heads.
+async fn rescope(conn: &mut sqlx::AnyConnection, scopes: &[Rescope], first: i64) -> Result<usize> {
     let mut ids: std::collections::BTreeSet<i64> = std::collections::BTreeSet::new();
-    let rows = sqlx::query("SELECT id FROM docs WHERE kind IN ('campaign', 'proposal', 'award')")
+    let all: Vec<&UnitId> = scopes.iter().flat_map(|r| &r.subtree).collect();
+    let named: std::collections::HashSet<&str> = all.iter().map(|u| u.as_str()).collect();
+    let everything = scopes.iter().any(|r| r.moved);
+    let rows = sqlx::query(
+        "SELECT id, addressed FROM docs WHERE kind IN ('campaign', 'proposal', 'award') \
+         AND seq < $1",
+    )
+    .bind(first)
+    .fetch_all(&mut *conn)
+    .await?;
+    for r in &rows {
+        let addressed: String = r.get(1);
+        if everything || addressed.split_whitespace().any(|a| named.contains(a)) {
+            ids.insert(r.get::<i64, _>(0));
+        }
+    }
+    for chunk in all.chunks(500) {
+        let list = chunk
+            .iter()
+            .map(|u| format!("'{}'", u.as_str()))
+            .collect::<Vec<_>>()
+            .join(",");
+        // Unit ids are slugs ([a-z0-9-_]), so quoting them inline is safe.
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT id FROM docs WHERE owner IN ({list}) AND seq < $1"
+        )))
+        .bind(first)
         .fetch_all(&mut *conn)
         .await?;
-    ids.extend(rows.iter().map(|r| r.get::<i64, _>(0)));
-    for (subtree, ancestors) in moved {
-        for chunk in subtree.chunks(500) {
-            let list = chunk
-                .iter()
-                .map(|u| format!("'{}'", u.as_str()))
-                .collect::<Vec<_>>()
-                .join(",");
-            // Unit ids are slugs ([a-z0-9-_]), so quoting them inline is safe.
-            let rows = sqlx::query(AssertSqlSafe(format!(
-                "SELECT id FROM docs WHERE owner IN ({list})"
-            )))
-            .fetch_all(&mut *conn)
+        ids.extend(rows.iter().map(|r| r.get::<i64, _>(0)));
+    }
+    for a in scopes.iter().flat_map(|r| &r.ancestors) {
+        let row = sqlx::query("SELECT id FROM docs WHERE doc_id = $1 AND seq < $2")
+            .bind(DocId::Unit(a.clone()).to_string())
+            .bind(first)
+            .fetch_optional(&mut *conn)
             .await?;
-            ids.extend(rows.iter().map(|r| r.get::<i64, _>(0)));
-        }
-        for a in ancestors {
-            let row = sqlx::query("SELECT id FROM docs WHERE doc_id = $1")
-                .bind(DocId::Unit(a.clone()).to_string())
-                .fetch_optional(&mut *conn)
-                .await?;
-            ids.extend(row.map(|r| r.get::<i64, _>(0)));
-        }
+        ids.extend(row.map(|r| r.get::<i64, _>(0)));
     }
     if ids.is_empty() {
         return Ok(0);
@@ -489,17 +513,27 @@ async fn rescope(
             .fetch_one(&mut *conn)
             .await?
             .get(0);
+    let now = now_millis();
     for (i, id) in ids.iter().enumerate() {
+        let seq = last - n + 1 + i as i64;
         sqlx::query("UPDATE docs SET seq = $1 WHERE id = $2")
-            .bind(last - n + 1 + i as i64)
+            .bind(seq)
             .bind(*id)
             .execute(&mut *conn)
             .await?;
+        sqlx::query("INSERT INTO feed (seq, doc, at) VALUES ($1, $2, $3)")
+            .bind(seq)
+            .bind(*id)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
     }
-    tracing::info!(
-        documents = n,
-        "units moved: documents put back into the feed"
-    );
+    if everything {
+        tracing::info!(
+            documents = n,
+            "units moved: documents put back into the feed"
+        );
+    }
     Ok(ids.len())
 }
 

@@ -471,15 +471,20 @@ impl Session {
             if scan.upto <= upto {
                 break;
             }
-            let wanted: Vec<_> = {
+            let wanted: std::collections::HashSet<i64> = {
                 let tree = self.replica.store.tree();
                 scan.docs
                     .iter()
                     .filter(|f| tree.in_scope(&peer.unit, &f.meta, self.replica.private_depth))
-                    .cloned()
+                    .map(|f| f.seq)
                     .collect()
             };
-            let ids: Vec<DocId> = wanted.iter().map(|f| f.meta.id.clone()).collect();
+            let ids: Vec<DocId> = scan
+                .docs
+                .iter()
+                .filter(|f| wanted.contains(&f.seq))
+                .map(|f| f.meta.id.clone())
+                .collect();
             self.load_known(&peer.node_id, &ids).await?;
             let mut full = false;
             let mut last_seq = scan.upto;
@@ -489,7 +494,7 @@ impl Session {
                     last_seq = f.seq - 1;
                     break;
                 }
-                if !wanted.iter().any(|w| w.seq == f.seq) {
+                if !wanted.contains(&f.seq) {
                     continue;
                 }
                 if self.known(&f.meta.id) == Some(&f.heads) {

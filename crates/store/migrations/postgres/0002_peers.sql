@@ -16,3 +16,6 @@ CREATE TABLE peer_docs (
     sync  BYTEA,
     PRIMARY KEY (peer, doc)
 );
+
+-- Moves and late-arriving units look up campaigns, proposals and awards.
+CREATE INDEX docs_kind ON docs (kind);

@@ -24,3 +24,6 @@ CREATE TABLE peer_docs (
     sync  BLOB,
     PRIMARY KEY (peer, doc)
 );
+
+-- Moves and late-arriving units look up campaigns, proposals and awards.
+CREATE INDEX docs_kind ON docs (kind);

@@ -27,6 +27,7 @@
 //!   out-of-order arrival.
 //! - [`members`]: roster buckets, paging and search.
 //! - [`reports`]: members, initiatives, awards and works reports.
+//! - [`peers`]: the feed as replication reads it, peer state, rescoping.
 
 /// Generates the `sqlite` and `postgres` test of every named case of the
 /// calling module.
@@ -58,6 +59,7 @@ mod docs;
 mod feed;
 mod harness;
 mod members;
+mod peers;
 mod projections;
 mod reports;
 mod units;
