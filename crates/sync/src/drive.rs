@@ -89,10 +89,17 @@ async fn run_inner<I: Inbound>(
     flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut progress = Instant::now();
     loop {
-        if out.is_empty()
-            && let Some(batch) = session.next_batch().await?
-        {
-            out.push_back(batch);
+        if out.is_empty() {
+            let was_waiting = session.awaiting_ack();
+            if let Some(batch) = session.next_batch().await? {
+                out.push_back(batch);
+                // The acknowledgement is due from the first batch of a
+                // round, not from whatever was last received on an idle
+                // link.
+                if !was_waiting {
+                    progress = Instant::now();
+                }
+            }
         }
         let deadline = session
             .awaiting_ack()
