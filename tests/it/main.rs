@@ -1,3 +1,31 @@
 //! End-to-end tests: real nodes on loopback, faults injected, convergence checked.
+//!
+//! Every test runs real nodes (a store, the gRPC server, the replication
+//! dialer and service) and talks to them through their gRPC API only; the
+//! links between nodes go through [`hopluu_tests::proxy::FaultProxy`]s that
+//! the tests cut, slow down, truncate and reset. Convergence is polled
+//! ([`hopluu_tests::federation::Federation::until`]) with generous limits;
+//! nothing asserts on elapsed time.
+//!
+//! # Layout
+//! - [`proxy`]: the fault-injecting proxy itself, against an echo server.
+//! - [`check`]: the shared convergence checks (identical heads and
+//!   projection rows wherever a document should be, nothing held out of
+//!   scope, every acknowledged write present) and the ledger of
+//!   acknowledged writes they check against.
+//! - [`tree`]: seven nodes (national on PostgreSQL, two provinces, four
+//!   districts), writes everywhere under cut / delayed / truncated / reset
+//!   links, then healed and checked.
+//! - [`crash`]: a district, then a province (the relay), as separate OS
+//!   processes killed with SIGKILL in the middle of a sync and restarted.
+//! - [`catchup`]: a district offline for 50,000 member changes catches up in
+//!   bounded memory (measured in a process of its own).
+//!
+//! Set `RUST_LOG` (e.g. `RUST_LOG=hopluu_sync=debug,info`) to see the nodes'
+//! logs; `HOPLUU_E2E_SEED` replays the random choices of a failed run.
 
+mod catchup;
+mod check;
+mod crash;
 mod proxy;
+mod tree;

@@ -170,7 +170,12 @@ impl Replication {
 
     /// Keeps one session open to the first reachable upstream, parent
     /// first: after `failover_after` failed attempts on one, the next is
-    /// tried; every round starts again from the parent.
+    /// tried; every round starts again from the parent. A session with a
+    /// fallback lasts only while the parent is unreachable: the parent is
+    /// probed meanwhile, and once it answers the session ends (gracefully)
+    /// and the parent is dialled again. Documents only the parent holds
+    /// (private rosters, which stay below the national node) reach it only
+    /// over a session with it.
     async fn dial_loop(self: Arc<Self>) {
         let min = Duration::from_millis(self.config.backoff_min_ms);
         let max = Duration::from_millis(self.config.backoff_max_ms);
@@ -183,9 +188,28 @@ impl Replication {
             }
             let up = self.config.upstreams[index].clone();
             let started = tokio::time::Instant::now();
-            let result = self.dial_once(&up).await;
+            let session = self.cancel.child_token();
+            let probe = async {
+                if index > 0 {
+                    self.until_parent_answers().await;
+                    tracing::info!(parent = %self.config.upstreams[0].node_id, fallback = %up.node_id, "the parent answers again: leaving the fallback");
+                    session.cancel();
+                }
+                std::future::pending::<()>().await
+            };
+            let result = tokio::select! {
+                r = self.dial_once(&up, &session) => r,
+                () = probe => unreachable!("the probe never ends"),
+            };
             if self.cancel.is_cancelled() {
                 return;
+            }
+            if session.is_cancelled() {
+                // Back to the parent at once.
+                backoff = min;
+                failures = 0;
+                index = 0;
+                continue;
             }
             let refused = matches!(&result, Err(e) if e.is_refusal());
             match &result {
@@ -220,7 +244,37 @@ impl Replication {
         }
     }
 
-    async fn dial_once(&self, up: &Upstream) -> Result<(), SyncError> {
+    /// Returns once the parent (the first upstream) answers a health check,
+    /// probing every `backoff_max_ms` (at least every second).
+    async fn until_parent_answers(&self) {
+        use tonic_health::pb::health_check_response::ServingStatus;
+        use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+        let parent = &self.config.upstreams[0];
+        let every = Duration::from_millis(self.config.backoff_max_ms).max(Duration::from_secs(1));
+        loop {
+            tokio::time::sleep(every).await;
+            let probe = async {
+                let channel = tonic::transport::Endpoint::from_shared(parent.address.clone())
+                    .ok()?
+                    .connect_timeout(Duration::from_secs(5))
+                    .connect()
+                    .await
+                    .ok()?;
+                let r = HealthClient::new(channel)
+                    .check(HealthCheckRequest {
+                        service: "hopluu.v1.ReplicationService".into(),
+                    })
+                    .await
+                    .ok()?;
+                Some(r.into_inner().status == ServingStatus::Serving as i32)
+            };
+            if let Ok(Some(true)) = tokio::time::timeout(Duration::from_secs(10), probe).await {
+                return;
+            }
+        }
+    }
+
+    async fn dial_once(&self, up: &Upstream, cancel: &CancellationToken) -> Result<(), SyncError> {
         let link = |e: &dyn std::fmt::Display| SyncError::Link(e.to_string());
         let endpoint = tonic::transport::Endpoint::from_shared(up.address.clone())
             .map_err(|e| link(&e))?
@@ -230,7 +284,7 @@ impl Replication {
             .keep_alive_timeout(Duration::from_secs(20))
             .keep_alive_while_idle(true);
         let channel = tokio::select! {
-            _ = self.cancel.cancelled() => return Ok(()),
+            _ = cancel.cancelled() => return Ok(()),
             c = endpoint.connect() => c.map_err(|e| link(&e))?,
         };
         let max = self.app_max_message_bytes();
@@ -240,7 +294,7 @@ impl Replication {
         let (tx, rx) = mpsc::channel::<Frame>(OUTBOUND_FRAMES);
         let outbound = ReceiverStream::new(rx).map(to_pb);
         let response = tokio::select! {
-            _ = self.cancel.cancelled() => return Ok(()),
+            _ = cancel.cancelled() => return Ok(()),
             r = client.sync(Request::new(outbound)) => r.map_err(|s| link(&s.message()))?,
         };
         let mut inbound = GrpcInbound(response.into_inner());
@@ -262,7 +316,7 @@ impl Replication {
             &mut session,
             &mut inbound,
             &tx,
-            &self.cancel,
+            cancel,
             &self.drive_options(),
             &observe,
         )

@@ -44,6 +44,19 @@ pub(crate) async fn upsert(
     key: &[&str],
     rows: Vec<Vec<V>>,
 ) -> Result<()> {
+    upsert_where(conn, table, cols, key, rows, None).await
+}
+
+/// [`upsert`], replacing an existing row only where `guard` holds (an SQL
+/// condition over `excluded` and the table).
+pub(crate) async fn upsert_where(
+    conn: &mut AnyConnection,
+    table: &str,
+    cols: &[&str],
+    key: &[&str],
+    rows: Vec<Vec<V>>,
+    guard: Option<&str>,
+) -> Result<()> {
     if rows.is_empty() {
         return Ok(());
     }
@@ -53,10 +66,10 @@ pub(crate) async fn upsert(
         .filter(|c| !key.contains(c))
         .map(|c| format!("{c} = excluded.{c}"))
         .collect();
-    let conflict = if updates.is_empty() {
-        "DO NOTHING".to_owned()
-    } else {
-        format!("DO UPDATE SET {}", updates.join(", "))
+    let conflict = match (updates.is_empty(), guard) {
+        (true, _) => "DO NOTHING".to_owned(),
+        (false, None) => format!("DO UPDATE SET {}", updates.join(", ")),
+        (false, Some(g)) => format!("DO UPDATE SET {} WHERE {g}", updates.join(", ")),
     };
     for chunk in rows.chunks(per_stmt) {
         let mut sql = format!("INSERT INTO {table} ({}) VALUES ", cols.join(", "));
@@ -136,7 +149,7 @@ pub(crate) async fn apply(
                     ]
                 })
                 .collect();
-            upsert(
+            upsert_where(
                 conn,
                 "members",
                 &[
@@ -157,10 +170,14 @@ pub(crate) async fn apply(
                 ],
                 &["member_id", "unit_id"],
                 rows,
+                // Two records of one member in one unit (placed concurrently
+                // in two buckets): the lowest bucket's is projected, on
+                // every node, whatever order the documents arrive in.
+                Some("excluded.bucket <= members.bucket"),
             )
             .await
         }
-        DocId::RosterPrivate { unit, .. } => {
+        DocId::RosterPrivate { unit, bucket } => {
             let touched = touched(doc, before);
             let rows = member::read_private(doc, touched.as_ref())?
                 .into_iter()
@@ -175,10 +192,11 @@ pub(crate) async fn apply(
                             .into(),
                         p.ethnicity.into(),
                         p.religion.into(),
+                        i64::from(*bucket).into(),
                     ]
                 })
                 .collect();
-            upsert(
+            upsert_where(
                 conn,
                 "member_private",
                 &[
@@ -187,9 +205,11 @@ pub(crate) async fn apply(
                     "national_id",
                     "ethnicity",
                     "religion",
+                    "bucket",
                 ],
                 &["member_id", "unit_id"],
                 rows,
+                Some("excluded.bucket <= member_private.bucket"),
             )
             .await
         }

@@ -89,6 +89,9 @@ pub struct Session {
     announced: i64,
     /// The peer has applied the feed up to here.
     acked: i64,
+    /// The furthest `upto_seq` sent in this session: a stretch before it
+    /// is being told again after a rewind.
+    told: i64,
     in_flight: VecDeque<InFlight>,
     /// Acks of batches before this id are stale (sent before a rewind).
     stale_before: u64,
@@ -133,6 +136,7 @@ impl Session {
             cursor: 0,
             announced: 0,
             acked: 0,
+            told: 0,
             in_flight: VecDeque::new(),
             stale_before: 0,
             sent: HashMap::new(),
@@ -325,6 +329,7 @@ impl Session {
         self.in_flight.clear();
         self.stale_before = self.next_id;
         self.sent.clear();
+        self.forget_sync_in_flight();
         self.peer = Some(PeerInfo {
             node_id: h.node_id.clone(),
             unit,
@@ -356,6 +361,16 @@ impl Session {
         self.in_flight.clear();
         self.stale_before = self.next_id;
         self.sent.clear();
+        self.forget_sync_in_flight();
+    }
+
+    /// Sync messages in flight are presumed lost too: a sync state that
+    /// still waits for their answer would generate nothing more, and the
+    /// documents it is finding would never be sent again.
+    fn forget_sync_in_flight(&mut self) {
+        for state in self.sync_states.values_mut() {
+            *state = sync::State::decode(&state.encode()).unwrap_or_default();
+        }
     }
 
     fn on_ack(&mut self, a: Ack) {
@@ -396,6 +411,9 @@ impl Session {
         }
         while self.in_flight.front().is_some_and(|f| f.id <= a.batch) {
             let f = self.in_flight.pop_front().expect("checked");
+            if f.id < a.batch {
+                self.lost(f.id);
+            }
             if f.id == a.batch && f.upto > 0 && a.applied_upto < f.upto {
                 // The peer applied this batch but not one before it: one was
                 // lost on the way. Go back to what it has.
@@ -403,6 +421,25 @@ impl Session {
                 return;
             }
         }
+    }
+
+    /// A batch whose acknowledgement never came while a later one's did:
+    /// it was lost. Its documents are sent again (the feed's are found
+    /// again by the rewind the later acknowledgement triggers, but replies
+    /// and retries are not in the feed), and the heads it carried are no
+    /// longer expected at the peer.
+    fn lost(&mut self, batch: u64) {
+        let docs: Vec<DocId> = self
+            .sent
+            .iter()
+            .filter(|(_, (b, _))| *b == batch)
+            .map(|(d, _)| d.clone())
+            .collect();
+        for d in docs {
+            self.sent.remove(&d);
+            self.resend.insert(d);
+        }
+        self.forget_sync_in_flight();
     }
 
     /// The heads the peer has, or will have once what is in flight lands.
@@ -498,11 +535,36 @@ impl Session {
                     continue;
                 }
                 if self.known(&f.meta.id) == Some(&f.heads) {
-                    continue;
+                    if self.acked_heads.get(&f.meta.id) == Some(&f.heads) {
+                        continue;
+                    }
+                    // These heads are in flight in another batch (a reply or
+                    // a retry) and not acknowledged yet. Were that batch lost,
+                    // a checkpoint past this document would skip it for good
+                    // (the next session resumes after the checkpoint): the
+                    // stretch stops before it until the acknowledgement comes
+                    // (or a timeout rewinds).
+                    full = true;
+                    last_seq = f.seq - 1;
+                    break;
                 }
-                if let Some(u) = self.update_for(&f.meta.id, id).await? {
-                    bytes += u.doc.len() + payload_len(&u.payload);
-                    docs.push(u);
+                match self.update_for(&f.meta.id, id).await? {
+                    Some(u) => {
+                        bytes += u.doc.len() + payload_len(&u.payload);
+                        docs.push(u);
+                    }
+                    // The sync protocol has nothing to say until the peer
+                    // answers its last message, and the peer is not known to
+                    // have these heads: as above, the stretch stops before
+                    // the document.
+                    None if self.sync_states.contains_key(&f.meta.id)
+                        && self.acked_heads.get(&f.meta.id) != Some(&f.heads) =>
+                    {
+                        full = true;
+                        last_seq = f.seq - 1;
+                        break;
+                    }
+                    None => {}
                 }
             }
             upto = last_seq;
@@ -518,7 +580,10 @@ impl Session {
         // Nothing for the peer: move on silently, and tell it only once the
         // skipped stretch is long, so a busy feed of other units' documents
         // does not cost this link a transaction per write.
-        if docs.is_empty() && upto - from < i64::from(limits.scan) * 4 {
+        // A stretch sent before a rewind is told again, though: the peer did
+        // not take it (a batch was lost, or an update in it was incomplete),
+        // and without it the peer's checkpoint would stay behind for good.
+        if docs.is_empty() && upto - from < i64::from(limits.scan) * 4 && from >= self.told {
             return Ok(None);
         }
         if upto <= from {
@@ -530,6 +595,7 @@ impl Session {
 
     fn emit(&mut self, id: u64, from: i64, upto: i64, docs: Vec<DocUpdate>, bytes: usize) -> Frame {
         self.next_id += 1;
+        self.told = self.told.max(upto);
         self.in_flight.push_back(InFlight { id, upto });
         self.stats.batches_sent += 1;
         self.stats.docs_sent += docs.len() as u64;
@@ -637,6 +703,12 @@ impl Session {
         let store = self.replica.store.clone();
         let mut tx = store.begin().await?;
         let mut acks = Vec::with_capacity(b.docs.len());
+        // Whether every update of the batch left this node with all of the
+        // sender's heads. Only then does the batch's stretch of the sender's
+        // feed count as applied: a document still being found by the sync
+        // protocol must be sent again after a reconnect, and the sender
+        // resumes from the checkpoint.
+        let mut complete = true;
         for (u, id) in b.docs.into_iter().zip(ids) {
             let Some(id) = id else {
                 acks.push(DocHeads {
@@ -651,12 +723,14 @@ impl Session {
             let mut rejected = String::new();
             let mut peer_heads: Option<Vec<ChangeHash>> = None;
             let mut sync_bytes = None;
+            let mut missing_deps = false;
             match u.payload {
                 Payload::Changes(data) => match doc.load_incremental(&data) {
                     Err(e) => rejected = format!("undecodable changes: {e}"),
                     Ok(_) => {
                         let missing = u.heads.iter().any(|h| doc.get_change_by_hash(h).is_none());
                         if missing {
+                            missing_deps = true;
                             rejected = "missing dependencies: resend from the heads in this ack"
                                 .to_owned();
                         } else {
@@ -675,8 +749,19 @@ impl Session {
                                 if theirs.iter().all(|h| doc.get_change_by_hash(h).is_some()) {
                                     // The peer's heads are all known here:
                                     // from now on it gets plain changes.
-                                    peer_heads = Some(theirs);
                                     self.sync_states.remove(&id);
+                                    // A late answer to an earlier round
+                                    // (the peer had nothing yet, say) names
+                                    // heads older than those it has
+                                    // acknowledged since: forgetting those
+                                    // would send it the document again.
+                                    let stale = self
+                                        .acked_heads
+                                        .get(&id)
+                                        .is_some_and(|known| covers(doc, known, &theirs));
+                                    if !stale {
+                                        peer_heads = Some(theirs);
+                                    }
                                     self.resend.insert(id.clone());
                                 } else {
                                     // The peer has changes this node lacks:
@@ -714,6 +799,16 @@ impl Session {
                 continue;
             }
             let heads = doc.get_heads();
+            // Incomplete: the sync protocol is still finding the difference,
+            // or changes came before those they depend on (the sender sends
+            // them again from the heads in the ack). Updates refused for good
+            // (undecodable, or leaving no readable document) do not hold the
+            // checkpoint back: sending them again would not help.
+            if (rejected.is_empty() || missing_deps)
+                && !u.heads.iter().all(|h| doc.get_change_by_hash(h).is_some())
+            {
+                complete = false;
+            }
             if let Some(ph) = &peer_heads {
                 tx.set_peer_heads(&peer.node_id, &id, ph, sync_bytes);
                 if rejected.is_empty() {
@@ -732,7 +827,7 @@ impl Session {
                 rejected,
             });
         }
-        if b.upto_seq > 0 && b.from_seq <= self.applied && b.upto_seq > self.applied {
+        if complete && b.upto_seq > 0 && b.from_seq <= self.applied && b.upto_seq > self.applied {
             self.applied = b.upto_seq;
             tx.set_peer_applied(&peer.node_id, &peer.unit, self.applied);
         }
@@ -780,6 +875,24 @@ fn refuse(code: &str, reason: impl Into<String>) -> SyncError {
         code: code.to_owned(),
         reason: reason.into(),
     })
+}
+
+/// Whether heads `known` include every change of `theirs` (each hash of
+/// `theirs` is one of `known` or an ancestor of them), as far as `doc`
+/// knows.
+fn covers(doc: &Automerge, known: &[ChangeHash], theirs: &[ChangeHash]) -> bool {
+    if !known.iter().all(|h| doc.get_change_by_hash(h).is_some()) {
+        return false;
+    }
+    if theirs.iter().all(|h| known.contains(h)) {
+        return true;
+    }
+    let after: BTreeSet<ChangeHash> = doc
+        .get_changes_meta(known)
+        .into_iter()
+        .map(|c| c.hash)
+        .collect();
+    theirs.iter().all(|h| !after.contains(h))
 }
 
 /// The update that brings a peer with `known` heads up to date: plain

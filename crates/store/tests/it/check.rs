@@ -84,6 +84,17 @@ pub async fn consistent(store: &Store) -> Result<()> {
 
     let mut want: BTreeMap<&'static str, Rows> = BTreeMap::new();
     let mut put = |t: &'static str, row: Vec<String>| want.entry(t).or_default().push(row);
+    type Copies = BTreeMap<(String, String), (u32, Vec<String>)>;
+    let mut members: Copies = BTreeMap::new();
+    let mut private: Copies = BTreeMap::new();
+    fn lowest(map: &mut Copies, key: (String, String), bucket: u32, row: Vec<String>) {
+        match map.get(&key) {
+            Some((b, _)) if *b <= bucket => {}
+            _ => {
+                map.insert(key, (bucket, row));
+            }
+        }
+    }
     // unit -> parent, for the closure table.
     let mut parents: BTreeMap<String, Option<String>> = BTreeMap::new();
 
@@ -182,39 +193,37 @@ pub async fn consistent(store: &Store) -> Result<()> {
             DocId::Roster { unit, bucket } => {
                 for m in member::read_many(&doc, None)? {
                     ensure!(m.unit == *unit, "{id}: member {} of unit {}", m.id, m.unit);
-                    put(
-                        "members",
-                        vec![
-                            s(&m.id),
-                            s(unit),
-                            r.clone(),
-                            s(bucket),
-                            m.full_name.clone(),
-                            fold(&m.full_name),
-                            s(m.birth_date),
-                            s(m.gender.as_str()),
-                            s(&m.card_number),
-                            s(m.joined_on),
-                            m.position.clone(),
-                            s(m.status.as_str()),
-                            m.status_reason.clone(),
-                            opt(m.status_on),
-                        ],
-                    );
+                    let row = vec![
+                        s(&m.id),
+                        s(unit),
+                        r.clone(),
+                        s(bucket),
+                        m.full_name.clone(),
+                        fold(&m.full_name),
+                        s(m.birth_date),
+                        s(m.gender.as_str()),
+                        s(&m.card_number),
+                        s(m.joined_on),
+                        m.position.clone(),
+                        s(m.status.as_str()),
+                        m.status_reason.clone(),
+                        opt(m.status_on),
+                    ];
+                    // A member with records in two buckets of one unit is
+                    // projected from the lowest.
+                    lowest(&mut members, (s(&m.id), s(unit)), *bucket, row);
                 }
             }
-            DocId::RosterPrivate { unit, .. } => {
+            DocId::RosterPrivate { unit, bucket } => {
                 for (m, p) in member::read_private(&doc, None)? {
-                    put(
-                        "member_private",
-                        vec![
-                            s(&m),
-                            s(unit),
-                            opt(p.national_id.as_ref().map(|n| n.as_str().to_owned())),
-                            p.ethnicity.clone(),
-                            p.religion.clone(),
-                        ],
-                    );
+                    let row = vec![
+                        s(&m),
+                        s(unit),
+                        opt(p.national_id.as_ref().map(|n| n.as_str().to_owned())),
+                        p.ethnicity.clone(),
+                        p.religion.clone(),
+                    ];
+                    lowest(&mut private, (s(&m), s(unit)), *bucket, row);
                 }
             }
             DocId::Campaign(_) => {
@@ -360,6 +369,13 @@ pub async fn consistent(store: &Store) -> Result<()> {
         last_seq == position,
         "feed position {position} but the last document update is {last_seq}"
     );
+
+    for (_, row) in std::mem::take(&mut members).into_values() {
+        put("members", row);
+    }
+    for (_, row) in std::mem::take(&mut private).into_values() {
+        put("member_private", row);
+    }
 
     // The closure table: every unit with each stored ancestor on its chain
     // of parent links (a chain stops at a parent not stored yet).

@@ -7,6 +7,7 @@
 use std::collections::BTreeSet;
 
 use anyhow::{Result, ensure};
+use hopluu_model::member::{self, NewMember};
 use hopluu_model::unit;
 use hopluu_model::{DocId, DocKind};
 use hopluu_store::Store;
@@ -21,6 +22,7 @@ suite!(
     case_tree_and_feed_position_follow_commits,
     case_a_move_puts_documents_back_into_the_feed,
     case_a_late_unit_record_puts_its_documents_back_into_the_feed,
+    case_a_member_in_two_buckets_is_projected_from_the_lowest,
 );
 
 async fn tree(store: &Store) -> Result<()> {
@@ -262,5 +264,41 @@ pub async fn case_a_late_unit_record_puts_its_documents_back_into_the_feed(
         again.iter().any(|d| d.kind() == DocKind::Roster),
         "the waiting roster is not back in the feed: {again:?}"
     );
+    Ok(())
+}
+
+/// Two offices transferred the same person into one unit before either saw
+/// the other's transfer, into different buckets: after the merge the
+/// projection shows the lowest bucket's record, whichever arrived last.
+pub async fn case_a_member_in_two_buckets_is_projected_from_the_lowest(store: Store) -> Result<()> {
+    tree(&store).await?;
+    let g1 = uid("g1");
+    let author = author(&store);
+    // m7 arrives in bucket 1 first, m8 in bucket 0 first.
+    for (id, order) in [("m7", [1u32, 0]), ("m8", [0, 1])] {
+        let mut m = member::joining(
+            mid(id),
+            g1.clone(),
+            &NewMember::parse(&input("Đặng Thị E", "Nữ", "CD-0007"), today())?,
+        );
+        for bucket in order {
+            m.position = format!("bucket {bucket}");
+            let mut tx = store.begin().await?;
+            let doc = tx.doc(&member::roster_doc(&g1, bucket)).await?;
+            member::add(doc, &author, &g1, bucket, &m)?;
+            tx.commit().await?;
+        }
+        let (rows, _) = store.list_members(&g1, false, None, 100, 0).await?;
+        let copies: Vec<_> = rows.iter().filter(|r| r.id == m.id).collect();
+        ensure!(
+            copies.len() == 1,
+            "{id}: one row per member and unit: {copies:?}"
+        );
+        ensure!(
+            copies[0].position == "bucket 0",
+            "{id}: the lowest bucket's record is projected: {:?}",
+            copies[0]
+        );
+    }
     Ok(())
 }
