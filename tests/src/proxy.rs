@@ -183,13 +183,21 @@ impl FaultProxy {
 
     /// The address every connection is forwarded to.
     pub fn target(&self) -> SocketAddr {
-        *self.shared.target.lock().unwrap_or_else(PoisonError::into_inner)
+        *self
+            .shared
+            .target
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Forwards new connections to `target` from now on (a node restarted
     /// on another port); open connections are left as they are.
     pub fn set_target(&self, target: SocketAddr) {
-        *self.shared.target.lock().unwrap_or_else(PoisonError::into_inner) = target;
+        *self
+            .shared
+            .target
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = target;
         debug!(proxy = %self.shared.addr, %target, "retargeted");
     }
 
