@@ -82,6 +82,7 @@ async fn run_inner<I: Inbound>(
 ) -> Result<(), SyncError> {
     let mut feed = session.replica().store.watch_feed();
     let mut out: VecDeque<Frame> = VecDeque::new();
+    let mut replies_out: VecDeque<Frame> = VecDeque::new();
     if let Some(hello) = session.start().await? {
         out.push_back(hello);
     }
@@ -115,15 +116,19 @@ async fn run_inner<I: Inbound>(
                 progress = Instant::now();
                 let replies = session.handle(frame).await?;
                 observe(session);
-                // Acknowledgements go ahead of batches: the peer's window
-                // waits on them.
-                for r in replies.into_iter().rev() {
-                    out.push_front(r);
-                }
+                // Acknowledgements (and a hello's answer) go ahead of
+                // batches, since the peer's window waits on them, and in the
+                // order their batches came: an ack overtaking an earlier one
+                // would make the peer presume that batch lost.
+                replies_out.extend(replies);
             }
-            permit = outbound.reserve(), if !out.is_empty() => {
+            permit = outbound.reserve(), if !out.is_empty() || !replies_out.is_empty() => {
                 let permit = permit.map_err(|_| SyncError::Link("closed by the transport".into()))?;
-                permit.send(out.pop_front().expect("checked non-empty"));
+                let frame = match replies_out.pop_front() {
+                    Some(r) => r,
+                    None => out.pop_front().expect("checked non-empty"),
+                };
+                permit.send(frame);
             }
             changed = feed.changed(), if out.is_empty() && !session.has_pending() => {
                 if changed.is_err() {
