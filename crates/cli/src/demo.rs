@@ -1671,31 +1671,7 @@ async fn national_report(fed: &Federation, campaign: &str) -> Result<u64> {
         .into_inner();
     println!();
     println!("Initiatives in \"Lao động giỏi, lao động sáng tạo\" against plan, at vn:");
-    let mut t = Table::new(&[
-        "rank",
-        "unit",
-        "name",
-        "recorded",
-        "valid",
-        "plan",
-        "% of plan",
-    ]);
-    for row in r.rows.iter().chain(r.total.as_ref()) {
-        t.row(vec![
-            if row.rank == 0 {
-                String::new()
-            } else {
-                row.rank.to_string()
-            },
-            row.unit_id.clone(),
-            row.unit_name.clone(),
-            row.recorded.to_string(),
-            row.valid.to_string(),
-            row.plan.to_string(),
-            format!("{:.1}%", row.percent_of_plan),
-        ]);
-    }
-    print!("{}", t.render());
+    print!("{}", crate::output::initiatives_table(&r).render());
 
     let w = vn
         .reports()

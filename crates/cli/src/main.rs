@@ -20,7 +20,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use hopluu_node::config::Config;
 use hopluu_proto::v1 as pb;
-use output::{Table, kv, print, vnd};
+use output::{Table, initiatives_table, kv, print, vnd};
 use tonic::transport::Channel;
 
 #[derive(Parser, Debug)]
@@ -1669,31 +1669,7 @@ async fn report(cmd: ReportCmd, addr: &str, json: bool) -> anyhow::Result<()> {
                 .await?
                 .into_inner();
             print(json, &r, "hopluu.v1.InitiativesReportResponse", || {
-                let mut t = Table::new(&[
-                    "rank",
-                    "unit",
-                    "name",
-                    "recorded",
-                    "valid",
-                    "plan",
-                    "% of plan",
-                ]);
-                for row in r.rows.iter().chain(r.total.as_ref()) {
-                    t.row(vec![
-                        if row.rank == 0 {
-                            String::new()
-                        } else {
-                            row.rank.to_string()
-                        },
-                        row.unit_id.clone(),
-                        row.unit_name.clone(),
-                        row.recorded.to_string(),
-                        row.valid.to_string(),
-                        row.plan.to_string(),
-                        format!("{:.2}%", row.percent_of_plan),
-                    ]);
-                }
-                t
+                initiatives_table(&r)
             })
         }
         ReportCmd::Awards { unit, year } => {

@@ -99,6 +99,36 @@ pub fn kv(pairs: &[(&str, String)]) -> Table {
 }
 
 /// Formats a VND amount with thousands separators ("1.234.000 đ").
+/// The initiatives-against-plan report as a table: rank, unit, name,
+/// recorded, valid, plan and percent of plan, then the total row.
+pub fn initiatives_table(r: &hopluu_proto::v1::InitiativesReportResponse) -> Table {
+    let mut t = Table::new(&[
+        "rank",
+        "unit",
+        "name",
+        "recorded",
+        "valid",
+        "plan",
+        "% of plan",
+    ]);
+    for row in r.rows.iter().chain(r.total.as_ref()) {
+        t.row(vec![
+            if row.rank == 0 {
+                String::new()
+            } else {
+                row.rank.to_string()
+            },
+            row.unit_id.clone(),
+            row.unit_name.clone(),
+            row.recorded.to_string(),
+            row.valid.to_string(),
+            row.plan.to_string(),
+            format!("{:.2}%", row.percent_of_plan),
+        ]);
+    }
+    t
+}
+
 pub fn vnd(v: i64) -> String {
     let digits = v.unsigned_abs().to_string();
     let mut out = String::new();
