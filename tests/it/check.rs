@@ -220,7 +220,7 @@ impl Findings {
 /// Compares the nodes once. `views[0]` is the federation's root: its tree
 /// decides scope (it holds every unit record).
 pub async fn converged(views: &[View]) -> Result<Findings> {
-    let tree: UnitTree = views[0].store.tree().clone();
+    let tree: UnitTree = (*views[0].store.tree()).clone();
     let mut states = Vec::with_capacity(views.len());
     for v in views {
         states.push(

@@ -10,7 +10,8 @@
 //! `--exact crash::child_node_entry` and [`CHILD_ENV`] naming a node
 //! configuration: that test then runs the node (`LocalNode::start`, the code
 //! `hopluu serve` runs: store, gRPC server, replication) and prints its
-//! address. This is preferred to spawning `target/debug/hopluu`: the binary
+//! address. Its certificate is the federation's (`ROOT/pki`), like every
+//! other node's. This is preferred to spawning `target/debug/hopluu`: the binary
 //! is always the code under test (a `hopluu` built earlier may be stale, and
 //! `cargo test -p hopluu-tests` does not build it), and no `cargo build` is
 //! needed from inside a test, which would wait on the lock of the running
@@ -39,9 +40,10 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
 use hopluu_model::SystemClock;
-use hopluu_node::config::{Config, Upstream};
+use hopluu_node::config::{self, Config, TlsSection, Upstream};
 use hopluu_proto::v1 as pb;
 use hopluu_tests::federation::{Federation, LocalNode, NodeSpec};
+use hopluu_tests::pki::{Caller, Pki};
 use hopluu_tests::proxy::FaultProxy;
 use rand::Rng;
 use rand::rngs::StdRng;
@@ -76,7 +78,16 @@ fn child_node_entry() {
             (PROVINCE.to_owned(), "127.0.0.1:7401".parse().unwrap()),
             (VN.to_owned(), "127.0.0.1:7402".parse().unwrap()),
         ];
-        let mut c = node_config(dir, DISTRICT, &ups);
+        let tls = TlsSection {
+            cert: dir.join("pki/hg-chau-thanh.pem"),
+            key: dir.join("pki/hg-chau-thanh.key"),
+            ca: vec![dir.join("pki/ca.pem"), dir.join("pki/ca-next.pem")],
+        };
+        let mut c = node_config(dir, DISTRICT, &ups, tls);
+        c.replication.children.push(config::Child {
+            node_id: "hg-chau-thanh-a".into(),
+            unit: "hg-chau-thanh-a".into(),
+        });
         c.database.url = Some("postgres://postgres@127.0.0.1:5432/x".into());
         c.log.level = "hopluu_sync=debug,info".into();
         let text = config_toml(&c);
@@ -100,7 +111,12 @@ fn child_node_entry() {
         } else {
             check::init_tracing();
         }
-        let node = LocalNode::start(config, Arc::new(SystemClock))
+        let ca_dir = config.tls.as_ref().expect("[tls]").ca[0]
+            .parent()
+            .expect("the CA's directory")
+            .to_owned();
+        let pki = Pki::open(&ca_dir).expect("the federation's CA");
+        let node = LocalNode::start(config, Arc::new(SystemClock), &pki)
             .await
             .expect("the child node starts");
         println!("\n{READY}{}", node.addr);
@@ -113,8 +129,14 @@ fn child_node_entry() {
 
 /// A node's configuration for these tests: quick reconnects, small roster
 /// buckets and batches.
-fn node_config(dir: &Path, id: &str, upstreams: &[(String, SocketAddr)]) -> Config {
+fn node_config(
+    dir: &Path,
+    id: &str,
+    upstreams: &[(String, SocketAddr)],
+    tls: TlsSection,
+) -> Config {
     let mut c = Config::embedded(dir);
+    c.tls = Some(tls);
     c.node.id = id.to_owned();
     c.node.unit = id.to_owned();
     c.node.unit_name = None;
@@ -126,7 +148,7 @@ fn node_config(dir: &Path, id: &str, upstreams: &[(String, SocketAddr)]) -> Conf
         .iter()
         .map(|(id, addr)| Upstream {
             node_id: id.clone(),
-            address: format!("http://{addr}"),
+            address: format!("https://{addr}"),
         })
         .collect();
     c.replication.backoff_min_ms = 20;
@@ -200,6 +222,25 @@ fn config_toml(c: &Config) -> String {
             q(&u.address)
         );
     }
+    for ch in &r.children {
+        let _ = writeln!(
+            t,
+            "\n[[replication.children]]\nnode_id = {}\nunit = {}",
+            q(&ch.node_id),
+            q(&ch.unit)
+        );
+    }
+    if let Some(tls) = &c.tls {
+        let path = |p: &Path| q(&p.to_string_lossy());
+        let cas: Vec<String> = tls.ca.iter().map(|p| path(p)).collect();
+        let _ = writeln!(
+            t,
+            "\n[tls]\ncert = {}\nkey = {}\nca = [{}]",
+            path(&tls.cert),
+            path(&tls.key),
+            cas.join(", ")
+        );
+    }
     t
 }
 
@@ -216,15 +257,15 @@ pub struct ChildNode {
 
 impl ChildNode {
     /// Writes `config` next to its data directory and starts the node.
-    async fn start(config: &Config) -> Result<ChildNode> {
+    async fn start(config: &Config, pki: &Pki) -> Result<ChildNode> {
         let dir = config.node.data_dir.clone();
         std::fs::create_dir_all(&dir)?;
         let path = dir.with_extension("toml");
         std::fs::write(&path, config_toml(config))?;
-        ChildNode::spawn(&config.node.id, path, dir.with_extension("log")).await
+        ChildNode::spawn(&config.node.id, path, dir.with_extension("log"), pki).await
     }
 
-    async fn spawn(name: &str, config: PathBuf, log: PathBuf) -> Result<ChildNode> {
+    async fn spawn(name: &str, config: PathBuf, log: PathBuf, pki: &Pki) -> Result<ChildNode> {
         let exe = std::env::current_exe().context("the test executable")?;
         let stderr = std::fs::OpenOptions::new()
             .create(true)
@@ -267,9 +308,8 @@ impl ChildNode {
                 log_tail(&log)
             );
         };
-        let channel = Channel::from_shared(format!("http://{addr}"))?
-            .connect_timeout(Duration::from_secs(10))
-            .connect()
+        let channel = pki
+            .channel(addr, &Caller::admin())
             .await
             .with_context(|| format!("connecting to child node {name}"))?;
         Ok(ChildNode {
@@ -291,8 +331,12 @@ impl ChildNode {
     }
 
     /// Starts the node again on the same configuration and data.
-    async fn restart(name: &str, (config, log): (PathBuf, PathBuf)) -> Result<ChildNode> {
-        ChildNode::spawn(name, config, log).await
+    async fn restart(
+        name: &str,
+        (config, log): (PathBuf, PathBuf),
+        pki: &Pki,
+    ) -> Result<ChildNode> {
+        ChildNode::spawn(name, config, log, pki).await
     }
 
     fn members(&self) -> pb::member_service_client::MemberServiceClient<Channel> {
@@ -505,6 +549,8 @@ async fn a_district_killed_mid_sync_loses_nothing_it_acknowledged() -> Result<()
     // proxies of its own.
     let to_province = FaultProxy::start(fed.node(PROVINCE).addr).await?;
     let to_national = FaultProxy::start(fed.node(VN).addr).await?;
+    fed.allow_child(PROVINCE, DISTRICT, DISTRICT)?;
+    fed.allow_child(VN, DISTRICT, DISTRICT)?;
     let config = node_config(
         &dir.path().join(DISTRICT),
         DISTRICT,
@@ -512,8 +558,9 @@ async fn a_district_killed_mid_sync_loses_nothing_it_acknowledged() -> Result<()
             (PROVINCE.to_owned(), to_province.addr()),
             (VN.to_owned(), to_national.addr()),
         ],
+        fed.pki()?.node_tls(DISTRICT, DISTRICT)?,
     );
-    let mut district = ChildNode::start(&config).await?;
+    let mut district = ChildNode::start(&config, fed.pki()?).await?;
     for g in grassroots() {
         let d = &district;
         Federation::until(&format!("the district knows {g}"), limit, || async {
@@ -557,7 +604,7 @@ async fn a_district_killed_mid_sync_loses_nothing_it_acknowledged() -> Result<()
             at_kill
         );
         after_kill(DISTRICT, &config, &ledger).await?;
-        district = ChildNode::restart(DISTRICT, paths).await?;
+        district = ChildNode::restart(DISTRICT, paths, fed.pki()?).await?;
     }
     // The restarted district still takes writes, and everything reaches
     // the national node.
@@ -610,14 +657,21 @@ async fn a_province_killed_while_relaying_loses_nothing() -> Result<()> {
     fed.node(VN)
         .create_unit(PROVINCE, "LĐLĐ tỉnh Hậu Giang", "provincial", VN)
         .await?;
-    // The province, in a process of its own, dials the national node.
+    // The province, in a process of its own, dials the national node; its
+    // district may dial it.
     let up = FaultProxy::start(fed.node(VN).addr).await?;
-    let pconfig = node_config(
+    fed.allow_child(VN, PROVINCE, PROVINCE)?;
+    let mut pconfig = node_config(
         &dir.path().join(PROVINCE),
         PROVINCE,
         &[(VN.to_owned(), up.addr())],
+        fed.pki()?.node_tls(PROVINCE, PROVINCE)?,
     );
-    let mut province = ChildNode::start(&pconfig).await?;
+    pconfig.replication.children.push(config::Child {
+        node_id: DISTRICT.into(),
+        unit: DISTRICT.into(),
+    });
+    let mut province = ChildNode::start(&pconfig, fed.pki()?).await?;
     {
         let p = &province;
         Federation::until("the province knows its unit", limit, || async {
@@ -652,9 +706,10 @@ async fn a_province_killed_while_relaying_loses_nothing() -> Result<()> {
         &dir.path().join(DISTRICT),
         DISTRICT,
         &[(PROVINCE.to_owned(), down.addr())],
+        fed.pki()?.node_tls(DISTRICT, DISTRICT)?,
     );
     dconfig.log.level = "info".into();
-    let district = LocalNode::start(dconfig, Arc::new(SystemClock)).await?;
+    let district = LocalNode::start(dconfig, Arc::new(SystemClock), fed.pki()?).await?;
     for g in grassroots() {
         Federation::until(&format!("the district knows {g}"), limit, || async {
             Ok(district.knows_unit(&g))
@@ -715,7 +770,7 @@ async fn a_province_killed_while_relaying_loses_nothing() -> Result<()> {
         ledger.merge(province_ledger);
         // The district keeps writing while the relay is down.
         tokio::time::sleep(Duration::from_millis(rng.random_range(100..1000))).await;
-        province = ChildNode::restart(PROVINCE, paths).await?;
+        province = ChildNode::restart(PROVINCE, paths, fed.pki()?).await?;
         down.set_target(province.addr);
     }
     stop_district.store(true, Ordering::SeqCst);

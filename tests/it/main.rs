@@ -18,6 +18,9 @@
 //!   links, then healed and checked.
 //! - [`crash`]: a district, then a province (the relay), as separate OS
 //!   processes killed with SIGKILL in the middle of a sync and restarted.
+//! - [`fuzz_replay`]: every input under `fuzz/corpus/` and
+//!   `fuzz/regressions/` through its fuzz target's body (no crash), and the
+//!   generator of the corpora's seeds.
 //! - [`catchup`]: a district offline for 50,000 member changes catches up in
 //!   bounded memory (measured in a process of its own).
 //!
@@ -27,5 +30,6 @@
 mod catchup;
 mod check;
 mod crash;
+mod fuzz_replay;
 mod proxy;
 mod tree;

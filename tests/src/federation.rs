@@ -6,23 +6,34 @@
 //! A node's unit record is decided by its parent: create it at the parent
 //! (with [`LocalNode::create_unit`]) before adding the child's node; the
 //! child receives it on its first sync.
+//!
+//! Every link is mutual TLS. The federation keeps a CA in `ROOT/pki`
+//! ([`Federation::pki`]) and gives every node a certificate there; a child
+//! is allowed at each of its upstreams (at run time and in their
+//! configuration, so that a restart keeps it). The proxies pass TLS
+//! through untouched, and a child verifies its upstream by node id, not by
+//! the proxy's address. [`Federation::channel_as`] connects to a node with
+//! any identity.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
-use hopluu_model::{Clock, SystemClock};
+use hopluu_model::{Clock, SystemClock, UnitId};
 use hopluu_node::app::App;
-use hopluu_node::config::{Config, Upstream};
+use hopluu_node::config::{Child, Config, Upstream};
+use hopluu_node::replication::Replication;
+use hopluu_node::server::{NodeServer, Serve};
 use hopluu_proto::v1 as pb;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
 
+use crate::pki::{Caller, Pki};
 use crate::proxy::FaultProxy;
 
 /// One node to start.
@@ -73,6 +84,9 @@ pub struct LocalNode {
     pub unit: String,
     pub addr: SocketAddr,
     pub app: Arc<App>,
+    /// Its replication: edges, `allow_child`.
+    pub replication: Arc<Replication>,
+    /// A channel as the PKI's administrator.
     pub channel: Channel,
     pub config: Config,
     stop: Option<oneshot::Sender<()>>,
@@ -89,8 +103,9 @@ impl std::fmt::Debug for LocalNode {
 }
 
 impl LocalNode {
-    /// Starts a node from `config`, serving on a fresh loopback port.
-    pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<LocalNode> {
+    /// Starts a node from `config` (with its `[tls]`), serving on a fresh
+    /// loopback port; its channel presents `pki`'s admin certificate.
+    pub async fn start(config: Config, clock: Arc<dyn Clock>, pki: &Pki) -> Result<LocalNode> {
         std::fs::create_dir_all(&config.node.data_dir)
             .with_context(|| format!("creating {}", config.node.data_dir.display()))?;
         let app = hopluu_node::server::open(&config, clock)
@@ -98,25 +113,20 @@ impl LocalNode {
             .with_context(|| format!("opening node {}", config.node.id))?;
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
+        let server = NodeServer::new(app.clone(), Serve::from(&config))
+            .with_context(|| format!("starting node {}", config.node.id))?;
+        let replication = server.replication().clone();
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(hopluu_node::server::run(
-            app.clone(),
-            listener,
-            hopluu_node::server::Serve::from(&config),
-            async {
-                let _ = stopped.await;
-            },
-        ));
-        let channel = Channel::from_shared(format!("http://{addr}"))?
-            .connect_timeout(Duration::from_secs(5))
-            .connect()
-            .await
-            .with_context(|| format!("connecting to {addr}"))?;
+        let task = tokio::spawn(server.run(listener, async {
+            let _ = stopped.await;
+        }));
+        let channel = pki.channel(addr, &Caller::admin()).await?;
         Ok(LocalNode {
             id: config.node.id.clone(),
             unit: config.node.unit.clone(),
             addr,
             app,
+            replication,
             channel,
             config,
             stop: Some(stop),
@@ -185,6 +195,20 @@ impl LocalNode {
             .into_inner())
     }
 
+    /// Allows node `child` hosting `unit` to sync with this node, now and
+    /// after a restart from [`LocalNode::config`].
+    pub fn allow_child(&mut self, child: &str, unit: &str) -> Result<()> {
+        self.replication
+            .allow_child(child, &UnitId::parse("unit", unit)?);
+        let children = &mut self.config.replication.children;
+        children.retain(|c| c.node_id != child);
+        children.push(Child {
+            node_id: child.to_owned(),
+            unit: unit.to_owned(),
+        });
+        Ok(())
+    }
+
     /// Whether this node knows `unit`.
     pub fn knows_unit(&self, unit: &str) -> bool {
         hopluu_model::UnitId::parse("unit", unit)
@@ -204,6 +228,8 @@ impl Drop for LocalNode {
 /// Several nodes and the proxies on their links.
 pub struct Federation {
     root: PathBuf,
+    /// The CA and certificates, in `root/pki`, made on first use.
+    pki: OnceLock<Pki>,
     clock: Arc<dyn Clock>,
     nodes: BTreeMap<String, LocalNode>,
     /// (child, upstream) -> the proxy the child dials.
@@ -226,6 +252,7 @@ impl Federation {
     pub fn new(root: &Path) -> Federation {
         Federation {
             root: root.to_owned(),
+            pki: OnceLock::new(),
             clock: Arc::new(SystemClock),
             nodes: BTreeMap::new(),
             links: BTreeMap::new(),
@@ -259,6 +286,29 @@ impl Federation {
         self.root.join(id)
     }
 
+    /// The federation's CA and certificates (`ROOT/pki`), made on first use.
+    pub fn pki(&self) -> Result<&Pki> {
+        if let Some(p) = self.pki.get() {
+            return Ok(p);
+        }
+        let made = Pki::create(&self.root.join("pki"), "hopluu federation CA")?;
+        Ok(self.pki.get_or_init(|| made))
+    }
+
+    /// A channel to node `id` as `caller`.
+    pub async fn channel_as(&self, id: &str, caller: &Caller) -> Result<Channel> {
+        self.pki()?.channel(self.node(id).addr, caller).await
+    }
+
+    /// Allows node `child` hosting `unit` to sync with the running node
+    /// `parent` (which [`Federation::add`] does for the nodes it starts).
+    pub fn allow_child(&mut self, parent: &str, child: &str, unit: &str) -> Result<()> {
+        self.nodes
+            .get_mut(parent)
+            .ok_or_else(|| anyhow!("node {parent} is not running"))?
+            .allow_child(child, unit)
+    }
+
     /// The configuration node `spec` runs with.
     fn config(&self, spec: &NodeSpec) -> Result<Config> {
         let dir = self.data_dir(&spec.id);
@@ -278,14 +328,17 @@ impl Federation {
         }
         c.database.url = spec.database_url.clone();
         c.grpc.listen = "127.0.0.1:0".parse().expect("an address");
+        c.tls = Some(self.pki()?.node_tls(&spec.id, &spec.unit)?);
         for up in &spec.upstreams {
             let proxy = self
                 .links
                 .get(&(spec.id.clone(), up.clone()))
                 .ok_or_else(|| anyhow!("no link from {} to {up}", spec.id))?;
+            // The proxy's address; the certificate checked is the
+            // upstream's, by its node id.
             c.replication.upstreams.push(Upstream {
                 node_id: up.clone(),
-                address: format!("http://{}", proxy.addr()),
+                address: format!("https://{}", proxy.addr()),
             });
         }
         (self.tune)(&mut c);
@@ -308,8 +361,11 @@ impl Federation {
             let proxy = FaultProxy::start(target).await?;
             self.links.insert((spec.id.clone(), up.clone()), proxy);
         }
+        for up in &spec.upstreams {
+            self.allow_child(up, &spec.id, &spec.unit)?;
+        }
         let config = self.config(&spec)?;
-        let node = LocalNode::start(config, self.clock.clone()).await?;
+        let node = LocalNode::start(config, self.clock.clone(), self.pki()?).await?;
         self.nodes.insert(spec.id.clone(), node);
         Ok(&self.nodes[&spec.id])
     }
@@ -353,7 +409,7 @@ impl Federation {
     /// front of it are pointed at the new port.
     pub async fn restart(&mut self, config: Config) -> Result<&LocalNode> {
         let id = config.node.id.clone();
-        let node = LocalNode::start(config, self.clock.clone()).await?;
+        let node = LocalNode::start(config, self.clock.clone(), self.pki()?).await?;
         let addr = node.addr;
         // The children keep dialling the same proxies, which now forward
         // to the new port.

@@ -6,6 +6,9 @@
 //! - [`federation`]: several real nodes in one process, each child dialling
 //!   its upstreams through its own proxy; also what `hopluu demo` and
 //!   `hopluu bench sync` run.
+//! - [`pki`]: a CA and certificates as files, and client channels with
+//!   any identity ([`pki::Caller`]).
 
 pub mod federation;
+pub mod pki;
 pub mod proxy;

@@ -2,7 +2,8 @@
 //! member per request, and imports in batches), bytes stored per member,
 //! and report latency, on SQLite and on PostgreSQL. Each run starts its own
 //! node in-process on loopback with a fresh database, so figures are
-//! comparable between machines and runs.
+//! comparable between machines and runs. It serves mutual TLS, as every
+//! node does (a CA and certificates made for the run).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,6 +13,7 @@ use clap::Args;
 use hopluu_model::FixedClock;
 use hopluu_node::config::Config;
 use hopluu_proto::v1 as pb;
+use hopluu_tests::pki::{Caller, Pki};
 use tonic::transport::Channel;
 
 #[derive(Args, Debug)]
@@ -130,6 +132,11 @@ async fn run_one(args: &BenchArgs, backend: &str) -> anyhow::Result<Figures> {
     let dir = tempfile::TempDir::new()?;
     let mut config = Config::embedded(dir.path());
     config.grpc.listen = "127.0.0.1:0".parse()?;
+    // One node holds everything here, private data included (a national
+    // node of a federation holds none: `private_depth`).
+    config.replication.private_depth = 0;
+    let pki = Pki::create(&dir.path().join("pki"), "hopluu bench CA")?;
+    config.tls = Some(pki.node_tls(&config.node.id, &config.node.unit)?);
     let mut pg_name = None;
     match backend {
         "sqlite" => {}
@@ -158,9 +165,7 @@ async fn run_one(args: &BenchArgs, backend: &str) -> anyhow::Result<Figures> {
             let _ = stopped.await;
         },
     ));
-    let channel = Channel::from_shared(format!("http://{addr}"))?
-        .connect()
-        .await?;
+    let channel = pki.channel(addr, &Caller::admin()).await?;
 
     // The tree: vn -> provinces -> communes -> grassroots.
     let mut units = pb::unit_service_client::UnitServiceClient::new(channel.clone());

@@ -35,6 +35,7 @@ use hopluu_node::config::{Config, Upstream};
 use hopluu_proto::v1 as pb;
 use hopluu_store::Store;
 use hopluu_tests::federation::{Federation, LocalNode, NodeSpec};
+use hopluu_tests::pki::{Caller, Pki};
 use hopluu_tests::proxy::{FaultProxy, ProxyStats};
 use tokio::sync::watch;
 use tonic::transport::Channel;
@@ -1272,7 +1273,9 @@ fn cpu_secs(path: &str) -> Option<f64> {
     Some((utime + stime) / 100.0)
 }
 
-fn national_toml(dir: &Path, url: Option<&str>) -> String {
+/// The national node's configuration: its certificate from `pki`, and
+/// the provinces allowed to sync with it.
+fn national_toml(dir: &Path, url: Option<&str>, pki: &Pki, provinces: usize) -> Result<String> {
     let mut s = format!(
         "[node]\nid = \"{NAT}\"\nunit = \"{NAT}\"\nunit_name = \"{NATIONAL_NAME}\"\nunit_kind = \"central\"\ndata_dir = {:?}\n\n",
         dir.display().to_string()
@@ -1283,17 +1286,37 @@ fn national_toml(dir: &Path, url: Option<&str>) -> String {
     s.push_str(&format!(
         "[grpc]\nlisten = \"127.0.0.1:0\"\n\n[log]\nlevel = {QUIET_LOG:?}\n"
     ));
-    s
+    let tls = pki.node_tls(NAT, NAT)?;
+    s.push_str(&format!(
+        "\n[tls]\ncert = {:?}\nkey = {:?}\nca = [{:?}]\n",
+        tls.cert.display().to_string(),
+        tls.key.display().to_string(),
+        tls.ca[0].display().to_string()
+    ));
+    for p in 0..provinces {
+        s.push_str(&format!(
+            "\n[[replication.children]]\nnode_id = \"{}-node\"\nunit = \"{}\"\n",
+            province_id(p),
+            province_id(p)
+        ));
+    }
+    Ok(s)
 }
 
 fn province_id(p: usize) -> String {
     format!("p{p:02}")
 }
 
-fn province_config(root: &Path, p: usize, upstream: Option<SocketAddr>) -> Result<Config> {
+fn province_config(
+    root: &Path,
+    p: usize,
+    upstream: Option<SocketAddr>,
+    pki: &Pki,
+) -> Result<Config> {
     let unit = province_id(p);
     let id = format!("{unit}-node");
     let mut c = Config::embedded(&root.join(&id));
+    c.tls = Some(pki.node_tls(&id, &unit)?);
     c.node.id = id;
     c.node.unit = unit;
     c.node.unit_name = None;
@@ -1306,7 +1329,7 @@ fn province_config(root: &Path, p: usize, upstream: Option<SocketAddr>) -> Resul
     if let Some(addr) = upstream {
         c.replication.upstreams = vec![Upstream {
             node_id: NAT.to_owned(),
-            address: format!("http://{addr}"),
+            address: format!("https://{addr}"),
         }];
     }
     c.validate().map_err(|e| anyhow!("{e}"))?;
@@ -1411,8 +1434,12 @@ async fn aggregation(args: &BenchSyncArgs, national_url: Option<&str>) -> Result
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let nat_dir = root.join(NAT);
     std::fs::create_dir_all(&nat_dir)?;
+    let pki = Pki::create(&root.join("pki"), "hopluu bench-sync CA")?;
     let toml = root.join("national.toml");
-    std::fs::write(&toml, national_toml(&nat_dir, national_url))?;
+    std::fs::write(
+        &toml,
+        national_toml(&nat_dir, national_url, &pki, args.provinces)?,
+    )?;
     let log = root.join("national.log");
 
     // The national node decides the province records.
@@ -1421,7 +1448,7 @@ async fn aggregation(args: &BenchSyncArgs, national_url: Option<&str>) -> Result
         args.provinces
     );
     let national = NationalProcess::start(&toml, &log).await?;
-    let channel = connect(national.addr).await?;
+    let channel = connect(&pki, national.addr).await?;
     let mut units = pb::unit_service_client::UnitServiceClient::new(channel.clone());
     for p in 0..args.provinces {
         units
@@ -1440,8 +1467,12 @@ async fn aggregation(args: &BenchSyncArgs, national_url: Option<&str>) -> Result
     let mut nodes = Vec::new();
     for p in 0..args.provinces {
         let proxy = FaultProxy::start(national.addr).await?;
-        let node =
-            LocalNode::start(province_config(root, p, Some(proxy.addr()))?, clock.clone()).await?;
+        let node = LocalNode::start(
+            province_config(root, p, Some(proxy.addr()), &pki)?,
+            clock.clone(),
+            &pki,
+        )
+        .await?;
         proxies.push(proxy);
         nodes.push(node);
     }
@@ -1461,7 +1492,9 @@ async fn aggregation(args: &BenchSyncArgs, national_url: Option<&str>) -> Result
     );
     let load_started = Instant::now();
     for p in 0..args.provinces {
-        nodes.push(LocalNode::start(province_config(root, p, None)?, clock.clone()).await?);
+        nodes.push(
+            LocalNode::start(province_config(root, p, None, &pki)?, clock.clone(), &pki).await?,
+        );
     }
     let mut tasks = tokio::task::JoinSet::new();
     for (p, node) in nodes.iter().enumerate() {
@@ -1523,7 +1556,7 @@ async fn aggregation(args: &BenchSyncArgs, national_url: Option<&str>) -> Result
     for proxy in &proxies {
         proxy.set_target(national.addr);
     }
-    let channel = connect(national.addr).await?;
+    let channel = connect(&pki, national.addr).await?;
     let mut info = pb::node_service_client::NodeServiceClient::new(channel.clone());
     let mut reports = pb::report_service_client::ReportServiceClient::new(channel.clone());
     let wire0: Vec<ProxyStats> = proxies.iter().map(|p| p.stats()).collect();
@@ -1531,8 +1564,8 @@ async fn aggregation(args: &BenchSyncArgs, national_url: Option<&str>) -> Result
     let self0 = cpu_secs("/proc/self/stat");
     let started = Instant::now();
     for (p, proxy) in proxies.iter().enumerate() {
-        let config = province_config(root, p, Some(proxy.addr()))?;
-        nodes.push(LocalNode::start(config, clock.clone()).await?);
+        let config = province_config(root, p, Some(proxy.addr()), &pki)?;
+        nodes.push(LocalNode::start(config, clock.clone(), &pki).await?);
     }
     let limit = Duration::from_secs(args.timeout_secs);
     let mut last_note = Instant::now();
@@ -1620,11 +1653,8 @@ async fn aggregation(args: &BenchSyncArgs, national_url: Option<&str>) -> Result
     })
 }
 
-async fn connect(addr: SocketAddr) -> Result<Channel> {
-    Ok(Channel::from_shared(format!("http://{addr}"))?
-        .connect_timeout(Duration::from_secs(10))
-        .connect()
-        .await?)
+async fn connect(pki: &Pki, addr: SocketAddr) -> Result<Channel> {
+    pki.channel(addr, &Caller::admin()).await
 }
 
 /// Creates a province's communes and grassroots unions and imports its

@@ -25,6 +25,11 @@
 //!
 //! Logs: only warnings by default (and the expected "sync session failed"
 //! of a cut link is left out); `RUST_LOG` overrides.
+//!
+//! Every link is mutual TLS: the demo makes its CA and every node's
+//! certificate in `DIR/pki` (the federation's), and an administrator's
+//! certificate there for the command line; the `node.toml` files it leaves
+//! name them.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -37,6 +42,7 @@ use hopluu_model::{Clock, Date, DocId, SystemClock};
 use hopluu_proto::v1 as pb;
 use hopluu_store::peer::FeedDoc;
 use hopluu_tests::federation::{Federation, LocalNode, NodeSpec};
+use hopluu_tests::pki::Caller;
 use hopluu_tests::proxy::ProxyStats;
 
 use crate::output::{Table, vnd};
@@ -311,15 +317,22 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     );
     let mut fed = Federation::new(&dir);
     let outcome = script(&mut fed, &args, Progress(started)).await;
+    // The command line's certificate, for the nodes served again later.
+    let admin = fed.pki().and_then(|p| {
+        let (cert, key) = p.write_client(&Caller::admin())?;
+        Ok((p.ca_file(), cert, key))
+    });
     let stopped = fed.shutdown().await;
     let summary = outcome?;
     stopped.context("stopping the nodes")?;
+    let admin = admin.context("writing the administrator's certificate")?;
     write_configs(&dir, args.national_db.as_deref())?;
     finish(
         &args.data_dir,
         &summary,
         started.elapsed(),
         args.national_db.as_deref(),
+        &admin,
     );
     Ok(())
 }
@@ -371,7 +384,8 @@ fn prepare_dir(dir: &Path, fresh: bool) -> Result<()> {
         dir.join(MARKER),
         "Made by `hopluu demo`: one directory per node, each with its SQLite database\n\
          (hopluu.sqlite) and a node.toml to serve it again with\n\
-         `hopluu serve --config DIR/<node>/node.toml`.\n\
+         `hopluu serve --config DIR/<node>/node.toml`; pki/ holds the demo's CA, every\n\
+         node's certificate and an administrator's (admin.pem, admin.key).\n\
          `hopluu demo --fresh` deletes this directory.\n",
     )
     .with_context(|| format!("writing {}", dir.join(MARKER).display()))?;
@@ -1520,8 +1534,7 @@ async fn import(
                     .map(|e| format!("{}: {}", e.field, e.reason))
                     .collect();
                 bail!(
-                    "importing {} ({}) at {}: {outcome} {}",
-                    m.full_name,
+                    "importing card {} at {}: {outcome} {}",
                     m.card_number,
                     node.id,
                     errors.join("; ")
@@ -1961,7 +1974,8 @@ fn toml_str(s: &str) -> String {
 }
 
 /// Writes DIR/<node>/node.toml for every node, so that each can be served
-/// again as its own process on 127.0.0.1:74xx, dialling its parent there.
+/// again as its own process on 127.0.0.1:74xx, dialling its parent there
+/// over TLS with its certificate from DIR/pki.
 fn write_configs(dir: &Path, national_db: Option<&str>) -> Result<()> {
     let mut nodes: Vec<(&str, Option<&str>)> = vec![(NATIONAL, None)];
     for p in TREE {
@@ -1970,7 +1984,8 @@ fn write_configs(dir: &Path, national_db: Option<&str>) -> Result<()> {
             nodes.push((d.id, Some(p.id)));
         }
     }
-    for (id, parent) in nodes {
+    let pki = dir.join("pki");
+    for &(id, parent) in &nodes {
         let node_dir = dir.join(id);
         let mut text = format!(
             "# Written by `hopluu demo`: serve this node again with\n\
@@ -1997,11 +2012,24 @@ fn write_configs(dir: &Path, national_db: Option<&str>) -> Result<()> {
             "\n[grpc]\nlisten = \"127.0.0.1:{}\"\n\n[log]\nlevel = \"warn\"\n",
             port_of(id)
         ));
+        text.push_str(&format!(
+            "\n[tls]\ncert = {}\nkey = {}\nca = [{}]\n",
+            toml_str(&pki.join(format!("{id}.pem")).display().to_string()),
+            toml_str(&pki.join(format!("{id}.key")).display().to_string()),
+            toml_str(&pki.join("ca.pem").display().to_string()),
+        ));
         if let Some(parent) = parent {
             text.push_str(&format!(
-                "\n[[replication.upstreams]]\nnode_id = {}\naddress = \"http://127.0.0.1:{}\"\n",
+                "\n[[replication.upstreams]]\nnode_id = {}\naddress = \"https://127.0.0.1:{}\"\n",
                 toml_str(parent),
                 port_of(parent)
+            ));
+        }
+        for (child, _) in nodes.iter().filter(|(_, p)| *p == Some(id)) {
+            text.push_str(&format!(
+                "\n[[replication.children]]\nnode_id = {}\nunit = {}\n",
+                toml_str(child),
+                toml_str(child)
             ));
         }
         let path = node_dir.join("node.toml");
@@ -2010,7 +2038,13 @@ fn write_configs(dir: &Path, national_db: Option<&str>) -> Result<()> {
     Ok(())
 }
 
-fn finish(dir: &Path, summary: &Summary, took: Duration, national_db: Option<&str>) {
+fn finish(
+    dir: &Path,
+    summary: &Summary,
+    took: Duration,
+    national_db: Option<&str>,
+    (ca, cert, key): &(PathBuf, PathBuf, PathBuf),
+) {
     section("the data");
     let mut t = Table::new(&["node", "database", "documents", "active members held"]);
     for n in &summary.nodes {
@@ -2040,8 +2074,17 @@ fn finish(dir: &Path, summary: &Summary, took: Duration, national_db: Option<&st
         ),
     }
     println!("  sqlite3 {d}/{CUT}/hopluu.sqlite {private}");
-    println!("or serve a node again and use the hopluu commands against it:");
+    println!(
+        "or serve a node again and use the hopluu commands against it, over mutual TLS with the\n\
+         demo's administrator certificate (every certificate is in {d}/pki):"
+    );
     println!("  hopluu serve --config {d}/vn/node.toml        # listens on 127.0.0.1:7400");
+    println!(
+        "  export HOPLUU_CA={} HOPLUU_CERT={} HOPLUU_KEY={}",
+        ca.display(),
+        cert.display(),
+        key.display()
+    );
     println!("  hopluu report members; hopluu members find \"nguyen van\"; hopluu units list");
     println!(
         "(each node.toml listens on its own port, 7400-74{:02}, and dials its parent there)",

@@ -79,6 +79,9 @@ const MIN_HEADER_COLUMNS: usize = 3;
 const MIN_DATE_SERIAL: f64 = 3654.0;
 /// Excel's last date, 9999-12-31, is serial 2958465.
 const MAX_DATE_SERIAL: f64 = 2_958_466.0;
+/// Excel's sheet: 1,048,576 rows and 16,384 columns (`XFD`).
+const XLSX_ROWS: u32 = 1 << 20;
+const XLSX_COLUMNS: u32 = 1 << 14;
 
 /// A roster column that the importer recognises.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -267,6 +270,11 @@ pub enum ImportFileError {
     #[error("the workbook has no worksheet")]
     NoWorksheet,
     #[error(
+        "the workbook has a cell beyond Excel's last row or column (row {row}, column {column}): \
+         open the file in Excel and save it again"
+    )]
+    CellOutsideSheet { row: u64, column: u64 },
+    #[error(
         "no header row found: one of the first {HEADER_SEARCH_ROWS} rows must name the columns, \
          e.g. \"Họ và tên\", \"Ngày sinh\", \"Giới tính\", \"Số thẻ đoàn viên\", \
          \"Ngày vào công đoàn\""
@@ -351,21 +359,60 @@ pub fn read_csv<R: Read>(mut r: R) -> Result<Sheet, ImportFileError> {
 }
 
 /// Reads the first worksheet of an XLSX roster.
+///
+/// The cells are read one by one, not as a calamine `Range`: a range is
+/// dense, so a single cell at a far address (`ZZZZZZ1`, found by fuzzing)
+/// made it allocate tens of gigabytes. A cell beyond Excel's last row or
+/// column is refused; rows span the first to the last non-empty row, and
+/// columns start at the first non-empty column, as a range's did.
 pub fn read_xlsx<R: Read + Seek>(r: R) -> Result<Sheet, ImportFileError> {
     let mut workbook = Xlsx::new(r).map_err(ImportFileError::Xlsx)?;
-    let range = workbook
-        .worksheet_range_at(0)
-        .ok_or(ImportFileError::NoWorksheet)?
-        .map_err(ImportFileError::Xlsx)?;
-    let first_row = range.start().map_or(0, |(row, _)| row as usize);
-    let rows = range
-        .rows()
-        .enumerate()
-        .map(|(i, cells)| {
-            (
-                first_row + i + 1,
-                cells.iter().map(Cell::from_data).collect(),
-            )
+    let name = workbook
+        .sheet_names()
+        .into_iter()
+        .next()
+        .ok_or(ImportFileError::NoWorksheet)?;
+    let mut reader = match workbook.worksheet_cells_reader(&name) {
+        Ok(reader) => reader,
+        // A chart sheet first: no cells, as calamine's range reads it.
+        Err(calamine::XlsxError::NotAWorksheet(_)) => return build_sheet(Vec::new()),
+        Err(e) => return Err(ImportFileError::Xlsx(e)),
+    };
+    let mut cells: BTreeMap<u32, Vec<(u32, Cell)>> = BTreeMap::new();
+    while let Some(cell) = reader.next_cell().map_err(ImportFileError::Xlsx)? {
+        let (row, column) = cell.get_position();
+        if row >= XLSX_ROWS || column >= XLSX_COLUMNS {
+            return Err(ImportFileError::CellOutsideSheet {
+                row: u64::from(row) + 1,
+                column: u64::from(column) + 1,
+            });
+        }
+        let data = Data::from(cell.get_value().clone());
+        if data != Data::Empty {
+            cells
+                .entry(row)
+                .or_default()
+                .push((column, Cell::from_data(&data)));
+        }
+    }
+    let (Some(&first_row), Some(&last_row), Some(first_column)) = (
+        cells.keys().next(),
+        cells.keys().next_back(),
+        cells.values().flatten().map(|&(c, _)| c).min(),
+    ) else {
+        return build_sheet(Vec::new());
+    };
+    let rows = (first_row..=last_row)
+        .map(|row| {
+            let mut line: Vec<Cell> = Vec::new();
+            for (column, cell) in cells.remove(&row).unwrap_or_default() {
+                let i = (column - first_column) as usize;
+                if line.len() <= i {
+                    line.resize(i + 1, Cell::Text(String::new()));
+                }
+                line[i] = cell;
+            }
+            (row as usize + 1, line)
         })
         .collect();
     build_sheet(rows)
@@ -1163,5 +1210,24 @@ mod tests {
                 (Column::NationalId, "123456789"),
             ])
         );
+    }
+
+    /// A cell at a far address is refused, not expanded into a dense range
+    /// of tens of gigabytes (found by fuzzing; the files are the fuzz
+    /// target's regressions).
+    #[test]
+    fn a_cell_beyond_the_sheet_is_refused() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/regressions/import");
+        for (file, at) in [
+            ("xlsx-cell-far-column", (1, 321_272_406)), // ZZZZZZ1
+            ("xlsx-cell-far-row", (4_000_000_000, 1)),  // A4000000000
+        ] {
+            let bytes = std::fs::read(dir.join(file)).unwrap();
+            let err = read_xlsx(std::io::Cursor::new(bytes)).unwrap_err();
+            assert!(
+                matches!(err, ImportFileError::CellOutsideSheet { row, column } if (row, column) == at),
+                "{file}: {err}"
+            );
+        }
     }
 }

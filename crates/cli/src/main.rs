@@ -1,16 +1,23 @@
 //! `hopluu`: run a node (`serve`), drive one over gRPC (units, members,
 //! campaigns, emulation, awards, reports), import rosters, benchmark.
 //!
+//! Every connection is mutual TLS: the command line presents a certificate
+//! (`--cert`, `--key`) and trusts the CAs of `--ca`; `--insecure-plaintext`
+//! talks to a node started with that flag.
+//!
 //! # Layout
 //! - `main.rs`: the command line and the commands.
 //! - [`output`]: tables and JSON.
 //! - [`import`]: reading roster spreadsheets (CSV, XLSX).
+//! - [`cert`]: `hopluu cert`: a CA and node, admin and staff certificates.
+//! - [`admin`]: `hopluu status` and `hopluu quarantine` (the admin service).
 //! - [`bench`]: `hopluu bench`.
 
+mod admin;
 mod bench;
 mod bench_sync;
+mod cert;
 mod demo;
-mod import;
 mod output;
 
 use std::path::PathBuf;
@@ -18,6 +25,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use hopluu_cli::import;
 use hopluu_node::config::Config;
 use hopluu_proto::v1 as pb;
 use output::{Table, initiatives_table, kv, print, vnd};
@@ -30,19 +38,44 @@ use tonic::transport::Channel;
     about = "Hợp lưu: the union federation's sync service"
 )]
 struct Cli {
-    /// The node to talk to.
-    #[arg(
-        long,
-        global = true,
-        env = "HOPLUU_ADDR",
-        default_value = "http://127.0.0.1:7400"
-    )]
-    addr: String,
+    /// The node to talk to [default: https://127.0.0.1:7400, or
+    /// http://127.0.0.1:7400 with --insecure-plaintext].
+    #[arg(long, global = true, env = "HOPLUU_ADDR")]
+    addr: Option<String>,
     /// Print JSON instead of a table.
     #[arg(long, global = true)]
     json: bool,
+    #[command(flatten)]
+    tls: ClientTls,
     #[command(subcommand)]
     command: Command,
+}
+
+/// How the command line reaches a node.
+#[derive(Args, Debug, Clone)]
+struct ClientTls {
+    /// A CA certificate (PEM) to trust the node's certificate by;
+    /// repeatable, or comma-separated in HOPLUU_CA. For `hopluu cert`: the
+    /// CA that signs (a directory with ca.pem and ca.key, or ca.pem).
+    #[arg(long = "ca", global = true, env = "HOPLUU_CA", value_delimiter = ',')]
+    ca: Vec<PathBuf>,
+    /// This client's certificate (PEM; `hopluu cert admin` or `staff`).
+    #[arg(long, global = true, env = "HOPLUU_CERT")]
+    cert: Option<PathBuf>,
+    /// This client's private key (PEM).
+    #[arg(long, global = true, env = "HOPLUU_KEY")]
+    key: Option<PathBuf>,
+    /// Plaintext gRPC without TLS: `hopluu serve --insecure-plaintext`
+    /// serves it, and the other commands talk it. For development only.
+    #[arg(long, global = true)]
+    insecure_plaintext: bool,
+}
+
+/// A node to talk to and how.
+#[derive(Debug, Clone)]
+struct Target {
+    addr: String,
+    tls: ClientTls,
 }
 
 #[derive(Subcommand, Debug)]
@@ -50,8 +83,14 @@ enum Command {
     /// Run a node. Without --config: a national node on an embedded SQLite
     /// file under --data-dir, listening on 127.0.0.1:7400.
     Serve(ServeArgs),
-    /// The node's identity and state.
+    /// The node's identity and state: database, version, uptime, feed,
+    /// documents, certificate expiry, quarantine (administrators; staff see
+    /// the node info).
     Status,
+    /// Changes the replication gate holds: list, show, release, discard
+    /// (administrators).
+    #[command(subcommand)]
+    Quarantine(admin::QuarantineCmd),
     /// Union units: create, rename, move, close, list.
     #[command(subcommand)]
     Units(UnitsCmd),
@@ -82,6 +121,9 @@ enum Command {
     /// a province's link, and print the national report and every edge's
     /// sync state before and after.
     Demo(demo::DemoArgs),
+    /// Make certificates: a CA, and node, admin and staff certificates.
+    #[command(subcommand)]
+    Cert(cert::CertCmd),
 }
 
 #[derive(Args, Debug)]
@@ -95,6 +137,16 @@ struct ServeArgs {
     /// Listen address, overriding the configuration.
     #[arg(long)]
     listen: Option<std::net::SocketAddr>,
+    /// The node's certificate (PEM; `hopluu cert node`), overriding [tls]
+    /// cert; with --tls-key and --tls-ca.
+    #[arg(long)]
+    tls_cert: Option<PathBuf>,
+    /// The node's private key (PEM), overriding [tls] key.
+    #[arg(long)]
+    tls_key: Option<PathBuf>,
+    /// A trusted CA certificate (PEM), repeatable, overriding [tls] ca.
+    #[arg(long)]
+    tls_ca: Vec<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -302,6 +354,27 @@ enum MembersCmd {
         scope: String,
         #[arg(long, default_value_t = 50)]
         limit: u32,
+    },
+    /// De-identify a member on request (Law 91/2025): removes their CCCD,
+    /// ethnicity and religion, and the name, birth date, position and
+    /// reasons of every record this node holds; keeps unit, gender, card
+    /// number and membership dates; records the request. Run it at the
+    /// member's province node or below (a node that holds personal data).
+    /// Earlier values stay in the documents' change history.
+    Deidentify {
+        /// The member's card number (or --id).
+        #[arg(required_unless_present = "id")]
+        card: Option<String>,
+        /// The member id instead of a card number.
+        #[arg(long, conflicts_with = "card")]
+        id: Option<String>,
+        /// Why: the member's request, a decision. Kept and replicated with
+        /// the record: do not repeat the member's personal data here.
+        #[arg(long)]
+        reason: String,
+        /// The request's document number.
+        #[arg(long, default_value = "")]
+        reference: String,
     },
 }
 
@@ -551,12 +624,55 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-async fn channel(addr: &str) -> anyhow::Result<Channel> {
-    Channel::from_shared(addr.to_owned())
-        .context("--addr is not a URL")?
-        .connect()
-        .await
-        .with_context(|| format!("cannot reach the node at {addr} (is `hopluu serve` running?)"))
+/// A channel to the node: mutual TLS for `https://`, plaintext for
+/// `http://` (only with --insecure-plaintext).
+async fn channel(target: &Target) -> anyhow::Result<Channel> {
+    let addr = &target.addr;
+    let tls = &target.tls;
+    let endpoint = Channel::from_shared(addr.clone()).context("--addr is not a URL")?;
+    let endpoint = if let Some(rest) = addr.strip_prefix("http://") {
+        if !tls.insecure_plaintext {
+            bail!(
+                "--addr: http://{rest} is plaintext, and nodes serve only mutual TLS: use \
+                 https://{rest} with --ca, --cert and --key (or HOPLUU_CA, HOPLUU_CERT, \
+                 HOPLUU_KEY), or pass --insecure-plaintext to talk to a node started with it"
+            );
+        }
+        endpoint
+    } else if addr.starts_with("https://") {
+        if tls.insecure_plaintext {
+            bail!("--insecure-plaintext talks plaintext, but --addr {addr} is TLS: use http://");
+        }
+        if tls.ca.is_empty() {
+            bail!(
+                "--ca: no CA certificate to check the node's certificate with: pass --ca FILE \
+                 (or set HOPLUU_CA), e.g. the ca.pem of `hopluu cert ca`"
+            );
+        }
+        let (Some(cert), Some(key)) = (&tls.cert, &tls.key) else {
+            bail!(
+                "--cert: a node accepts only clients with a certificate: pass --cert and --key \
+                 (or set HOPLUU_CERT and HOPLUU_KEY); make them with `hopluu cert admin`"
+            );
+        };
+        let ca = hopluu_node::tls::read_cas(&tls.ca).map_err(|e| anyhow::anyhow!("--ca: {e}"))?;
+        let read = |flag: &str, p: &PathBuf| {
+            std::fs::read_to_string(p)
+                .with_context(|| format!("{flag}: cannot read {}", p.display()))
+        };
+        let (cert, key) = (read("--cert", cert)?, read("--key", key)?);
+        endpoint
+            .tls_config(hopluu_node::tls::client_config(&ca, Some((&cert, &key))))
+            .map_err(|e| anyhow::anyhow!("--cert, --key: {}", hopluu_node::tls::error_chain(&e)))?
+    } else {
+        bail!("--addr: {addr:?} is not an address like https://127.0.0.1:7400");
+    };
+    endpoint.connect().await.map_err(|e| {
+        anyhow::anyhow!(
+            "cannot reach the node at {addr} (is `hopluu serve` running?): {}",
+            hopluu_node::tls::error_chain(&e)
+        )
+    })
 }
 
 fn init_tracing(config: &Config) {
@@ -572,7 +688,7 @@ fn init_tracing(config: &Config) {
     };
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+async fn serve(args: ServeArgs, insecure_plaintext: bool) -> anyhow::Result<()> {
     let mut config = match &args.config {
         Some(p) => Config::load(p)?,
         None => Config::embedded(&args.data_dir),
@@ -580,7 +696,33 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(listen) = args.listen {
         config.grpc.listen = listen;
     }
+    match (args.tls_cert, args.tls_key, args.tls_ca.is_empty()) {
+        (None, None, true) => {}
+        (Some(cert), Some(key), false) => {
+            config.tls = Some(hopluu_node::config::TlsSection {
+                cert,
+                key,
+                ca: args.tls_ca,
+            });
+            config.validate()?;
+        }
+        _ => bail!(
+            "--tls-cert, --tls-key, --tls-ca: give all three (the node's certificate, its key, \
+             and the CAs it trusts)"
+        ),
+    }
     init_tracing(&config);
+    let mut serve = hopluu_node::server::Serve::from(&config);
+    serve.insecure_plaintext = insecure_plaintext;
+    // Before the store opens: a node that may not serve stops here.
+    serve.security(&config.node.id, &config.unit_id())?;
+    if insecure_plaintext {
+        eprintln!(
+            "WARNING: --insecure-plaintext: this node serves gRPC without TLS; anyone who reaches \
+             {} can read and change everything. For development only.",
+            config.grpc.listen
+        );
+    }
     let app = hopluu_node::server::open(&config, Arc::new(hopluu_model::SystemClock)).await?;
     let listener = tokio::net::TcpListener::bind(config.grpc.listen)
         .await
@@ -610,50 +752,40 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
         tracing::info!("shutting down");
     };
-    hopluu_node::server::run(
-        app,
-        listener,
-        hopluu_node::server::Serve::from(&config),
-        shutdown,
-    )
-    .await?;
+    hopluu_node::server::run(app, listener, serve, shutdown).await?;
     Ok(())
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let json = cli.json;
+    let target = Target {
+        addr: cli.addr.clone().unwrap_or_else(|| {
+            let scheme = if cli.tls.insecure_plaintext {
+                "http"
+            } else {
+                "https"
+            };
+            format!("{scheme}://127.0.0.1:{}", hopluu_node::config::DEFAULT_PORT)
+        }),
+        tls: cli.tls.clone(),
+    };
     match cli.command {
-        Command::Serve(args) => serve(args).await,
+        Command::Serve(args) => serve(args, cli.tls.insecure_plaintext).await,
         Command::Bench(args) => bench::run(args).await,
         Command::BenchSync(args) => bench_sync::run(args).await,
         Command::Demo(args) => demo::run(args).await,
-        Command::Status => {
-            let mut c = pb::node_service_client::NodeServiceClient::new(channel(&cli.addr).await?);
-            let i = c
-                .get_node_info(pb::GetNodeInfoRequest {})
-                .await?
-                .into_inner();
-            print(json, &i, "hopluu.v1.NodeInfo", || {
-                kv(&[
-                    ("node", i.node_id.clone()),
-                    ("unit", format!("{} ({})", i.unit_id, i.unit_name)),
-                    ("database", i.database.clone()),
-                    ("version", i.version.clone()),
-                    ("feed position", i.feed_position.to_string()),
-                    ("documents", i.documents.to_string()),
-                    ("uptime", format!("{} s", i.uptime_seconds)),
-                ])
-            })
-        }
-        Command::Units(cmd) => units(cmd, &cli.addr, json).await,
-        Command::Members(cmd) => members(cmd, &cli.addr, json).await,
+        Command::Cert(cmd) => cert::run(cmd, &cli.tls.ca),
+        Command::Status => admin::status(channel(&target).await?, json).await,
+        Command::Quarantine(cmd) => admin::quarantine(cmd, channel(&target).await?, json).await,
+        Command::Units(cmd) => units(cmd, &target, json).await,
+        Command::Members(cmd) => members(cmd, &target, json).await,
         Command::Import(ImportCmd::Members { file, unit, batch }) => {
-            import_members(&cli.addr, json, &file, unit, batch).await
+            import_members(&target, json, &file, unit, batch).await
         }
-        Command::Campaigns(cmd) => campaigns(cmd, &cli.addr, json).await,
-        Command::Emulation(cmd) => emulation(cmd, &cli.addr, json).await,
-        Command::Awards(cmd) => awards(cmd, &cli.addr, json).await,
-        Command::Report(cmd) => report(cmd, &cli.addr, json).await,
+        Command::Campaigns(cmd) => campaigns(cmd, &target, json).await,
+        Command::Emulation(cmd) => emulation(cmd, &target, json).await,
+        Command::Awards(cmd) => awards(cmd, &target, json).await,
+        Command::Report(cmd) => report(cmd, &target, json).await,
     }
 }
 
@@ -702,7 +834,7 @@ fn unit_table(units: &[pb::Unit]) -> Table {
     t
 }
 
-async fn units(cmd: UnitsCmd, addr: &str, json: bool) -> anyhow::Result<()> {
+async fn units(cmd: UnitsCmd, addr: &Target, json: bool) -> anyhow::Result<()> {
     let mut c = pb::unit_service_client::UnitServiceClient::new(channel(addr).await?);
     let one = |u: pb::Unit| {
         print(json, &u, "hopluu.v1.Unit", || {
@@ -890,6 +1022,17 @@ fn member_detail(m: &pb::Member) -> Table {
         pairs.push(("ethnicity", p.ethnicity.clone()));
         pairs.push(("religion", p.religion.clone()));
     }
+    if let Some(d) = &m.deidentified {
+        pairs.push((
+            "de-identified",
+            format!(
+                "{} by {} ({}): {} {}",
+                d.at, d.by, d.operator, d.reason, d.reference
+            )
+            .trim()
+            .to_owned(),
+        ));
+    }
     for e in &m.history {
         pairs.push((
             "history",
@@ -915,7 +1058,7 @@ fn member_input(f: MemberFields) -> pb::MemberInput {
     }
 }
 
-async fn members(cmd: MembersCmd, addr: &str, json: bool) -> anyhow::Result<()> {
+async fn members(cmd: MembersCmd, addr: &Target, json: bool) -> anyhow::Result<()> {
     let mut c = pb::member_service_client::MemberServiceClient::new(channel(addr).await?);
     let one = |m: pb::Member| print(json, &m, "hopluu.v1.Member", || member_detail(&m));
     let list = |r: pb::ListMembersResponse| {
@@ -1024,11 +1167,45 @@ async fn members(cmd: MembersCmd, addr: &str, json: bool) -> anyhow::Result<()> 
             .await?
             .into_inner(),
         ),
+        MembersCmd::Deidentify {
+            card,
+            id,
+            reason,
+            reference,
+        } => {
+            let key = match (id, card) {
+                (Some(id), None) => pb::deidentify_member_request::Key::MemberId(id),
+                (None, Some(card)) => pb::deidentify_member_request::Key::CardNumber(card),
+                _ => bail!("give a card number or --id, not both"),
+            };
+            let r = c
+                .deidentify_member(pb::DeidentifyMemberRequest {
+                    key: Some(key),
+                    reason,
+                    reference,
+                })
+                .await?
+                .into_inner();
+            print(json, &r, "hopluu.v1.DeidentifyMemberResponse", || {
+                let mut t = r.member.as_ref().map_or_else(|| kv(&[]), member_detail);
+                t.row(vec!["changed here".into(), r.unit_ids.join(", ")]);
+                if !r.units_elsewhere.is_empty() {
+                    t.row(vec![
+                        "not changed".into(),
+                        format!(
+                            "{}: held outside this node's subtree; de-identify there too",
+                            r.units_elsewhere.join(", ")
+                        ),
+                    ]);
+                }
+                t
+            })
+        }
     }
 }
 
 async fn import_members(
-    addr: &str,
+    addr: &Target,
     json: bool,
     file: &std::path::Path,
     unit: Option<String>,
@@ -1178,7 +1355,7 @@ fn campaign_table(cs: &[pb::Campaign]) -> Table {
     t
 }
 
-async fn campaigns(cmd: CampaignsCmd, addr: &str, json: bool) -> anyhow::Result<()> {
+async fn campaigns(cmd: CampaignsCmd, addr: &Target, json: bool) -> anyhow::Result<()> {
     let mut c = pb::campaign_service_client::CampaignServiceClient::new(channel(addr).await?);
     let one = |x: pb::Campaign| {
         print(json, &x, "hopluu.v1.Campaign", || {
@@ -1271,7 +1448,7 @@ fn initiative_status(s: i32) -> &'static str {
     }
 }
 
-async fn emulation(cmd: EmulationCmd, addr: &str, json: bool) -> anyhow::Result<()> {
+async fn emulation(cmd: EmulationCmd, addr: &Target, json: bool) -> anyhow::Result<()> {
     let mut c = pb::emulation_service_client::EmulationServiceClient::new(channel(addr).await?);
     let initiative = |i: pb::Initiative| {
         print(json, &i, "hopluu.v1.Initiative", || {
@@ -1504,7 +1681,7 @@ fn proposal_table(ps: &[pb::Proposal]) -> Table {
     t
 }
 
-async fn awards(cmd: AwardsCmd, addr: &str, json: bool) -> anyhow::Result<()> {
+async fn awards(cmd: AwardsCmd, addr: &Target, json: bool) -> anyhow::Result<()> {
     let mut c = pb::award_service_client::AwardServiceClient::new(channel(addr).await?);
     match cmd {
         AwardsCmd::Types => {
@@ -1622,7 +1799,7 @@ async fn awards(cmd: AwardsCmd, addr: &str, json: bool) -> anyhow::Result<()> {
     }
 }
 
-async fn report(cmd: ReportCmd, addr: &str, json: bool) -> anyhow::Result<()> {
+async fn report(cmd: ReportCmd, addr: &Target, json: bool) -> anyhow::Result<()> {
     let mut c = pb::report_service_client::ReportServiceClient::new(channel(addr).await?);
     match cmd {
         ReportCmd::Members { unit } => {

@@ -143,6 +143,10 @@ impl Record {
         self.0.insert(key.to_owned(), list.into());
         self
     }
+    pub fn record(mut self, key: &str, v: Record) -> Self {
+        self.0.insert(key.to_owned(), v.into_value());
+        self
+    }
     pub fn map(mut self, key: &str) -> Self {
         self.0
             .insert(key.to_owned(), hydrate::Value::Map(hydrate::Map::default()));

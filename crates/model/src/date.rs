@@ -33,10 +33,15 @@ impl Date {
         Some(Date { year, month, day })
     }
 
-    /// Parses `YYYY-MM-DD`; `field` names the input in the error.
+    /// Parses `YYYY-MM-DD`; `field` names the input in the error. The error
+    /// does not repeat the input: a birth date is personal data, and a
+    /// spreadsheet with a shifted column puts a name where a date belongs.
     pub fn parse(field: &str, s: &str) -> Result<Date, ModelError> {
         s.trim().parse().map_err(|_| {
-            ModelError::invalid(field, format!("expected a date YYYY-MM-DD, got {s:?}"))
+            ModelError::invalid(
+                field,
+                "expected a date YYYY-MM-DD between 1900 and 2200 (e.g. 2025-07-01)",
+            )
         })
     }
 
@@ -215,5 +220,9 @@ mod tests {
     fn parse_names_field() {
         let e = Date::parse("birth_date", "31/12/1990").unwrap_err();
         assert!(e.to_string().starts_with("birth_date: expected a date"));
+        assert!(
+            !e.to_string().contains("1990"),
+            "the input is not repeated: {e}"
+        );
     }
 }

@@ -233,23 +233,52 @@ pub struct Author {
 }
 
 impl Author {
-    /// The actor of a node: its id's bytes, a zero byte, then an incarnation
-    /// (random per database, so a node restored from scratch never reuses
-    /// sequence numbers under an old actor). The node an actor belongs to is
-    /// readable from the actor alone ([`Author::node_of`]).
-    pub fn actor_for(node_id: &str, incarnation: &[u8]) -> ActorId {
+    /// The actor of a node: its id's bytes, a zero byte, the hosted unit's
+    /// id, a zero byte, then an incarnation (random per database, so a node
+    /// restored from scratch never reuses sequence numbers under an old
+    /// actor). Who made a change, and for which subtree, is readable from
+    /// the actor alone ([`Author::origin`]): every hop checks it against the
+    /// authority rule.
+    pub fn actor_for(node_id: &str, unit: &UnitId, incarnation: &[u8]) -> ActorId {
         let mut bytes = node_id.as_bytes().to_vec();
+        bytes.push(0);
+        bytes.extend_from_slice(unit.as_str().as_bytes());
         bytes.push(0);
         bytes.extend_from_slice(incarnation);
         ActorId::from(bytes)
     }
 
-    /// The node id an actor was made for (`None` for foreign actors).
-    pub fn node_of(actor: &ActorId) -> Option<String> {
+    /// The node and hosted unit an actor was made for (`None` for foreign
+    /// or malformed actors).
+    pub fn origin(actor: &ActorId) -> Option<Origin> {
         let bytes = actor.to_bytes();
         let end = bytes.iter().position(|b| *b == 0)?;
-        String::from_utf8(bytes[..end].to_vec()).ok()
+        let rest = &bytes[end + 1..];
+        let unit_end = rest.iter().position(|b| *b == 0)?;
+        let node = std::str::from_utf8(&bytes[..end]).ok()?;
+        let unit = std::str::from_utf8(&rest[..unit_end]).ok()?;
+        if node.is_empty() || node.len() > 64 {
+            return None;
+        }
+        Some(Origin {
+            node: node.to_owned(),
+            unit: UnitId::parse("actor", unit).ok()?,
+        })
     }
+
+    /// The node id an actor was made for (`None` for foreign actors).
+    pub fn node_of(actor: &ActorId) -> Option<String> {
+        Author::origin(actor).map(|o| o.node)
+    }
+}
+
+/// Who made a change, read from its actor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub node: String,
+    /// The unit the node hosted when it made the change: the subtree it
+    /// holds authority over.
+    pub unit: UnitId,
 }
 
 /// Runs `f` as one automerge change by `author`; on error the change is
@@ -307,9 +336,17 @@ mod tests {
 
     #[test]
     fn actor_names_its_node() {
-        let a = Author::actor_for("hau-giang", &[1, 2, 3, 4]);
+        let unit = UnitId::parse("unit", "hg").unwrap();
+        let a = Author::actor_for("hau-giang", &unit, &[1, 0, 3, 4]);
         assert_eq!(Author::node_of(&a).as_deref(), Some("hau-giang"));
+        assert_eq!(Author::origin(&a).unwrap().unit, unit);
         assert_eq!(Author::node_of(&ActorId::from(vec![7u8; 16])), None);
+        // The pre-unit layout (node, zero, random bytes) names no unit.
+        assert_eq!(
+            Author::origin(&ActorId::from(b"hau-giang\0\x9f\x01".to_vec())),
+            None
+        );
+        assert_eq!(Author::origin(&ActorId::from(b"\0hg\0x".to_vec())), None);
     }
 }
 
@@ -326,6 +363,23 @@ pub enum Skel {
 /// wherever they are made, so they merge as one.
 pub fn skeleton_actor() -> ActorId {
     ActorId::from(b"hopluu-skeleton".to_vec())
+}
+
+/// The hash of the one skeleton change a document may hold, for the kinds
+/// that have one. Anyone can make a change under the skeleton actor, so a
+/// receiver accepts such a change only if it is exactly this one.
+pub fn skeleton_hash(id: &DocId) -> Option<automerge::ChangeHash> {
+    let mut doc = Automerge::new();
+    match id {
+        DocId::Roster { unit, bucket } | DocId::RosterPrivate { unit, bucket } => {
+            crate::member::init_roster_skeleton(&mut doc, unit, *bucket).ok()?
+        }
+        DocId::Emulation { unit, campaign } => {
+            crate::emulation::init_emulation_skeleton(&mut doc, unit, campaign).ok()?
+        }
+        _ => return None,
+    }
+    doc.get_heads().first().copied()
 }
 
 /// Writes a document's skeleton (root fields and empty containers) as one

@@ -123,7 +123,7 @@ pub fn vnd(field: &str, v: i64) -> Result<i64, ModelError> {
 /// The document's skeleton, as one deterministic change (see
 /// [`crate::doc::init_skeleton`]), so that two nodes starting the same
 /// emulation record share its `initiatives` and `works` maps.
-fn ensure_root(
+pub(crate) fn init_emulation_skeleton(
     doc: &mut Automerge,
     unit: &UnitId,
     campaign: &CampaignId,
@@ -151,7 +151,7 @@ pub fn register(
     pledge: &str,
 ) -> Result<Emulation, ModelError> {
     let pledge = clean_text("pledge", pledge, 2000, false)?;
-    ensure_root(doc, unit, campaign)?;
+    init_emulation_skeleton(doc, unit, campaign)?;
     edit(doc, author, "register", |tx| {
         am::put_bool(tx, &automerge::ROOT, "registered", true)?;
         am::put_str(tx, &automerge::ROOT, "registered_on", &on.to_string())?;
@@ -215,7 +215,7 @@ pub fn record_initiative(
     new: &NewInitiative,
 ) -> Result<Initiative, ModelError> {
     let id = InitiativeId::generate();
-    ensure_root(doc, unit, campaign)?;
+    init_emulation_skeleton(doc, unit, campaign)?;
     edit(doc, author, "record initiative", |tx| {
         let map = am::ensure_map(tx, &automerge::ROOT, "initiatives")?;
         Record::new()
@@ -313,7 +313,7 @@ pub fn record_work(
     new: &NewWork,
 ) -> Result<Work, ModelError> {
     let id = WorkId::generate();
-    ensure_root(doc, unit, campaign)?;
+    init_emulation_skeleton(doc, unit, campaign)?;
     edit(doc, author, "record work", |tx| {
         let map = am::ensure_map(tx, &automerge::ROOT, "works")?;
         Record::new()

@@ -16,6 +16,11 @@ pub enum ModelError {
     /// The record exists already.
     #[error("{what} {id} already exists")]
     AlreadyExists { what: &'static str, id: String },
+    /// The request is well formed, but this node or the record's state does
+    /// not allow it: personal data at a node above `private_depth`, a
+    /// member already de-identified. Names the field and what is expected.
+    #[error("{field}: {reason}")]
+    Precondition { field: String, reason: String },
     /// The node does not hold authority over the record's owner unit.
     #[error("unit {node_unit} has no authority over {target}")]
     NoAuthority { node_unit: String, target: String },
@@ -27,6 +32,13 @@ pub enum ModelError {
 impl ModelError {
     pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
         ModelError::Invalid {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
+    pub fn precondition(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        ModelError::Precondition {
             field: field.into(),
             reason: reason.into(),
         }
@@ -46,10 +58,15 @@ impl ModelError {
         }
     }
 
-    /// Prefixes the field of an `Invalid` error, e.g. `member.` or `rows[3].`.
+    /// Prefixes the field of an `Invalid` or `Precondition` error, e.g.
+    /// `member.` or `rows[3].`.
     pub fn in_field(self, prefix: &str) -> Self {
         match self {
             ModelError::Invalid { field, reason } => ModelError::Invalid {
+                field: format!("{prefix}{field}"),
+                reason,
+            },
+            ModelError::Precondition { field, reason } => ModelError::Precondition {
                 field: format!("{prefix}{field}"),
                 reason,
             },

@@ -30,11 +30,11 @@ fn check_slug(field: &str, s: &str) -> Result<(), ModelError> {
         .bytes()
         .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'_');
     if !ok_first || !ok_rest {
+        // The input is not repeated: what was typed where an id belongs may
+        // be anything, a member's name included.
         return Err(ModelError::invalid(
             field,
-            format!(
-                "{s:?} is not an id: use lowercase ASCII letters, digits, '-' and '_', starting with a letter or digit"
-            ),
+            "is not an id: use lowercase ASCII letters, digits, '-' and '_', starting with a letter or digit",
         ));
     }
     Ok(())

@@ -13,8 +13,20 @@
 //! { v, owner, addressed: [], unit, bucket,
 //!   members: { m…: { full_name, birth_date, gender, card_number, joined_on,
 //!                    position, status, status_reason, status_on,
-//!                    history: [ { kind, on, reason, unit, other_unit } ] } } }
+//!                    history: [ { kind, on, reason, unit, other_unit } ],
+//!                    deidentified?: { at, by, operator, reason, reference } } } }
 //! ```
+//!
+//! # Personal data
+//!
+//! A member's name and birth date (in the roster) and CCCD, ethnicity and
+//! religion (in the private roster) are personal data. They never appear
+//! in an error message or a `Debug` output of this crate's types.
+//! [`deidentify`] and [`forget_private`] remove them from a member's
+//! current state on request (Law 91/2025), keeping what the federation's
+//! statistics need (unit, gender, card number, membership dates and
+//! status) and recording the request in the record itself. Automerge keeps
+//! every change, so the removed values stay in the documents' history.
 
 use std::collections::BTreeSet;
 
@@ -49,10 +61,9 @@ impl Gender {
             "male" | "nam" | "m" => Ok(Gender::Male),
             "female" | "nữ" | "nu" | "f" => Ok(Gender::Female),
             "other" | "khác" | "khac" => Ok(Gender::Other),
-            _ => Err(ModelError::invalid(
-                field,
-                format!("expected male, female or other, got {s:?}"),
-            )),
+            // Not repeated: a shifted spreadsheet column puts other
+            // personal data here.
+            _ => Err(ModelError::invalid(field, "expected male, female or other")),
         }
     }
 }
@@ -99,13 +110,16 @@ pub struct MemberEvent {
     pub other_unit: Option<UnitId>,
 }
 
-/// A member as the roster of one unit records them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A member as the roster of one unit records them. `Debug` hides the
+/// name and birth date.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Member {
     pub id: MemberId,
     pub unit: UnitId,
+    /// [`DEIDENTIFIED_NAME`] once the member was de-identified.
     pub full_name: String,
-    pub birth_date: Date,
+    /// `None` once the member was de-identified.
+    pub birth_date: Option<Date>,
     pub gender: Gender,
     pub card_number: CardNumber,
     pub joined_on: Date,
@@ -114,6 +128,73 @@ pub struct Member {
     pub status_reason: String,
     pub status_on: Option<Date>,
     pub history: Vec<MemberEvent>,
+    /// The de-identification request this record carries out, if any.
+    pub deidentified: Option<Deidentified>,
+}
+
+impl std::fmt::Debug for Member {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Member")
+            .field("id", &self.id)
+            .field("unit", &self.unit)
+            .field("full_name", &"***")
+            .field("birth_date", &"***")
+            .field("gender", &self.gender)
+            .field("card_number", &self.card_number)
+            .field("joined_on", &self.joined_on)
+            .field("status", &self.status)
+            .field("status_on", &self.status_on)
+            .field("history", &self.history.len())
+            .field("deidentified", &self.deidentified)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What replaces a de-identified member's name.
+pub const DEIDENTIFIED_NAME: &str = "(de-identified)";
+
+/// A de-identification request, as the member's record keeps it. It never
+/// holds the removed values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deidentified {
+    /// When the node carried it out: UTC, `YYYY-MM-DDTHH:MM:SSZ`.
+    pub at: String,
+    /// The node that carried it out.
+    pub by: String,
+    /// Who asked the node: the caller's certificate identity (e.g. `admin
+    /// lan`), empty where the node does not know it.
+    pub operator: String,
+    /// Why (the member's request, a decision), as the operator gave it.
+    pub reason: String,
+    /// The request's document number, if any.
+    pub reference: String,
+}
+
+impl Deidentified {
+    /// Checks the operator's reason (required) and reference.
+    pub fn parse(
+        at_millis: i64,
+        by: &str,
+        operator: &str,
+        reason: &str,
+        reference: &str,
+    ) -> Result<Deidentified, ModelError> {
+        Ok(Deidentified {
+            at: utc_timestamp(at_millis),
+            by: by.to_owned(),
+            operator: clean_text("operator", operator, 200, false)?,
+            reason: clean_text("reason", reason, 500, true)?,
+            reference: clean_text("reference", reference, 100, false)?,
+        })
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` for milliseconds since the Unix epoch.
+fn utc_timestamp(millis: i64) -> String {
+    let secs = millis.div_euclid(1000);
+    let day = Date::from_days_since_epoch(secs.div_euclid(86_400));
+    let s = secs.rem_euclid(86_400);
+    format!("{day}T{:02}:{:02}:{:02}Z", s / 3600, s / 60 % 60, s % 60)
 }
 
 /// Sensitive personal data, kept in the private roster.
@@ -149,7 +230,8 @@ impl PrivateData {
 }
 
 /// The raw fields of a member as a form or a spreadsheet gives them.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// `Debug` shows none of them but the card number.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct MemberInput {
     pub full_name: String,
     pub birth_date: String,
@@ -162,8 +244,32 @@ pub struct MemberInput {
     pub religion: String,
 }
 
-/// A validated new member (not yet placed in a unit).
-#[derive(Debug, Clone, PartialEq, Eq)]
+impl MemberInput {
+    /// The first sensitive field (CCCD, ethnicity, religion) the input
+    /// fills, if any.
+    pub fn private_field(&self) -> Option<&'static str> {
+        [
+            ("national_id", &self.national_id),
+            ("ethnicity", &self.ethnicity),
+            ("religion", &self.religion),
+        ]
+        .into_iter()
+        .find(|(_, v)| !v.trim().is_empty())
+        .map(|(field, _)| field)
+    }
+}
+
+impl std::fmt::Debug for MemberInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemberInput")
+            .field("card_number", &self.card_number)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A validated new member (not yet placed in a unit). `Debug` hides the
+/// personal fields.
+#[derive(Clone, PartialEq, Eq)]
 pub struct NewMember {
     pub full_name: String,
     pub birth_date: Date,
@@ -174,6 +280,19 @@ pub struct NewMember {
     pub private: PrivateData,
 }
 
+impl std::fmt::Debug for NewMember {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewMember")
+            .field("full_name", &"***")
+            .field("birth_date", &"***")
+            .field("gender", &self.gender)
+            .field("card_number", &self.card_number)
+            .field("joined_on", &self.joined_on)
+            .field("private", &self.private)
+            .finish_non_exhaustive()
+    }
+}
+
 pub fn full_name(s: &str) -> Result<String, ModelError> {
     clean_text("full_name", s, 100, true)
 }
@@ -182,24 +301,31 @@ pub fn position(s: &str) -> Result<String, ModelError> {
     clean_text("position", s, 100, false)
 }
 
-/// Checks the dates of a membership against each other and today.
-pub fn check_dates(birth_date: Date, joined_on: Date, today: Date) -> Result<(), ModelError> {
-    if birth_date > today {
+/// Checks the dates of a membership against each other and today (a
+/// de-identified member has no birth date left to check). The birth date is
+/// personal data: no message repeats it.
+pub fn check_dates(
+    birth_date: Option<Date>,
+    joined_on: Date,
+    today: Date,
+) -> Result<(), ModelError> {
+    if birth_date.is_some_and(|b| b > today) {
         return Err(ModelError::invalid(
             "birth_date",
-            format!("{birth_date} is in the future"),
+            format!("must not be in the future (today is {today})"),
         ));
     }
+    // Nor the joining date: swapped date columns put the birth date there.
     if joined_on > today {
         return Err(ModelError::invalid(
             "joined_on",
-            format!("{joined_on} is in the future"),
+            format!("must not be in the future (today is {today})"),
         ));
     }
-    if joined_on < birth_date.add_years(MIN_AGE) {
+    if birth_date.is_some_and(|b| joined_on < b.add_years(MIN_AGE)) {
         return Err(ModelError::invalid(
             "joined_on",
-            format!("{joined_on} is before the member turned {MIN_AGE} (born {birth_date})"),
+            format!("is before the member turned {MIN_AGE}"),
         ));
     }
     Ok(())
@@ -232,7 +358,7 @@ impl NewMember {
             &input.religion,
         ));
         if let (Some(b), Some(j)) = (birth, joined) {
-            ok!(check_dates(b, j, today));
+            ok!(check_dates(Some(b), j, today));
         }
         match (name, birth, gender, card, joined, pos, private) {
             (
@@ -258,13 +384,27 @@ impl NewMember {
 }
 
 /// Changes to a member's own fields; `None` leaves a field as it is.
-#[derive(Debug, Clone, Default)]
+/// `Debug` hides the name and birth date.
+#[derive(Clone, Default)]
 pub struct MemberUpdate {
     pub full_name: Option<String>,
     pub birth_date: Option<Date>,
     pub gender: Option<Gender>,
     pub position: Option<String>,
     pub joined_on: Option<Date>,
+}
+
+impl std::fmt::Debug for MemberUpdate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let set = |v: bool| if v { "***" } else { "unchanged" };
+        f.debug_struct("MemberUpdate")
+            .field("full_name", &set(self.full_name.is_some()))
+            .field("birth_date", &set(self.birth_date.is_some()))
+            .field("gender", &self.gender)
+            .field("position", &self.position)
+            .field("joined_on", &self.joined_on)
+            .finish()
+    }
 }
 
 /// Where a new member goes. Buckets are numbered `0..n` without gaps; a
@@ -298,10 +438,22 @@ fn event_record(e: &MemberEvent) -> Record {
         )
 }
 
-fn member_record(m: &Member) -> Record {
+fn deidentified_record(d: &Deidentified) -> Record {
     Record::new()
+        .str("at", &d.at)
+        .str("by", &d.by)
+        .str("operator", &d.operator)
+        .str("reason", &d.reason)
+        .str("reference", &d.reference)
+}
+
+fn member_record(m: &Member) -> Record {
+    let r = Record::new()
         .str("full_name", &m.full_name)
-        .str("birth_date", m.birth_date.to_string())
+        .str(
+            "birth_date",
+            m.birth_date.map(|d| d.to_string()).unwrap_or_default(),
+        )
         .str("gender", m.gender.as_str())
         .str("card_number", m.card_number.as_str())
         .str("joined_on", m.joined_on.to_string())
@@ -312,7 +464,11 @@ fn member_record(m: &Member) -> Record {
             "status_on",
             m.status_on.map(|d| d.to_string()).unwrap_or_default(),
         )
-        .records("history", m.history.iter().map(event_record).collect())
+        .records("history", m.history.iter().map(event_record).collect());
+    match &m.deidentified {
+        Some(d) => r.record("deidentified", deidentified_record(d)),
+        None => r,
+    }
 }
 
 /// Makes sure the roster document has its skeleton. The skeleton is one
@@ -320,7 +476,11 @@ fn member_record(m: &Member) -> Record {
 /// create the same roster concurrently they create the *same* change, so
 /// their `members` maps are one object and no member is hidden by a
 /// conflict between two maps.
-fn ensure_roster_root(doc: &mut Automerge, unit: &UnitId, bucket: u32) -> Result<(), ModelError> {
+pub(crate) fn init_roster_skeleton(
+    doc: &mut Automerge,
+    unit: &UnitId,
+    bucket: u32,
+) -> Result<(), ModelError> {
     crate::doc::init_skeleton(
         doc,
         &[
@@ -363,7 +523,7 @@ pub fn add(
     bucket: u32,
     member: &Member,
 ) -> Result<(), ModelError> {
-    ensure_roster_root(doc, unit, bucket)?;
+    init_roster_skeleton(doc, unit, bucket)?;
     edit(doc, author, "add member", |tx| {
         let members = members_map(tx)?;
         if am::child(tx, &members, member.id.as_str()).is_some() {
@@ -440,11 +600,28 @@ fn read_obj(unit: &str, id: &str, o: &Obj<'_, Automerge>) -> Result<Member, Mode
         })
         .collect::<Result<Vec<_>, ModelError>>()
         .map_err(bad)?;
+    let deidentified = o.obj("deidentified").map(|d| Deidentified {
+        at: d.str("at"),
+        by: d.str("by"),
+        operator: d.str("operator"),
+        reason: d.str("reason"),
+        reference: d.str("reference"),
+    });
+    // Once de-identified, a name or birth date written concurrently (at a
+    // node that had not seen the request yet) is never shown: a repeated
+    // request removes it from the document ([`needs_deidentify`]).
+    let (full_name, birth_date) = match deidentified {
+        Some(_) => (DEIDENTIFIED_NAME.to_owned(), None),
+        None => (
+            o.str("full_name"),
+            Date::parse_opt("birth_date", &o.str("birth_date")).map_err(bad)?,
+        ),
+    };
     Ok(Member {
         id: MemberId::parse("id", id).map_err(bad)?,
         unit: UnitId::parse("unit", unit).map_err(bad)?,
-        full_name: o.str("full_name"),
-        birth_date: Date::parse("birth_date", &o.str("birth_date")).map_err(bad)?,
+        full_name,
+        birth_date,
         gender: Gender::parse("gender", &o.str("gender")).map_err(bad)?,
         card_number: CardNumber::parse("card_number", &o.str("card_number")).map_err(bad)?,
         joined_on: Date::parse("joined_on", &o.str("joined_on")).map_err(bad)?,
@@ -454,6 +631,7 @@ fn read_obj(unit: &str, id: &str, o: &Obj<'_, Automerge>) -> Result<Member, Mode
         status_reason: o.str("status_reason"),
         status_on: Date::parse_opt("status_on", &o.str("status_on")).map_err(bad)?,
         history,
+        deidentified,
     })
 }
 
@@ -475,7 +653,23 @@ pub fn update(
     today: Date,
 ) -> Result<Member, ModelError> {
     let current = read(doc, id)?.ok_or_else(|| ModelError::not_found("member", id))?;
-    let birth = upd.birth_date.unwrap_or(current.birth_date);
+    if let Some(d) = &current.deidentified {
+        let field = match (&upd.full_name, &upd.birth_date) {
+            (Some(_), _) => "full_name",
+            (None, Some(_)) => "birth_date",
+            (None, None) => "",
+        };
+        if !field.is_empty() {
+            return Err(ModelError::precondition(
+                field,
+                format!(
+                    "member {id} was de-identified on request at {}: their name and birth date are not recorded again",
+                    d.at
+                ),
+            ));
+        }
+    }
+    let birth = upd.birth_date.or(current.birth_date);
     let joined = upd.joined_on.unwrap_or(current.joined_on);
     check_dates(birth, joined, today)?;
     edit(doc, author, "update member", |tx| {
@@ -489,7 +683,9 @@ pub fn update(
         if let Some(g) = upd.gender {
             am::put_str(tx, &obj, "gender", g.as_str())?;
         }
-        am::put_str(tx, &obj, "birth_date", &birth.to_string())?;
+        if let Some(b) = birth {
+            am::put_str(tx, &obj, "birth_date", &b.to_string())?;
+        }
         am::put_str(tx, &obj, "joined_on", &joined.to_string())?;
         Ok(())
     })?;
@@ -579,7 +775,7 @@ pub fn transfer_in(
             format!("member {} is already active in unit {unit}", from.id),
         ));
     }
-    ensure_roster_root(doc, unit, bucket)?;
+    init_roster_skeleton(doc, unit, bucket)?;
     edit(doc, author, "transfer member in", |tx| {
         let members = members_map(tx)?;
         match am::child(tx, &members, from.id.as_str()) {
@@ -591,10 +787,23 @@ pub fn transfer_in(
                 am::put_str(tx, &obj, "status_on", &on.to_string())?;
                 am::put_str(tx, &obj, "full_name", &from.full_name)?;
                 am::put_str(tx, &obj, "position", &from.position)?;
-                am::put_str(tx, &obj, "birth_date", &from.birth_date.to_string())?;
+                am::put_str(
+                    tx,
+                    &obj,
+                    "birth_date",
+                    &from.birth_date.map(|d| d.to_string()).unwrap_or_default(),
+                )?;
                 am::put_str(tx, &obj, "gender", from.gender.as_str())?;
                 am::put_str(tx, &obj, "card_number", from.card_number.as_str())?;
                 am::put_str(tx, &obj, "joined_on", &from.joined_on.to_string())?;
+                // A de-identified member stays so in every unit they come
+                // back to: the old record loses what it still held.
+                if let Some(d) = &from.deidentified
+                    && am::child(tx, &obj, "deidentified").is_none()
+                {
+                    scrub(tx, &obj)?;
+                    deidentified_record(d).create(tx, &obj, "deidentified")?;
+                }
                 let history = am::ensure_list(tx, &obj, "history")?;
                 event_record(&event).append(tx, &history)?;
             }
@@ -621,7 +830,7 @@ pub fn joining(id: MemberId, unit: UnitId, new: &NewMember) -> Member {
         id,
         unit,
         full_name: new.full_name.clone(),
-        birth_date: new.birth_date,
+        birth_date: Some(new.birth_date),
         gender: new.gender,
         card_number: new.card_number.clone(),
         joined_on: new.joined_on,
@@ -635,6 +844,7 @@ pub fn joining(id: MemberId, unit: UnitId, new: &NewMember) -> Member {
             reason: String::new(),
             other_unit: None,
         }],
+        deidentified: None,
     }
 }
 
@@ -679,7 +889,7 @@ pub fn put_private(
     id: &MemberId,
     data: &PrivateData,
 ) -> Result<(), ModelError> {
-    ensure_roster_root(doc, unit, bucket)?;
+    init_roster_skeleton(doc, unit, bucket)?;
     edit(doc, author, "record private data", |tx| {
         let members = members_map(tx)?;
         let obj = am::ensure_map(tx, &members, id.as_str())?;
@@ -727,4 +937,144 @@ pub fn read_private(
         }
     }
     Ok(out)
+}
+
+/// The fields [`scrub`] clears, with the value it leaves.
+const SCRUBBED: [(&str, &str); 4] = [
+    ("full_name", DEIDENTIFIED_NAME),
+    ("birth_date", ""),
+    ("position", ""),
+    ("status_reason", ""),
+];
+
+/// Whether `o[key]` holds anything but `v`: another value, or `v` beside a
+/// conflicting one (a concurrent write keeps its value as a conflict).
+fn holds_other<R: automerge::ReadDoc>(o: &Obj<'_, R>, key: &str, v: &str) -> bool {
+    o.str(key) != v || o.conflicted(key)
+}
+
+/// The history entries of a record.
+fn events<R: automerge::ReadDoc>(doc: &R, obj: &automerge::ObjId) -> Vec<automerge::ObjId> {
+    Obj {
+        doc,
+        id: obj.clone(),
+    }
+    .list("history")
+    .into_iter()
+    .map(|e| e.id)
+    .collect()
+}
+
+/// Removes the personal fields of a record's current state: the name
+/// becomes [`DEIDENTIFIED_NAME`]; birth date, position and every free-text
+/// reason (which may name the person or their health) become empty. A
+/// field is written over when it holds another value or a conflict, so no
+/// concurrent value survives beside the new one. Unit, gender, card number,
+/// membership dates, status and the kinds, dates and units of the history
+/// stay: the federation's statistics count them.
+fn scrub<T: automerge::transaction::Transactable>(
+    tx: &mut T,
+    obj: &automerge::ObjId,
+) -> Result<(), ModelError> {
+    for (key, v) in SCRUBBED {
+        if holds_other(
+            &Obj {
+                doc: &*tx,
+                id: obj.clone(),
+            },
+            key,
+            v,
+        ) {
+            tx.put(obj, key, v)?;
+        }
+    }
+    for event in events(&*tx, obj) {
+        if holds_other(
+            &Obj {
+                doc: &*tx,
+                id: event.clone(),
+            },
+            "reason",
+            "",
+        ) {
+            tx.put(&event, "reason", "")?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether a de-identification request has anything to do in this record:
+/// it was not de-identified yet, or a personal value came back into its
+/// current state (written concurrently, at a node that had not yet seen
+/// the de-identification, or a later reason). `false` for an absent record.
+pub fn needs_deidentify(doc: &Automerge, id: &MemberId) -> bool {
+    let Ok(obj) = member_obj(doc, id) else {
+        return false;
+    };
+    let o = Obj {
+        doc,
+        id: obj.clone(),
+    };
+    o.obj("deidentified").is_none()
+        || SCRUBBED.iter().any(|(key, v)| holds_other(&o, key, v))
+        || events(doc, &obj)
+            .into_iter()
+            .any(|e| holds_other(&Obj { doc, id: e }, "reason", ""))
+}
+
+/// De-identifies a member's record on request (Law 91/2025): removes the
+/// personal fields from its current state ([`scrub`]) and records the
+/// request in the record, without the removed values, in one change. A
+/// record de-identified before keeps its first request and is scrubbed
+/// again if a personal value came back ([`needs_deidentify`]); one with
+/// nothing left to remove is refused. Earlier values stay in the
+/// document's change history: automerge keeps every change.
+pub fn deidentify(
+    doc: &mut Automerge,
+    author: &Author,
+    id: &MemberId,
+    request: &Deidentified,
+) -> Result<Member, ModelError> {
+    let current = read(doc, id)?.ok_or_else(|| ModelError::not_found("member", id))?;
+    if let Some(d) = &current.deidentified
+        && !needs_deidentify(doc, id)
+    {
+        return Err(ModelError::precondition(
+            "member_id",
+            format!(
+                "member {id} was de-identified already, at {} by {}",
+                d.at, d.by
+            ),
+        ));
+    }
+    edit(doc, author, "deidentify member", |tx| {
+        let obj = member_obj(tx, id)?;
+        scrub(tx, &obj)?;
+        if am::child(tx, &obj, "deidentified").is_none() {
+            deidentified_record(request).create(tx, &obj, "deidentified")?;
+        }
+        Ok(())
+    })?;
+    read(doc, id)?.ok_or_else(|| ModelError::not_found("member", id))
+}
+
+/// Removes a member's entry (CCCD, ethnicity, religion) from a private
+/// roster's current state, in one change; `false` when it holds none.
+pub fn forget_private(
+    doc: &mut Automerge,
+    author: &Author,
+    id: &MemberId,
+) -> Result<bool, ModelError> {
+    let held = Obj::root(&*doc)
+        .obj("members")
+        .is_some_and(|m| m.obj(id.as_str()).is_some());
+    if !held {
+        return Ok(false);
+    }
+    edit(doc, author, "forget private data", |tx| {
+        let members = members_map(tx)?;
+        automerge::transaction::Transactable::delete(tx, &members, id.as_str())?;
+        Ok(())
+    })?;
+    Ok(true)
 }

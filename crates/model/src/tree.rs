@@ -188,6 +188,40 @@ impl UnitTree {
         self.check_authority(node_unit, new_parent)
     }
 
+    /// Personal data: may the node hosting `node_unit` hold private rosters
+    /// (CCCD, ethnicity, religion)? Only at or below `private_depth` (0 is
+    /// the national federation, 1 the provinces), and only once the node
+    /// knows where its unit stands. A node that may not hold them neither
+    /// writes nor reads them: they reach it from nowhere, since replication
+    /// applies the same depth ([`UnitTree::in_scope`]).
+    pub fn holds_private(&self, node_unit: &UnitId, private_depth: usize) -> bool {
+        self.contains(node_unit) && self.depth(node_unit) >= private_depth
+    }
+
+    /// Like [`UnitTree::holds_private`], as a `Precondition` error naming
+    /// `field` (the request field that carries or asks for personal data).
+    pub fn check_holds_private(
+        &self,
+        node_unit: &UnitId,
+        private_depth: usize,
+        field: &str,
+    ) -> Result<(), ModelError> {
+        if self.holds_private(node_unit, private_depth) {
+            return Ok(());
+        }
+        let reason = if self.contains(node_unit) {
+            format!(
+                "this node (depth {}) does not hold personal data; private_depth is {private_depth}",
+                self.depth(node_unit)
+            )
+        } else {
+            format!(
+                "this node does not know its unit {node_unit} yet, so it holds no personal data"
+            )
+        };
+        Err(ModelError::precondition(field, reason))
+    }
+
     /// Scope: should the node hosting `node_unit` hold this document?
     /// `private_depth` is the shallowest depth allowed to hold private
     /// rosters (1 = provinces and below).

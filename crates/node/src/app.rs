@@ -55,6 +55,10 @@ pub struct App {
     pub store: Store,
     pub node_id: String,
     pub unit: UnitId,
+    /// `[replication] private_depth`: a node whose unit lies above this
+    /// depth holds no personal data (CCCD, ethnicity, religion), so it
+    /// refuses requests that carry or ask for them.
+    pub private_depth: usize,
     pub kinds: KindCatalogue,
     pub awards: AwardCatalogue,
     pub clock: Arc<dyn Clock>,
@@ -67,6 +71,7 @@ impl std::fmt::Debug for App {
         f.debug_struct("App")
             .field("node_id", &self.node_id)
             .field("unit", &self.unit)
+            .field("private_depth", &self.private_depth)
             .finish_non_exhaustive()
     }
 }
@@ -92,14 +97,16 @@ impl App {
         store: Store,
         node_id: String,
         unit: UnitId,
+        private_depth: usize,
         bootstrap: Option<Bootstrap>,
         clock: Arc<dyn Clock>,
     ) -> Result<App> {
-        let actor = hopluu_model::Author::actor_for(&node_id, store.incarnation());
+        let actor = hopluu_model::Author::actor_for(&node_id, &unit, store.incarnation());
         let app = App {
             store,
             node_id,
             unit,
+            private_depth,
             kinds: KindCatalogue::default(),
             awards: AwardCatalogue::default(),
             clock,
@@ -139,6 +146,19 @@ impl App {
             tx.commit().await?;
             tracing::info!(unit = %app.unit, "created the hosted unit's record");
         }
+        if !app.holds_private() {
+            let rows = app.store.private_rows().await?;
+            if rows > 0 {
+                // Written before this node refused personal data, or under
+                // another private_depth: not removed by itself.
+                tracing::warn!(
+                    rows,
+                    private_depth = app.private_depth,
+                    "this node lies above private_depth but its member_private table has rows: \
+                     personal data a node at this level must not hold"
+                );
+            }
+        }
         Ok(app)
     }
 
@@ -158,8 +178,22 @@ impl App {
     }
 
     /// The unit tree as of the last commit (kept by the store).
-    pub fn tree(&self) -> std::sync::RwLockReadGuard<'_, UnitTree> {
+    pub fn tree(&self) -> Arc<UnitTree> {
         self.store.tree()
+    }
+
+    /// Whether this node holds personal data: its unit lies at or below
+    /// `private_depth` ([`UnitTree::holds_private`]).
+    pub fn holds_private(&self) -> bool {
+        self.tree().holds_private(&self.unit, self.private_depth)
+    }
+
+    /// Refuses a request whose `field` carries or asks for personal data at
+    /// a node that holds none, before anything is read or written.
+    fn check_private(&self, field: &str) -> Result<()> {
+        Ok(self
+            .tree()
+            .check_holds_private(&self.unit, self.private_depth, field)?)
     }
 
     fn parse_unit(&self, field: &str, s: &str) -> Result<UnitId> {
@@ -474,6 +508,9 @@ impl App {
     }
 
     pub async fn add_member(&self, unit: &str, input: &MemberInput) -> Result<Member> {
+        if let Some(field) = input.private_field() {
+            self.check_private(field)?;
+        }
         let unit = self.parse_unit("unit_id", unit)?;
         let new = NewMember::parse(input, self.today())?;
         self.roster_unit("unit_id", &unit)?;
@@ -498,6 +535,7 @@ impl App {
     /// key; a row whose card is active in the same unit updates that member
     /// (or leaves it unchanged). Bad rows are reported and skipped.
     pub async fn import_members(&self, rows: &[ImportRow]) -> Result<Vec<(u32, ImportOutcome)>> {
+        self.check_import_private(rows)?;
         let today = self.today();
         let mut parsed: Vec<(u32, ParsedRow)> = Vec::new();
         let mut seen: HashMap<String, u32> = HashMap::new();
@@ -576,6 +614,34 @@ impl App {
         Ok(out)
     }
 
+    /// Refuses, as a whole, an import that carries personal data to a node
+    /// that holds none: the clerk is told once, and nothing is written.
+    fn check_import_private(&self, rows: &[ImportRow]) -> Result<()> {
+        let mut carrying = rows
+            .iter()
+            .filter_map(|r| r.member.private_field().map(|f| (r.line, f)));
+        let Some((line, field)) = carrying.next() else {
+            return Ok(());
+        };
+        match self.check_private(field) {
+            Err(StoreError::Model(ModelError::Precondition { field, reason })) => {
+                let more = match carrying.count() {
+                    0 => String::new(),
+                    n => format!(" (and {n} more rows carry CCCD, ethnicity or religion)"),
+                };
+                Err(ModelError::precondition(
+                    field,
+                    format!(
+                        "{reason}. Line {line} carries it{more}: import at a node at depth {} or below, or leave those columns empty",
+                        self.private_depth
+                    ),
+                )
+                .into())
+            }
+            other => other,
+        }
+    }
+
     /// A re-imported row for a member already active in the same unit.
     async fn reimport(
         &self,
@@ -586,9 +652,18 @@ impl App {
         let doc_id = member::roster_doc(&h.unit, h.bucket);
         let current = member::read(tx.doc(&doc_id).await?, &h.member)?
             .ok_or_else(|| StoreError::Model(ModelError::not_found("member", &h.member)))?;
+        if let Some(d) = &current.deidentified {
+            return Ok(ImportOutcome::Rejected(vec![ModelError::precondition(
+                "card_number",
+                format!(
+                    "card {}: member {} was de-identified on request at {}: their personal data is not recorded again",
+                    current.card_number, h.member, d.at
+                ),
+            )]));
+        }
         let upd = MemberUpdate {
             full_name: (current.full_name != new.full_name).then(|| new.full_name.clone()),
-            birth_date: (current.birth_date != new.birth_date).then_some(new.birth_date),
+            birth_date: (current.birth_date != Some(new.birth_date)).then_some(new.birth_date),
             gender: (current.gender != new.gender).then_some(new.gender),
             position: (current.position != new.position).then(|| new.position.clone()),
             joined_on: (current.joined_on != new.joined_on).then_some(new.joined_on),
@@ -632,6 +707,16 @@ impl App {
         ethnicity: Option<&str>,
         religion: Option<&str>,
     ) -> Result<Member> {
+        let private_field = [
+            ("national_id", national_id),
+            ("ethnicity", ethnicity),
+            ("religion", religion),
+        ]
+        .into_iter()
+        .find_map(|(field, v)| v.map(|_| field));
+        if let Some(field) = private_field {
+            self.check_private(field)?;
+        }
         let id = MemberId::parse("member_id", id)?;
         let loc = self.active_loc(&id).await?;
         self.writable_unit("unit_id", &loc.unit)?;
@@ -644,7 +729,18 @@ impl App {
             &upd,
             self.today(),
         )?;
-        if national_id.is_some() || ethnicity.is_some() || religion.is_some() {
+        if let Some(field) = private_field {
+            if let Some(d) = &m.deidentified {
+                // Dropping the transaction drops the roster edit too.
+                return Err(ModelError::precondition(
+                    field,
+                    format!(
+                        "member {id} was de-identified on request at {}: their personal data is not recorded again",
+                        d.at
+                    ),
+                )
+                .into());
+            }
             let old = self
                 .store
                 .private_data(&id, &loc.unit)
@@ -687,7 +783,13 @@ impl App {
         }
         self.writable_unit("unit_id", &loc.unit)?;
         self.roster_unit("to_unit_id", &to)?;
-        let private = self.store.private_data(&id, &loc.unit).await?;
+        // A node above private_depth has none to move (and must not write
+        // any it was left with).
+        let private = if self.holds_private() {
+            self.store.private_data(&id, &loc.unit).await?
+        } else {
+            None
+        };
         let mut tx = self.store.begin().await?;
         let author = self.author();
         let from = member::end(
@@ -769,6 +871,158 @@ impl App {
         Ok(m)
     }
 
+    /// De-identifies a member on request (Law 91/2025), in one transaction:
+    /// every record of the member this node holds loses its personal fields
+    /// ([`member::deidentify`]: name, birth date, position, reasons) and the
+    /// request is recorded in it; every private roster entry (CCCD,
+    /// ethnicity, religion) is removed ([`member::forget_private`]). The
+    /// change replicates like any other, so every holder's current state
+    /// loses the data; the documents' history keeps it (automerge keeps
+    /// every change).
+    ///
+    /// `operator` is who asked (the caller's identity, as the gRPC layer
+    /// knows it); it is recorded with the node, the time, the reason and
+    /// the reference. Refused at a node that holds no personal data (the
+    /// private rosters to clean are not there), and when nothing is left to
+    /// remove (the member was de-identified already).
+    pub async fn deidentify_member(
+        &self,
+        id: Option<&str>,
+        card: Option<&str>,
+        operator: &str,
+        reason: &str,
+        reference: &str,
+    ) -> Result<Deidentification> {
+        let key = if card.is_some() && id.is_none() {
+            "card_number"
+        } else {
+            "member_id"
+        };
+        self.check_private(key)?;
+        let request = member::Deidentified::parse(
+            self.clock.now_millis(),
+            &self.node_id,
+            operator,
+            reason,
+            reference,
+        )?;
+        let id = match (id, card) {
+            (Some(id), _) => MemberId::parse("member_id", id)?,
+            (None, Some(card)) => {
+                let card = CardNumber::parse("card_number", card)?;
+                let mut ids: Vec<MemberId> = self
+                    .store
+                    .card_records(&card)
+                    .await?
+                    .into_iter()
+                    .map(|l| l.member)
+                    .collect();
+                ids.dedup();
+                match ids.len() {
+                    0 => return Err(ModelError::not_found("member with card", &card).into()),
+                    1 => ids.remove(0),
+                    n => {
+                        let ids: Vec<&str> = ids.iter().map(MemberId::as_str).collect();
+                        return Err(invalid(
+                            "card_number",
+                            format!(
+                                "card {card} was held by {n} members ({}): give the member id",
+                                ids.join(", ")
+                            ),
+                        ));
+                    }
+                }
+            }
+            (None, None) => return Err(invalid("key", "give a member_id or a card_number")),
+        };
+        let mut units: Vec<UnitId> = self
+            .store
+            .member_locations(&id)
+            .await?
+            .into_iter()
+            .map(|l| l.unit)
+            .collect();
+        if units.is_empty() {
+            return Err(ModelError::not_found("member", &id).into());
+        }
+        units.sort();
+        units.dedup();
+        {
+            let tree = self.tree();
+            for u in &units {
+                tree.check_authority(&self.unit, u)?;
+            }
+        }
+        let author = self.author();
+        let mut tx = self.store.begin().await?;
+        let mut changed_units = Vec::new();
+        let mut already = None;
+        let mut named = std::collections::BTreeSet::new();
+        for unit in &units {
+            let mut changed = false;
+            // Every bucket: a member placed twice in one unit has two records.
+            for bucket in tx.roster_buckets(unit).await? {
+                let roster = member::roster_doc(unit, bucket);
+                if tx.exists(&roster).await? {
+                    let doc = tx.doc(&roster).await?;
+                    if let Some(m) = member::read(doc, &id)? {
+                        named.extend(m.history.iter().filter_map(|e| e.other_unit.clone()));
+                        if member::needs_deidentify(doc, &id) {
+                            member::deidentify(doc, &author, &id, &request)?;
+                            changed = true;
+                        } else if let Some(d) = m.deidentified {
+                            already = Some(d);
+                        }
+                    }
+                }
+                let private = member::private_doc(unit, bucket);
+                if tx.exists(&private).await? {
+                    changed |= member::forget_private(tx.doc(&private).await?, &author, &id)?;
+                }
+            }
+            if changed {
+                changed_units.push(unit.clone());
+            }
+        }
+        if changed_units.is_empty() {
+            return Err(match already {
+                Some(d) => ModelError::precondition(
+                    key,
+                    format!(
+                        "member {id} was de-identified already, at {} by {}: nothing is left to remove here",
+                        d.at, d.by
+                    ),
+                ),
+                None => ModelError::not_found("member", &id),
+            }
+            .into());
+        }
+        tx.commit().await?;
+        tracing::info!(member = %id, units = changed_units.len(), "member de-identified on request");
+        let units_elsewhere = {
+            let tree = self.tree();
+            named
+                .into_iter()
+                .filter(|u| !tree.is_within(u, &self.unit))
+                .collect()
+        };
+        let loc = self
+            .store
+            .current_member_loc(&id)
+            .await?
+            .ok_or_else(|| StoreError::Model(ModelError::not_found("member", &id)))?;
+        let member = self
+            .store
+            .member(&loc)
+            .await?
+            .ok_or_else(|| StoreError::Model(ModelError::not_found("member", &id)))?;
+        Ok(Deidentification {
+            member,
+            units: changed_units,
+            units_elsewhere,
+        })
+    }
+
     /// A member by id or card, with history; private data when asked and held.
     pub async fn get_member(
         &self,
@@ -776,6 +1030,9 @@ impl App {
         card: Option<&str>,
         include_private: bool,
     ) -> Result<(Member, Option<PrivateData>)> {
+        if include_private {
+            self.check_private("include_private")?;
+        }
         let loc = match (id, card) {
             (Some(id), _) => {
                 let id = MemberId::parse("member_id", id)?;
@@ -1289,6 +1546,18 @@ impl App {
             .filter_map(|u| tree.get(&u).map(|n| (u.clone(), n.name.clone())))
             .collect()
     }
+}
+
+/// What a de-identification did.
+#[derive(Debug, Clone)]
+pub struct Deidentification {
+    /// The member's current record, de-identified.
+    pub member: Member,
+    /// The units whose records (or private entries) were changed here.
+    pub units: Vec<UnitId>,
+    /// Units the member's history names outside this node's subtree: their
+    /// records are held elsewhere and were not changed.
+    pub units_elsewhere: Vec<UnitId>,
 }
 
 /// A recipient as a request names it.

@@ -1,6 +1,11 @@
 //! The node's configuration: one typed tree, read from TOML, unknown keys
 //! rejected, defaults named, validated before anything starts. Secrets (a
 //! PostgreSQL password in the url) never appear in `Debug` output or logs.
+//!
+//! [`Config::validate`] checks the tree itself; the files `[tls]` names are
+//! read and checked against `[node]` when the node starts
+//! ([`crate::tls::NodeTls::load`]), so that an example configuration can be
+//! checked on a machine without its certificates.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -25,6 +30,26 @@ pub struct Config {
     pub log: LogSection,
     #[serde(default)]
     pub replication: ReplicationSection,
+    /// Mutual TLS. A node without it refuses to start unless it is told to
+    /// serve plaintext (`hopluu serve --insecure-plaintext`, development
+    /// only).
+    #[serde(default)]
+    pub tls: Option<TlsSection>,
+}
+
+/// The node's certificate and the CAs it trusts (`crate::tls`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSection {
+    /// The node's certificate (PEM; `hopluu cert node`), naming `[node] id`
+    /// and `unit`.
+    pub cert: PathBuf,
+    /// Its private key (PEM).
+    pub key: PathBuf,
+    /// Every CA whose certificates this node accepts, from clients and
+    /// from its upstreams: one file or several (while a CA is rotated, the
+    /// old and the new one). A file may hold several certificates.
+    pub ca: Vec<PathBuf>,
 }
 
 /// Who this node is and which unit (subtree) it hosts.
@@ -93,6 +118,7 @@ impl fmt::Debug for Config {
             .field("roster", &self.roster)
             .field("log", &self.log)
             .field("replication", &self.replication)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -141,6 +167,13 @@ pub struct ReplicationSection {
     /// fallbacks (the grandparent) used while the parent is unreachable.
     #[serde(default)]
     pub upstreams: Vec<Upstream>,
+    /// The nodes allowed to open sessions with this one (its children, and
+    /// the grandchildren that fall back to it), each with the unit it
+    /// hosts; over TLS, a node presenting another node's certificate or
+    /// one not listed here is refused. More can be allowed at run time
+    /// (`Replication::allow_child`).
+    #[serde(default)]
+    pub children: Vec<Child>,
     /// Depth in the unit tree (the national federation is 0, provinces 1)
     /// down to which private rosters (CCCD, ethnicity, religion) are held:
     /// they replicate no higher.
@@ -175,6 +208,7 @@ impl Default for ReplicationSection {
     fn default() -> Self {
         ReplicationSection {
             upstreams: Vec::new(),
+            children: Vec::new(),
             private_depth: default_private_depth(),
             batch_docs: default_batch_docs(),
             batch_bytes: default_batch_bytes(),
@@ -191,10 +225,20 @@ impl Default for ReplicationSection {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Upstream {
-    /// Its node id: a peer answering with another id is refused.
+    /// Its node id: a peer answering with another id is refused, and over
+    /// TLS its certificate must name this node (`<node_id>.node.hopluu`).
     pub node_id: String,
-    /// `http://host:port`.
+    /// `https://host:port` (`http://` only for a node serving plaintext).
     pub address: String,
+}
+
+/// A node allowed to dial this one.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Child {
+    pub node_id: String,
+    /// The unit it hosts, as its certificate names it.
+    pub unit: String,
 }
 
 fn default_private_depth() -> usize {
@@ -291,6 +335,7 @@ impl Config {
             roster: RosterSection::default(),
             log: LogSection::default(),
             replication: ReplicationSection::default(),
+            tls: None,
         }
     }
 
@@ -381,8 +426,73 @@ impl Config {
             {
                 return bad(
                     &format!("replication.upstreams[{i}].address"),
-                    format!("{:?} is not an address like http://host:7400", u.address),
+                    format!("{:?} is not an address like https://host:7400", u.address),
                 );
+            }
+            match (&self.tls, u.address.starts_with("https://")) {
+                (Some(_), false) => {
+                    return bad(
+                        &format!("replication.upstreams[{i}].address"),
+                        format!(
+                            "{:?} is plaintext: with [tls], upstreams are dialled over TLS (https://host:7400)",
+                            u.address
+                        ),
+                    );
+                }
+                (None, true) => {
+                    return bad(
+                        &format!("replication.upstreams[{i}].address"),
+                        format!(
+                            "{:?} is TLS, but there is no [tls] section (the node's certificate, key and CAs)",
+                            u.address
+                        ),
+                    );
+                }
+                _ => {}
+            }
+            if self.tls.is_some()
+                && let Err(e) = crate::tls::node_dns_name(&u.node_id)
+            {
+                return bad(
+                    &format!("replication.upstreams[{i}].node_id"),
+                    e.to_string(),
+                );
+            }
+        }
+        for (i, c) in r.children.iter().enumerate() {
+            if let Err(e) = UnitId::parse("node_id", &c.node_id) {
+                return bad(&format!("replication.children[{i}].node_id"), e.to_string());
+            }
+            if c.node_id == self.node.id {
+                return bad(
+                    &format!("replication.children[{i}].node_id"),
+                    "is this node's own id".into(),
+                );
+            }
+            if let Err(e) = UnitId::parse("unit", &c.unit) {
+                return bad(&format!("replication.children[{i}].unit"), e.to_string());
+            }
+            if r.children[..i].iter().any(|o| o.node_id == c.node_id) {
+                return bad(
+                    &format!("replication.children[{i}].node_id"),
+                    format!("{} is listed twice", c.node_id),
+                );
+            }
+        }
+        if let Some(tls) = &self.tls {
+            for (field, path) in [("tls.cert", &tls.cert), ("tls.key", &tls.key)] {
+                if path.as_os_str().is_empty() {
+                    return bad(field, "must name a file".into());
+                }
+            }
+            if tls.ca.is_empty() {
+                return bad(
+                    "tls.ca",
+                    "list at least one trusted CA certificate file".into(),
+                );
+            }
+            if let Err(e) = crate::tls::node_dns_name(&self.node.id) {
+                return bad("node.id", e.to_string());
             }
         }
         if !r.upstreams.is_empty()
@@ -502,6 +612,34 @@ mod tests {
                 "[node]\nid = \"hg\"\nunit = \"hg\"\n[replication]\nin_flight = 0\n",
                 "replication.in_flight",
             ),
+            (
+                "[node]\nid = \"hg\"\nunit = \"hg\"\n[[replication.upstreams]]\nnode_id = \"vn\"\naddress = \"https://vn:7400\"\n",
+                "replication.upstreams[0].address",
+            ),
+            (
+                "[node]\nid = \"hg\"\nunit = \"hg\"\n[[replication.upstreams]]\nnode_id = \"vn\"\naddress = \"http://vn:7400\"\n[tls]\ncert = \"a\"\nkey = \"b\"\nca = [\"c\"]\n",
+                "replication.upstreams[0].address",
+            ),
+            (
+                "[node]\nid = \"hg\"\nunit = \"hg\"\n[tls]\ncert = \"a\"\nkey = \"b\"\nca = []\n",
+                "tls.ca",
+            ),
+            (
+                "[node]\nid = \"hg\"\nunit = \"hg\"\n[tls]\ncert = \"a\"\nkey = \"b\"\n",
+                "ca",
+            ),
+            (
+                "[node]\nid = \"hg\"\nunit = \"hg\"\n[[replication.children]]\nnode_id = \"X\"\nunit = \"x\"\n",
+                "replication.children[0].node_id",
+            ),
+            (
+                "[node]\nid = \"hg\"\nunit = \"hg\"\n[[replication.children]]\nnode_id = \"x\"\nunit = \"x\"\n[[replication.children]]\nnode_id = \"x\"\nunit = \"y\"\n",
+                "replication.children[1].node_id",
+            ),
+            (
+                "[node]\nid = \"hg-\"\nunit = \"hg\"\n[tls]\ncert = \"a\"\nkey = \"b\"\nca = [\"c\"]\n",
+                "node.id",
+            ),
         ] {
             let e = Config::from_toml(toml).unwrap_err().to_string();
             assert!(e.contains(field), "{field}: {e}");
@@ -535,6 +673,8 @@ mod deploy_examples {
             if path.extension().is_some_and(|e| e == "toml") {
                 let c = Config::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
                 assert!(!c.node.id.is_empty());
+                // Every example serves mutual TLS.
+                assert!(c.tls.is_some(), "{}: no [tls]", path.display());
                 seen += 1;
             }
         }

@@ -3,9 +3,10 @@
 //! | error | code |
 //! |---|---|
 //! | bad input, state that forbids the request | `INVALID_ARGUMENT` (message `field: reason`) |
+//! | valid, but not at this node or for this record (personal data above `private_depth`, a member de-identified already) | `FAILED_PRECONDITION` (message `field: reason`) |
 //! | a named record is missing | `NOT_FOUND` |
 //! | a record to create exists | `ALREADY_EXISTS` |
-//! | the node has no authority over the target | `PERMISSION_DENIED` |
+//! | the node has no authority over the target, or the caller's role does not allow the request | `PERMISSION_DENIED` |
 //! | the database is unreachable or busy | `UNAVAILABLE` |
 //! | anything else (corrupt data, bugs) | `INTERNAL`, details only in the log |
 
@@ -28,6 +29,7 @@ pub fn to_status(err: &NodeError) -> Status {
             }
         }
         NodeError::Config(m) => Status::invalid_argument(m.clone()),
+        NodeError::Denied(m) => Status::permission_denied(m.clone()),
         other => {
             tracing::error!(error = %other, "internal error");
             Status::internal("internal error (see the node's log)")
@@ -38,6 +40,7 @@ pub fn to_status(err: &NodeError) -> Status {
 fn model_status(m: &ModelError) -> Status {
     match m {
         ModelError::Invalid { .. } => Status::new(Code::InvalidArgument, m.to_string()),
+        ModelError::Precondition { .. } => Status::failed_precondition(m.to_string()),
         ModelError::NotFound { .. } => Status::not_found(m.to_string()),
         ModelError::AlreadyExists { .. } => Status::already_exists(m.to_string()),
         ModelError::NoAuthority { .. } => Status::permission_denied(m.to_string()),
@@ -77,6 +80,11 @@ mod tests {
             },
         )));
         assert_eq!(s.code(), Code::PermissionDenied);
+        let s = to_status(&NodeError::Store(StoreError::Model(
+            ModelError::precondition("national_id", "this node holds no personal data"),
+        )));
+        assert_eq!(s.code(), Code::FailedPrecondition);
+        assert_eq!(s.message(), "national_id: this node holds no personal data");
         let s = to_status(&NodeError::Store(StoreError::Corrupt {
             doc: "unit/x".into(),
             reason: "bad".into(),

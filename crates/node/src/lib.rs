@@ -10,7 +10,10 @@
 //! - [`error`]: [`error::to_status`], the only error -> status mapping.
 //! - [`replication`]: the replication service and the dialer (sessions from
 //!   `hopluu-sync` over gRPC), with each edge's status.
-//! - [`server`]: [`server::run`] with an injected listener and shutdown signal.
+//! - [`server`]: [`server::run`] with an injected listener and shutdown signal;
+//!   mutual TLS, or plaintext only when told to.
+//! - [`tls`]: identities carried in certificates ([`Identity`]), the node's
+//!   certificate and trusted CAs, and issuing certificates (`hopluu cert`).
 
 pub mod app;
 pub mod config;
@@ -18,6 +21,9 @@ pub mod error;
 pub mod grpc;
 pub mod replication;
 pub mod server;
+pub mod tls;
+
+pub use tls::Identity;
 
 use thiserror::Error;
 
@@ -31,6 +37,10 @@ pub enum NodeError {
     Transport(#[from] tonic::transport::Error),
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
+    /// The caller's role (from its certificate) does not allow the request
+    /// (`grpc::auth`); the message names the operation and the units.
+    #[error("{0}")]
+    Denied(String),
 }
 
 impl From<hopluu_model::ModelError> for NodeError {

@@ -8,13 +8,27 @@
 //! cancels them, they write what their peers acknowledged, and the server
 //! then closes the store. Nothing acknowledged is ever lost by stopping: a
 //! batch is acknowledged only after its commit.
+//!
+//! # Who may sync
+//!
+//! Over mutual TLS a hello is not taken on its word. The dialer accepts
+//! only an upstream whose certificate names the configured node
+//! (`<node_id>.node.hopluu`, checked in the TLS handshake, whatever address
+//! it dials). The acceptor admits a session only from a node certificate
+//! whose node id and unit are the hello's (else it refuses with code
+//! `identity`) and that is one of its configured children (else
+//! `unknown-peer`): `[[replication.children]]`, or
+//! [`Replication::allow_child`] at run time. A node serving plaintext
+//! (`--insecure-plaintext`) trusts hellos as they come. The session's own
+//! checks (versions, units, subtree) follow either way.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use automerge::ChangeHash;
+use hopluu_model::UnitId;
 use hopluu_proto::v1 as pb;
 use hopluu_sync::drive::{self, DriveOptions, Inbound};
 use hopluu_sync::frame::{Ack, Batch, DocHeads, DocUpdate, Frame, Hello, Payload, Refusal};
@@ -29,6 +43,8 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::app::App;
 use crate::config::{ReplicationSection, Upstream};
+use crate::server::Security;
+use crate::tls::{Identity, error_chain};
 
 /// Frames buffered towards the transport per session (batches are also
 /// bounded by the session's window).
@@ -62,10 +78,29 @@ pub struct EdgeStatus {
 pub struct Replication {
     app: Arc<App>,
     config: ReplicationSection,
+    security: Security,
+    /// The nodes allowed to dial this one, with the unit each hosts.
+    children: Mutex<BTreeMap<String, UnitId>>,
     tracker: TaskTracker,
     cancel: CancellationToken,
     edges: Mutex<HashMap<String, EdgeStatus>>,
+    /// Accepted sessions per peer node: at most one runs (a newer one ends
+    /// the older, which is what a reconnect after a half-open link needs),
+    /// and how many began in the last minute (a flood of hellos is
+    /// refused).
+    sessions: Mutex<HashMap<String, PeerSessions>>,
 }
+
+#[derive(Default)]
+struct PeerSessions {
+    current: Option<(u64, CancellationToken)>,
+    started: std::collections::VecDeque<std::time::Instant>,
+}
+
+/// Sessions a peer node may begin in a minute.
+pub const SESSIONS_PER_MINUTE: usize = 30;
+
+static SESSION_IDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl std::fmt::Debug for Replication {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -76,13 +111,28 @@ impl std::fmt::Debug for Replication {
 }
 
 impl Replication {
-    pub fn new(app: Arc<App>, config: ReplicationSection) -> Arc<Replication> {
+    /// Replication as `config` says, over connections secured as
+    /// `security` says (the validated configuration's children are
+    /// allowed; an invalid entry is skipped with an error logged).
+    pub fn new(app: Arc<App>, config: ReplicationSection, security: Security) -> Arc<Replication> {
+        let mut children = BTreeMap::new();
+        for c in &config.children {
+            match UnitId::parse("replication.children.unit", &c.unit) {
+                Ok(unit) => {
+                    children.insert(c.node_id.clone(), unit);
+                }
+                Err(e) => tracing::error!(child = %c.node_id, error = %e, "child not allowed"),
+            }
+        }
         Arc::new(Replication {
             app,
             config,
+            security,
+            children: Mutex::new(children),
             tracker: TaskTracker::new(),
             cancel: CancellationToken::new(),
             edges: Mutex::new(HashMap::new()),
+            sessions: Mutex::new(HashMap::new()),
         })
     }
 
@@ -105,6 +155,85 @@ impl Replication {
         DriveOptions {
             ack_timeout: Duration::from_secs(self.config.ack_timeout_secs),
             ..DriveOptions::default()
+        }
+    }
+
+    /// Allows node `node_id`, hosting `unit`, to open sessions with this
+    /// node (in addition to `[[replication.children]]`); allowing it again
+    /// with another unit replaces the unit.
+    pub fn allow_child(&self, node_id: &str, unit: &UnitId) {
+        self.children
+            .lock()
+            .expect("children")
+            .insert(node_id.to_owned(), unit.clone());
+    }
+
+    /// The nodes allowed to dial this one, with their units.
+    pub fn children(&self) -> Vec<(String, UnitId)> {
+        self.children
+            .lock()
+            .expect("children")
+            .iter()
+            .map(|(n, u)| (n.clone(), u.clone()))
+            .collect()
+    }
+
+    /// Whether `who` may open a session whose hello is `hello` (see the
+    /// module doc); the refusal says why.
+    pub fn admit(&self, who: &Identity, hello: &Hello) -> Result<(), Refusal> {
+        let refuse = |code: &str, reason: String| {
+            Err(Refusal {
+                code: code.to_owned(),
+                reason,
+            })
+        };
+        match who {
+            Identity::Insecure => Ok(()),
+            Identity::Node { node_id, unit } => {
+                if hello.node_id != *node_id || hello.unit != unit.as_str() {
+                    return refuse(
+                        "identity",
+                        format!(
+                            "the certificate is node {node_id}'s (unit {unit}), but the hello claims node {} (unit {})",
+                            hello.node_id, hello.unit
+                        ),
+                    );
+                }
+                match self.children.lock().expect("children").get(node_id) {
+                    Some(u) if u == unit => Ok(()),
+                    Some(u) => refuse(
+                        "unknown-peer",
+                        format!(
+                            "node {node_id} is a child of this node hosting unit {u}, but its certificate names unit {unit}"
+                        ),
+                    ),
+                    None => refuse(
+                        "unknown-peer",
+                        format!(
+                            "node {node_id} (unit {unit}) is not a child of node {}: add it to [[replication.children]] there",
+                            self.app.node_id
+                        ),
+                    ),
+                }
+            }
+            other => refuse(
+                "identity",
+                format!("{other} cannot replicate: a session needs a node certificate"),
+            ),
+        }
+    }
+
+    /// A channel endpoint to `up`: over TLS, verifying that the peer is
+    /// node `up.node_id` whatever address is dialled.
+    fn endpoint(&self, up: &Upstream) -> Result<tonic::transport::Endpoint, String> {
+        let endpoint = tonic::transport::Endpoint::from_shared(up.address.clone())
+            .map_err(|e| format!("{}: {e}", up.address))?;
+        match &self.security {
+            Security::Tls(tls) => {
+                let config = tls.client_config(&up.node_id).map_err(|e| e.to_string())?;
+                endpoint.tls_config(config).map_err(|e| error_chain(&e))
+            }
+            Security::InsecurePlaintext => Ok(endpoint),
         }
     }
 
@@ -215,7 +344,14 @@ impl Replication {
             match &result {
                 Ok(()) => tracing::info!(peer = %up.node_id, "sync session ended"),
                 Err(e) => {
-                    tracing::warn!(peer = %up.node_id, address = %up.address, error = %e, "sync session failed")
+                    tracing::warn!(peer = %up.node_id, address = %up.address, error = %e, "sync session failed");
+                    // Also a dial that never reached a session (refused
+                    // certificate, unreachable address) shows on the edge.
+                    self.set_edge(&up.node_id, |edge| {
+                        edge.direction = "upstream";
+                        edge.address = up.address.clone();
+                        edge.last_error = e.to_string();
+                    });
                 }
             }
             // A session that ran for a while was a success: start over
@@ -254,7 +390,8 @@ impl Replication {
         loop {
             tokio::time::sleep(every).await;
             let probe = async {
-                let channel = tonic::transport::Endpoint::from_shared(parent.address.clone())
+                let channel = self
+                    .endpoint(parent)
                     .ok()?
                     .connect_timeout(Duration::from_secs(5))
                     .connect()
@@ -276,7 +413,8 @@ impl Replication {
 
     async fn dial_once(&self, up: &Upstream, cancel: &CancellationToken) -> Result<(), SyncError> {
         let link = |e: &dyn std::fmt::Display| SyncError::Link(e.to_string());
-        let endpoint = tonic::transport::Endpoint::from_shared(up.address.clone())
+        let endpoint = self
+            .endpoint(up)
             .map_err(|e| link(&e))?
             .connect_timeout(Duration::from_secs(10))
             .tcp_nodelay(true)
@@ -285,7 +423,7 @@ impl Replication {
             .keep_alive_while_idle(true);
         let channel = tokio::select! {
             _ = cancel.cancelled() => return Ok(()),
-            c = endpoint.connect() => c.map_err(|e| link(&e))?,
+            c = endpoint.connect() => c.map_err(|e| link(&error_chain(&e)))?,
         };
         let max = self.app_max_message_bytes();
         let mut client = pb::replication_service_client::ReplicationServiceClient::new(channel)
@@ -336,17 +474,26 @@ impl Replication {
         (self.config.batch_bytes * 4).max(4 << 20)
     }
 
-    /// Serves a child's session: runs it on a tracked task and streams its
-    /// frames back.
+    /// Serves a child's session, from the peer `who` (its certificate's
+    /// identity): runs it on a tracked task and streams its frames back.
     pub fn accept(
         self: &Arc<Self>,
         inbound: Streaming<pb::SyncFrame>,
         remote: Option<std::net::SocketAddr>,
+        who: Identity,
     ) -> ReplicationStream {
         let (tx, rx) = mpsc::channel::<Frame>(OUTBOUND_FRAMES);
         let this = self.clone();
+        let cancel = self.cancel.child_token();
+        let session_id = SESSION_IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.tracker.spawn(async move {
-            let mut inbound = GrpcInbound(inbound);
+            let mut inbound = Admitted {
+                inner: GrpcInbound(inbound),
+                replication: this.clone(),
+                who: who.clone(),
+                session: (session_id, cancel.clone()),
+                registered: None,
+            };
             let mut session = Session::new(this.replica(), Role::Acceptor);
             let address = remote.map(|a| a.to_string()).unwrap_or_default();
             let observe = |s: &Session| {
@@ -367,11 +514,14 @@ impl Replication {
                 &mut session,
                 &mut inbound,
                 &tx,
-                &this.cancel,
+                &cancel,
                 &this.drive_options(),
                 &observe,
             )
             .await;
+            if let Some(peer) = &inbound.registered {
+                this.end_session(peer, session_id);
+            }
             if let Some(peer) = session.peer() {
                 this.set_edge(&peer.node_id, |e| {
                     e.connected = false;
@@ -382,8 +532,14 @@ impl Replication {
                 });
             }
             match result {
-                Ok(()) => tracing::info!(peer = ?session.peer().map(|p| &p.node_id), "sync session ended"),
-                Err(e) => tracing::warn!(peer = ?session.peer().map(|p| &p.node_id), error = %e, "sync session failed"),
+                Ok(()) => tracing::info!(peer = ?session.peer().map(|p| &p.node_id), identity = %who, "sync session ended"),
+                Err(e @ SyncError::Refuse(_)) => tracing::warn!(
+                    identity = %who,
+                    remote = %address,
+                    error = %e,
+                    "refused a sync session"
+                ),
+                Err(e) => tracing::warn!(peer = ?session.peer().map(|p| &p.node_id), identity = %who, error = %e, "sync session failed"),
             }
         });
         Box::pin(ReceiverStream::new(rx).map(|f| Ok(to_pb(f))))
@@ -407,7 +563,97 @@ impl pb::replication_service_server::ReplicationService for ReplicationGrpc {
         request: Request<Streaming<pb::SyncFrame>>,
     ) -> Result<Response<Self::SyncStream>, Status> {
         let remote = request.remote_addr();
-        Ok(Response::new(self.0.accept(request.into_inner(), remote)))
+        let who = Identity::of(&request).map_err(|e| {
+            tracing::warn!(remote = ?remote, error = %e, "refused a sync session: no identity");
+            Status::unauthenticated(format!("certificate: {e}"))
+        })?;
+        Ok(Response::new(self.0.accept(
+            request.into_inner(),
+            remote,
+            who,
+        )))
+    }
+}
+
+/// A child's frames, each hello checked against its certificate and the
+/// children this node allows ([`Replication::admit`]) before the session
+/// sees it.
+struct Admitted {
+    inner: GrpcInbound,
+    replication: Arc<Replication>,
+    who: Identity,
+    /// This session's id and cancellation, registered once its hello passes.
+    session: (u64, CancellationToken),
+    registered: Option<String>,
+}
+
+impl Inbound for Admitted {
+    async fn recv(&mut self) -> Option<Result<Frame, SyncError>> {
+        let frame = self.inner.recv().await;
+        if let Some(Ok(Frame::Hello(hello))) = &frame {
+            if let Err(refusal) = self.replication.admit(&self.who, hello) {
+                return Some(Err(SyncError::Refuse(refusal)));
+            }
+            if self.registered.is_none() {
+                if let Err(refusal) = self
+                    .replication
+                    .begin_session(&hello.node_id, self.session.clone())
+                {
+                    return Some(Err(SyncError::Refuse(refusal)));
+                }
+                self.registered = Some(hello.node_id.clone());
+            }
+        }
+        frame
+    }
+}
+
+impl Replication {
+    /// Registers an accepted session of `node`: refused past
+    /// [`SESSIONS_PER_MINUTE`]; otherwise it becomes the node's one
+    /// session, ending the one before.
+    fn begin_session(
+        &self,
+        node: &str,
+        (id, cancel): (u64, CancellationToken),
+    ) -> Result<(), Refusal> {
+        let now = std::time::Instant::now();
+        let mut all = self.sessions.lock().expect("sessions lock");
+        let entry = all.entry(node.to_owned()).or_default();
+        while entry
+            .started
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > Duration::from_secs(60))
+        {
+            entry.started.pop_front();
+        }
+        if entry.started.len() >= SESSIONS_PER_MINUTE {
+            tracing::warn!(peer = %node, "too many sync sessions in a minute; refused");
+            return Err(Refusal {
+                code: "limit".into(),
+                reason: format!(
+                    "node {node} began more than {SESSIONS_PER_MINUTE} sessions in the last minute; try again later"
+                ),
+            });
+        }
+        entry.started.push_back(now);
+        if let Some((_, older)) = entry.current.replace((id, cancel)) {
+            tracing::info!(peer = %node, "a newer session from the same node ends the older one");
+            older.cancel();
+        }
+        Ok(())
+    }
+
+    fn end_session(&self, node: &str, id: u64) {
+        let mut all = self.sessions.lock().expect("sessions lock");
+        if let Some(entry) = all.get_mut(node)
+            && entry
+                .current
+                .as_ref()
+                .is_some_and(|(current, _)| *current == id)
+        {
+            entry.current = None;
+        }
     }
 }
 
@@ -493,6 +739,7 @@ pub fn to_pb(f: Frame) -> pb::SyncFrame {
                     doc_id: d.doc,
                     heads: hashes_to_pb(d.heads),
                     rejected: d.rejected,
+                    quarantined: hashes_to_pb(d.quarantined),
                 })
                 .collect(),
         }),
@@ -551,6 +798,7 @@ pub fn from_pb(f: pb::SyncFrame) -> Result<Frame, SyncError> {
                 .map(|d| {
                     Ok(DocHeads {
                         heads: hashes_from_pb("ack.docs.heads", d.heads)?,
+                        quarantined: hashes_from_pb("ack.docs.quarantined", d.quarantined)?,
                         doc: d.doc_id,
                         rejected: d.rejected,
                     })

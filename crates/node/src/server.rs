@@ -1,6 +1,11 @@
 //! Running a node: open the store, build the [`App`], serve every gRPC
 //! service (plus health and reflection) on an injected listener until an
 //! injected shutdown signal, then close the store cleanly.
+//!
+//! A node serves mutual TLS ([`crate::tls`]): every client presents a
+//! certificate from one of the trusted CAs. Without `[tls]` it refuses to
+//! start, unless told to serve plaintext ([`Serve::insecure_plaintext`],
+//! `hopluu serve --insecure-plaintext`), which it then warns about loudly.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -14,9 +19,11 @@ use tonic::transport::Server;
 
 use crate::NodeError;
 use crate::app::{App, Bootstrap};
-use crate::config::{Config, ReplicationSection};
+use crate::config::{Config, ReplicationSection, TlsSection};
 use crate::grpc::Services;
+use crate::grpc::admin::AdminGrpc;
 use crate::replication::{Replication, ReplicationGrpc};
+use crate::tls::NodeTls;
 
 /// Opens the node's store and state as `config` describes.
 pub async fn open(config: &Config, clock: Arc<dyn Clock>) -> Result<Arc<App>, NodeError> {
@@ -56,6 +63,7 @@ pub async fn open(config: &Config, clock: Arc<dyn Clock>) -> Result<Arc<App>, No
         store,
         config.node.id.clone(),
         config.unit_id(),
+        config.replication.private_depth,
         bootstrap,
         clock,
     )
@@ -68,6 +76,10 @@ pub async fn open(config: &Config, clock: Arc<dyn Clock>) -> Result<Arc<App>, No
 pub struct Serve {
     pub max_message_bytes: usize,
     pub replication: ReplicationSection,
+    /// The node's certificate and trusted CAs (`[tls]`).
+    pub tls: Option<TlsSection>,
+    /// Serve plaintext, without `[tls]`: for development and tests only.
+    pub insecure_plaintext: bool,
 }
 
 impl From<&Config> for Serve {
@@ -75,95 +87,223 @@ impl From<&Config> for Serve {
         Serve {
             max_message_bytes: c.grpc.max_message_bytes,
             replication: c.replication.clone(),
+            tls: c.tls.clone(),
+            insecure_plaintext: false,
         }
     }
 }
 
-/// Serves the node on `listener` until `shutdown` completes, and keeps a
-/// sync session open to the first reachable upstream. At shutdown the
-/// sync sessions stop first (writing what their peers acknowledged),
-/// in-flight requests finish (each write commits or rolls back whole), then
-/// the store's connections close.
+/// How the node's connections are secured.
+#[derive(Debug, Clone)]
+pub enum Security {
+    /// Mutual TLS with the node's certificate and CAs.
+    Tls(Arc<NodeTls>),
+    /// Plaintext, nobody authenticated (`--insecure-plaintext`).
+    InsecurePlaintext,
+}
+
+impl Serve {
+    /// Checks how the node `node_id` hosting `unit` may serve, reading and
+    /// checking its `[tls]` files; refuses plaintext unless it was asked
+    /// for. `hopluu serve` calls it before opening the store, to fail fast.
+    pub fn security(&self, node_id: &str, unit: &UnitId) -> Result<Security, NodeError> {
+        match (&self.tls, self.insecure_plaintext) {
+            (Some(tls), false) => Ok(Security::Tls(Arc::new(NodeTls::load(tls, node_id, unit)?))),
+            (None, true) => Ok(Security::InsecurePlaintext),
+            (None, false) => Err(NodeError::Config(
+                "tls: no [tls] section: a node serves only mutual TLS. Configure [tls] cert, key \
+                 and ca (make them with `hopluu cert`; `hopluu serve` also takes --tls-cert, \
+                 --tls-key and --tls-ca), or pass --insecure-plaintext for development"
+                    .into(),
+            )),
+            (Some(_), true) => Err(NodeError::Config(
+                "tls: --insecure-plaintext with a [tls] section: remove one of them".into(),
+            )),
+        }
+    }
+}
+
+/// A node ready to serve: its security checked, its replication made (so
+/// that a caller can allow children before or while it runs).
+pub struct NodeServer {
+    app: Arc<App>,
+    max_message_bytes: usize,
+    security: Security,
+    replication: Arc<Replication>,
+}
+
+impl std::fmt::Debug for NodeServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeServer")
+            .field("node", &self.app.node_id)
+            .field("security", &self.security)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NodeServer {
+    pub fn new(app: Arc<App>, serve: Serve) -> Result<NodeServer, NodeError> {
+        let security = serve.security(&app.node_id, &app.unit)?;
+        match &security {
+            Security::Tls(tls) => {
+                let info = tls.info();
+                let days = info.days_left(std::time::SystemTime::now());
+                tracing::info!(
+                    subject = %info.subject,
+                    expires = %info.expires(),
+                    cas = tls.cas().len(),
+                    "serving mutual TLS"
+                );
+                if days < 30 {
+                    tracing::warn!(
+                        subject = %info.subject,
+                        expires = %info.expires(),
+                        "the node's certificate expires in {days} days: issue a new one (hopluu cert node)"
+                    );
+                }
+            }
+            Security::InsecurePlaintext => tracing::warn!(
+                node = %app.node_id,
+                "INSECURE: serving plaintext gRPC without TLS (--insecure-plaintext): anyone who \
+                 reaches the port can read and write everything and claim to be any node; for \
+                 development only"
+            ),
+        }
+        let replication = Replication::new(app.clone(), serve.replication, security.clone());
+        Ok(NodeServer {
+            app,
+            max_message_bytes: serve.max_message_bytes,
+            security,
+            replication,
+        })
+    }
+
+    /// The node's replication: its edges, and `allow_child`.
+    pub fn replication(&self) -> &Arc<Replication> {
+        &self.replication
+    }
+
+    pub fn security(&self) -> &Security {
+        &self.security
+    }
+
+    /// Serves on `listener` until `shutdown` completes, and keeps a sync
+    /// session open to the first reachable upstream. At shutdown the sync
+    /// sessions stop first (writing what their peers acknowledged),
+    /// in-flight requests finish (each write commits or rolls back whole),
+    /// then the store's connections close.
+    pub async fn run(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), NodeError> {
+        let NodeServer {
+            app,
+            max_message_bytes,
+            security,
+            replication,
+        } = self;
+        let services = Services { app: app.clone() };
+        replication.start();
+        let stop_sessions = replication.clone();
+        // Sync streams never end by themselves: end them when shutdown starts,
+        // or the server would wait for them forever.
+        let shutdown = async move {
+            shutdown.await;
+            stop_sessions.shutdown().await;
+        };
+        // Every public service reports SERVING, so a probe of any one of them
+        // (not only the overall "" service) sees a live node.
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health
+            .set_serving::<pb::unit_service_server::UnitServiceServer<Services>>()
+            .await;
+        health
+            .set_serving::<pb::member_service_server::MemberServiceServer<Services>>()
+            .await;
+        health
+            .set_serving::<pb::campaign_service_server::CampaignServiceServer<Services>>()
+            .await;
+        health
+            .set_serving::<pb::emulation_service_server::EmulationServiceServer<Services>>()
+            .await;
+        health
+            .set_serving::<pb::award_service_server::AwardServiceServer<Services>>()
+            .await;
+        health
+            .set_serving::<pb::report_service_server::ReportServiceServer<Services>>()
+            .await;
+        health
+            .set_serving::<pb::node_service_server::NodeServiceServer<Services>>()
+            .await;
+        health
+            .set_serving::<pb::admin_service_server::AdminServiceServer<AdminGrpc>>()
+            .await;
+        health
+            .set_serving::<pb::replication_service_server::ReplicationServiceServer<ReplicationGrpc>>()
+            .await;
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(hopluu_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .map_err(|e| NodeError::Config(format!("reflection: {e}")))?;
+        let addr = listener.local_addr()?;
+        let tls = matches!(security, Security::Tls(_));
+        tracing::info!(%addr, node = %app.node_id, tls, "serving gRPC");
+        macro_rules! svc {
+            ($m:ident :: $server:ident) => {
+                pb::$m::$server::new(services.clone())
+                    .max_decoding_message_size(max_message_bytes)
+                    .max_encoding_message_size(max_message_bytes)
+            };
+        }
+        let mut server = Server::builder();
+        if let Security::Tls(tls) = &security {
+            server = server.tls_config(tls.server_config())?;
+        }
+        server
+            .trace_fn(|req| tracing::info_span!("grpc", path = %req.uri().path()))
+            .add_service(health_service)
+            .add_service(reflection)
+            .add_service(svc!(unit_service_server::UnitServiceServer))
+            .add_service(svc!(member_service_server::MemberServiceServer))
+            .add_service(svc!(campaign_service_server::CampaignServiceServer))
+            .add_service(svc!(emulation_service_server::EmulationServiceServer))
+            .add_service(svc!(award_service_server::AwardServiceServer))
+            .add_service(svc!(report_service_server::ReportServiceServer))
+            .add_service(svc!(node_service_server::NodeServiceServer))
+            .add_service(
+                pb::admin_service_server::AdminServiceServer::new(AdminGrpc::new(
+                    app.clone(),
+                    &security,
+                ))
+                .max_decoding_message_size(max_message_bytes)
+                .max_encoding_message_size(max_message_bytes),
+            )
+            .add_service(
+                pb::replication_service_server::ReplicationServiceServer::new(ReplicationGrpc(
+                    replication.clone(),
+                ))
+                .max_decoding_message_size(max_message_bytes)
+                .max_encoding_message_size(max_message_bytes),
+            )
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+            .await?;
+        replication.shutdown().await;
+        tracing::info!("gRPC server stopped; closing the store");
+        app.store.close().await;
+        Ok(())
+    }
+}
+
+/// Serves the node on `listener` until `shutdown` completes
+/// ([`NodeServer::run`]); fails at once when its security is not in order
+/// ([`Serve::security`]).
 pub async fn run(
     app: Arc<App>,
     listener: TcpListener,
     serve: Serve,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), NodeError> {
-    let max_message_bytes = serve.max_message_bytes;
-    let services = Services { app: app.clone() };
-    let replication = Replication::new(app.clone(), serve.replication);
-    replication.start();
-    let stop_sessions = replication.clone();
-    // Sync streams never end by themselves: end them when shutdown starts,
-    // or the server would wait for them forever.
-    let shutdown = async move {
-        shutdown.await;
-        stop_sessions.shutdown().await;
-    };
-    // Every public service reports SERVING, so a probe of any one of them
-    // (not only the overall "" service) sees a live node.
-    let (health, health_service) = tonic_health::server::health_reporter();
-    health
-        .set_serving::<pb::unit_service_server::UnitServiceServer<Services>>()
-        .await;
-    health
-        .set_serving::<pb::member_service_server::MemberServiceServer<Services>>()
-        .await;
-    health
-        .set_serving::<pb::campaign_service_server::CampaignServiceServer<Services>>()
-        .await;
-    health
-        .set_serving::<pb::emulation_service_server::EmulationServiceServer<Services>>()
-        .await;
-    health
-        .set_serving::<pb::award_service_server::AwardServiceServer<Services>>()
-        .await;
-    health
-        .set_serving::<pb::report_service_server::ReportServiceServer<Services>>()
-        .await;
-    health
-        .set_serving::<pb::node_service_server::NodeServiceServer<Services>>()
-        .await;
-    health
-        .set_serving::<pb::replication_service_server::ReplicationServiceServer<ReplicationGrpc>>()
-        .await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(hopluu_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .map_err(|e| NodeError::Config(format!("reflection: {e}")))?;
-    let addr = listener.local_addr()?;
-    tracing::info!(%addr, node = %app.node_id, "serving gRPC");
-    macro_rules! svc {
-        ($m:ident :: $server:ident) => {
-            pb::$m::$server::new(services.clone())
-                .max_decoding_message_size(max_message_bytes)
-                .max_encoding_message_size(max_message_bytes)
-        };
-    }
-    Server::builder()
-        .trace_fn(|req| tracing::info_span!("grpc", path = %req.uri().path()))
-        .add_service(health_service)
-        .add_service(reflection)
-        .add_service(svc!(unit_service_server::UnitServiceServer))
-        .add_service(svc!(member_service_server::MemberServiceServer))
-        .add_service(svc!(campaign_service_server::CampaignServiceServer))
-        .add_service(svc!(emulation_service_server::EmulationServiceServer))
-        .add_service(svc!(award_service_server::AwardServiceServer))
-        .add_service(svc!(report_service_server::ReportServiceServer))
-        .add_service(svc!(node_service_server::NodeServiceServer))
-        .add_service(
-            pb::replication_service_server::ReplicationServiceServer::new(ReplicationGrpc(
-                replication.clone(),
-            ))
-            .max_decoding_message_size(max_message_bytes)
-            .max_encoding_message_size(max_message_bytes),
-        )
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
-        .await?;
-    replication.shutdown().await;
-    tracing::info!("gRPC server stopped; closing the store");
-    app.store.close().await;
-    Ok(())
+    NodeServer::new(app, serve)?.run(listener, shutdown).await
 }

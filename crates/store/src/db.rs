@@ -139,6 +139,9 @@ impl Store {
         let incarnation = load_incarnation(&pool).await?;
         let tree = crate::read::load_tree(&pool).await?;
         let position = crate::read::load_feed_position(&pool).await?;
+        let quarantined: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM quarantine")
+            .fetch_one(&pool)
+            .await?;
         Ok(Store {
             inner: Arc::new(Inner {
                 pool,
@@ -147,8 +150,9 @@ impl Store {
                 options,
                 incarnation,
                 writer: tokio::sync::Mutex::new(()),
-                tree: RwLock::new(tree),
+                tree: RwLock::new(Arc::new(tree)),
                 feed: tokio::sync::watch::Sender::new(position),
+                quarantine_hint: std::sync::atomic::AtomicBool::new(quarantined > 0),
             }),
         })
     }

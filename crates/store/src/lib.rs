@@ -32,12 +32,13 @@
 pub mod db;
 pub mod peer;
 pub mod project;
+pub mod quarantine;
 pub mod read;
 pub mod report;
 pub mod tx;
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
+use std::sync::{Arc, Mutex, RwLock};
 
 use automerge::Automerge;
 use hopluu_model::{DocId, ModelError, UnitTree};
@@ -99,9 +100,12 @@ struct Inner {
     writer: tokio::sync::Mutex<()>,
     cache: Mutex<DocCache>,
     /// The unit tree, as the `units` projection holds it.
-    tree: RwLock<UnitTree>,
+    tree: RwLock<Arc<UnitTree>>,
     /// The last committed feed sequence.
     feed: tokio::sync::watch::Sender<i64>,
+    /// Whether the quarantine may hold rows: receivers skip looking it up
+    /// while it is false (it never was used).
+    quarantine_hint: std::sync::atomic::AtomicBool,
 }
 
 impl Store {
@@ -120,13 +124,27 @@ impl Store {
     }
 
     /// The unit tree as of the last commit.
-    pub fn tree(&self) -> RwLockReadGuard<'_, UnitTree> {
-        self.inner.tree.read().expect("tree lock")
+    /// A snapshot: cheap to take and to hold across awaits (a commit that
+    /// changes the tree meanwhile copies it).
+    pub fn tree(&self) -> Arc<UnitTree> {
+        self.inner.tree.read().expect("tree lock").clone()
     }
 
     /// The feed position, updated after every commit that wrote the feed.
     pub fn watch_feed(&self) -> tokio::sync::watch::Receiver<i64> {
         self.inner.feed.subscribe()
+    }
+
+    pub(crate) fn quarantine_hint(&self) -> bool {
+        self.inner
+            .quarantine_hint
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    pub(crate) fn set_quarantine_hint(&self) {
+        self.inner
+            .quarantine_hint
+            .store(true, std::sync::atomic::Ordering::Release);
     }
 
     pub fn pool(&self) -> &sqlx::AnyPool {

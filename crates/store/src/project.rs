@@ -6,6 +6,8 @@
 //! only their rows are rewritten (a 1,000-member roster does not rewrite
 //! 1,000 rows for one edit). Smaller documents are projected whole.
 
+use std::collections::BTreeSet;
+
 use automerge::{Automerge, ChangeHash};
 use hopluu_model::award::{self, Recipient};
 use hopluu_model::{DocId, campaign, emulation, ids::fold, member, unit};
@@ -128,6 +130,10 @@ pub(crate) async fn apply(
             let rows = members
                 .iter()
                 .map(|m| {
+                    let d = m.deidentified.as_ref();
+                    let de = |f: fn(&member::Deidentified) -> &str| -> V {
+                        d.map(f).unwrap_or_default().into()
+                    };
                     vec![
                         m.id.as_str().into(),
                         m.unit.as_str().into(),
@@ -135,7 +141,10 @@ pub(crate) async fn apply(
                         i64::from(*bucket).into(),
                         m.full_name.as_str().into(),
                         fold(&m.full_name).into(),
-                        m.birth_date.to_string().into(),
+                        m.birth_date
+                            .map(|d| d.to_string())
+                            .unwrap_or_default()
+                            .into(),
                         m.gender.as_str().into(),
                         m.card_number.as_str().into(),
                         m.joined_on.to_string().into(),
@@ -146,6 +155,11 @@ pub(crate) async fn apply(
                             .map(|d| d.to_string())
                             .unwrap_or_default()
                             .into(),
+                        de(|d| &d.at),
+                        de(|d| &d.by),
+                        de(|d| &d.operator),
+                        de(|d| &d.reason),
+                        de(|d| &d.reference),
                     ]
                 })
                 .collect();
@@ -167,6 +181,11 @@ pub(crate) async fn apply(
                     "status",
                     "status_reason",
                     "status_on",
+                    "deidentified_at",
+                    "deidentified_by",
+                    "deidentified_operator",
+                    "deidentified_reason",
+                    "deidentified_reference",
                 ],
                 &["member_id", "unit_id"],
                 rows,
@@ -179,7 +198,9 @@ pub(crate) async fn apply(
         }
         DocId::RosterPrivate { unit, bucket } => {
             let touched = touched(doc, before);
-            let rows = member::read_private(doc, touched.as_ref())?
+            let held = member::read_private(doc, touched.as_ref())?;
+            forget_private_rows(conn, unit, *bucket, touched, &held).await?;
+            let rows = held
                 .into_iter()
                 .map(|(m, p)| {
                     vec![
@@ -482,7 +503,46 @@ pub(crate) async fn apply(
     }
 }
 
-fn touched(doc: &Automerge, before: &[ChangeHash]) -> Option<std::collections::BTreeSet<String>> {
+/// Deletes the `member_private` rows of this private roster bucket whose
+/// member it no longer holds (removed by a de-identification): among the
+/// touched members, or among all of the bucket's rows when the whole
+/// document is re-read. A row projected from another bucket of the unit
+/// (a member placed twice) is that bucket's to keep or remove.
+async fn forget_private_rows(
+    conn: &mut AnyConnection,
+    unit: &hopluu_model::UnitId,
+    bucket: u32,
+    touched: Option<BTreeSet<String>>,
+    held: &[(hopluu_model::MemberId, member::PrivateData)],
+) -> Result<()> {
+    let candidates: BTreeSet<String> = match touched {
+        Some(t) => t,
+        None => {
+            sqlx::query("SELECT member_id FROM member_private WHERE unit_id = $1 AND bucket = $2")
+                .bind(unit.as_str())
+                .bind(i64::from(bucket))
+                .fetch_all(&mut *conn)
+                .await?
+                .iter()
+                .map(|r| r.get::<String, _>(0))
+                .collect()
+        }
+    };
+    let held: BTreeSet<&str> = held.iter().map(|(m, _)| m.as_str()).collect();
+    for gone in candidates.iter().filter(|c| !held.contains(c.as_str())) {
+        sqlx::query(
+            "DELETE FROM member_private WHERE member_id = $1 AND unit_id = $2 AND bucket = $3",
+        )
+        .bind(gone.as_str())
+        .bind(unit.as_str())
+        .bind(i64::from(bucket))
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+fn touched(doc: &Automerge, before: &[ChangeHash]) -> Option<BTreeSet<String>> {
     if before.is_empty() {
         return None;
     }

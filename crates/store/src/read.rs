@@ -6,7 +6,7 @@ use automerge::Automerge;
 use hopluu_model::award::{self, Award, Proposal};
 use hopluu_model::campaign::{self, Campaign};
 use hopluu_model::emulation::{self, Emulation};
-use hopluu_model::member::{self, Gender, Member, MemberStatus, PrivateData};
+use hopluu_model::member::{self, Deidentified, Gender, Member, MemberStatus, PrivateData};
 use hopluu_model::tree::TreeNode;
 use hopluu_model::unit::{self, Unit, UnitStatus};
 use hopluu_model::{
@@ -61,7 +61,8 @@ fn member_row(r: &AnyRow) -> Result<Member> {
         id: MemberId::parse("member_id", &r.get::<String, _>("member_id")).map_err(bad)?,
         unit: UnitId::parse("unit_id", &r.get::<String, _>("unit_id")).map_err(bad)?,
         full_name: r.get("full_name"),
-        birth_date: Date::parse("birth_date", &r.get::<String, _>("birth_date")).map_err(bad)?,
+        birth_date: Date::parse_opt("birth_date", &r.get::<String, _>("birth_date"))
+            .map_err(bad)?,
         gender: Gender::parse("gender", &r.get::<String, _>("gender")).map_err(bad)?,
         card_number: CardNumber::parse("card_number", &r.get::<String, _>("card_number"))
             .map_err(bad)?,
@@ -72,11 +73,23 @@ fn member_row(r: &AnyRow) -> Result<Member> {
         status_reason: r.get("status_reason"),
         status_on: Date::parse_opt("status_on", &r.get::<String, _>("status_on")).map_err(bad)?,
         history: Vec::new(),
+        deidentified: match r.get::<String, _>("deidentified_at") {
+            at if at.is_empty() => None,
+            at => Some(Deidentified {
+                at,
+                by: r.get("deidentified_by"),
+                operator: r.get("deidentified_operator"),
+                reason: r.get("deidentified_reason"),
+                reference: r.get("deidentified_reference"),
+            }),
+        },
     })
 }
 
 const MEMBER_COLS: &str = "m.member_id, m.unit_id, m.full_name, m.birth_date, m.gender, \
-    m.card_number, m.joined_on, m.position, m.status, m.status_reason, m.status_on";
+    m.card_number, m.joined_on, m.position, m.status, m.status_reason, m.status_on, \
+    m.deidentified_at, m.deidentified_by, m.deidentified_operator, m.deidentified_reason, \
+    m.deidentified_reference";
 
 impl Store {
     /// Runs `f` on the stored document `id` (None if it is not stored).
@@ -199,6 +212,20 @@ impl Store {
             .flatten())
     }
 
+    /// Every record, in any state, that carries this card number: card
+    /// numbers are unique among active members only, so a card may name
+    /// a past member and a current one.
+    pub async fn card_records(&self, card: &CardNumber) -> Result<Vec<MemberLoc>> {
+        let rows = sqlx::query(
+            "SELECT member_id, unit_id, bucket, status, card_number FROM members \
+             WHERE card_number = $1 ORDER BY member_id, unit_id",
+        )
+        .bind(card.as_str())
+        .fetch_all(&self.inner.pool)
+        .await?;
+        rows.iter().map(loc_row).collect()
+    }
+
     /// The member's current record: the active one, else the latest.
     pub async fn current_member_loc(&self, id: &MemberId) -> Result<Option<MemberLoc>> {
         let locs = self.member_locations(id).await?;
@@ -231,6 +258,14 @@ impl Store {
             .map_err(|e| corrupt("member_private", e))
         })
         .transpose()
+    }
+
+    /// How many `member_private` rows this node holds.
+    pub async fn private_rows(&self) -> Result<i64> {
+        Ok(sqlx::query("SELECT COUNT(*) FROM member_private")
+            .fetch_one(&self.inner.pool)
+            .await?
+            .get(0))
     }
 
     /// Members of a unit (or its whole subtree), optionally by status,
@@ -558,6 +593,30 @@ impl WriteTx<'_> {
     /// Every record of a member, as this transaction sees them.
     pub async fn member_locations(&mut self, id: &MemberId) -> Result<Vec<MemberLoc>> {
         member_locations(self.conn(), id).await
+    }
+
+    /// The buckets of the unit's roster and private roster documents that
+    /// this node stores, whatever the projections say (a member placed in
+    /// two buckets is projected from one of them only).
+    pub async fn roster_buckets(&mut self, unit: &UnitId) -> Result<Vec<u32>> {
+        let rows = sqlx::query(
+            "SELECT doc_id FROM docs WHERE owner = $1 AND kind IN ('roster', 'roster-private')",
+        )
+        .bind(unit.as_str())
+        .fetch_all(&mut *self.conn())
+        .await?;
+        let mut buckets = Vec::new();
+        for r in rows {
+            match DocId::parse("doc_id", &r.get::<String, _>(0)).map_err(|e| corrupt("docs", e))? {
+                DocId::Roster { bucket, .. } | DocId::RosterPrivate { bucket, .. } => {
+                    buckets.push(bucket)
+                }
+                _ => {}
+            }
+        }
+        buckets.sort_unstable();
+        buckets.dedup();
+        Ok(buckets)
     }
 
     /// How many members each roster bucket of the unit holds.

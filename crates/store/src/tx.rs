@@ -8,6 +8,7 @@
 //! (compaction) in the same transaction as the write that tipped them over.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use automerge::{Automerge, ChangeHash};
 use hopluu_model::unit::{self, Unit};
@@ -378,6 +379,7 @@ impl<'s> WriteTx<'s> {
         self.tx.commit().await?;
         if !units.is_empty() {
             let mut tree = self.store.inner.tree.write().expect("tree lock");
+            let tree = Arc::make_mut(&mut tree);
             for u in &units {
                 tree.upsert_unit(u);
             }

@@ -37,13 +37,28 @@ pub struct DriveOptions {
     pub ack_timeout: Duration,
     /// How often acknowledged heads are written to the store.
     pub flush_every: Duration,
+    /// A peer that sends no hello for this long is refused.
+    pub hello_timeout: Duration,
+    /// A peer that reads nothing for this long while frames wait for it
+    /// (one that never reads, holding the session open) is dropped.
+    pub stall_timeout: Duration,
+    /// Acknowledgement timeouts in a row, with nothing at all received
+    /// meanwhile, after which the peer is dropped as unresponsive.
+    pub silent_timeouts: u32,
 }
+
+/// Replies (acknowledgements) queued for a peer that is not reading them:
+/// past this, frames from it are not read either, until it reads.
+const MAX_QUEUED_REPLIES: usize = 64;
 
 impl Default for DriveOptions {
     fn default() -> Self {
         DriveOptions {
             ack_timeout: Duration::from_secs(30),
             flush_every: Duration::from_secs(1),
+            hello_timeout: Duration::from_secs(10),
+            stall_timeout: Duration::from_secs(60),
+            silent_timeouts: 4,
         }
     }
 }
@@ -67,7 +82,8 @@ pub async fn run<I: Inbound>(
     // What the peer acknowledged is worth keeping whatever happened.
     let flushed = session.flush().await;
     if let Err(SyncError::Refuse(r)) = &result {
-        let _ = outbound.send(Frame::Refusal(r.clone())).await;
+        // Best effort, and never waiting on a peer that does not read.
+        let _ = outbound.try_send(Frame::Refusal(r.clone()));
     }
     result.and(flushed)
 }
@@ -88,8 +104,14 @@ async fn run_inner<I: Inbound>(
     }
     let mut flush = tokio::time::interval(opts.flush_every);
     flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let started = Instant::now();
     let mut progress = Instant::now();
+    let mut send_wait = Instant::now();
+    let mut silent = 0u32;
     loop {
+        if out.is_empty() && replies_out.is_empty() {
+            send_wait = Instant::now();
+        }
         if out.is_empty() {
             let was_waiting = session.awaiting_ack();
             if let Some(batch) = session.next_batch().await? {
@@ -105,15 +127,22 @@ async fn run_inner<I: Inbound>(
         let deadline = session
             .awaiting_ack()
             .then_some(progress + opts.ack_timeout);
+        let hello_deadline = session
+            .peer()
+            .is_none()
+            .then_some(started + opts.hello_timeout);
+        let stall_deadline =
+            (!out.is_empty() || !replies_out.is_empty()).then_some(send_wait + opts.stall_timeout);
         tokio::select! {
             biased;
             _ = cancel.cancelled() => return Ok(()),
-            frame = inbound.recv() => {
+            frame = inbound.recv(), if replies_out.len() < MAX_QUEUED_REPLIES => {
                 let frame = match frame {
                     None => return Err(SyncError::Link("closed by the peer".into())),
                     Some(f) => f?,
                 };
                 progress = Instant::now();
+                silent = 0;
                 let replies = session.handle(frame).await?;
                 observe(session);
                 // Acknowledgements (and a hello's answer) go ahead of
@@ -129,6 +158,7 @@ async fn run_inner<I: Inbound>(
                     None => out.pop_front().expect("checked non-empty"),
                 };
                 permit.send(frame);
+                send_wait = Instant::now();
             }
             changed = feed.changed(), if out.is_empty() && !session.has_pending() => {
                 if changed.is_err() {
@@ -137,8 +167,26 @@ async fn run_inner<I: Inbound>(
             }
             _ = sleep_until(deadline), if deadline.is_some() => {
                 tracing::warn!(peer = ?session.peer().map(|p| &p.node_id), "acknowledgement overdue; resending from the last checkpoint");
+                silent += 1;
+                if silent >= opts.silent_timeouts {
+                    return Err(SyncError::Link(format!(
+                        "no frame from the peer through {silent} acknowledgement timeouts; dropping it"
+                    )));
+                }
                 session.on_timeout();
                 progress = Instant::now();
+            }
+            _ = sleep_until(hello_deadline), if hello_deadline.is_some() => {
+                return Err(SyncError::Refuse(crate::frame::Refusal {
+                    code: "protocol".into(),
+                    reason: format!("no hello within {} s", opts.hello_timeout.as_secs()),
+                }));
+            }
+            _ = sleep_until(stall_deadline), if stall_deadline.is_some() => {
+                return Err(SyncError::Link(format!(
+                    "the peer read nothing for {} s; dropping it",
+                    opts.stall_timeout.as_secs()
+                )));
             }
             _ = flush.tick() => session.flush().await?,
         }

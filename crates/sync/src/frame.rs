@@ -37,7 +37,12 @@ impl Frame {
                 16 + a
                     .docs
                     .iter()
-                    .map(|d| d.doc.len() + 34 * d.heads.len() + d.rejected.len() + 4)
+                    .map(|d| {
+                        d.doc.len()
+                            + 34 * (d.heads.len() + d.quarantined.len())
+                            + d.rejected.len()
+                            + 4
+                    })
                     .sum::<usize>()
             }
         }
@@ -60,7 +65,10 @@ pub struct Hello {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
     /// Stable code: `protocol-version`, `schema-version`, `same-node`,
-    /// `unknown-unit`, `not-in-subtree`, `wrong-peer`, `protocol`.
+    /// `unknown-unit`, `not-in-subtree`, `wrong-peer`, `protocol`; and, from
+    /// a receiver, `limit` (a batch over its size limits); from
+    /// a node serving TLS, `identity` (the hello is not the certificate's
+    /// node) and `unknown-peer` (not a configured child).
     pub code: String,
     pub reason: String,
 }
@@ -119,4 +127,7 @@ pub struct DocHeads {
     pub heads: Vec<ChangeHash>,
     /// Non-empty when the update was not (wholly) applied, with the reason.
     pub rejected: String,
+    /// Changes of the update that the receiver quarantined (or had
+    /// quarantined before): not applied, and not to be sent again.
+    pub quarantined: Vec<ChangeHash>,
 }

@@ -35,23 +35,43 @@
 //! nothing: the sender resumes from the checkpoint, and merging is
 //! idempotent (a duplicate costs bytes, never correctness).
 //!
+//! Before anything is applied, every change passes the **gate**
+//! ([`gate`]): its automerge actor names the node that made it and the unit
+//! that node hosts, and that unit must hold authority over the document's
+//! owner (DESIGN §3) and, coming from a child, lie inside the child's
+//! subtree. What fails is **quarantined** in the same transaction: stored
+//! with its reason, not applied, and named in the ack so the sender stops
+//! sending it; changes that depend on it wait with it. Unrelated documents
+//! and changes go on. An administrator releases or discards quarantined
+//! changes; one that later arrives by a path that vouches for it is applied
+//! then. Private rosters are refused outright above the level configured to
+//! hold them.
+//!
 //! What a node applies enters its own feed, so a province **relays**: a
 //! district's update goes on to the national node, and a campaign from the
 //! national node goes on down to the districts. It is not echoed back: the
 //! sender's heads are known.
 //!
 //! Everything is **bounded** ([`Limits`]): documents and bytes per batch,
-//! batches in flight before an ack (backpressure), feed rows per scan. A
-//! node that was offline for a month catches up in bounded memory.
+//! batches in flight before an ack (backpressure), feed rows per scan; and
+//! on receipt, documents per batch (more ends the session with a `limit`
+//! refusal), changes and bytes per document update (more refuses that
+//! update). A node that was offline for a month catches up in bounded
+//! memory. The driver drops a peer that sends no hello, one that reads
+//! nothing while frames wait for it, and one that stays silent through
+//! several acknowledgement timeouts ([`drive::DriveOptions`]).
 //!
 //! # Layout
 //! - [`frame`]: the frames, transport-free.
 //! - [`session`]: [`Session`], the state machine for one peer.
+//! - [`gate`]: the authority check on receipt, quarantine, release and
+//!   discard.
 //! - [`drive`]: [`drive::run`], a session over a pair of channels with
 //!   pushes on every local commit, acknowledgement timeouts and shutdown.
 
 pub mod drive;
 pub mod frame;
+pub mod gate;
 pub mod session;
 
 use thiserror::Error;
@@ -94,6 +114,14 @@ pub struct Limits {
     pub in_flight: usize,
     /// Feed rows read per scan.
     pub scan: u32,
+    /// Receiving: documents per batch; a larger batch ends the session
+    /// with a `limit` refusal.
+    pub accept_docs: usize,
+    /// Receiving: changes in one document's update; more are refused for
+    /// that document (the rest of the batch goes on).
+    pub accept_changes: usize,
+    /// Receiving: payload bytes of one document's update.
+    pub accept_doc_bytes: usize,
 }
 
 impl Default for Limits {
@@ -103,6 +131,9 @@ impl Default for Limits {
             batch_bytes: 1 << 20,
             in_flight: 4,
             scan: 1024,
+            accept_docs: 1024,
+            accept_changes: 100_000,
+            accept_doc_bytes: 64 << 20,
         }
     }
 }

@@ -13,13 +13,14 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use automerge::sync::{self, SyncDoc};
 use automerge::{Automerge, ChangeHash, ReadDoc};
 use hopluu_model::doc::SCHEMA_VERSION;
-use hopluu_model::{DocId, DocMeta, UnitId};
+use hopluu_model::{DocId, DocKind, DocMeta, UnitId};
 use hopluu_store::Store;
 use hopluu_store::peer::PeerDoc;
 
 use crate::frame::{
     Ack, Batch, DocHeads, DocUpdate, Frame, Hello, PROTOCOL_VERSION, Payload, Refusal,
 };
+use crate::gate::{self, Gate, Incoming, Sender};
 use crate::{Limits, SyncError};
 
 /// What a session needs to know about its own node.
@@ -59,6 +60,8 @@ pub struct SessionStats {
     pub docs_sent: u64,
     pub docs_applied: u64,
     pub docs_rejected: u64,
+    /// Changes this side quarantined (or recognised as quarantined).
+    pub changes_quarantined: u64,
     pub bytes_sent: u64,
     pub bytes_received: u64,
     /// Times the sender went back to the last acknowledged sequence.
@@ -231,6 +234,16 @@ impl Session {
                 if self.peer.is_none() {
                     return Err(refuse("protocol", "expected a hello, received a batch"));
                 }
+                if b.docs.len() > self.replica.limits.accept_docs {
+                    return Err(refuse(
+                        "limit",
+                        format!(
+                            "batch of {} documents, over the limit of {}",
+                            b.docs.len(),
+                            self.replica.limits.accept_docs
+                        ),
+                    ));
+                }
                 Ok(vec![Frame::Ack(self.apply(b).await?)])
             }
             Frame::Ack(a) => {
@@ -383,13 +396,17 @@ impl Session {
             let Ok(id) = DocId::parse("doc_id", &d.doc) else {
                 continue;
             };
+            // Changes the peer quarantined count as known there: they are
+            // not sent again, and what follows them is sent after them.
+            let mut heads = d.heads;
+            heads.extend(d.quarantined);
             if !d.rejected.is_empty() {
                 self.stats.docs_rejected += 1;
                 let n = self.retries.entry(id.clone()).or_insert(0);
                 *n += 1;
                 tracing::warn!(doc = %id, reason = %d.rejected, attempt = *n, "peer did not apply an update");
                 self.sent.remove(&id);
-                self.acked_heads.insert(id.clone(), d.heads);
+                self.acked_heads.insert(id.clone(), heads);
                 if *n <= MAX_RETRIES {
                     self.resend.insert(id);
                 }
@@ -403,8 +420,8 @@ impl Session {
                 // The peer's heads are learnt: send what it lacks.
                 self.resend.insert(id.clone());
             }
-            self.dirty.insert(id.clone(), d.heads.clone());
-            self.acked_heads.insert(id, d.heads);
+            self.dirty.insert(id.clone(), heads.clone());
+            self.acked_heads.insert(id, heads);
         }
         if a.batch < self.stale_before {
             return;
@@ -670,9 +687,12 @@ impl Session {
     }
 
     /// Applies a batch in one transaction, with the peer state it implies,
-    /// and returns the acknowledgement to send once it is durable.
+    /// and returns the acknowledgement to send once it is durable. Every
+    /// change passes the gate ([`crate::gate`]) first: what fails is
+    /// quarantined, in the same transaction.
     async fn apply(&mut self, b: Batch) -> Result<Ack, SyncError> {
         let peer = self.peer.clone().expect("checked by the caller");
+        let limits = self.replica.limits.clone();
         let ids: Vec<Option<DocId>> = b
             .docs
             .iter()
@@ -700,112 +720,226 @@ impl Session {
                 }
             }
         }
+        let valid: Vec<DocId> = ids.iter().flatten().cloned().collect();
+        let mut held_all = self.replica.store.quarantined_in(&valid).await?;
+        let sender = Sender {
+            node: peer.node_id.clone(),
+            unit: peer.unit.clone(),
+            is_child: matches!(self.role, Role::Acceptor),
+        };
+        let now = now_millis();
         let store = self.replica.store.clone();
         let mut tx = store.begin().await?;
+        // The unit tree as of the last commit, plus the unit records this
+        // batch brings (a new unit's record and its first roster often
+        // travel together).
+        let mut tree = store.tree();
+        let mut units_changed = false;
         let mut acks = Vec::with_capacity(b.docs.len());
         // Whether every update of the batch left this node with all of the
-        // sender's heads. Only then does the batch's stretch of the sender's
-        // feed count as applied: a document still being found by the sync
-        // protocol must be sent again after a reconnect, and the sender
-        // resumes from the checkpoint.
+        // sender's heads (or holds the missing ones in quarantine). Only
+        // then does the batch's stretch of the sender's feed count as
+        // applied: a document still being found by the sync protocol must
+        // be sent again after a reconnect, and the sender resumes from the
+        // checkpoint.
         let mut complete = true;
-        for (u, id) in b.docs.into_iter().zip(ids) {
+        // Updates that name units this node does not know yet wait for the
+        // rest of the batch (which may bring those units' records), pass
+        // after pass while passes make the tree grow; the last pass judges
+        // whatever is left.
+        let mut queue: VecDeque<(DocUpdate, Option<DocId>)> = b.docs.into_iter().zip(ids).collect();
+        let mut deferred: Vec<(DocUpdate, Option<DocId>)> = Vec::new();
+        let mut last_pass = false;
+        let mut grew = false;
+        loop {
+            let Some((u, id)) = queue.pop_front() else {
+                if deferred.is_empty() {
+                    break;
+                }
+                last_pass = !grew;
+                grew = false;
+                queue.extend(deferred.drain(..));
+                continue;
+            };
             let Some(id) = id else {
                 acks.push(DocHeads {
                     doc: u.doc.clone(),
                     heads: Vec::new(),
                     rejected: format!("{:?} is not a document id", u.doc),
+                    quarantined: Vec::new(),
                 });
                 continue;
             };
-            let doc = tx.doc(&id).await?;
-            let before = doc.get_heads();
+            let before = tx.doc(&id).await?.get_heads();
+            let refuse_doc = |reason: String| DocHeads {
+                doc: id.to_string(),
+                heads: before.clone(),
+                rejected: reason,
+                quarantined: Vec::new(),
+            };
+            if payload_len(&u.payload) > limits.accept_doc_bytes {
+                self.stats.docs_rejected += 1;
+                tracing::warn!(peer = %peer.node_id, doc = %id, bytes = payload_len(&u.payload), "update over the size limit");
+                acks.push(refuse_doc(format!(
+                    "limit: update of {} bytes, over the limit of {} bytes",
+                    payload_len(&u.payload),
+                    limits.accept_doc_bytes
+                )));
+                continue;
+            }
+            if !gate::private_allowed(&tree, &self.replica.unit, &id, self.replica.private_depth) {
+                self.stats.docs_rejected += 1;
+                tracing::warn!(peer = %peer.node_id, doc = %id, "private roster refused: not held at this node");
+                acks.push(refuse_doc(
+                    "private-data: private rosters are not held at this node".to_owned(),
+                ));
+                continue;
+            }
+            let mut held = held_all.remove(&id).unwrap_or_default();
+            let gate = Gate {
+                tree: &tree,
+                sender: &sender,
+                now,
+            };
             let mut rejected = String::new();
             let mut peer_heads: Option<Vec<ChangeHash>> = None;
             let mut sync_bytes = None;
             let mut missing_deps = false;
-            match u.payload {
-                Payload::Changes(data) => match doc.load_incremental(&data) {
+            let mut quarantined: Vec<ChangeHash> = Vec::new();
+            match &u.payload {
+                Payload::Changes(data) => match Incoming::decode(data, limits.accept_changes) {
                     Err(e) => rejected = format!("undecodable changes: {e}"),
-                    Ok(_) => {
-                        let missing = u.heads.iter().any(|h| doc.get_change_by_hash(h).is_none());
+                    Ok(incoming) => {
+                        let admitted = gate
+                            .admit(&mut tx, &id, incoming, &mut held, !last_pass)
+                            .await?;
+                        if admitted.deferred {
+                            held_all.insert(id.clone(), held);
+                            deferred.push((u, Some(id)));
+                            continue;
+                        }
+                        quarantined.extend(admitted.quarantined);
+                        quarantined.extend(admitted.known_bad);
+                        let doc = tx.doc(&id).await?;
+                        let missing = u
+                            .heads
+                            .iter()
+                            .any(|h| doc.get_change_by_hash(h).is_none() && !held.contains_key(h));
                         if missing {
                             missing_deps = true;
                             rejected = "missing dependencies: resend from the heads in this ack"
                                 .to_owned();
                         } else {
-                            peer_heads = Some(u.heads.clone());
+                            peer_heads = Some(known_only(doc, &u.heads));
                         }
                     }
                 },
-                Payload::Sync(msg) => match sync::Message::decode(&msg) {
+                Payload::Sync(msg) => match sync::Message::decode(msg) {
                     Err(e) => rejected = format!("undecodable sync message: {e}"),
-                    Ok(msg) => {
-                        let state = self.sync_states.entry(id.clone()).or_default();
-                        match doc.receive_sync_message(state, msg) {
-                            Err(e) => rejected = format!("sync message refused: {e}"),
-                            Ok(()) => {
-                                let theirs = state.their_heads.clone().unwrap_or_default();
-                                if theirs.iter().all(|h| doc.get_change_by_hash(h).is_some()) {
-                                    // The peer's heads are all known here:
-                                    // from now on it gets plain changes.
-                                    self.sync_states.remove(&id);
-                                    // A late answer to an earlier round
-                                    // (the peer had nothing yet, say) names
-                                    // heads older than those it has
-                                    // acknowledged since: forgetting those
-                                    // would send it the document again.
-                                    let stale = self
-                                        .acked_heads
-                                        .get(&id)
-                                        .is_some_and(|known| covers(doc, known, &theirs));
-                                    if !stale {
-                                        peer_heads = Some(theirs);
+                    Ok(mut msg) => {
+                        // The changes the message carries pass the gate
+                        // first; the protocol sees the message without them.
+                        let data: Vec<u8> = msg.changes.iter().flatten().copied().collect();
+                        msg.changes = sync::ChunkList::empty();
+                        match Incoming::decode(&data, limits.accept_changes) {
+                            Err(e) => rejected = format!("undecodable changes: {e}"),
+                            Ok(incoming) => {
+                                let admitted = gate
+                                    .admit(&mut tx, &id, incoming, &mut held, !last_pass)
+                                    .await?;
+                                if admitted.deferred {
+                                    held_all.insert(id.clone(), held);
+                                    deferred.push((u, Some(id)));
+                                    continue;
+                                }
+                                quarantined.extend(admitted.quarantined);
+                                quarantined.extend(admitted.known_bad);
+                                let doc = tx.doc(&id).await?;
+                                let state = self.sync_states.entry(id.clone()).or_default();
+                                match doc.receive_sync_message(state, msg) {
+                                    Err(e) => rejected = format!("sync message refused: {e}"),
+                                    Ok(()) => {
+                                        let theirs = state.their_heads.clone().unwrap_or_default();
+                                        if theirs.iter().all(|h| {
+                                            doc.get_change_by_hash(h).is_some()
+                                                || held.contains_key(h)
+                                        }) {
+                                            // The peer's heads are all known here
+                                            // (or held): from now on it gets plain
+                                            // changes.
+                                            self.sync_states.remove(&id);
+                                            // A late answer to an earlier round
+                                            // (the peer had nothing yet, say) names
+                                            // heads older than those it has
+                                            // acknowledged since: forgetting those
+                                            // would send it the document again.
+                                            let theirs = known_only(doc, &theirs);
+                                            let stale = self
+                                                .acked_heads
+                                                .get(&id)
+                                                .is_some_and(|known| covers(doc, known, &theirs));
+                                            if !stale {
+                                                peer_heads = Some(theirs);
+                                            }
+                                            self.resend.insert(id.clone());
+                                        } else {
+                                            // The peer has changes this node lacks:
+                                            // answer in the sync protocol, which
+                                            // finds them without resending history.
+                                            if let Some(reply) = doc.generate_sync_message(state) {
+                                                self.sync_out.push_back(DocUpdate {
+                                                    doc: id.to_string(),
+                                                    heads: doc.get_heads(),
+                                                    payload: Payload::Sync(reply.encode()),
+                                                });
+                                            }
+                                            sync_bytes = Some(state.encode());
+                                            peer_heads = Some(known_only(doc, &theirs));
+                                        }
                                     }
-                                    self.resend.insert(id.clone());
-                                } else {
-                                    // The peer has changes this node lacks:
-                                    // answer in the sync protocol, which
-                                    // finds them without resending history.
-                                    if let Some(reply) = doc.generate_sync_message(state) {
-                                        self.sync_out.push_back(DocUpdate {
-                                            doc: id.to_string(),
-                                            heads: doc.get_heads(),
-                                            payload: Payload::Sync(reply.encode()),
-                                        });
-                                    }
-                                    sync_bytes = Some(state.encode());
-                                    peer_heads = Some(
-                                        theirs
-                                            .into_iter()
-                                            .filter(|h| doc.get_change_by_hash(h).is_some())
-                                            .collect(),
-                                    );
                                 }
                             }
                         }
                     }
                 },
             }
+            let doc = tx.doc(&id).await?;
             if doc.get_heads() != before && DocMeta::read(id.clone(), doc).is_err() {
                 // Changes that leave no readable document (a skeleton without
                 // its first record, say) wait for the rest to arrive.
                 tx.discard(&id);
                 acks.push(DocHeads {
-                    doc: id.to_string(),
-                    heads: before,
                     rejected: "incomplete document: resend from the heads in this ack".into(),
+                    ..refuse_doc(String::new())
                 });
                 continue;
+            }
+            if doc.get_heads() != before && !held.is_empty() {
+                // Something came: a held change may have arrived by another
+                // path, or what waited on one may now pass.
+                gate::settle(&mut tx, &tree, &self.replica.unit, &id, now).await?;
+            }
+            let doc = tx.doc(&id).await?;
+            if id.kind() == DocKind::Unit
+                && doc.get_heads() != before
+                && let Ok(unit) = hopluu_model::unit::read(&id, doc)
+            {
+                std::sync::Arc::make_mut(&mut tree).upsert_unit(&unit);
+                units_changed = true;
+                grew = true;
             }
             let heads = doc.get_heads();
             // Incomplete: the sync protocol is still finding the difference,
             // or changes came before those they depend on (the sender sends
             // them again from the heads in the ack). Updates refused for good
             // (undecodable, or leaving no readable document) do not hold the
-            // checkpoint back: sending them again would not help.
+            // checkpoint back: sending them again would not help. Nor do
+            // quarantined changes: they wait for an administrator.
             if (rejected.is_empty() || missing_deps)
-                && !u.heads.iter().all(|h| doc.get_change_by_hash(h).is_some())
+                && !u
+                    .heads
+                    .iter()
+                    .all(|h| doc.get_change_by_hash(h).is_some() || held.contains_key(h))
             {
                 complete = false;
             }
@@ -821,18 +955,26 @@ impl Session {
                 self.stats.docs_rejected += 1;
                 tracing::warn!(peer = %peer.node_id, doc = %id, reason = %rejected, "update not applied");
             }
+            self.stats.changes_quarantined += quarantined.len() as u64;
             acks.push(DocHeads {
                 doc: id.to_string(),
                 heads,
                 rejected,
+                quarantined,
             });
         }
+        drop(tree);
         if complete && b.upto_seq > 0 && b.from_seq <= self.applied && b.upto_seq > self.applied {
             self.applied = b.upto_seq;
             tx.set_peer_applied(&peer.node_id, &peer.unit, self.applied);
         }
         self.flush_into(&mut tx);
         tx.commit().await?;
+        if units_changed {
+            // Changes held because their maker's unit was not known yet
+            // pass now that it is.
+            gate::settle_all(&store, &self.replica.unit, now).await?;
+        }
         self.stats.batches_applied += 1;
         Ok(Ack {
             batch: b.id,
@@ -862,6 +1004,22 @@ impl Session {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// The heads in `heads` this node has: what it may record as the peer's.
+fn known_only(doc: &Automerge, heads: &[ChangeHash]) -> Vec<ChangeHash> {
+    heads
+        .iter()
+        .filter(|h| doc.get_change_by_hash(h).is_some())
+        .copied()
+        .collect()
+}
+
+fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 fn payload_len(p: &Payload) -> usize {

@@ -1,23 +1,148 @@
 //! The `hopluu` binary end to end: a real `hopluu serve` process on
-//! loopback, driven by the CLI as an office clerk would.
+//! loopback, over mutual TLS with certificates made by `hopluu cert`,
+//! driven by the CLI as an office clerk would.
 
 use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
+mod admin;
+
 const BIN: &str = env!("CARGO_BIN_EXE_hopluu");
+
+/// Runs `hopluu` with `args` (and none of the caller's HOPLUU_ settings).
+fn hopluu(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env_remove("HOPLUU_ADDR")
+        .env_remove("HOPLUU_CA")
+        .env_remove("HOPLUU_CERT")
+        .env_remove("HOPLUU_KEY")
+        .output()
+        .expect("hopluu runs")
+}
+
+/// Runs `hopluu` with `args`; it must succeed. Returns stdout.
+fn hopluu_ok(args: &[&str]) -> String {
+    let out = hopluu(args);
+    assert!(
+        out.status.success(),
+        "hopluu {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Runs `hopluu` with `args`; it must fail. Returns stderr.
+fn hopluu_fails(args: &[&str]) -> String {
+    let out = hopluu(args);
+    assert!(!out.status.success(), "hopluu {args:?} should have failed");
+    String::from_utf8(out.stderr).unwrap()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("a UTF-8 path")
+}
+
+/// A CA, node vn's certificate (for 127.0.0.1) and an admin's, made with
+/// `hopluu cert` in `dir`.
+struct Certs {
+    dir: PathBuf,
+}
+
+impl Certs {
+    fn make(dir: &Path) -> Certs {
+        let d = s(dir);
+        hopluu_ok(&["cert", "ca", "--out", d]);
+        hopluu_ok(&[
+            "cert",
+            "node",
+            "--ca",
+            d,
+            "--node-id",
+            "vn",
+            "--unit",
+            "vn",
+            "--ip",
+            "127.0.0.1",
+            "--out",
+            d,
+        ]);
+        hopluu_ok(&["cert", "admin", "--ca", d, "--name", "admin", "--out", d]);
+        Certs {
+            dir: dir.to_owned(),
+        }
+    }
+
+    fn file(&self, name: &str) -> String {
+        s(&self.dir.join(name)).to_owned()
+    }
+
+    /// `hopluu serve`'s TLS flags for node vn.
+    fn serve_args(&self) -> Vec<String> {
+        vec![
+            "--tls-cert".into(),
+            self.file("vn.pem"),
+            "--tls-key".into(),
+            self.file("vn.key"),
+            "--tls-ca".into(),
+            self.file("ca.pem"),
+        ]
+    }
+
+    /// The client flags for the admin.
+    fn client_args(&self) -> Vec<String> {
+        vec![
+            "--ca".into(),
+            self.file("ca.pem"),
+            "--cert".into(),
+            self.file("admin.pem"),
+            "--key".into(),
+            self.file("admin.key"),
+        ]
+    }
+}
 
 struct Node {
     child: Child,
     addr: String,
+    certs: Certs,
     _dir: tempfile::TempDir,
 }
 
 impl Node {
+    /// The embedded default: the national node, which holds no personal
+    /// data.
     fn start() -> Node {
+        Node::start_with("")
+    }
+
+    /// Node vn with a node.toml that ends with `toml` (a `[replication]`
+    /// section, say); `""` serves the embedded default.
+    fn start_with(toml: &str) -> Node {
         let dir = tempfile::TempDir::new().unwrap();
+        let certs = Certs::make(&dir.path().join("pki"));
+        let data = dir.path().join("data");
+        let place: Vec<String> = if toml.is_empty() {
+            vec!["--data-dir".into(), s(&data).into()]
+        } else {
+            let file = dir.path().join("node.toml");
+            std::fs::write(
+                &file,
+                format!(
+                    "[node]\nid = \"vn\"\nunit = \"vn\"\n\
+                     unit_name = \"Tổng Liên đoàn Lao động Việt Nam\"\n\
+                     unit_kind = \"central\"\ndata_dir = {:?}\n\n{toml}",
+                    s(&data)
+                ),
+            )
+            .unwrap();
+            vec!["--config".into(), s(&file).into()]
+        };
         let mut child = Command::new(BIN)
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(dir.path())
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(place)
+            .args(certs.serve_args())
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -36,7 +161,8 @@ impl Node {
         assert!(line.contains("listening on"), "{line}");
         Node {
             child,
-            addr: format!("http://{addr}"),
+            addr: format!("https://{addr}"),
+            certs,
             _dir: dir,
         }
     }
@@ -45,6 +171,7 @@ impl Node {
         Command::new(BIN)
             .arg("--addr")
             .arg(&self.addr)
+            .args(self.certs.client_args())
             .args(args)
             .output()
             .expect("hopluu runs")
@@ -111,9 +238,14 @@ fn build_tree(node: &Node) {
     ]);
 }
 
+/// A node that holds private data (CCCD, ethnicity, religion) at every
+/// depth: one office's own node. The national node of [`Node::start`]
+/// refuses them.
+const HOLDS_PRIVATE: &str = "[replication]\nprivate_depth = 0\n";
+
 #[test]
 fn a_clerk_adds_a_unit_and_a_member_and_reads_the_report() {
-    let node = Node::start();
+    let node = Node::start_with(HOLDS_PRIVATE);
     let status = node.ok(&["status"]);
     assert!(
         status.contains("Tổng Liên đoàn Lao động Việt Nam"),
@@ -207,7 +339,7 @@ fn a_clerk_adds_a_unit_and_a_member_and_reads_the_report() {
 
 #[test]
 fn import_reports_bad_rows_by_line_and_is_idempotent() {
-    let node = Node::start();
+    let node = Node::start_with(HOLDS_PRIVATE);
     build_tree(&node);
     let dir = tempfile::TempDir::new().unwrap();
     let file = dir.path().join("danh-sach.csv");
@@ -261,14 +393,409 @@ fn import_reports_bad_rows_by_line_and_is_idempotent() {
 }
 
 #[test]
+fn the_national_node_refuses_personal_data() {
+    let node = Node::start();
+    build_tree(&node);
+    let before = node.json(&["status"])["feed_position"].clone();
+    let err = node.fails(&[
+        "members",
+        "add",
+        "--unit",
+        "hg-truong-a",
+        "--name",
+        "Nguyễn Văn An",
+        "--birth-date",
+        "1990-03-15",
+        "--gender",
+        "male",
+        "--card",
+        "HG-0001",
+        "--joined-on",
+        "2015-05-01",
+        "--national-id",
+        "001090012345",
+    ]);
+    assert!(
+        err.contains(
+            "national_id: this node (depth 0) does not hold personal data; private_depth is 1"
+        ),
+        "{err}"
+    );
+    // A roster with a CCCD column: refused whole, naming the first line.
+    let dir = tempfile::TempDir::new().unwrap();
+    let file = dir.path().join("danh-sach.csv");
+    std::fs::write(
+        &file,
+        "STT;Họ và tên;Ngày sinh;Giới tính;Số thẻ đoàn viên;Ngày vào công đoàn;Số CCCD\n\
+         1;Trần Thị Bình;02/11/1988;Nữ;HB-0002;01/09/2012;\n\
+         2;Nguyễn Văn An;15/03/1990;Nam;HB-0001;01/05/2015;001090012345\n",
+    )
+    .unwrap();
+    let err = node.fails(&["import", "members", s(&file), "--unit", "hg-truong-a"]);
+    assert!(
+        err.contains("national_id: this node (depth 0) does not hold personal data")
+            && err.contains("Line 3 carries it"),
+        "{err}"
+    );
+    assert!(!err.contains("001090012345"), "{err}");
+    assert_eq!(node.json(&["status"])["feed_position"], before);
+    node.stop();
+}
+
+#[test]
+fn a_member_is_deidentified_on_request() {
+    let node = Node::start_with(HOLDS_PRIVATE);
+    build_tree(&node);
+    node.ok(&[
+        "members",
+        "add",
+        "--unit",
+        "hg-truong-a",
+        "--name",
+        "Nguyễn Văn An",
+        "--birth-date",
+        "1990-03-15",
+        "--gender",
+        "male",
+        "--card",
+        "HG-0001",
+        "--joined-on",
+        "2015-05-01",
+        "--position",
+        "Tổ trưởng",
+        "--national-id",
+        "001090012345",
+        "--ethnicity",
+        "Kinh",
+    ]);
+    let out = node.ok(&[
+        "members",
+        "deidentify",
+        "HG-0001",
+        "--reason",
+        "Đơn đề nghị của đoàn viên",
+        "--reference",
+        "15/ĐN",
+    ]);
+    assert!(out.contains("(de-identified)"), "{out}");
+    assert!(out.contains("Đơn đề nghị của đoàn viên 15/ĐN"), "{out}");
+    assert!(out.contains("hg-truong-a"), "{out}");
+    for gone in ["Nguyễn Văn An", "1990-03-15", "Tổ trưởng", "001090012345"] {
+        assert!(!out.contains(gone), "{gone} in {out}");
+    }
+    let shown = node.json(&["members", "show", "--card", "HG-0001", "--private"]);
+    assert_eq!(shown["full_name"], "(de-identified)");
+    assert_eq!(shown["card_number"], "HG-0001");
+    assert!(shown.get("private").is_none(), "{shown}");
+    assert_eq!(shown["deidentified"]["reference"], "15/ĐN");
+    let found = node.ok(&["members", "find", "nguyen van an"]);
+    assert!(!found.contains("Nguyễn Văn An"), "{found}");
+    // Once is enough: a second request is refused, nothing written.
+    let before = node.json(&["status"])["feed_position"].clone();
+    let err = node.fails(&["members", "deidentify", "HG-0001", "--reason", "lần hai"]);
+    assert!(err.contains("was de-identified already"), "{err}");
+    assert_eq!(node.json(&["status"])["feed_position"], before);
+    let report = node.json(&["report", "members"]);
+    assert_eq!(report["total"]["active"], "1", "still counted");
+    node.stop();
+}
+
+#[test]
 fn the_binary_explains_an_unreachable_node() {
-    let out = Command::new(BIN)
-        .args(["--addr", "http://127.0.0.1:9", "status"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = hopluu_fails(&[
+        "--insecure-plaintext",
+        "--addr",
+        "http://127.0.0.1:9",
+        "status",
+    ]);
     assert!(err.contains("cannot reach the node"), "{err}");
+    // Plaintext is not tried without the flag, nor TLS without a
+    // certificate.
+    let err = hopluu_fails(&["--addr", "http://127.0.0.1:9", "status"]);
+    assert!(
+        err.contains("--addr") && err.contains("plaintext") && err.contains("--insecure-plaintext"),
+        "{err}"
+    );
+    let err = hopluu_fails(&["--addr", "https://127.0.0.1:9", "status"]);
+    assert!(err.contains("--ca"), "{err}");
+}
+
+#[test]
+fn hopluu_cert_makes_a_ca_and_certificates_and_never_overwrites() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::TempDir::new().unwrap();
+    let dir = tmp.path().join("pki");
+    let d = s(&dir);
+    let out = hopluu_ok(&[
+        "cert",
+        "ca",
+        "--out",
+        d,
+        "--name",
+        "CĐ Việt Nam CA",
+        "--days",
+        "30",
+    ]);
+    assert!(out.contains("ca.pem") && out.contains("ca.key"), "{out}");
+    let mode = |f: &str| std::fs::metadata(dir.join(f)).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode("ca.key"), 0o600);
+    assert!(
+        std::fs::read_to_string(dir.join("ca.pem"))
+            .unwrap()
+            .contains("BEGIN CERTIFICATE")
+    );
+
+    let out = hopluu_ok(&[
+        "cert",
+        "node",
+        "--ca",
+        d,
+        "--node-id",
+        "hau-giang",
+        "--unit",
+        "hau-giang",
+        "--dns",
+        "hau-giang.congdoan.vn",
+        "--ip",
+        "10.0.0.5",
+        "--out",
+        d,
+    ]);
+    assert!(
+        out.contains("urn:hopluu:node:hau-giang:hau-giang")
+            && out.contains("hau-giang.node.hopluu")
+            && out.contains("hau-giang.congdoan.vn")
+            && out.contains("10.0.0.5")
+            && out.contains("[tls]")
+            && out.contains("[[replication.children]]"),
+        "{out}"
+    );
+    assert_eq!(mode("hau-giang.key"), 0o600);
+    let out = hopluu_ok(&[
+        "cert",
+        "admin",
+        "--ca",
+        d,
+        "--name",
+        "nguyen.an",
+        "--out",
+        d,
+    ]);
+    assert!(
+        out.contains("urn:hopluu:admin:nguyen.an") && out.contains("HOPLUU_CERT"),
+        "{out}"
+    );
+    let out = hopluu_ok(&[
+        "cert",
+        "staff",
+        "--ca",
+        &format!("{d}/ca.pem"),
+        "--name",
+        "clerk-1",
+        "--unit",
+        "hg-truong-a",
+        "--out",
+        d,
+    ]);
+    assert!(
+        out.contains("urn:hopluu:staff:clerk-1:hg-truong-a"),
+        "{out}"
+    );
+    for f in [
+        "ca.pem",
+        "ca.key",
+        "hau-giang.pem",
+        "nguyen.an.pem",
+        "clerk-1.key",
+    ] {
+        assert!(dir.join(f).is_file(), "{f} missing");
+    }
+
+    // Nothing is overwritten.
+    let before = std::fs::read(dir.join("ca.key")).unwrap();
+    let err = hopluu_fails(&["cert", "ca", "--out", d]);
+    assert!(
+        err.contains("--out") && err.contains("already exists"),
+        "{err}"
+    );
+    let err = hopluu_fails(&[
+        "cert",
+        "admin",
+        "--ca",
+        d,
+        "--name",
+        "nguyen.an",
+        "--out",
+        d,
+    ]);
+    assert!(err.contains("already exists"), "{err}");
+    assert_eq!(std::fs::read(dir.join("ca.key")).unwrap(), before);
+
+    // Bad arguments are named.
+    let err = hopluu_fails(&[
+        "cert",
+        "node",
+        "--ca",
+        d,
+        "--node-id",
+        "Hậu Giang",
+        "--unit",
+        "hg",
+        "--out",
+        d,
+    ]);
+    assert!(err.contains("--node-id"), "{err}");
+    let err = hopluu_fails(&[
+        "cert",
+        "admin",
+        "--ca",
+        d,
+        "--name",
+        "Nguyễn An",
+        "--out",
+        d,
+    ]);
+    assert!(err.contains("--name"), "{err}");
+    let err = hopluu_fails(&["cert", "admin", "--name", "x", "--out", d]);
+    assert!(err.contains("--ca"), "{err}");
+    let err = hopluu_fails(&[
+        "cert",
+        "admin",
+        "--ca",
+        s(&tmp.path().join("nope")),
+        "--name",
+        "x",
+        "--out",
+        d,
+    ]);
+    assert!(err.contains("--ca") && err.contains("cannot read"), "{err}");
+    let err = hopluu_fails(&[
+        "cert",
+        "ca",
+        "--out",
+        s(&tmp.path().join("b")),
+        "--days",
+        "0",
+    ]);
+    assert!(err.contains("--days"), "{err}");
+}
+
+#[test]
+fn serve_runs_on_hopluu_cert_files_and_refuses_plaintext_unless_told() {
+    let tmp = tempfile::TempDir::new().unwrap();
+    // No TLS, no flag: refused before anything starts, saying what to do.
+    let err = hopluu_fails(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        s(&tmp.path().join("plain")),
+    ]);
+    assert!(
+        err.contains("tls") && err.contains("--insecure-plaintext") && err.contains("hopluu cert"),
+        "{err}"
+    );
+    assert!(!tmp.path().join("plain").join("hopluu.sqlite").exists());
+    // A certificate of another node is refused, naming the setting.
+    let certs = Certs::make(&tmp.path().join("pki"));
+    hopluu_ok(&[
+        "cert",
+        "node",
+        "--ca",
+        &certs.file(""),
+        "--node-id",
+        "lc",
+        "--unit",
+        "lai-chau",
+        "--out",
+        &certs.file(""),
+    ]);
+    let err = hopluu_fails(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        s(&tmp.path().join("x")),
+        "--tls-cert",
+        &certs.file("lc.pem"),
+        "--tls-key",
+        &certs.file("lc.key"),
+        "--tls-ca",
+        &certs.file("ca.pem"),
+    ]);
+    assert!(err.contains("tls.cert") && err.contains("lc"), "{err}");
+
+    // --insecure-plaintext serves, and only plaintext clients that say so
+    // talk to it.
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--insecure-plaintext",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(tmp.path().join("dev"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line.trim().rsplit(' ').next().unwrap().to_owned();
+    let plain = format!("http://{addr}");
+    let status = hopluu_ok(&["--insecure-plaintext", "--addr", &plain, "status"]);
+    assert!(status.contains("vn"), "{status}");
+    let err = hopluu_fails(&["--addr", &plain, "status"]);
+    assert!(err.contains("--insecure-plaintext"), "{err}");
+    let mut tls = vec!["--addr".to_owned(), format!("https://{addr}")];
+    tls.extend(certs.client_args());
+    tls.push("status".into());
+    let tls: Vec<&str> = tls.iter().map(String::as_str).collect();
+    hopluu_fails(&tls);
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut warned = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut warned).unwrap();
+    assert!(child.wait().unwrap().success());
+    assert!(
+        warned.contains("WARNING") && warned.contains("without TLS"),
+        "{warned}"
+    );
+
+    // The TLS node: the admin's certificate gets in; a staff certificate
+    // from another CA does not.
+    let node = Node::start();
+    assert!(
+        node.ok(&["status"])
+            .contains("Tổng Liên đoàn Lao động Việt Nam")
+    );
+    let other = tmp.path().join("other");
+    let o = s(&other);
+    hopluu_ok(&["cert", "ca", "--out", o]);
+    hopluu_ok(&["cert", "admin", "--ca", o, "--name", "intruder", "--out", o]);
+    let err = hopluu_fails(&[
+        "--addr",
+        &node.addr,
+        "--ca",
+        &node.certs.file("ca.pem"),
+        "--cert",
+        &format!("{o}/intruder.pem"),
+        "--key",
+        &format!("{o}/intruder.key"),
+        "status",
+    ]);
+    assert!(err.contains("error"), "{err}");
+    node.stop();
 }
 
 #[test]
@@ -495,8 +1022,13 @@ fn the_demo_cuts_a_province_off_and_converges_after_healing() {
     for node in ["vn", "hau-giang", "lai-chau", "kien-giang", "kg-phu-quoc"] {
         let db = dir.join(node).join("hopluu.sqlite");
         assert!(db.is_file(), "{} missing", db.display());
-        assert!(dir.join(node).join("node.toml").is_file());
+        let toml = std::fs::read_to_string(dir.join(node).join("node.toml")).unwrap();
+        assert!(toml.contains("[tls]"), "{toml}");
+        assert!(dir.join("pki").join(format!("{node}.pem")).is_file());
     }
+    // The command line's certificate, and how to use it.
+    assert!(dir.join("pki/admin.pem").is_file() && dir.join("pki/admin.key").is_file());
+    assert!(out.contains("export HOPLUU_CA="), "{out}");
 
     // The directory is not reused without --fresh.
     let again = Command::new(BIN)

@@ -10,6 +10,7 @@ mod awards;
 mod campaigns;
 mod members;
 mod merge;
+mod personal;
 mod units;
 
 use std::fmt::Debug;
@@ -38,7 +39,7 @@ pub fn today() -> Date {
 /// The author of changes made on `node`.
 pub fn author(node: &str) -> Author {
     Author {
-        actor: Author::actor_for(node, &[1, 2, 3, 4]),
+        actor: Author::actor_for(node, &UnitId::parse("unit", "vn").unwrap(), &[1, 2, 3, 4]),
         time_millis: 0,
     }
 }

@@ -61,7 +61,7 @@ fn a_roster_survives_save_and_load_through_joins_updates_and_departures() {
     )
     .unwrap();
     assert_eq!(updated.full_name, "Lê Thị Hoà");
-    assert_eq!(updated.birth_date, d("1990-05-18"));
+    assert_eq!(updated.birth_date, Some(d("1990-05-18")));
     assert_eq!(updated.gender, Gender::Other);
     assert_eq!(updated.position, "Tổ trưởng");
     assert_eq!(updated.joined_on, m1.joined_on, "unchanged fields stay");

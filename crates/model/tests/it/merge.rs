@@ -303,7 +303,11 @@ fn every_change_names_the_node_that_made_it() {
     .unwrap();
     // A restored node-a has another incarnation but is the same node.
     let restored = Author {
-        actor: Author::actor_for("node-a", &[9, 9, 9, 9, 9, 9, 9, 9]),
+        actor: Author::actor_for(
+            "node-a",
+            &hopluu_model::UnitId::parse("unit", "vn").unwrap(),
+            &[9, 9, 9, 9, 9, 9, 9, 9],
+        ),
         time_millis: 0,
     };
     assert_ne!(restored.actor, node_a().actor);

@@ -122,7 +122,7 @@ pub fn member(m: &Member, private: Option<&PrivateData>) -> pb::Member {
         id: m.id.to_string(),
         unit_id: m.unit.to_string(),
         full_name: m.full_name.clone(),
-        birth_date: m.birth_date.to_string(),
+        birth_date: m.birth_date.map(|d| d.to_string()).unwrap_or_default(),
         gender: gender(m.gender) as i32,
         card_number: m.card_number.to_string(),
         joined_on: m.joined_on.to_string(),
@@ -153,6 +153,13 @@ pub fn member(m: &Member, private: Option<&PrivateData>) -> pb::Member {
                 .unwrap_or_default(),
             ethnicity: p.ethnicity.clone(),
             religion: p.religion.clone(),
+        }),
+        deidentified: m.deidentified.as_ref().map(|d| pb::Deidentified {
+            at: d.at.clone(),
+            by: d.by.clone(),
+            operator: d.operator.clone(),
+            reason: d.reason.clone(),
+            reference: d.reference.clone(),
         }),
     }
 }

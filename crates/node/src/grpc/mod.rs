@@ -1,7 +1,14 @@
-//! The tonic services. Each method converts its request at the edge, calls
-//! one [`App`] operation and converts the result; errors go through
-//! [`crate::error::to_status`].
+//! The tonic services. Each method checks its caller's role ([`auth`]),
+//! converts its request at the edge, calls one [`App`] operation and
+//! converts the result; errors go through [`crate::error::to_status`].
+//!
+//! # Layout
+//! - [`auth`]: who may call what (administrators, staff of a unit, nodes).
+//! - [`admin`]: the `AdminService` (status, quarantine).
+//! - [`convert`]: protobuf <-> domain conversions.
 
+pub mod admin;
+pub mod auth;
 pub mod convert;
 
 use std::sync::Arc;
@@ -59,7 +66,8 @@ pub struct Services {
 #[tonic::async_trait]
 impl pb::unit_service_server::UnitService for Services {
     async fn create_unit(&self, req: Request<pb::CreateUnitRequest>) -> R<pb::Unit> {
-        let r = req.into_inner();
+        let (who, r) = auth::client(req, "CreateUnit")?;
+        who.writes(&self.app, "parent_id", &r.parent_id)?;
         let u = self
             .app
             .create_unit(
@@ -77,7 +85,8 @@ impl pb::unit_service_server::UnitService for Services {
     }
 
     async fn rename_unit(&self, req: Request<pb::RenameUnitRequest>) -> R<pb::Unit> {
-        let r = req.into_inner();
+        let (who, r) = auth::client(req, "RenameUnit")?;
+        who.writes_unit_record(&self.app, "unit_id", &r.unit_id)?;
         let u = self
             .app
             .rename_unit(&r.unit_id, &r.name, &r.effective_on, &r.decision_no)
@@ -88,7 +97,9 @@ impl pb::unit_service_server::UnitService for Services {
     }
 
     async fn move_unit(&self, req: Request<pb::MoveUnitRequest>) -> R<pb::Unit> {
-        let r = req.into_inner();
+        let (who, r) = auth::client(req, "MoveUnit")?;
+        who.writes_unit_record(&self.app, "unit_id", &r.unit_id)?;
+        who.writes(&self.app, "new_parent_id", &r.new_parent_id)?;
         let u = self
             .app
             .move_unit(
@@ -105,7 +116,8 @@ impl pb::unit_service_server::UnitService for Services {
     }
 
     async fn close_unit(&self, req: Request<pb::CloseUnitRequest>) -> R<pb::Unit> {
-        let r = req.into_inner();
+        let (who, r) = auth::client(req, "CloseUnit")?;
+        who.writes_unit_record(&self.app, "unit_id", &r.unit_id)?;
         let u = self
             .app
             .close_unit(
@@ -123,16 +135,13 @@ impl pb::unit_service_server::UnitService for Services {
     }
 
     async fn get_unit(&self, req: Request<pb::GetUnitRequest>) -> R<pb::Unit> {
-        let (u, depth) = self
-            .app
-            .get_unit(&req.into_inner().unit_id)
-            .await
-            .map_err(st)?;
+        let (_, r) = auth::client(req, "GetUnit")?;
+        let (u, depth) = self.app.get_unit(&r.unit_id).await.map_err(st)?;
         Ok(Response::new(convert::unit(&u, depth)))
     }
 
     async fn list_units(&self, req: Request<pb::ListUnitsRequest>) -> R<pb::ListUnitsResponse> {
-        let r = req.into_inner();
+        let (_, r) = auth::client(req, "ListUnits")?;
         let rows = self
             .app
             .list_units(&r.root_id, r.include_closed, r.max_depth)
@@ -145,8 +154,9 @@ impl pb::unit_service_server::UnitService for Services {
 
     async fn list_unit_kinds(
         &self,
-        _: Request<pb::ListUnitKindsRequest>,
+        req: Request<pb::ListUnitKindsRequest>,
     ) -> R<pb::ListUnitKindsResponse> {
+        auth::client(req, "ListUnitKinds")?;
         Ok(Response::new(pb::ListUnitKindsResponse {
             kinds: self
                 .app
@@ -166,7 +176,8 @@ impl pb::unit_service_server::UnitService for Services {
 #[tonic::async_trait]
 impl pb::member_service_server::MemberService for Services {
     async fn add_member(&self, req: Request<pb::AddMemberRequest>) -> R<pb::Member> {
-        let r = req.into_inner();
+        let (who, r) = auth::client(req, "AddMember")?;
+        who.writes(&self.app, "unit_id", &r.unit_id)?;
         let input = member_input(r.member)?;
         let m = self.app.add_member(&r.unit_id, &input).await.map_err(st)?;
         Ok(Response::new(convert::member(&m, None)))
@@ -176,8 +187,9 @@ impl pb::member_service_server::MemberService for Services {
         &self,
         req: Request<pb::ImportMembersRequest>,
     ) -> R<pb::ImportMembersResponse> {
-        let rows = req
-            .into_inner()
+        let (who, r) = auth::client(req, "ImportMembers")?;
+        who.writes_rows(&self.app, r.rows.iter().map(|row| row.unit_id.as_str()))?;
+        let rows = r
             .rows
             .into_iter()
             .map(|r| {
@@ -210,7 +222,8 @@ impl pb::member_service_server::MemberService for Services {
                         String::new(),
                         errs.iter()
                             .map(|e| match e {
-                                hopluu_model::ModelError::Invalid { field, reason } => {
+                                hopluu_model::ModelError::Invalid { field, reason }
+                                | hopluu_model::ModelError::Precondition { field, reason } => {
                                     pb::FieldError {
                                         field: field.clone(),
                                         reason: reason.clone(),
@@ -236,7 +249,8 @@ impl pb::member_service_server::MemberService for Services {
     }
 
     async fn update_member(&self, req: Request<pb::UpdateMemberRequest>) -> R<pb::Member> {
-        let r = req.into_inner();
+        let (who, r) = auth::client(req, "UpdateMember")?;
+        who.writes_member(&self.app, &r.member_id).await?;
         let upd = MemberUpdate {
             full_name: r.full_name,
             birth_date: opt_date("birth_date", r.birth_date)?,
@@ -265,7 +279,9 @@ impl pb::member_service_server::MemberService for Services {
     }
 
     async fn transfer_member(&self, req: Request<pb::TransferMemberRequest>) -> R<pb::Member> {
-        let r = req.into_inner();
+        let (who, r) = auth::client(req, "TransferMember")?;
+        who.writes_member(&self.app, &r.member_id).await?;
+        who.writes(&self.app, "to_unit_id", &r.to_unit_id)?;
         let m = self
             .app
             .transfer_member(&r.member_id, &r.to_unit_id, &r.effective_on, &r.reason)
@@ -275,7 +291,8 @@ impl pb::member_service_server::MemberService for Services {
     }
 
     async fn end_membership(&self, req: Request<pb::EndMembershipRequest>) -> R<pb::Member> {
-        let r = req.into_inner();
+        let (who, r) = auth::client(req, "EndMembership")?;
+        who.writes_member(&self.app, &r.member_id).await?;
         let status = convert::member_status_from(r.status)
             .ok_or_else(|| bad("status", "expected LEFT or CEASED"))?;
         let m = self
@@ -287,7 +304,7 @@ impl pb::member_service_server::MemberService for Services {
     }
 
     async fn get_member(&self, req: Request<pb::GetMemberRequest>) -> R<pb::Member> {
-        let r = req.into_inner();
+        let (who, r) = auth::client(req, "GetMember")?;
         let (id, card) = match r.key {
             Some(pb::get_member_request::Key::MemberId(id)) => (Some(id), None),
             Some(pb::get_member_request::Key::CardNumber(c)) => (None, Some(c)),
@@ -298,14 +315,69 @@ impl pb::member_service_server::MemberService for Services {
             .get_member(id.as_deref(), card.as_deref(), r.include_private)
             .await
             .map_err(st)?;
+        who.reads_found(&self.app, &m.unit, "member")?;
         Ok(Response::new(convert::member(&m, p.as_ref())))
+    }
+
+    async fn deidentify_member(
+        &self,
+        req: Request<pb::DeidentifyMemberRequest>,
+    ) -> R<pb::DeidentifyMemberResponse> {
+        let (who, r) = auth::client(req, "DeidentifyMember")?;
+        let (id, card) = match r.key {
+            Some(pb::deidentify_member_request::Key::MemberId(id)) => (Some(id), None),
+            Some(pb::deidentify_member_request::Key::CardNumber(c)) => (None, Some(c)),
+            None => (None, None),
+        };
+        // The caller must be allowed to write the member's records (those
+        // of the unit a card names, when the card names one member).
+        let member = match (&id, &card) {
+            (Some(id), _) => Some(id.clone()),
+            (None, Some(card)) => match hopluu_model::CardNumber::parse("card_number", card) {
+                Ok(card) => {
+                    let mut ids: Vec<String> = self
+                        .app
+                        .store
+                        .card_records(&card)
+                        .await
+                        .map_err(st)?
+                        .into_iter()
+                        .map(|l| l.member.to_string())
+                        .collect();
+                    ids.dedup();
+                    (ids.len() == 1).then(|| ids.remove(0))
+                }
+                Err(_) => None,
+            },
+            (None, None) => None,
+        };
+        if let Some(m) = member {
+            who.writes_member(&self.app, &m).await?;
+        }
+        let d = self
+            .app
+            .deidentify_member(
+                id.as_deref(),
+                card.as_deref(),
+                &who.identity.to_string(),
+                &r.reason,
+                &r.reference,
+            )
+            .await
+            .map_err(st)?;
+        Ok(Response::new(pb::DeidentifyMemberResponse {
+            member: Some(convert::member(&d.member, None)),
+            unit_ids: d.units.iter().map(ToString::to_string).collect(),
+            units_elsewhere: d.units_elsewhere.iter().map(ToString::to_string).collect(),
+        }))
     }
 
     async fn list_members(
         &self,
         req: Request<pb::ListMembersRequest>,
     ) -> R<pb::ListMembersResponse> {
-        let r = req.into_inner();
+        let (who, r) = auth::client(req, "ListMembers")?;
+        who.reads(&self.app, "unit_id", &r.unit_id)?;
         let status = match r.status {
             None => None,
             Some(s) => Some(
@@ -328,10 +400,14 @@ impl pb::member_service_server::MemberService for Services {
         &self,
         req: Request<pb::FindMembersRequest>,
     ) -> R<pb::ListMembersResponse> {
-        let r = req.into_inner();
+        let (who, r) = auth::client(req, "FindMembers")?;
+        let scope = who.or_own(r.scope_unit_id);
+        if !scope.trim().is_empty() {
+            who.reads(&self.app, "scope_unit_id", &scope)?;
+        }
         let members = self
             .app
-            .find_members(&r.query, &r.scope_unit_id, r.limit)
+            .find_members(&r.query, &scope, r.limit)
             .await
             .map_err(st)?;
         Ok(Response::new(pb::ListMembersResponse {
@@ -344,7 +420,8 @@ impl pb::member_service_server::MemberService for Services {
 #[tonic::async_trait]
 impl pb::campaign_service_server::CampaignService for Services {
     async fn launch_campaign(&self, req: Request<pb::LaunchCampaignRequest>) -> R<pb::Campaign> {
-        let r = req.into_inner();
+        let (who, r) = auth::client(req, "LaunchCampaign")?;
+        who.writes(&self.app, "launching_unit_id", &r.launching_unit_id)?;
         let c = self
             .app
             .launch_campaign(
@@ -362,11 +439,8 @@ impl pb::campaign_service_server::CampaignService for Services {
     }
 
     async fn get_campaign(&self, req: Request<pb::GetCampaignRequest>) -> R<pb::Campaign> {
-        let c = self
-            .app
-            .get_campaign(&req.into_inner().campaign_id)
-            .await
-            .map_err(st)?;
+        let (_, r) = auth::client(req, "GetCampaign")?;
+        let c = self.app.get_campaign(&r.campaign_id).await.map_err(st)?;
         Ok(Response::new(convert::campaign(&c)))
     }
 
@@ -374,9 +448,10 @@ impl pb::campaign_service_server::CampaignService for Services {
         &self,
         req: Request<pb::ListCampaignsRequest>,
     ) -> R<pb::ListCampaignsResponse> {
+        let (who, r) = auth::client(req, "ListCampaigns")?;
         let cs = self
             .app
-            .list_campaigns(&req.into_inner().unit_id)
+            .list_campaigns(&who.or_own(r.unit_id))
             .await
             .map_err(st)?;
         Ok(Response::new(pb::ListCampaignsResponse {
@@ -385,7 +460,8 @@ impl pb::campaign_service_server::CampaignService for Services {
     }
 
     async fn set_plans(&self, req: Request<pb::SetPlansRequest>) -> R<pb::Campaign> {
-        let r = req.into_inner();
+        let (who, r) = auth::client(req, "SetPlans")?;
+        who.writes_campaign(&self.app, &r.campaign_id).await?;
         let plans: Vec<(String, Plan)> = r
             .plans
             .into_iter()
@@ -408,7 +484,8 @@ impl pb::campaign_service_server::CampaignService for Services {
     }
 
     async fn close_campaign(&self, req: Request<pb::CloseCampaignRequest>) -> R<pb::Campaign> {
-        let r = req.into_inner();
+        let (who, r) = auth::client(req, "CloseCampaign")?;
+        who.writes_campaign(&self.app, &r.campaign_id).await?;
         let c = self
             .app
             .close_campaign(&r.campaign_id, &r.closed_on)
@@ -421,7 +498,8 @@ impl pb::campaign_service_server::CampaignService for Services {
 #[tonic::async_trait]
 impl pb::emulation_service_server::EmulationService for Services {
     async fn register(&self, req: Request<pb::RegisterRequest>) -> R<pb::Emulation> {
-        let r = req.into_inner();
+        let (who, r) = auth::client(req, "Register")?;
+        who.writes(&self.app, "unit_id", &r.unit_id)?;
         let e = self
             .app
             .register(&r.unit_id, &r.campaign_id, &r.registered_on, &r.pledge)
@@ -434,7 +512,8 @@ impl pb::emulation_service_server::EmulationService for Services {
         &self,
         req: Request<pb::RecordInitiativeRequest>,
     ) -> R<pb::Initiative> {
-        let r = req.into_inner();
+        let (who, r) = auth::client(req, "RecordInitiative")?;
+        who.writes(&self.app, "unit_id", &r.unit_id)?;
         let i = self
             .app
             .record_initiative(
@@ -454,7 +533,8 @@ impl pb::emulation_service_server::EmulationService for Services {
         &self,
         req: Request<pb::SetInitiativeStatusRequest>,
     ) -> R<pb::Initiative> {
-        let r = req.into_inner();
+        let (who, r) = auth::client(req, "SetInitiativeStatus")?;
+        who.writes(&self.app, "unit_id", &r.unit_id)?;
         let status = convert::initiative_status_from(r.status).ok_or_else(|| {
             bad(
                 "status",
@@ -477,7 +557,8 @@ impl pb::emulation_service_server::EmulationService for Services {
     }
 
     async fn record_work(&self, req: Request<pb::RecordWorkRequest>) -> R<pb::Work> {
-        let r = req.into_inner();
+        let (who, r) = auth::client(req, "RecordWork")?;
+        who.writes(&self.app, "unit_id", &r.unit_id)?;
         let w = self
             .app
             .record_work(
@@ -494,7 +575,8 @@ impl pb::emulation_service_server::EmulationService for Services {
     }
 
     async fn get_emulation(&self, req: Request<pb::GetEmulationRequest>) -> R<pb::Emulation> {
-        let r = req.into_inner();
+        let (who, r) = auth::client(req, "GetEmulation")?;
+        who.reads(&self.app, "unit_id", &r.unit_id)?;
         let e = self
             .app
             .get_emulation(&r.unit_id, &r.campaign_id)
@@ -508,8 +590,9 @@ impl pb::emulation_service_server::EmulationService for Services {
 impl pb::award_service_server::AwardService for Services {
     async fn list_award_types(
         &self,
-        _: Request<pb::ListAwardTypesRequest>,
+        req: Request<pb::ListAwardTypesRequest>,
     ) -> R<pb::ListAwardTypesResponse> {
+        auth::client(req, "ListAwardTypes")?;
         Ok(Response::new(pb::ListAwardTypesResponse {
             types: self
                 .app
@@ -532,7 +615,8 @@ impl pb::award_service_server::AwardService for Services {
     }
 
     async fn propose_award(&self, req: Request<pb::ProposeAwardRequest>) -> R<pb::Proposal> {
-        let r = req.into_inner();
+        let (who, r) = auth::client(req, "ProposeAward")?;
+        who.writes(&self.app, "proposing_unit_id", &r.proposing_unit_id)?;
         let candidates: Vec<_> = r.candidates.iter().map(convert::raw_recipient).collect();
         let p = self
             .app
@@ -554,18 +638,20 @@ impl pb::award_service_server::AwardService for Services {
         &self,
         req: Request<pb::ListProposalsRequest>,
     ) -> R<pb::ListProposalsResponse> {
-        let ps = self
-            .app
-            .list_proposals(&req.into_inner().unit_id)
-            .await
-            .map_err(st)?;
+        let (who, r) = auth::client(req, "ListProposals")?;
+        let unit = who.or_own(r.unit_id);
+        who.reads(&self.app, "unit_id", &unit)?;
+        let ps = self.app.list_proposals(&unit).await.map_err(st)?;
         Ok(Response::new(pb::ListProposalsResponse {
             proposals: ps.iter().map(convert::proposal).collect(),
         }))
     }
 
     async fn decide_award(&self, req: Request<pb::DecideAwardRequest>) -> R<pb::Award> {
-        let r = req.into_inner();
+        let (who, r) = auth::client(req, "DecideAward")?;
+        who.writes(&self.app, "issuing_unit_id", &r.issuing_unit_id)?;
+        who.writes_proposal(&self.app, r.proposal_id.as_deref())
+            .await?;
         let recipients: Vec<_> = r.recipients.iter().map(convert::raw_recipient).collect();
         let a = self
             .app
@@ -586,7 +672,8 @@ impl pb::award_service_server::AwardService for Services {
     }
 
     async fn revoke_award(&self, req: Request<pb::RevokeAwardRequest>) -> R<pb::Award> {
-        let r = req.into_inner();
+        let (who, r) = auth::client(req, "RevokeAward")?;
+        who.writes_award(&self.app, &r.award_id).await?;
         let a = self
             .app
             .revoke_award(&r.award_id, &r.revoked_on, &r.reason)
@@ -596,8 +683,10 @@ impl pb::award_service_server::AwardService for Services {
     }
 
     async fn list_awards(&self, req: Request<pb::ListAwardsRequest>) -> R<pb::ListAwardsResponse> {
-        let r = req.into_inner();
-        let a = self.app.list_awards(&r.unit_id, r.year).await.map_err(st)?;
+        let (who, r) = auth::client(req, "ListAwards")?;
+        let unit = who.or_own(r.unit_id);
+        who.reads(&self.app, "unit_id", &unit)?;
+        let a = self.app.list_awards(&unit, r.year).await.map_err(st)?;
         Ok(Response::new(pb::ListAwardsResponse {
             awards: a.iter().map(convert::award).collect(),
         }))
@@ -605,11 +694,21 @@ impl pb::award_service_server::AwardService for Services {
 }
 
 impl Services {
-    fn report_unit(&self, unit: &str) -> Result<hopluu_model::UnitId, Status> {
+    /// The unit a report is of: the request's, else the staff member's own
+    /// unit, else the node's; the caller must be allowed to read it.
+    fn report_unit(
+        &self,
+        who: &auth::Caller,
+        unit: String,
+    ) -> Result<hopluu_model::UnitId, Status> {
+        let unit = who.or_own(unit);
+        if !unit.trim().is_empty() {
+            who.reads(&self.app, "unit_id", &unit)?;
+        }
         let id = if unit.trim().is_empty() {
             self.app.unit.clone()
         } else {
-            hopluu_model::UnitId::parse("unit_id", unit).map_err(|e| st(e.into()))?
+            hopluu_model::UnitId::parse("unit_id", &unit).map_err(|e| st(e.into()))?
         };
         // Reports may be asked of closed units too: their history stays.
         if self.app.tree().contains(&id) {
@@ -663,7 +762,8 @@ impl pb::report_service_server::ReportService for Services {
         &self,
         req: Request<pb::MembersReportRequest>,
     ) -> R<pb::MembersReportResponse> {
-        let unit = self.report_unit(&req.into_inner().unit_id)?;
+        let (who, r) = auth::client(req, "MembersReport")?;
+        let unit = self.report_unit(&who, r.unit_id)?;
         let (rows, total) = self.app.store.members_report(&unit).await.map_err(st)?;
         Ok(Response::new(pb::MembersReportResponse {
             rows: rows.iter().map(members_row).collect(),
@@ -675,8 +775,8 @@ impl pb::report_service_server::ReportService for Services {
         &self,
         req: Request<pb::InitiativesReportRequest>,
     ) -> R<pb::InitiativesReportResponse> {
-        let r = req.into_inner();
-        let unit = self.report_unit(&r.unit_id)?;
+        let (who, r) = auth::client(req, "InitiativesReport")?;
+        let unit = self.report_unit(&who, r.unit_id)?;
         let c = self.app.get_campaign(&r.campaign_id).await.map_err(st)?;
         let (rows, total) = self
             .app
@@ -694,8 +794,8 @@ impl pb::report_service_server::ReportService for Services {
         &self,
         req: Request<pb::AwardsReportRequest>,
     ) -> R<pb::AwardsReportResponse> {
-        let r = req.into_inner();
-        let unit = self.report_unit(&r.unit_id)?;
+        let (who, r) = auth::client(req, "AwardsReport")?;
+        let unit = self.report_unit(&who, r.unit_id.clone())?;
         let rows = self
             .app
             .store
@@ -735,8 +835,8 @@ impl pb::report_service_server::ReportService for Services {
         &self,
         req: Request<pb::WorksReportRequest>,
     ) -> R<pb::WorksReportResponse> {
-        let r = req.into_inner();
-        let unit = self.report_unit(&r.unit_id)?;
+        let (who, r) = auth::client(req, "WorksReport")?;
+        let unit = self.report_unit(&who, r.unit_id.clone())?;
         let campaign = match r.campaign_id.as_deref().filter(|c| !c.trim().is_empty()) {
             None => None,
             Some(c) => Some(self.app.get_campaign(c).await.map_err(st)?.id),
@@ -756,7 +856,9 @@ impl pb::report_service_server::ReportService for Services {
 
 #[tonic::async_trait]
 impl pb::node_service_server::NodeService for Services {
-    async fn get_node_info(&self, _: Request<pb::GetNodeInfoRequest>) -> R<pb::NodeInfo> {
+    async fn get_node_info(&self, req: Request<pb::GetNodeInfoRequest>) -> R<pb::NodeInfo> {
+        // Any certificate: peers and monitors check a node's id and version.
+        auth::anyone(req, "GetNodeInfo")?;
         let app = &self.app;
         let unit_name = app
             .tree()

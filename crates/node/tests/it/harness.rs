@@ -1,17 +1,31 @@
 //! A real node in-process: [`Node::start`] opens a node on SQLite in a fresh
-//! temporary directory, serves it on a loopback port and connects a channel;
-//! [`Node::stop`] sends the shutdown signal and waits for the server to
-//! close its store. Fixtures build the usual tree and members through the
-//! public API only, and the `expect_*` helpers check a refused request's
-//! code and the field its message names.
+//! temporary directory, serves it over mutual TLS on a loopback port and
+//! connects a channel as an administrator; [`Node::stop`] sends the
+//! shutdown signal and waits for the server to close its store. Fixtures
+//! build the usual tree and members through the public API only, and the
+//! `expect_*` helpers check a refused request's code and the field its
+//! message names.
+//!
+//! # Certificates
+//!
+//! One CA per test process ([`pki`], made once), plus a second trusted CA
+//! (for rotation) and a foreign one nobody trusts. Each node gets a node
+//! certificate for its id and unit, written with `ca.pem` into its data
+//! directory (its `[tls]`). [`Node::channel_as`] connects with any
+//! identity ([`Caller`]: admin, staff of a unit, a node, no certificate,
+//! a foreign CA, plaintext), for attack and role tests.
 
-use std::sync::Arc;
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, ensure};
 use hopluu_model::{Clock, Date, FixedClock};
 use hopluu_node::NodeError;
-use hopluu_node::config::Config;
+use hopluu_node::config::{Config, TlsSection};
+use hopluu_node::replication::Replication;
+use hopluu_node::server::{NodeServer, Serve};
+use hopluu_node::tls::issue::{Ca, Subject};
 use hopluu_proto::v1 as pb;
 use hopluu_proto::v1::award_service_client::AwardServiceClient;
 use hopluu_proto::v1::campaign_service_client::CampaignServiceClient;
@@ -24,7 +38,7 @@ use tempfile::TempDir;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tonic::transport::Channel;
+use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Response, Status};
 
 /// The day every node in this suite lives on.
@@ -46,10 +60,130 @@ pub fn today() -> Date {
     Date::new(2026, 11, 22).expect("a valid date")
 }
 
-/// A running node and a channel to it.
+/// The CAs of this test process.
+pub struct Pki {
+    /// What every node trusts and issues from.
+    pub ca: Ca,
+    /// A second CA, trusted by nodes that are told to (rotation).
+    pub second: Ca,
+    /// A CA no node trusts.
+    pub foreign: Ca,
+}
+
+/// The process's CAs, made on first use.
+pub fn pki() -> &'static Pki {
+    static PKI: OnceLock<Pki> = OnceLock::new();
+    PKI.get_or_init(|| Pki {
+        ca: Ca::generate("hopluu test CA", 30).expect("a CA"),
+        second: Ca::generate("hopluu test CA 2", 30).expect("a CA"),
+        foreign: Ca::generate("someone else's CA", 30).expect("a CA"),
+    })
+}
+
+/// Who a test client is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    /// An administrator's certificate.
+    Admin(String),
+    /// Office staff of `unit`.
+    Staff { name: String, unit: String },
+    /// A node's certificate (node `node_id` hosting `unit`).
+    Node { node_id: String, unit: String },
+    /// A certificate issued by the second trusted CA (admin `name`).
+    SecondCa(String),
+    /// An admin certificate from a CA the node does not trust.
+    ForeignCa,
+    /// TLS, but no client certificate.
+    NoCert,
+    /// Plaintext HTTP/2, no TLS at all.
+    Plaintext,
+}
+
+impl Caller {
+    pub fn admin() -> Caller {
+        Caller::Admin("test-admin".into())
+    }
+    pub fn staff(name: &str, unit: &str) -> Caller {
+        Caller::Staff {
+            name: name.into(),
+            unit: unit.into(),
+        }
+    }
+    pub fn node(node_id: &str, unit: &str) -> Caller {
+        Caller::Node {
+            node_id: node_id.into(),
+            unit: unit.into(),
+        }
+    }
+}
+
+/// An endpoint to `addr` (not connected) as `caller` would make it,
+/// verifying that the server holds a certificate for 127.0.0.1 from the
+/// process CA.
+pub fn endpoint_as(addr: std::net::SocketAddr, caller: &Caller) -> Result<Endpoint> {
+    let p = pki();
+    let issued = match caller {
+        Caller::Admin(name) => Some(p.ca.issue(&Subject::admin(name), 1)?),
+        Caller::Staff { name, unit } => Some(p.ca.issue(&Subject::staff(name, unit), 1)?),
+        Caller::Node { node_id, unit } => Some(p.ca.issue(&Subject::node(node_id, unit), 1)?),
+        Caller::SecondCa(name) => Some(p.second.issue(&Subject::admin(name), 1)?),
+        Caller::ForeignCa => Some(p.foreign.issue(&Subject::admin("intruder"), 1)?),
+        Caller::NoCert => None,
+        Caller::Plaintext => {
+            return Ok(Channel::from_shared(format!("http://{addr}"))?
+                .connect_timeout(Duration::from_secs(5)));
+        }
+    };
+    // Clients trust both CAs, as during a rotation.
+    let cas = format!("{}{}", p.ca.cert_pem(), p.second.cert_pem());
+    let tls = hopluu_node::tls::client_config(
+        &cas,
+        issued
+            .as_ref()
+            .map(|i| (i.cert_pem.as_str(), i.key_pem.as_str())),
+    );
+    Ok(Channel::from_shared(format!("https://{addr}"))?
+        .tls_config(tls)?
+        .connect_timeout(Duration::from_secs(5)))
+}
+
+/// A channel to `addr` as `caller`, connected.
+pub async fn channel_as(addr: std::net::SocketAddr, caller: &Caller) -> Result<Channel> {
+    endpoint_as(addr, caller)?
+        .connect()
+        .await
+        .map_err(|e| anyhow!(hopluu_node::tls::error_chain(&e)))
+        .with_context(|| format!("connecting to {addr} as {caller:?}"))
+}
+
+/// Writes node `node_id`'s certificate and key (for `unit`, reachable at
+/// 127.0.0.1) and the process CA into `dir`, and returns them as `[tls]`.
+pub fn node_tls(dir: &Path, node_id: &str, unit: &str) -> Result<TlsSection> {
+    let p = pki();
+    let issued = p.ca.issue(
+        &Subject::node(node_id, unit).reachable_at(&["localhost"], &["127.0.0.1".parse()?]),
+        1,
+    )?;
+    let tls = TlsSection {
+        cert: dir.join("node.pem"),
+        key: dir.join("node.key"),
+        ca: vec![dir.join("ca.pem")],
+    };
+    std::fs::write(&tls.cert, &issued.cert_pem)?;
+    std::fs::write(&tls.key, &issued.key_pem)?;
+    std::fs::write(&tls.ca[0], p.ca.cert_pem())?;
+    Ok(tls)
+}
+
+/// A running node and a channel to it (as [`Caller::admin`]).
 pub struct Node {
     pub addr: std::net::SocketAddr,
     pub channel: Channel,
+    /// Its replication: edges, `allow_child`.
+    pub replication: Arc<Replication>,
+    /// Its application state (the store, for tests that feed a sync
+    /// session or look at the quarantine directly).
+    pub app: Arc<hopluu_node::app::App>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<Result<(), NodeError>>>,
     dir: Option<TempDir>,
@@ -69,11 +203,36 @@ impl Node {
     }
 
     /// A node on `dir` with the suite's configuration changed by `edit`
-    /// (to dial an upstream, say).
+    /// (to dial an upstream, say). Its `[tls]` is made for the node id and
+    /// unit `edit` leaves (files in `dir`); `edit` may also change `tls`.
     pub async fn start_with(dir: TempDir, edit: impl FnOnce(&mut Config)) -> Result<Node> {
+        Node::boot(dir, edit, false).await
+    }
+
+    /// Like [`Node::start_with`], serving plaintext without `[tls]`
+    /// (`--insecure-plaintext`); its channel is plaintext.
+    pub async fn start_insecure(dir: TempDir, edit: impl FnOnce(&mut Config)) -> Result<Node> {
+        Node::boot(dir, edit, true).await
+    }
+
+    async fn boot(dir: TempDir, edit: impl FnOnce(&mut Config), insecure: bool) -> Result<Node> {
         let mut config = Config::embedded(dir.path());
         config.roster.bucket_size = BUCKET_SIZE;
+        // Certificates for the node the edit makes, so made after it: a
+        // placeholder section first, so that the edit sees TLS on.
+        config.tls = (!insecure).then(|| TlsSection {
+            cert: dir.path().join("node.pem"),
+            key: dir.path().join("node.key"),
+            ca: vec![dir.path().join("ca.pem")],
+        });
         edit(&mut config);
+        if !insecure {
+            let made = node_tls(dir.path(), &config.node.id, &config.node.unit)?;
+            // Keep what the edit chose (more CAs, say) over the defaults.
+            if config.tls.is_none() {
+                config.tls = Some(made);
+            }
+        }
         let clock: Arc<dyn Clock> = Arc::new(FixedClock(today()));
         let app = hopluu_node::server::open(&config, clock)
             .await
@@ -82,28 +241,36 @@ impl Node {
             .await
             .context("binding a loopback port")?;
         let addr = listener.local_addr()?;
+        let mut serve = Serve::from(&config);
+        serve.insecure_plaintext = insecure;
+        let server = NodeServer::new(app.clone(), serve).context("starting the server")?;
+        let replication = server.replication().clone();
         let (tx, rx) = oneshot::channel::<()>();
-        let server = tokio::spawn(hopluu_node::server::run(
-            app,
-            listener,
-            hopluu_node::server::Serve::from(&config),
-            async {
-                // A dropped sender (a test that panicked) also stops the server.
-                let _ = rx.await;
-            },
-        ));
-        let channel = Channel::from_shared(format!("http://{addr}"))?
-            .connect_timeout(Duration::from_secs(5))
-            .connect()
-            .await
-            .with_context(|| format!("connecting to {addr}"))?;
+        let server = tokio::spawn(server.run(listener, async {
+            // A dropped sender (a test that panicked) also stops the server.
+            let _ = rx.await;
+        }));
+        let caller = if insecure {
+            Caller::Plaintext
+        } else {
+            Caller::admin()
+        };
+        let channel = channel_as(addr, &caller).await?;
         Ok(Node {
             addr,
             channel,
+            replication,
+            app,
             shutdown: Some(tx),
             server: Some(server),
             dir: Some(dir),
         })
+    }
+
+    /// A channel to this node as `caller` (connected; a refused handshake
+    /// may show here or at the first call).
+    pub async fn channel_as(&self, caller: &Caller) -> Result<Channel> {
+        channel_as(self.addr, caller).await
     }
 
     /// A node with the usual tree:

@@ -15,7 +15,7 @@ use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
 use crate::harness::*;
 
 /// Every service of the public API, by its full name.
-const SERVICES: [&str; 7] = [
+const SERVICES: [&str; 8] = [
     "hopluu.v1.UnitService",
     "hopluu.v1.MemberService",
     "hopluu.v1.CampaignService",
@@ -23,11 +23,13 @@ const SERVICES: [&str; 7] = [
     "hopluu.v1.AwardService",
     "hopluu.v1.ReportService",
     "hopluu.v1.NodeService",
+    "hopluu.v1.AdminService",
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_info_names_the_node_and_counts_writes() -> Result<()> {
-    let node = Node::start().await?;
+    // A node that holds private data, for the roster and private roster below.
+    let node = Node::start_with(tempfile::tempdir()?, |c| c.replication.private_depth = 0).await?;
     let info = node.info().await?;
     assert_eq!(info.node_id, "vn");
     assert_eq!(info.unit_id, "vn");

@@ -1,8 +1,9 @@
 //! Integration tests of a hopluu node over gRPC. Every test starts a real
 //! node in-process ([`harness::Node`]): SQLite in a fresh temporary
 //! directory, a fixed clock (22 November 2026), roster buckets of three
-//! members so that rosters split, the server on a loopback port, and
-//! generated tonic clients. Each test shuts its node down and waits for the
+//! members so that rosters split, the server on a loopback port over
+//! mutual TLS (a CA per test process), and generated tonic clients
+//! presenting an administrator's certificate. Each test shuts its node down and waits for the
 //! server to close the store.
 //!
 //! Refusals are checked the same way everywhere: the status code, a message
@@ -20,9 +21,22 @@
 //! - [`awards`]: catalogue, proposals, decisions, revocation.
 //! - [`reports`]: members, initiatives (percent and rank), awards, works.
 //! - [`health`]: node info, gRPC health, reflection.
+//! - [`admin`]: the admin service: status (certificate expiry), quarantine
+//!   list, show, release, discard.
+//! - [`roles`]: administrators, staff of a unit and node certificates on the
+//!   client API.
+//! - [`personal_data`]: no personal data above `private_depth`;
+//!   de-identification on request (reads, projections, documents,
+//!   replication); no name, CCCD, ethnicity, religion or birth date in
+//!   logs (captured at TRACE) or error messages.
 //! - [`replication`]: a national, a province and a district node syncing
 //!   over real gRPC streams: upward, downward, relay, restart, refusals.
+//! - [`tls`]: mutual TLS: clients without a trusted certificate refused,
+//!   CA rotation, replication identities (`identity`, `unknown-peer`), the
+//!   dialer checking its upstream, `--insecure-plaintext`, `[tls]` checks.
 
+mod admin;
+mod attacks;
 mod awards;
 mod campaigns;
 mod emulation;
@@ -30,6 +44,9 @@ mod harness;
 mod health;
 mod imports;
 mod members;
+mod personal_data;
 mod replication;
 mod reports;
+mod roles;
+mod tls;
 mod units;

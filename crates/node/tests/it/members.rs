@@ -10,7 +10,10 @@ use hopluu_proto::v1 as pb;
 use tonic::Code;
 
 use crate::harness::*;
+use crate::personal_data::private_tree;
 
+// Tests with private data run on a node that holds it (`private_tree`):
+// the national node of `Node::with_tree` holds none (`personal_data`).
 const CCCD: &str = "001090012345";
 
 fn with_private(mut input: pb::MemberInput) -> pb::MemberInput {
@@ -36,7 +39,7 @@ fn events(m: &pb::Member) -> Vec<(&str, &str, &str)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn add_then_get_by_id_and_by_card() -> Result<()> {
-    let node = Node::with_tree().await?;
+    let node = private_tree().await?;
     let m = node
         .add(
             HG_A,
@@ -122,7 +125,7 @@ async fn add_then_get_by_id_and_by_card() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn add_refuses_bad_members_and_writes_nothing() -> Result<()> {
-    let node = Node::with_tree().await?;
+    let node = private_tree().await?;
     let first = node
         .add(HG_A, person("Nguyễn Văn An", "HG-0001", pb::Gender::Male))
         .await?;
@@ -291,7 +294,7 @@ async fn add_refuses_bad_members_and_writes_nothing() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn update_changes_own_and_private_fields() -> Result<()> {
-    let node = Node::with_tree().await?;
+    let node = private_tree().await?;
     let m = node
         .add(
             HG_A,
@@ -403,7 +406,7 @@ async fn update_changes_own_and_private_fields() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transfer_keeps_history_on_both_sides() -> Result<()> {
-    let node = Node::with_tree().await?;
+    let node = private_tree().await?;
     let m = node
         .add(
             HG_A,
@@ -819,7 +822,7 @@ async fn find_ignores_diacritics_and_matches_cards() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_growing_roster_splits_into_buckets() -> Result<()> {
-    let node = Node::with_tree().await?;
+    let node = private_tree().await?;
     let before = node.mark().await?;
     let mut ids = BTreeSet::new();
     for i in 0..10 {

@@ -1,7 +1,8 @@
 //! Replication between real nodes in one process, over gRPC on loopback:
 //! records flow up (district -> province -> national) and down (a national
 //! campaign reaches the district), a restarted node resumes from its
-//! checkpoint, and a child the parent does not know is refused.
+//! checkpoint, and a child the parent does not know is refused. Every link
+//! is mutual TLS; each upstream allows its children (`allow_child`).
 
 use std::time::Duration;
 
@@ -12,7 +13,7 @@ use hopluu_proto::v1 as pb;
 use crate::harness::*;
 
 /// Polls `f` until it returns true, for at most 20 s.
-async fn eventually<F, Fut>(what: &str, mut f: F) -> Result<()>
+pub async fn eventually<F, Fut>(what: &str, mut f: F) -> Result<()>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<bool>>,
@@ -29,17 +30,21 @@ where
     }
 }
 
-/// A child node of `parent` hosting `unit`, dialling `parent` (and then
-/// the `fallback`s).
-async fn child(id: &str, unit: &str, upstreams: &[(&str, &Node)]) -> Result<Node> {
+/// A child node hosting `unit`, dialling the first of `upstreams` (then
+/// the others as fallbacks), each of which allows it as a child.
+pub async fn child(id: &str, unit: &str, upstreams: &[(&str, &Node)]) -> Result<Node> {
     let dir = tempfile::tempdir()?;
     let ups: Vec<Upstream> = upstreams
         .iter()
         .map(|(id, n)| Upstream {
             node_id: (*id).to_owned(),
-            address: format!("http://{}", n.addr),
+            address: format!("https://{}", n.addr),
         })
         .collect();
+    let unit_id = hopluu_model::UnitId::parse("unit", unit)?;
+    for (_, n) in upstreams {
+        n.replication.allow_child(id, &unit_id);
+    }
     Node::start_with(dir, |c| {
         c.node.id = id.to_owned();
         c.node.unit = unit.to_owned();
@@ -159,7 +164,12 @@ async fn records_flow_up_and_campaigns_flow_down_through_a_province() -> Result<
         c.node.unit_kind = None;
         c.replication.upstreams = vec![Upstream {
             node_id: "vn".into(),
-            address: format!("http://{}", national.addr),
+            address: format!("https://{}", national.addr),
+        }];
+        // Its child, from the configuration this time.
+        c.replication.children = vec![hopluu_node::config::Child {
+            node_id: "hg-ct-node".into(),
+            unit: HG_CT.into(),
         }];
     })
     .await?;

@@ -200,7 +200,7 @@ pub async fn consistent(store: &Store) -> Result<()> {
                         s(bucket),
                         m.full_name.clone(),
                         fold(&m.full_name),
-                        s(m.birth_date),
+                        opt(m.birth_date),
                         s(m.gender.as_str()),
                         s(&m.card_number),
                         s(m.joined_on),
@@ -208,6 +208,11 @@ pub async fn consistent(store: &Store) -> Result<()> {
                         s(m.status.as_str()),
                         m.status_reason.clone(),
                         opt(m.status_on),
+                        opt(m.deidentified.as_ref().map(|d| &d.at)),
+                        opt(m.deidentified.as_ref().map(|d| &d.by)),
+                        opt(m.deidentified.as_ref().map(|d| &d.operator)),
+                        opt(m.deidentified.as_ref().map(|d| &d.reason)),
+                        opt(m.deidentified.as_ref().map(|d| &d.reference)),
                     ];
                     // A member with records in two buckets of one unit is
                     // projected from the lowest.
@@ -409,7 +414,8 @@ pub async fn consistent(store: &Store) -> Result<()> {
         (
             "members",
             "SELECT member_id, unit_id, doc, bucket, full_name, name_key, birth_date, gender, \
-             card_number, joined_on, position, status, status_reason, status_on FROM members",
+             card_number, joined_on, position, status, status_reason, status_on, deidentified_at, \
+             deidentified_by, deidentified_operator, deidentified_reason, deidentified_reference FROM members",
         ),
         (
             "member_private",

@@ -227,7 +227,11 @@ pub fn today() -> Date {
 
 pub fn author(store: &Store) -> Author {
     Author {
-        actor: Author::actor_for("node-t", store.incarnation()),
+        actor: Author::actor_for(
+            "node-t",
+            &hopluu_model::UnitId::parse("unit", "vn").unwrap(),
+            store.incarnation(),
+        ),
         time_millis: 0,
     }
 }

@@ -61,5 +61,6 @@ mod harness;
 mod members;
 mod peers;
 mod projections;
+mod quarantine;
 mod reports;
 mod units;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use anyhow::{Context, Result, ensure};
 use hopluu_model::DocId;
 use hopluu_model::ids::fold;
-use hopluu_model::member::{self, Member, MemberStatus};
+use hopluu_model::member::{self, DEIDENTIFIED_NAME, Deidentified, Member, MemberStatus};
 use hopluu_store::Store;
 
 use crate::harness::*;
@@ -16,6 +16,7 @@ suite!(
     case_list_members_pages,
     case_find_members_by_name_and_card,
     case_find_members_ignores_combining_marks,
+    case_deidentified_member_projects_without_personal_data,
 );
 
 const NAMES: [&str; 11] = [
@@ -295,5 +296,80 @@ pub async fn case_find_members_ignores_combining_marks(store: Store) -> Result<(
             == ["m-an"],
         "a composed name found by a decomposed query"
     );
+    Ok(())
+}
+
+/// De-identification as the node does it, in one transaction: every roster
+/// record of the member scrubbed and marked, every private entry removed.
+/// The projections follow: the `members` rows carry the marker and the
+/// request and no name or birth date, the `member_private` rows are gone,
+/// the other members are untouched, and (the runner checks it after the
+/// case) every row equals what the documents imply.
+pub async fn case_deidentified_member_projects_without_personal_data(store: Store) -> Result<()> {
+    small_tree(&store).await?;
+    add_member(&store, "g1", "m-an", "Nguyễn Văn An", "nam", "HG-0001").await?;
+    add_member(&store, "g1", "m-binh", "Lê Văn Bình", "nam", "HG-0002").await?;
+    transfer(&store, "m-an", "g1", "g2", "2025-01-15").await?;
+    let request = Deidentified {
+        at: "2026-11-22T08:30:00Z".into(),
+        by: "p1-node".into(),
+        operator: "staff lan (unit p1)".into(),
+        reason: "đơn yêu cầu của đoàn viên".into(),
+        reference: "12/ĐN".into(),
+    };
+    let an = mid("m-an");
+    let author = author(&store);
+    let mut tx = store.begin().await?;
+    for loc in store.member_locations(&an).await? {
+        member::deidentify(
+            tx.doc(&member::roster_doc(&loc.unit, loc.bucket)).await?,
+            &author,
+            &an,
+            &request,
+        )?;
+        let private = member::private_doc(&loc.unit, loc.bucket);
+        if tx.exists(&private).await? {
+            member::forget_private(tx.doc(&private).await?, &author, &an)?;
+        }
+    }
+    tx.commit().await?;
+
+    for store in [store.clone(), reopen(&store).await?] {
+        let (rows, _) = store.list_members(&uid("vn"), true, None, 100, 0).await?;
+        let records: Vec<&Member> = rows.iter().filter(|m| m.id == an).collect();
+        ensure!(records.len() == 2, "a record in g1 and g2: {records:?}");
+        for m in records {
+            ensure!(m.full_name == DEIDENTIFIED_NAME && m.birth_date.is_none());
+            ensure!(m.position.is_empty() && m.status_reason.is_empty());
+            ensure!(m.deidentified.as_ref() == Some(&request), "{m:?}");
+            ensure!(m.card_number.as_str() == "HG-0001" && m.joined_on == d("2012-03-01"));
+        }
+        for unit in ["g1", "g2"] {
+            ensure!(
+                store.private_data(&an, &uid(unit)).await?.is_none(),
+                "private data in {unit}"
+            );
+        }
+        let binh = store
+            .private_data(&mid("m-binh"), &uid("g1"))
+            .await?
+            .context("the other member's private data")?;
+        ensure!(binh.national_id.is_some() && binh.ethnicity == "Kinh");
+        ensure!(store.private_rows().await? == 1);
+        ensure!(
+            store
+                .find_members("nguyen van an", &uid("vn"), 10)
+                .await?
+                .is_empty()
+        );
+        let by_card = store.find_members("HG-0001", &uid("vn"), 10).await?;
+        ensure!(by_card.len() == 2 && by_card.iter().all(|m| m.deidentified.is_some()));
+        // Still counted, by status and gender.
+        let (_, total) = store.members_report(&uid("vn")).await?;
+        ensure!(
+            (total.active, total.transferred, total.male) == (2, 1, 2),
+            "{total:?}"
+        );
+    }
     Ok(())
 }

@@ -356,7 +356,11 @@ impl Elsewhere {
         let bytes = store.doc_bytes(id).await?.context("stored")?;
         Ok(Elsewhere {
             author: Author {
-                actor: Author::actor_for(node, &[7, 7, 7, 7]),
+                actor: Author::actor_for(
+                    node,
+                    &hopluu_model::UnitId::parse("unit", "vn").unwrap(),
+                    &[7, 7, 7, 7],
+                ),
                 time_millis: 0,
             },
             doc: Automerge::load(&bytes)?,

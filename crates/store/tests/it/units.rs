@@ -231,7 +231,11 @@ pub async fn case_closure_follows_create_move_close(store: Store) -> Result<()> 
 fn made_elsewhere(id: &str, kind: &str, parent: &str) -> Result<Automerge> {
     let mut doc = Automerge::new();
     let elsewhere = hopluu_model::Author {
-        actor: hopluu_model::Author::actor_for("node-other", &[9, 9, 9, 9]),
+        actor: hopluu_model::Author::actor_for(
+            "node-other",
+            &hopluu_model::UnitId::parse("unit", "vn").unwrap(),
+            &[9, 9, 9, 9],
+        ),
         time_millis: 0,
     };
     unit::create(

@@ -6,7 +6,7 @@
 //! changed with its heads right after the commit. Those are the writes the
 //! node acknowledged to its user, which replication must never lose.
 //!
-//! Changes are made by the actor `Author::actor_for(node, b"sim")` at a
+//! Changes are made by the actor `Author::actor_for(node, unit, b"sim")` at a
 //! time the caller passes (the simulation's step), so that the change
 //! hashes of a run depend only on its seed (the store's random incarnation
 //! is not used).
@@ -47,9 +47,9 @@ pub fn cid(s: &str) -> CampaignId {
 }
 
 /// The author of a node's changes at `time_millis`.
-pub fn author(node_id: &str, time_millis: i64) -> Author {
+pub fn author(node_id: &str, unit: &str, time_millis: i64) -> Author {
     Author {
-        actor: Author::actor_for(node_id, b"sim"),
+        actor: Author::actor_for(node_id, &uid(unit), b"sim"),
         time_millis,
     }
 }

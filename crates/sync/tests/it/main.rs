@@ -9,6 +9,8 @@
 //!   nodes under dropped, duplicated and reordered frames, cuts, restarts
 //!   and timeouts, checked for convergence, scope and lost writes.
 
+mod drive;
 mod fixtures;
+mod gate;
 mod session;
 mod sim;

@@ -61,7 +61,7 @@ impl Node {
     }
 
     fn author(&self) -> hopluu_model::Author {
-        fixtures::author(self.id, 1_756_684_800_000)
+        fixtures::author(self.id, self.unit, 1_756_684_800_000)
     }
 
     async fn create_unit(&self, id: &str, kind: &str, parent: Option<&str>) {

@@ -194,6 +194,7 @@ impl Config {
             batch_bytes: [1_500, 8_000, 1 << 20][rng.random_range(0..3)],
             in_flight: rng.random_range(1..=4),
             scan: [1, 2, 4, 1024][rng.random_range(0..4)],
+            ..Limits::default()
         };
         let cache_docs = [0, 3, 256][rng.random_range(0..3)];
         Config {
@@ -572,7 +573,11 @@ impl Sim {
     // ----------------------------------------------------------- writes
 
     fn author(&self, n: usize) -> hopluu_model::Author {
-        fixtures::author(NODES[n].id, 1_756_684_800_000 + self.step as i64 * 1000)
+        fixtures::author(
+            NODES[n].id,
+            NODES[n].unit,
+            1_756_684_800_000 + self.step as i64 * 1000,
+        )
     }
 
     fn record(&mut self, n: usize, what: &str, result: Result<Written, StoreError>) -> Result<()> {

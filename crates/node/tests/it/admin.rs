@@ -1,0 +1,371 @@
+//! The AdminService over mutual TLS: the node's status (with its
+//! certificate's expiry), and the quarantine: entries made by feeding a
+//! sync session on the node's own store a change a district forged over
+//! another province's roster, then listed, shown, released and discarded.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, bail};
+use automerge::transaction::{CommitOptions, Transactable};
+use automerge::{Automerge, ChangeHash};
+use hopluu_model::doc::SCHEMA_VERSION;
+use hopluu_model::{Author, DocId, UnitId, member};
+use hopluu_proto::v1 as pb;
+use hopluu_proto::v1::admin_service_client::AdminServiceClient;
+use hopluu_sync::frame::{Batch, DocUpdate, Hello, Payload};
+use hopluu_sync::{Frame, Limits, PROTOCOL_VERSION, Replica, Role, Session};
+use tonic::Code;
+use tonic::transport::Channel;
+
+use crate::harness::*;
+
+/// What a forged change writes: it must never show in the admin service.
+const SECRET: &str = "001090012345 Nguyễn Văn Bí Mật";
+
+fn admin(node: &Node) -> AdminServiceClient<Channel> {
+    AdminServiceClient::new(node.channel.clone())
+}
+
+fn uid(s: &str) -> UnitId {
+    UnitId::parse("unit", s).expect("a unit id")
+}
+
+fn roster(unit: &str) -> DocId {
+    member::roster_doc(&uid(unit), 0)
+}
+
+/// Two changes to `doc` by node `hg-node` (hosting hau-giang), the second
+/// depending on the first, as a child would send them.
+async fn forged(node: &Node, doc: &DocId) -> Result<(DocUpdate, ChangeHash, ChangeHash)> {
+    let bytes = node
+        .app
+        .store
+        .doc_bytes(doc)
+        .await?
+        .context("the document is stored")?;
+    let mut d = Automerge::load(&bytes)?;
+    let before = d.get_heads();
+    d.set_actor(Author::actor_for("hg-node", &uid(HG), b"forged"));
+    let mut hashes = Vec::new();
+    for (key, message) in [("note", "forged correction"), ("note2", "and another")] {
+        let mut tx = d.transaction();
+        tx.put(automerge::ROOT, key, SECRET)?;
+        tx.commit_with(
+            CommitOptions::default()
+                .with_message(message.to_owned())
+                .with_time(1_795_000_000_000),
+        );
+        hashes.push(d.get_heads()[0]);
+    }
+    Ok((
+        DocUpdate {
+            doc: doc.to_string(),
+            heads: d.get_heads(),
+            payload: Payload::Changes(d.save_after(&before)),
+        },
+        hashes[0],
+        hashes[1],
+    ))
+}
+
+/// Feeds `update` to a session at `node` accepting the child hau-giang
+/// (node `hg-node`); returns the hashes the acknowledgement quarantined.
+async fn feed_from_child(node: &Node, update: DocUpdate) -> Result<Vec<ChangeHash>> {
+    let mut s = Session::new(
+        Replica {
+            store: node.app.store.clone(),
+            node_id: node.app.node_id.clone(),
+            unit: node.app.unit.clone(),
+            private_depth: 1,
+            limits: Limits::default(),
+        },
+        Role::Acceptor,
+    );
+    s.handle(Frame::Hello(Hello {
+        node_id: "hg-node".into(),
+        unit: HG.into(),
+        protocol: PROTOCOL_VERSION,
+        schema: SCHEMA_VERSION,
+        applied_from_you: 0,
+    }))
+    .await?;
+    let out = s
+        .handle(Frame::Batch(Batch {
+            id: 0,
+            from_seq: 0,
+            upto_seq: 0,
+            docs: vec![update],
+        }))
+        .await?;
+    match out.into_iter().find(|f| matches!(f, Frame::Ack(_))) {
+        Some(Frame::Ack(a)) => Ok(a.docs.into_iter().flat_map(|d| d.quarantined).collect()),
+        other => bail!("expected an acknowledgement, got {other:?}"),
+    }
+}
+
+async fn list(
+    node: &Node,
+    state: pb::QuarantineState,
+    doc: &str,
+    after_id: i64,
+    limit: u32,
+) -> Result<Vec<pb::QuarantineEntry>> {
+    Ok(admin(node)
+        .list_quarantine(pb::ListQuarantineRequest {
+            state: state as i32,
+            doc_id: doc.to_owned(),
+            after_id,
+            limit,
+        })
+        .await?
+        .into_inner()
+        .entries)
+}
+
+async fn counts(node: &Node) -> Result<(u64, u64, u64)> {
+    let q = admin(node)
+        .status(pb::StatusRequest {})
+        .await?
+        .into_inner()
+        .quarantine
+        .context("quarantine counts")?;
+    Ok((q.held, q.released, q.discarded))
+}
+
+fn decide(id: i64, note: &str) -> pb::DecideQuarantineRequest {
+    pb::DecideQuarantineRequest {
+        id,
+        note: note.to_owned(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_names_the_node_its_certificate_and_its_quarantine() -> Result<()> {
+    let node = Node::start().await?;
+    let s = admin(&node)
+        .status(pb::StatusRequest {})
+        .await?
+        .into_inner();
+    assert_eq!((s.node_id.as_str(), s.unit_id.as_str()), ("vn", "vn"));
+    assert_eq!(s.unit_name, "Tổng Liên đoàn Lao động Việt Nam");
+    assert_eq!(s.database, "sqlite", "the backend, never the URL");
+    assert!(!s.version.is_empty());
+    assert_eq!((s.feed_position, s.documents), (1, 1));
+    let tls = s.tls.context("a TLS node reports its certificate")?;
+    assert_eq!(tls.identity, "urn:hopluu:node:vn:vn");
+    assert!(!tls.subject.is_empty() && !tls.issuer.is_empty(), "{tls:?}");
+    // The harness issues node certificates for one day.
+    let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs() as i64;
+    assert!(
+        (now..=now + 86_400 + 60).contains(&tls.not_after_unix),
+        "{tls:?}"
+    );
+    assert!((0..=1).contains(&tls.days_left), "{tls:?}");
+    assert!(tls.not_after.ends_with(" UTC"), "{tls:?}");
+    assert!(
+        tls.trusted_cas.iter().any(|c| c.contains("hopluu test CA")),
+        "{tls:?}"
+    );
+    assert_eq!(
+        s.quarantine,
+        Some(pb::QuarantineCounts {
+            held: 0,
+            released: 0,
+            discarded: 0
+        })
+    );
+    // The node info every certificate may read agrees.
+    let info = node.info().await?;
+    assert_eq!(info.feed_position, s.feed_position);
+    node.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plaintext_node_is_administered_by_anyone_and_reports_no_certificate() -> Result<()> {
+    let node = Node::start_insecure(tempfile::tempdir()?, |_| {}).await?;
+    let s = admin(&node)
+        .status(pb::StatusRequest {})
+        .await?
+        .into_inner();
+    assert_eq!(s.node_id, "vn");
+    assert_eq!(s.tls, None);
+    node.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quarantined_changes_are_listed_shown_released_and_discarded() -> Result<()> {
+    let node = Node::with_tree().await?;
+    node.add(LC_C, person("Lò Văn Páo", "LC-0001", pb::Gender::Male))
+        .await?;
+    let doc = roster(LC_C);
+    let before = node.app.store.doc_heads(&doc).await?;
+    let (update, first, second) = forged(&node, &doc).await?;
+    let feed = node.feed().await?;
+    assert_eq!(feed_from_child(&node, update).await?, vec![first, second]);
+    assert_eq!(node.app.store.doc_heads(&doc).await?, before);
+    assert_eq!(
+        node.feed().await?,
+        feed,
+        "nothing quarantined enters the feed"
+    );
+    assert_eq!(counts(&node).await?, (2, 0, 0));
+
+    // List: held by default in the CLI, every state here; filters and paging.
+    let all = list(&node, pb::QuarantineState::Unspecified, "", 0, 0).await?;
+    assert_eq!(all.len(), 2);
+    let (a, b) = (&all[0], &all[1]);
+    assert_eq!(a.hash, first.to_string());
+    assert_eq!(a.doc_id, doc.to_string());
+    assert_eq!(a.code, "not-authorised");
+    assert_eq!(
+        (a.origin_node.as_str(), a.origin_unit.as_str()),
+        ("hg-node", HG)
+    );
+    assert_eq!(
+        (a.peer_node.as_str(), a.peer_unit.as_str()),
+        ("hg-node", HG)
+    );
+    assert_eq!(a.state, pb::QuarantineState::Held as i32);
+    assert!(a.size_bytes > 0 && a.received_at_millis > 0, "{a:?}");
+    assert_eq!(
+        (b.code.as_str(), b.waits_for.as_str()),
+        ("waits", a.hash.as_str())
+    );
+    let doc_s = doc.to_string();
+    assert_eq!(
+        list(&node, pb::QuarantineState::Held, &doc_s, 0, 0)
+            .await?
+            .len(),
+        2
+    );
+    assert!(
+        list(
+            &node,
+            pb::QuarantineState::Held,
+            &roster(HG_A).to_string(),
+            0,
+            0
+        )
+        .await?
+        .is_empty()
+    );
+    assert!(
+        list(&node, pb::QuarantineState::Released, "", 0, 0)
+            .await?
+            .is_empty()
+    );
+    let page = list(&node, pb::QuarantineState::Unspecified, "", 0, 1).await?;
+    assert_eq!(page.len(), 1);
+    let next = list(&node, pb::QuarantineState::Unspecified, "", page[0].id, 1).await?;
+    assert_eq!(next[0].id, b.id);
+    let bad = admin(&node)
+        .list_quarantine(pb::ListQuarantineRequest {
+            doc_id: "not a doc".into(),
+            ..Default::default()
+        })
+        .await;
+    expect_invalid(bad, "doc_id");
+
+    // Show: what the change says of itself, never what it writes.
+    let shown = admin(&node)
+        .get_quarantine(pb::GetQuarantineRequest { id: a.id })
+        .await?
+        .into_inner();
+    assert_eq!(shown.entry.as_ref(), Some(a));
+    let ch = shown
+        .change
+        .clone()
+        .context("a held entry keeps its change")?;
+    assert_eq!(ch.decode_error, "");
+    assert_eq!(ch.hash, a.hash);
+    assert_eq!(
+        (ch.actor_node.as_str(), ch.actor_unit.as_str()),
+        ("hg-node", HG)
+    );
+    assert_eq!(ch.seq, 1);
+    assert_eq!(ch.op_count, 1);
+    assert_eq!(ch.message, "forged correction");
+    assert_eq!(ch.time_millis, 1_795_000_000_000);
+    assert_eq!(ch.size_bytes, a.size_bytes);
+    let deps: Vec<String> = before
+        .unwrap_or_default()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(ch.deps, deps);
+    assert!(
+        !format!("{shown:?}").contains("Bí Mật"),
+        "a value leaked: {shown:?}"
+    );
+    let missing = admin(&node)
+        .get_quarantine(pb::GetQuarantineRequest { id: 9999 })
+        .await;
+    let s = expect_code(missing, Code::NotFound);
+    assert!(
+        s.message().starts_with("id: ") && s.message().contains("9999"),
+        "{s:?}"
+    );
+
+    // The dependent first: refused until what it depends on is here.
+    let early = admin(&node)
+        .release_quarantine(decide(b.id, "too early"))
+        .await;
+    let s = expect_code(early, Code::FailedPrecondition);
+    assert!(s.message().contains("release that first"), "{s:?}");
+    assert_eq!(node.feed().await?, feed);
+
+    // Released on the administrator's word: applied, and into the feed. The
+    // dependent, made by the same district over the same roster, fails the
+    // check in its own right and stays held.
+    let released = admin(&node)
+        .release_quarantine(decide(a.id, "checked with Lai Châu"))
+        .await?
+        .into_inner();
+    assert_eq!(released.changes, 1);
+    let e = released.entry.context("the entry")?;
+    assert_eq!(e.state, pb::QuarantineState::Released as i32);
+    assert_eq!(e.decided_by, "admin test-admin");
+    assert!(e.decided_at_millis > 0);
+    assert_eq!(node.app.store.doc_heads(&doc).await?, Some(vec![first]));
+    assert_eq!(node.feed().await?, feed + 1);
+    let again = admin(&node).release_quarantine(decide(a.id, "")).await;
+    let s = expect_code(again, Code::FailedPrecondition);
+    assert!(
+        s.message().starts_with("id: ") && s.message().contains("released"),
+        "{s:?}"
+    );
+    let held = list(&node, pb::QuarantineState::Held, "", 0, 0).await?;
+    assert_eq!(held.len(), 1);
+    assert_eq!(held[0].code, "not-authorised");
+
+    // Discarded: its bytes dropped, nothing written.
+    let discarded = admin(&node)
+        .discard_quarantine(decide(b.id, "not theirs to write"))
+        .await?
+        .into_inner();
+    assert_eq!(discarded.changes, 1);
+    assert_eq!(
+        discarded.entry.context("the entry")?.state,
+        pb::QuarantineState::Discarded as i32
+    );
+    assert_eq!(node.feed().await?, feed + 1);
+    let gone = admin(&node)
+        .get_quarantine(pb::GetQuarantineRequest { id: b.id })
+        .await?
+        .into_inner();
+    assert_eq!(gone.change, None);
+    let twice = admin(&node).discard_quarantine(decide(b.id, "")).await;
+    let s = expect_code(twice, Code::FailedPrecondition);
+    assert!(s.message().contains("discarded"), "{s:?}");
+    let unknown = admin(&node).discard_quarantine(decide(4242, "")).await;
+    expect_code(unknown, Code::NotFound);
+    assert_eq!(counts(&node).await?, (0, 1, 1));
+
+    // None of it for staff, even of the unit whose roster it is.
+    let clerk = AdminServiceClient::new(node.channel_as(&Caller::staff("clerk", LC_C)).await?);
+    let mut clerk = clerk;
+    let denied = clerk.discard_quarantine(decide(a.id, "")).await;
+    let s = expect_code(denied, Code::PermissionDenied);
+    assert!(s.message().contains("DiscardQuarantine"), "{s:?}");
+    node.stop().await
+}

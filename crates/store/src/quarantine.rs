@@ -1,0 +1,330 @@
+//! Quarantined changes: changes received from a peer that failed the
+//! authority check, or that depend on one that did. They are stored with
+//! the reason, never applied on their own, and wait for an administrator
+//! to release or discard them (`hopluu quarantine`). Writes go through
+//! [`WriteTx`], in the transaction of the batch that brought the change.
+
+use std::collections::HashMap;
+
+use automerge::ChangeHash;
+use hopluu_model::DocId;
+use sqlx::{AssertSqlSafe, Row};
+
+use crate::{Result, Store, StoreError, WriteTx};
+
+/// Where a quarantined change stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum QuarantineState {
+    /// Waiting for a decision.
+    Held,
+    /// Applied by an administrator, or applied after it arrived again by
+    /// a path that could vouch for it.
+    Released,
+    /// Dropped by an administrator: the same change arriving again is
+    /// dropped on sight.
+    Discarded,
+}
+
+impl QuarantineState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QuarantineState::Held => "held",
+            QuarantineState::Released => "released",
+            QuarantineState::Discarded => "discarded",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<QuarantineState> {
+        match s {
+            "held" => Some(QuarantineState::Held),
+            "released" => Some(QuarantineState::Released),
+            "discarded" => Some(QuarantineState::Discarded),
+            _ => None,
+        }
+    }
+}
+
+/// A change to quarantine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewQuarantine {
+    pub doc: DocId,
+    pub hash: ChangeHash,
+    pub origin_node: String,
+    pub origin_unit: String,
+    pub peer_node: String,
+    pub peer_unit: String,
+    /// Stable code: `not-authorised`, `outside-sender`, `forged-skeleton`,
+    /// `unknown-actor`, `private-above-level`, `waits`.
+    pub code: String,
+    /// Explanation for the administrator (unit and node ids only).
+    pub reason: String,
+    /// For `waits`: the held change this one depends on.
+    pub waits_for: Option<ChangeHash>,
+    /// The change as received (an automerge change chunk).
+    pub change: Vec<u8>,
+}
+
+/// A stored quarantine entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuarantineEntry {
+    pub id: i64,
+    pub doc: String,
+    pub hash: ChangeHash,
+    pub origin_node: String,
+    pub origin_unit: String,
+    pub peer_node: String,
+    pub peer_unit: String,
+    pub code: String,
+    pub reason: String,
+    pub waits_for: Option<ChangeHash>,
+    /// The change's bytes (absent once discarded or when not asked for).
+    pub change: Option<Vec<u8>>,
+    pub change_len: i64,
+    pub state: QuarantineState,
+    pub received_at: i64,
+    pub decided_at: Option<i64>,
+    pub decided_by: Option<String>,
+}
+
+/// Which entries to list.
+#[derive(Debug, Clone, Default)]
+pub struct QuarantineFilter {
+    /// Only entries in this state (all states when `None`).
+    pub state: Option<QuarantineState>,
+    pub doc: Option<String>,
+    /// Entries with an id above this (paging).
+    pub after_id: i64,
+    pub limit: u32,
+}
+
+const COLUMNS: &str = "id, doc_id, hash, origin_node, origin_unit, peer_node, peer_unit, code, \
+                       reason, waits_for, change_len, state, received_at, decided_at, decided_by";
+
+fn corrupt(reason: String) -> StoreError {
+    StoreError::Corrupt {
+        doc: "quarantine".into(),
+        reason,
+    }
+}
+
+fn hash_of(bytes: &[u8]) -> Result<ChangeHash> {
+    ChangeHash::try_from(bytes).map_err(|e| corrupt(format!("bad change hash: {e}")))
+}
+
+fn entry(r: &sqlx::any::AnyRow, with_change: bool) -> Result<QuarantineEntry> {
+    let state: String = r.get(11);
+    let waits: Option<Vec<u8>> = r.get(9);
+    Ok(QuarantineEntry {
+        id: r.get(0),
+        doc: r.get(1),
+        hash: hash_of(&r.get::<Vec<u8>, _>(2))?,
+        origin_node: r.get(3),
+        origin_unit: r.get(4),
+        peer_node: r.get(5),
+        peer_unit: r.get(6),
+        code: r.get(7),
+        reason: r.get(8),
+        waits_for: waits.as_deref().map(hash_of).transpose()?,
+        change: if with_change { r.get(15) } else { None },
+        change_len: r.get(10),
+        state: QuarantineState::parse(&state)
+            .ok_or_else(|| corrupt(format!("unknown state {state:?}")))?,
+        received_at: r.get(12),
+        decided_at: r.get(13),
+        decided_by: r.get(14),
+    })
+}
+
+impl Store {
+    /// Entries matching `filter`, oldest first, without the change bytes.
+    pub async fn quarantine_list(&self, filter: &QuarantineFilter) -> Result<Vec<QuarantineEntry>> {
+        let limit = if filter.limit == 0 { 100 } else { filter.limit };
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM quarantine WHERE id > $1 \
+             AND ($2 = '' OR state = $2) AND ($3 = '' OR doc_id = $3) \
+             ORDER BY id LIMIT $4"
+        )))
+        .bind(filter.after_id)
+        .bind(filter.state.map(QuarantineState::as_str).unwrap_or(""))
+        .bind(filter.doc.as_deref().unwrap_or(""))
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(|r| entry(r, false)).collect()
+    }
+
+    /// One entry, with its change bytes.
+    pub async fn quarantine_get(&self, id: i64) -> Result<Option<QuarantineEntry>> {
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {COLUMNS}, change FROM quarantine WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(|r| entry(r, true)).transpose()
+    }
+
+    /// Entries per state.
+    pub async fn quarantine_counts(&self) -> Result<HashMap<QuarantineState, i64>> {
+        let rows = sqlx::query("SELECT state, COUNT(*) FROM quarantine GROUP BY state")
+            .fetch_all(self.pool())
+            .await?;
+        let mut out = HashMap::new();
+        for r in rows {
+            if let Some(s) = QuarantineState::parse(&r.get::<String, _>(0)) {
+                out.insert(s, r.get::<i64, _>(1));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Documents with held changes (at most `limit`).
+    pub async fn quarantine_held_docs(&self, limit: u32) -> Result<Vec<DocId>> {
+        if !self.quarantine_hint() {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(
+            "SELECT DISTINCT doc_id FROM quarantine WHERE state = 'held' ORDER BY doc_id LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                DocId::parse("doc_id", &r.get::<String, _>(0)).map_err(|e| corrupt(e.to_string()))
+            })
+            .collect()
+    }
+
+    /// The held and discarded changes of these documents, by hash: what a
+    /// receiver must not apply, and what it need not ask for again.
+    /// Cheap when nothing was ever quarantined.
+    pub async fn quarantined_in(
+        &self,
+        docs: &[DocId],
+    ) -> Result<HashMap<DocId, HashMap<ChangeHash, QuarantineState>>> {
+        let mut out: HashMap<DocId, HashMap<ChangeHash, QuarantineState>> = HashMap::new();
+        if docs.is_empty() || !self.quarantine_hint() {
+            return Ok(out);
+        }
+        let keys: Vec<String> = docs.iter().map(DocId::to_string).collect();
+        let list = (1..=keys.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT doc_id, hash, state FROM quarantine \
+             WHERE state <> 'released' AND doc_id IN ({list})"
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for k in &keys {
+            q = q.bind(k);
+        }
+        for r in q.fetch_all(self.pool()).await? {
+            let id = DocId::parse("doc_id", &r.get::<String, _>(0))
+                .map_err(|e| corrupt(e.to_string()))?;
+            let state: String = r.get(2);
+            let state = QuarantineState::parse(&state)
+                .ok_or_else(|| corrupt(format!("unknown state {state:?}")))?;
+            out.entry(id)
+                .or_default()
+                .insert(hash_of(&r.get::<Vec<u8>, _>(1))?, state);
+        }
+        Ok(out)
+    }
+}
+
+impl WriteTx<'_> {
+    /// Quarantines a change (a change already quarantined for the same
+    /// document is left as it is). Returns whether a row was added.
+    pub async fn quarantine(&mut self, q: &NewQuarantine, now: i64) -> Result<bool> {
+        self.store().set_quarantine_hint();
+        let done = sqlx::query(
+            "INSERT INTO quarantine (doc_id, hash, origin_node, origin_unit, peer_node, peer_unit, \
+             code, reason, waits_for, change, change_len, state, received_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'held', $12) \
+             ON CONFLICT (doc_id, hash) DO NOTHING",
+        )
+        .bind(q.doc.to_string())
+        .bind(q.hash.0.to_vec())
+        .bind(&q.origin_node)
+        .bind(&q.origin_unit)
+        .bind(&q.peer_node)
+        .bind(&q.peer_unit)
+        .bind(&q.code)
+        .bind(&q.reason)
+        .bind(q.waits_for.map(|h| h.0.to_vec()))
+        .bind(q.change.clone())
+        .bind(q.change.len() as i64)
+        .bind(now)
+        .execute(self.conn())
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Held entries of one document, with their change bytes, oldest first.
+    pub async fn quarantine_held(&mut self, doc: &DocId) -> Result<Vec<QuarantineEntry>> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {COLUMNS}, change FROM quarantine WHERE doc_id = $1 AND state = 'held' \
+             ORDER BY id"
+        )))
+        .bind(doc.to_string())
+        .fetch_all(self.conn())
+        .await?;
+        rows.iter().map(|r| entry(r, true)).collect()
+    }
+
+    /// Records a decision on a held entry. Discarding drops the change's
+    /// bytes but keeps the row, so the change is recognised if it comes
+    /// again.
+    pub async fn quarantine_decide(
+        &mut self,
+        doc: &DocId,
+        hash: &ChangeHash,
+        state: QuarantineState,
+        by: &str,
+        now: i64,
+    ) -> Result<bool> {
+        let sql = match state {
+            QuarantineState::Discarded => {
+                "UPDATE quarantine SET state = $1, decided_at = $2, decided_by = $3, change = NULL \
+                 WHERE doc_id = $4 AND hash = $5 AND state = 'held'"
+            }
+            _ => {
+                "UPDATE quarantine SET state = $1, decided_at = $2, decided_by = $3 \
+                 WHERE doc_id = $4 AND hash = $5 AND state = 'held'"
+            }
+        };
+        let done = sqlx::query(sql)
+            .bind(state.as_str())
+            .bind(now)
+            .bind(by)
+            .bind(doc.to_string())
+            .bind(hash.0.to_vec())
+            .execute(self.conn())
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Gives a held entry a new reason (a change that waited on another
+    /// and, now free of it, fails the check in its own right).
+    pub async fn quarantine_recode(
+        &mut self,
+        doc: &DocId,
+        hash: &ChangeHash,
+        code: &str,
+        reason: &str,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE quarantine SET code = $1, reason = $2, waits_for = NULL \
+             WHERE doc_id = $3 AND hash = $4 AND state = 'held'",
+        )
+        .bind(code)
+        .bind(reason)
+        .bind(doc.to_string())
+        .bind(hash.0.to_vec())
+        .execute(self.conn())
+        .await?;
+        Ok(())
+    }
+}

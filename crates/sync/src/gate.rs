@@ -1,0 +1,747 @@
+//! The receiver's gate: every change that arrives on a stream is checked
+//! against the authority rule before it is applied.
+//!
+//! A change's actor names the node that made it and the unit that node
+//! hosts ([`Author::origin`]). The change passes when
+//! - the actor names a node at all (or it is exactly the document's
+//!   deterministic skeleton change, which belongs to no node);
+//! - coming from a child, the node that made it is in the child's subtree:
+//!   a district cannot pass off a change as its province's, and a change it
+//!   relays from elsewhere must come by a path that can vouch for it;
+//! - the maker's unit holds authority over the document's owner unit
+//!   (DESIGN §3: authority = subtree), both before the change and after
+//!   it, so a unit record cannot be moved out of the maker's reach.
+//!
+//! A change that fails is quarantined with the reason (code and text),
+//! and so is every change that depends on a quarantined one (code
+//! `waits`). Neither is applied nor acknowledged as applied; the sender
+//! is told their hashes, so it does not send them again, and unrelated
+//! documents and changes go on. A quarantined change that later arrives
+//! by a path that vouches for it (from the child whose subtree made it,
+//! say) is applied then, and what waited on it follows.
+
+use std::collections::HashMap;
+
+use automerge::{ActorId, Automerge, Change, ChangeHash, ReadDoc};
+use hopluu_model::doc::{Origin, skeleton_actor, skeleton_hash};
+use hopluu_model::{Author, DocId, DocKind, DocMeta, UnitId, UnitTree};
+use hopluu_store::quarantine::{NewQuarantine, QuarantineEntry, QuarantineState};
+use hopluu_store::{Store, WriteTx};
+
+use crate::SyncError;
+
+/// Who sent the changes, as the session knows it.
+#[derive(Debug, Clone)]
+pub struct Sender {
+    pub node: String,
+    pub unit: UnitId,
+    /// The sender is a child of this node (it dialled in): what it sends
+    /// must be made inside its subtree. Changes from an upstream may come
+    /// from anywhere above or beside, and are held to authority only.
+    pub is_child: bool,
+}
+
+/// Why a change is held.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hold {
+    /// Stable code: `unknown-actor`, `unknown-unit`, `forged-skeleton`,
+    /// `outside-sender`, `not-authorised`, `waits`.
+    pub code: &'static str,
+    pub reason: String,
+    pub origin: Option<Origin>,
+}
+
+/// Checks one change's maker against the rule, for a document owned by
+/// `owner` (`None` while the document's owner is not known yet).
+pub fn check(
+    tree: &UnitTree,
+    sender: &Sender,
+    doc: &DocId,
+    owner: Option<&UnitId>,
+    actor: &ActorId,
+    hash: &ChangeHash,
+) -> Result<(), Hold> {
+    if *actor == skeleton_actor() {
+        return if skeleton_hash(doc).as_ref() == Some(hash) {
+            Ok(())
+        } else {
+            Err(Hold {
+                code: "forged-skeleton",
+                reason: format!("a change under the skeleton actor that is not {doc}'s skeleton"),
+                origin: None,
+            })
+        };
+    }
+    let Some(origin) = Author::origin(actor) else {
+        return Err(Hold {
+            code: "unknown-actor",
+            reason: "the change's actor names no node and unit".to_owned(),
+            origin: None,
+        });
+    };
+    // The root's record is its own owner: only the root's node writes it.
+    let self_owned = matches!(doc, DocId::Unit(u) if Some(u) == owner && !tree.contains(u));
+    if self_owned {
+        return if owner == Some(&origin.unit) {
+            Ok(())
+        } else {
+            Err(Hold {
+                code: "not-authorised",
+                reason: format!(
+                    "node {} (unit {}) cannot write the record of unit {doc}, which owns itself",
+                    origin.node, origin.unit
+                ),
+                origin: Some(origin),
+            })
+        };
+    }
+    if !tree.contains(&origin.unit) {
+        return Err(Hold {
+            code: "unknown-unit",
+            reason: format!(
+                "made by node {} for unit {}, which this node does not know (yet)",
+                origin.node, origin.unit
+            ),
+            origin: Some(origin),
+        });
+    }
+    if let Some(owner) = owner
+        && !tree.contains(owner)
+    {
+        return Err(Hold {
+            code: "unknown-unit",
+            reason: format!("{doc} is owned by unit {owner}, which this node does not know (yet)"),
+            origin: Some(origin),
+        });
+    }
+    if sender.is_child && !tree.is_within(&origin.unit, &sender.unit) {
+        return Err(Hold {
+            code: "outside-sender",
+            reason: format!(
+                "made by node {} for unit {}, outside the subtree of the sending child {} ({})",
+                origin.node, origin.unit, sender.node, sender.unit
+            ),
+            origin: Some(origin),
+        });
+    }
+    if let Some(owner) = owner
+        && !tree.has_authority(&origin.unit, owner)
+    {
+        return Err(Hold {
+            code: "not-authorised",
+            reason: format!(
+                "node {} (unit {}) holds no authority over {doc}, owned by unit {owner}",
+                origin.node, origin.unit
+            ),
+            origin: Some(origin),
+        });
+    }
+    Ok(())
+}
+
+/// One piece of an automerge payload.
+enum Piece {
+    Change(Box<Change>),
+    /// A whole document (a first-contact save, or a v2 sync message).
+    Document(Box<Automerge>),
+}
+
+const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
+
+/// Splits automerge bytes (change chunks and document chunks, as
+/// `save`, `save_after` and sync messages carry them) into pieces, each
+/// decoded and checksum-verified. Refuses anything else, bundles included.
+fn split(data: &[u8]) -> Result<Vec<Piece>, String> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < data.len() {
+        let rest = &data[at..];
+        if rest.len() < 10 {
+            return Err(format!("truncated chunk header at byte {at}"));
+        }
+        if rest[..4] != MAGIC {
+            return Err(format!("not an automerge chunk at byte {at}"));
+        }
+        let kind = rest[8];
+        let (len, n) =
+            leb128(&rest[9..]).ok_or_else(|| format!("bad chunk length at byte {at}"))?;
+        let end = usize::try_from(len)
+            .ok()
+            .and_then(|l| l.checked_add(9 + n))
+            .filter(|e| *e <= rest.len())
+            .ok_or_else(|| format!("truncated chunk at byte {at}"))?;
+        let chunk = &rest[..end];
+        match kind {
+            0 => {
+                let doc = Automerge::load(chunk).map_err(|e| format!("bad document chunk: {e}"))?;
+                out.push(Piece::Document(Box::new(doc)));
+            }
+            1 | 2 => {
+                let c = Change::try_from(chunk).map_err(|e| format!("bad change chunk: {e}"))?;
+                out.push(Piece::Change(Box::new(c)));
+            }
+            other => return Err(format!("chunk type {other} is not accepted")),
+        }
+        at += end;
+    }
+    Ok(out)
+}
+
+fn leb128(b: &[u8]) -> Option<(u64, usize)> {
+    let mut v: u64 = 0;
+    for (i, byte) in b.iter().enumerate().take(10) {
+        v |= u64::from(byte & 0x7f).checked_shl(7 * i as u32)?;
+        if byte & 0x80 == 0 {
+            return Some((v, i + 1));
+        }
+    }
+    None
+}
+
+/// Everything in an automerge payload, in causal order, with the whole
+/// document when the payload was one (so that a document that passes can
+/// be taken as it is, without applying its history change by change).
+pub struct Incoming {
+    /// Hash, maker and dependencies of every change: all the gate needs.
+    metas: Vec<Meta>,
+    /// The changes, index for index with `metas`; empty for a whole
+    /// document until they are needed (a whole document that passes is
+    /// taken as it is, and never split into changes).
+    changes: Vec<Change>,
+    whole: Option<Automerge>,
+}
+
+struct Meta {
+    hash: ChangeHash,
+    actor: ActorId,
+    deps: Vec<ChangeHash>,
+}
+
+impl Meta {
+    fn of(c: &Change) -> Meta {
+        Meta {
+            hash: c.hash(),
+            actor: c.actor_id().clone(),
+            deps: c.deps().to_vec(),
+        }
+    }
+}
+
+impl Incoming {
+    /// Decodes a payload, refusing it whole if any part is malformed or it
+    /// holds more than `max_changes` changes.
+    pub fn decode(data: &[u8], max_changes: usize) -> Result<Incoming, String> {
+        let mut pieces = split(data)?;
+        let mut changes = Vec::new();
+        if pieces.len() == 1
+            && let Some(Piece::Document(_)) = pieces.first()
+        {
+            let Some(Piece::Document(doc)) = pieces.pop() else {
+                unreachable!("checked above")
+            };
+            let metas: Vec<Meta> = doc
+                .get_changes_meta(&[])
+                .into_iter()
+                .map(|m| Meta {
+                    hash: m.hash,
+                    actor: m.actor.into_owned(),
+                    deps: m.deps,
+                })
+                .collect();
+            if metas.len() > max_changes {
+                return Err(format!("more than {max_changes} changes in one update"));
+            }
+            return Ok(Incoming {
+                metas,
+                changes,
+                whole: Some(*doc),
+            });
+        } else {
+            for p in pieces {
+                match p {
+                    Piece::Change(c) => changes.push(*c),
+                    Piece::Document(doc) => changes.extend(doc.get_changes(&[])),
+                }
+                if changes.len() > max_changes {
+                    return Err(format!("more than {max_changes} changes in one update"));
+                }
+            }
+        }
+        Ok(Incoming {
+            metas: changes.iter().map(Meta::of).collect(),
+            changes,
+            whole: None,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.metas.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.metas.is_empty()
+    }
+
+    /// The changes at `picks` (indexes into `metas`), splitting a whole
+    /// document into changes if that is what came.
+    fn take(&mut self, picks: &[usize]) -> Vec<Change> {
+        if picks.is_empty() {
+            return Vec::new();
+        }
+        if self.changes.is_empty()
+            && let Some(whole) = &self.whole
+        {
+            let mut by_hash: HashMap<ChangeHash, Change> = whole
+                .get_changes(&[])
+                .into_iter()
+                .map(|c| (c.hash(), c))
+                .collect();
+            return picks
+                .iter()
+                .filter_map(|i| by_hash.remove(&self.metas[*i].hash))
+                .collect();
+        }
+        picks.iter().map(|i| self.changes[*i].clone()).collect()
+    }
+}
+
+/// What the gate did with one update.
+#[derive(Debug, Default)]
+pub struct Admitted {
+    /// Changes applied.
+    pub applied: usize,
+    /// Changes quarantined now (new entries).
+    pub quarantined: Vec<ChangeHash>,
+    /// Changes already quarantined, or discarded, seen again.
+    pub known_bad: Vec<ChangeHash>,
+    /// Changes the payload held that were already here.
+    pub duplicates: usize,
+    /// Nothing was done: a change names a unit this node does not know
+    /// yet, and the caller asked to wait for it (its record may come later
+    /// in the same batch).
+    pub deferred: bool,
+}
+
+/// The quarantine of one document as the gate sees it: hashes held or
+/// discarded.
+pub type Held = HashMap<ChangeHash, QuarantineState>;
+
+/// The gate for one batch.
+pub struct Gate<'a> {
+    pub tree: &'a UnitTree,
+    pub sender: &'a Sender,
+    pub now: i64,
+}
+
+impl Gate<'_> {
+    /// Checks `incoming` and applies what passes to the document `id` open
+    /// in `tx`; quarantines the rest, with what depends on it.
+    ///
+    /// With `defer`, an update that names a unit this node does not know
+    /// is left untouched ([`Admitted::deferred`]) for the caller to offer
+    /// again once more unit records are in.
+    pub async fn admit(
+        &self,
+        tx: &mut WriteTx<'_>,
+        id: &DocId,
+        mut incoming: Incoming,
+        held: &mut Held,
+        defer: bool,
+    ) -> Result<Admitted, SyncError> {
+        let mut out = Admitted::default();
+        let doc = tx.doc(id).await?;
+        let owner_before = DocMeta::read(id.clone(), doc).ok().map(|m| m.owner);
+        let was_empty = doc.get_heads().is_empty();
+        // The owner a new document claims: read from the incoming state.
+        let owner = match &owner_before {
+            Some(o) => Some(o.clone()),
+            None => claimed_owner(id, &incoming),
+        };
+        let mut accepted_at: Vec<usize> = Vec::new();
+        let mut holds_at: Vec<(usize, Hold, Option<ChangeHash>)> = Vec::new();
+        for (i, c) in incoming.metas.iter().enumerate() {
+            let h = c.hash;
+            if doc.get_change_by_hash(&h).is_some() {
+                out.duplicates += 1;
+                continue;
+            }
+            let known = held.get(&h).copied();
+            if known == Some(QuarantineState::Discarded) {
+                out.known_bad.push(h);
+                continue;
+            }
+            if let Some(dep) = c.deps.iter().find(|d| {
+                held.get(d) == Some(&QuarantineState::Held)
+                    || held.get(d) == Some(&QuarantineState::Discarded)
+            }) {
+                if known.is_none() {
+                    held.insert(h, QuarantineState::Held);
+                    holds_at.push((
+                        i,
+                        Hold {
+                            code: "waits",
+                            reason: format!("depends on quarantined change {dep}"),
+                            origin: Author::origin(&c.actor),
+                        },
+                        Some(*dep),
+                    ));
+                } else {
+                    out.known_bad.push(h);
+                }
+                continue;
+            }
+            match check(self.tree, self.sender, id, owner.as_ref(), &c.actor, &h) {
+                Ok(()) => accepted_at.push(i),
+                Err(hold) => {
+                    if known.is_none() {
+                        held.insert(h, QuarantineState::Held);
+                        holds_at.push((i, hold, None));
+                    } else {
+                        out.known_bad.push(h);
+                    }
+                }
+            }
+        }
+        if defer && holds_at.iter().any(|(_, h, _)| h.code == "unknown-unit") {
+            for (i, _, _) in &holds_at {
+                held.remove(&incoming.metas[*i].hash);
+            }
+            return Ok(Admitted {
+                deferred: true,
+                ..Admitted::default()
+            });
+        }
+        // A change that passes but moves the document to an owner its maker
+        // holds no authority over is held too: apply, look, and undo.
+        let all_passed = holds_at.is_empty() && out.known_bad.is_empty();
+        if was_empty && all_passed && !accepted_at.is_empty() && incoming.whole.is_some() {
+            let whole = incoming.whole.take().expect("checked");
+            *tx.doc(id).await? = whole;
+            out.applied = accepted_at.len();
+            return Ok(out);
+        }
+        let picks: Vec<usize> = holds_at.iter().map(|(i, _, _)| *i).collect();
+        let mut holds: Vec<(Change, Hold, Option<ChangeHash>)> = incoming
+            .take(&picks)
+            .into_iter()
+            .zip(holds_at)
+            .map(|(c, (_, hold, waits))| (c, hold, waits))
+            .collect();
+        let mut accepted = incoming.take(&accepted_at);
+        if !accepted.is_empty() {
+            let doc = tx.doc(id).await?;
+            doc.apply_changes(accepted.iter().cloned())
+                .map_err(|e| SyncError::Link(format!("{id}: changes refused: {e}")))?;
+            let owner_after = DocMeta::read(id.clone(), doc).ok().map(|m| m.owner);
+            if let (Some(before), Some(after)) = (&owner_before, &owner_after)
+                && before != after
+            {
+                let moved: Vec<usize> = accepted
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, c)| {
+                        check(
+                            self.tree,
+                            self.sender,
+                            id,
+                            Some(after),
+                            c.actor_id(),
+                            &c.hash(),
+                        )
+                        .is_err()
+                    })
+                    .map(|(i, _)| i)
+                    .collect();
+                if !moved.is_empty() {
+                    tx.discard(id);
+                    let mut keep = Vec::new();
+                    for (i, c) in accepted.into_iter().enumerate() {
+                        let hold_it =
+                            moved.contains(&i) || c.deps().iter().any(|d| held.contains_key(d));
+                        if hold_it {
+                            let h = c.hash();
+                            held.insert(h, QuarantineState::Held);
+                            let origin = Author::origin(c.actor_id());
+                            let reason = format!(
+                                "moves {id} from unit {before} to unit {after}, outside its maker's authority"
+                            );
+                            holds.push((
+                                c,
+                                Hold {
+                                    code: "not-authorised",
+                                    reason,
+                                    origin,
+                                },
+                                None,
+                            ));
+                        } else {
+                            keep.push(c);
+                        }
+                    }
+                    accepted = keep;
+                    let doc = tx.doc(id).await?;
+                    doc.apply_changes(accepted.iter().cloned())
+                        .map_err(|e| SyncError::Link(format!("{id}: changes refused: {e}")))?;
+                }
+            }
+        }
+        out.applied = accepted.len();
+        for (c, hold, waits_for) in holds {
+            let origin = hold.origin.clone();
+            let entry = NewQuarantine {
+                doc: id.clone(),
+                hash: c.hash(),
+                origin_node: origin.as_ref().map(|o| o.node.clone()).unwrap_or_default(),
+                origin_unit: origin
+                    .as_ref()
+                    .map(|o| o.unit.to_string())
+                    .unwrap_or_default(),
+                peer_node: self.sender.node.clone(),
+                peer_unit: self.sender.unit.to_string(),
+                code: hold.code.to_owned(),
+                reason: hold.reason.clone(),
+                waits_for,
+                change: c.raw_bytes().to_vec(),
+            };
+            if tx.quarantine(&entry, self.now).await? {
+                tracing::warn!(
+                    peer = %self.sender.node,
+                    doc = %id,
+                    change = %c.hash(),
+                    code = hold.code,
+                    reason = %hold.reason,
+                    "change quarantined"
+                );
+                out.quarantined.push(c.hash());
+            } else {
+                out.known_bad.push(c.hash());
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The owner a document that is new here claims in the incoming changes.
+fn claimed_owner(id: &DocId, incoming: &Incoming) -> Option<UnitId> {
+    if let Some(u) = id.owner_from_id() {
+        return Some(u.clone());
+    }
+    if let Some(whole) = &incoming.whole {
+        return DocMeta::read(id.clone(), whole).ok().map(|m| m.owner);
+    }
+    let mut scratch = Automerge::new();
+    scratch
+        .apply_changes(incoming.changes.iter().cloned())
+        .ok()?;
+    DocMeta::read(id.clone(), &scratch).ok().map(|m| m.owner)
+}
+
+/// Goes over the held changes of one document after it changed: a change
+/// that is now here (it came by another path) is marked released, and a
+/// change that waited for it is checked in its own right and applied if
+/// it passes. Returns how many changes it applied.
+pub async fn settle(
+    tx: &mut WriteTx<'_>,
+    tree: &UnitTree,
+    me: &UnitId,
+    id: &DocId,
+    now: i64,
+) -> Result<usize, SyncError> {
+    settle_with(tx, tree, me, id, now, false).await
+}
+
+/// After the unit tree changed: every held change is checked again, and
+/// those that pass now (their maker's unit arrived after them, say) are
+/// applied. Runs in its own transaction.
+pub async fn settle_all(store: &Store, me: &UnitId, now: i64) -> Result<usize, SyncError> {
+    let docs = store.quarantine_held_docs(10_000).await?;
+    if docs.is_empty() {
+        return Ok(0);
+    }
+    let mut tree = store.tree();
+    let mut tx = store.begin().await?;
+    let mut n = 0;
+    // Unit records released here let further changes pass: go round
+    // until a round releases nothing.
+    loop {
+        let mut progress = false;
+        for id in &docs {
+            let applied = settle_with(&mut tx, &tree, me, id, now, true).await?;
+            if applied > 0 {
+                n += applied;
+                progress = true;
+                if let DocId::Unit(_) = id
+                    && let Ok(unit) = hopluu_model::unit::read(id, tx.doc(id).await?)
+                {
+                    std::sync::Arc::make_mut(&mut tree).upsert_unit(&unit);
+                }
+            }
+        }
+        if !progress {
+            break;
+        }
+    }
+    drop(tree);
+    tx.commit().await?;
+    if n > 0 {
+        tracing::info!(
+            changes = n,
+            "held changes passed the gate after the unit tree changed"
+        );
+    }
+    Ok(n)
+}
+
+async fn settle_with(
+    tx: &mut WriteTx<'_>,
+    tree: &UnitTree,
+    me: &UnitId,
+    id: &DocId,
+    now: i64,
+    all: bool,
+) -> Result<usize, SyncError> {
+    let mut applied = 0;
+    loop {
+        let entries = tx.quarantine_held(id).await?;
+        let mut progress = false;
+        for e in entries {
+            let doc = tx.doc(id).await?;
+            if doc.get_change_by_hash(&e.hash).is_some() {
+                tx.quarantine_decide(id, &e.hash, QuarantineState::Released, "arrived", now)
+                    .await?;
+                progress = true;
+                continue;
+            }
+            if e.code != "waits" && !all {
+                continue;
+            }
+            let Some(change) = entry_change(&e) else {
+                continue;
+            };
+            if change
+                .deps()
+                .iter()
+                .any(|d| doc.get_change_by_hash(d).is_none())
+            {
+                continue;
+            }
+            let sender = sender_of(tree, me, &e);
+            let owner = DocMeta::read(id.clone(), doc).ok().map(|m| m.owner);
+            match check(
+                tree,
+                &sender,
+                id,
+                owner.as_ref(),
+                change.actor_id(),
+                &e.hash,
+            ) {
+                Ok(()) => {
+                    doc.apply_changes([change])
+                        .map_err(|err| SyncError::Link(format!("{id}: changes refused: {err}")))?;
+                    tx.quarantine_decide(
+                        id,
+                        &e.hash,
+                        QuarantineState::Released,
+                        "dependency released",
+                        now,
+                    )
+                    .await?;
+                    applied += 1;
+                    progress = true;
+                }
+                Err(hold) => {
+                    if hold.code != e.code || hold.reason != e.reason {
+                        tx.quarantine_recode(id, &e.hash, hold.code, &hold.reason)
+                            .await?;
+                    }
+                }
+            }
+        }
+        if !progress {
+            return Ok(applied);
+        }
+    }
+}
+
+fn entry_change(e: &QuarantineEntry) -> Option<Change> {
+    Change::try_from(e.change.as_deref()?).ok()
+}
+
+/// The sender of a quarantined change, as it was when it came.
+fn sender_of(tree: &UnitTree, me: &UnitId, e: &QuarantineEntry) -> Sender {
+    let unit = UnitId::parse("peer_unit", &e.peer_unit).unwrap_or_else(|_| me.clone());
+    Sender {
+        node: e.peer_node.clone(),
+        is_child: unit != *me && tree.is_within(&unit, me),
+        unit,
+    }
+}
+
+/// Whether a private roster may be held here at all: only at or below the
+/// configured level, and only inside this node's subtree.
+pub fn private_allowed(tree: &UnitTree, me: &UnitId, id: &DocId, private_depth: usize) -> bool {
+    if id.kind() != DocKind::RosterPrivate {
+        return true;
+    }
+    let owner = id.owner_from_id();
+    tree.depth(me) >= private_depth && owner.is_some_and(|o| tree.is_within(o, me))
+}
+
+/// Applies a held change on an administrator's word (`by`), then whatever
+/// waited on it and now passes. Returns the changes applied.
+pub async fn release(
+    tx: &mut WriteTx<'_>,
+    tree: &UnitTree,
+    me: &UnitId,
+    entry: &QuarantineEntry,
+    by: &str,
+    now: i64,
+) -> Result<usize, SyncError> {
+    let id = DocId::parse("doc_id", &entry.doc)
+        .map_err(|e| SyncError::Link(format!("quarantine entry {}: {e}", entry.id)))?;
+    let change = entry_change(entry)
+        .ok_or_else(|| SyncError::Link(format!("quarantine entry {} holds no change", entry.id)))?;
+    let doc = tx.doc(&id).await?;
+    if let Some(missing) = change
+        .deps()
+        .iter()
+        .find(|d| doc.get_change_by_hash(d).is_none())
+    {
+        return Err(SyncError::Link(format!(
+            "quarantine entry {} depends on change {missing}, which is not here: release that first",
+            entry.id
+        )));
+    }
+    doc.apply_changes([change])
+        .map_err(|e| SyncError::Link(format!("{id}: change refused: {e}")))?;
+    tx.quarantine_decide(&id, &entry.hash, QuarantineState::Released, by, now)
+        .await?;
+    Ok(1 + settle(tx, tree, me, &id, now).await?)
+}
+
+/// Discards a held change and every change that waits on it.
+pub async fn discard(
+    tx: &mut WriteTx<'_>,
+    entry: &QuarantineEntry,
+    by: &str,
+    now: i64,
+) -> Result<usize, SyncError> {
+    let id = DocId::parse("doc_id", &entry.doc)
+        .map_err(|e| SyncError::Link(format!("quarantine entry {}: {e}", entry.id)))?;
+    let mut gone = vec![entry.hash];
+    let mut n = 0;
+    while let Some(h) = gone.pop() {
+        if tx
+            .quarantine_decide(&id, &h, QuarantineState::Discarded, by, now)
+            .await?
+        {
+            n += 1;
+        }
+        for e in tx.quarantine_held(&id).await? {
+            if e.waits_for == Some(h) {
+                gone.push(e.hash);
+            }
+        }
+    }
+    Ok(n)
+}

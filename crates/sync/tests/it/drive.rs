@@ -1,0 +1,101 @@
+//! The driver against hostile peers: one that never says hello, one that
+//! never reads (a slowloris holding the session and its memory), one that
+//! goes silent. Each is dropped with a clear error after its timeout, and
+//! the driver's queues stay bounded meanwhile.
+
+use std::time::Duration;
+
+use hopluu_sync::drive::{self, DriveOptions};
+use hopluu_sync::frame::Frame;
+use hopluu_sync::{Limits, Role, Session, SyncError};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::fixtures;
+use crate::gate::{hello, node, replica};
+
+fn quick() -> DriveOptions {
+    DriveOptions {
+        ack_timeout: Duration::from_millis(150),
+        flush_every: Duration::from_millis(50),
+        hello_timeout: Duration::from_millis(200),
+        stall_timeout: Duration::from_millis(300),
+        silent_timeouts: 3,
+    }
+}
+
+async fn drive(
+    session: &mut Session,
+    inbound: &mut mpsc::Receiver<Frame>,
+    outbound: &mpsc::Sender<Frame>,
+) -> Result<(), SyncError> {
+    let cancel = CancellationToken::new();
+    let opts = quick();
+    let run = drive::run(session, inbound, outbound, &cancel, &opts, &|_| {});
+    tokio::time::timeout(Duration::from_secs(20), run)
+        .await
+        .expect("the driver gives up on its own")
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_peer_without_a_hello_is_refused() {
+    let dir = fixtures::tempdir();
+    let p1 = node(&dir, "p1").await;
+    let mut s = Session::new(replica(&p1, "p1", Limits::default()), Role::Acceptor);
+    let (_keep, mut inbound) = mpsc::channel::<Frame>(4);
+    let (outbound, mut seen) = mpsc::channel::<Frame>(4);
+    match drive(&mut s, &mut inbound, &outbound).await {
+        Err(SyncError::Refuse(r)) => {
+            assert_eq!(r.code, "protocol");
+            assert!(r.reason.contains("no hello"), "{}", r.reason);
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert!(matches!(seen.try_recv(), Ok(Frame::Refusal(_))));
+}
+
+/// The child says hello and never reads: the province has its whole
+/// subtree to send, the transport's window (here a channel of one frame)
+/// fills, and the session is dropped after the stall timeout.
+#[tokio::test(flavor = "current_thread")]
+async fn a_peer_that_never_reads_is_dropped() {
+    let dir = fixtures::tempdir();
+    let p1 = node(&dir, "p1").await;
+    let limits = Limits {
+        batch_docs: 1,
+        ..Limits::default()
+    };
+    let mut s = Session::new(replica(&p1, "p1", limits), Role::Acceptor);
+    let (to_session, mut inbound) = mpsc::channel::<Frame>(4);
+    let (outbound, _never_read) = mpsc::channel::<Frame>(1);
+    to_session.send(hello("c1")).await.unwrap();
+    let started = std::time::Instant::now();
+    match drive(&mut s, &mut inbound, &outbound).await {
+        Err(SyncError::Link(reason)) => assert!(reason.contains("read nothing"), "{reason}"),
+        other => panic!("expected the peer dropped, got {other:?}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+/// The parent receives hello and batches, but the child never
+/// acknowledges or sends anything again: dropped after the silent
+/// timeouts, having resent from its checkpoint in between.
+#[tokio::test(flavor = "current_thread")]
+async fn a_silent_peer_is_dropped() {
+    let dir = fixtures::tempdir();
+    let p1 = node(&dir, "p1").await;
+    let mut s = Session::new(replica(&p1, "p1", Limits::default()), Role::Acceptor);
+    let (to_session, mut inbound) = mpsc::channel::<Frame>(4);
+    let (outbound, mut seen) = mpsc::channel::<Frame>(1024);
+    to_session.send(hello("c1")).await.unwrap();
+    match drive(&mut s, &mut inbound, &outbound).await {
+        Err(SyncError::Link(reason)) => assert!(reason.contains("timeouts"), "{reason}"),
+        other => panic!("expected the peer dropped, got {other:?}"),
+    }
+    let mut batches = 0;
+    while let Ok(f) = seen.try_recv() {
+        batches += usize::from(matches!(f, Frame::Batch(_)));
+    }
+    assert!(batches >= 2, "resent after a timeout ({batches} batches)");
+    assert!(s.stats().rewinds >= 1);
+}

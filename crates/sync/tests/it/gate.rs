@@ -1,0 +1,571 @@
+//! The receiver's gate, driven with hand-made batches: what a compromised
+//! or misconfigured district (or a province relaying for one) could send.
+//! Each test opens an accepting (or dialling) session, feeds it a hello and
+//! a batch, and looks at the acknowledgement, the stored documents, the
+//! feed and the quarantine.
+//!
+//! The tree: vn → p1 → {c1 → g1, c2 → g2}, vn → p2. Node ids are
+//! `node-<unit>`; a change "by c1" is made under c1's actor.
+
+use automerge::transaction::Transactable;
+use automerge::{ActorId, Automerge, ChangeHash};
+use hopluu_model::doc::{SCHEMA_VERSION, skeleton_actor};
+use hopluu_model::{Author, DocId, member};
+use hopluu_store::Store;
+use hopluu_store::quarantine::{QuarantineFilter, QuarantineState};
+use hopluu_sync::frame::{Ack, Batch, DocUpdate, Frame, Hello, Payload};
+use hopluu_sync::{Limits, PROTOCOL_VERSION, Replica, Role, Session, SyncError, gate};
+
+use crate::fixtures::{self, cid, uid};
+
+const T0: i64 = 1_756_684_800_000;
+
+fn actor(unit: &str) -> ActorId {
+    Author::actor_for(&format!("node-{unit}"), &uid(unit), b"gate")
+}
+
+fn author(unit: &str) -> Author {
+    fixtures::author(&format!("node-{unit}"), unit, T0)
+}
+
+/// A store for the node hosting `unit`, knowing the whole tree, a campaign
+/// of p1's and rosters of g1 and g2 (made by the nodes that own them).
+pub(crate) async fn node(dir: &tempfile::TempDir, unit: &str) -> Store {
+    let store = fixtures::open(
+        &fixtures::store_url(dir.path(), &format!("node-{unit}")),
+        fixtures::options(256),
+    )
+    .await;
+    let vn = author("vn");
+    fixtures::create_unit(&store, &vn, "vn", "vn", "central", None)
+        .await
+        .unwrap();
+    for (u, kind, parent) in [
+        ("p1", "provincial", "vn"),
+        ("p2", "provincial", "vn"),
+        ("c1", "commune", "p1"),
+        ("c2", "commune", "p1"),
+        ("g1", "grassroots", "c1"),
+        ("g2", "grassroots", "c2"),
+    ] {
+        let by = if parent == "vn" {
+            vn.clone()
+        } else {
+            author(parent)
+        };
+        fixtures::create_unit(&store, &by, u, u, kind, Some(parent))
+            .await
+            .unwrap();
+    }
+    fixtures::launch_campaign(&store, &author("p1"), "camp-p1", &uid("p1"), &uid("p1"))
+        .await
+        .unwrap();
+    for g in ["g1", "g2"] {
+        fixtures::add_member(
+            &store,
+            &author(g),
+            &uid(g),
+            &fixtures::mid(&format!("m-{g}")),
+            "Nguyễn Văn An",
+            &format!("CD-{g}-0001"),
+            false,
+        )
+        .await
+        .unwrap();
+    }
+    store
+}
+
+pub(crate) fn replica(store: &Store, unit: &str, limits: Limits) -> Replica {
+    Replica {
+        store: store.clone(),
+        node_id: format!("node-{unit}"),
+        unit: uid(unit),
+        private_depth: 1,
+        limits,
+    }
+}
+
+pub(crate) fn hello(unit: &str) -> Frame {
+    Frame::Hello(Hello {
+        node_id: format!("node-{unit}"),
+        unit: unit.to_owned(),
+        protocol: PROTOCOL_VERSION,
+        schema: SCHEMA_VERSION,
+        applied_from_you: 0,
+    })
+}
+
+/// A session at `store`'s node (hosting `me`) that accepted a child
+/// hosting `child`.
+async fn accepting(store: &Store, me: &str, child: &str, limits: Limits) -> Session {
+    let mut s = Session::new(replica(store, me, limits), Role::Acceptor);
+    s.handle(hello(child)).await.expect("hello accepted");
+    s
+}
+
+/// Changes to `doc` as stored in `store`, made under `by`: the field
+/// `note` of the root set to `value`. Returns the update and the change.
+async fn edit(store: &Store, doc: &DocId, by: ActorId, value: &str) -> (DocUpdate, ChangeHash) {
+    let bytes = store.doc_bytes(doc).await.unwrap().expect("stored");
+    let mut d = Automerge::load(&bytes).unwrap();
+    let before = d.get_heads();
+    d.set_actor(by);
+    let mut tx = d.transaction();
+    tx.put(automerge::ROOT, "note", value).unwrap();
+    tx.commit();
+    let hash = d.get_heads()[0];
+    (
+        DocUpdate {
+            doc: doc.to_string(),
+            heads: d.get_heads(),
+            payload: Payload::Changes(d.save_after(&before)),
+        },
+        hash,
+    )
+}
+
+/// A new document `doc` claiming `owner`, made under `by`.
+fn forge(doc: &DocId, owner: &str, by: ActorId) -> (DocUpdate, ChangeHash) {
+    let mut d = Automerge::new();
+    d.set_actor(by);
+    let mut tx = d.transaction();
+    tx.put(automerge::ROOT, "v", SCHEMA_VERSION).unwrap();
+    tx.put(automerge::ROOT, "owner", owner).unwrap();
+    tx.put_object(automerge::ROOT, "addressed", automerge::ObjType::List)
+        .unwrap();
+    tx.commit();
+    let hash = d.get_heads()[0];
+    (
+        DocUpdate {
+            doc: doc.to_string(),
+            heads: d.get_heads(),
+            payload: Payload::Changes(d.save()),
+        },
+        hash,
+    )
+}
+
+fn batch(docs: Vec<DocUpdate>) -> Frame {
+    Frame::Batch(Batch {
+        id: 0,
+        from_seq: 0,
+        upto_seq: 0,
+        docs,
+    })
+}
+
+async fn ack(s: &mut Session, docs: Vec<DocUpdate>) -> Ack {
+    match s.handle(batch(docs)).await.expect("batch handled").pop() {
+        Some(Frame::Ack(a)) => a,
+        other => panic!("expected an ack, got {other:?}"),
+    }
+}
+
+async fn held(store: &Store) -> Vec<(String, String, QuarantineState)> {
+    store
+        .quarantine_list(&QuarantineFilter::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.doc, e.code, e.state))
+        .collect()
+}
+
+fn campaign() -> DocId {
+    DocId::Campaign(cid("camp-p1"))
+}
+
+fn award_p2() -> DocId {
+    "award/award-p2".parse().unwrap()
+}
+
+fn roster(unit: &str) -> DocId {
+    member::roster_doc(&uid(unit), 0)
+}
+
+/// A district writes its parent's campaign, a sibling's roster and
+/// another province's award, beside a change to its own roster: the three
+/// are quarantined at the first hop, the fourth applied, and the batch
+/// acknowledged.
+#[tokio::test(flavor = "current_thread")]
+async fn a_district_cannot_write_outside_its_subtree() {
+    let dir = fixtures::tempdir();
+    let p1 = node(&dir, "p1").await;
+    let before = p1.feed_position().await.unwrap();
+    let camp_heads = p1.doc_heads(&campaign()).await.unwrap();
+    let g2_heads = p1.doc_heads(&roster("g2")).await.unwrap();
+    let (to_campaign, h1) = edit(&p1, &campaign(), actor("c1"), "ours now").await;
+    let (to_sibling, h2) = edit(&p1, &roster("g2"), actor("c1"), "ours now").await;
+    let (award, h3) = forge(&award_p2(), "p2", actor("c1"));
+    let (own, h4) = edit(&p1, &roster("g1"), actor("c1"), "a correction").await;
+
+    let mut s = accepting(&p1, "p1", "c1", Limits::default()).await;
+    let a = ack(&mut s, vec![to_campaign.clone(), to_sibling, award, own]).await;
+
+    assert_eq!(a.docs[0].quarantined, vec![h1]);
+    assert_eq!(a.docs[1].quarantined, vec![h2]);
+    assert_eq!(a.docs[2].quarantined, vec![h3]);
+    assert!(a.docs[3].quarantined.is_empty());
+    assert!(a.docs.iter().all(|d| d.rejected.is_empty()), "{a:?}");
+    assert_eq!(p1.doc_heads(&campaign()).await.unwrap(), camp_heads);
+    assert_eq!(p1.doc_heads(&roster("g2")).await.unwrap(), g2_heads);
+    assert_eq!(p1.doc_heads(&award_p2()).await.unwrap(), None);
+    assert_eq!(p1.doc_heads(&roster("g1")).await.unwrap(), Some(vec![h4]));
+    // Only the district's own roster entered the feed.
+    assert_eq!(p1.feed_position().await.unwrap(), before + 1);
+    let mut got = held(&p1).await;
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            (
+                award_p2().to_string(),
+                "not-authorised".into(),
+                QuarantineState::Held
+            ),
+            (
+                campaign().to_string(),
+                "not-authorised".into(),
+                QuarantineState::Held
+            ),
+            (
+                roster("g2").to_string(),
+                "not-authorised".into(),
+                QuarantineState::Held
+            ),
+        ]
+    );
+    let entry = &p1
+        .quarantine_list(&QuarantineFilter::default())
+        .await
+        .unwrap()[0];
+    assert_eq!(
+        (entry.origin_node.as_str(), entry.peer_node.as_str()),
+        ("node-c1", "node-c1")
+    );
+    assert!(entry.reason.contains("no authority"), "{}", entry.reason);
+
+    // Sent again (the district insists): recognised, not stored twice, and
+    // still reported as quarantined so the sender stops.
+    let a = ack(&mut s, vec![to_campaign]).await;
+    assert_eq!(a.docs[0].quarantined, vec![h1]);
+    assert!(a.docs[0].rejected.is_empty());
+    assert_eq!(held(&p1).await.len(), 3);
+}
+
+/// Had the province been bypassed (or compromised), the national node
+/// holds the same three changes: the maker named in the actor is checked
+/// at every hop, not only at the first.
+#[tokio::test(flavor = "current_thread")]
+async fn a_forged_relay_is_quarantined_at_the_national_node() {
+    let dir = fixtures::tempdir();
+    let vn = node(&dir, "vn").await;
+    let before = vn.feed_position().await.unwrap();
+    let (to_campaign, h1) = edit(&vn, &campaign(), actor("c1"), "ours now").await;
+    let (to_sibling, h2) = edit(&vn, &roster("g2"), actor("c1"), "ours now").await;
+    let (award, h3) = forge(&award_p2(), "p2", actor("c1"));
+    let mut s = accepting(&vn, "vn", "p1", Limits::default()).await;
+    let a = ack(&mut s, vec![to_campaign, to_sibling, award]).await;
+    let q: Vec<Vec<ChangeHash>> = a.docs.iter().map(|d| d.quarantined.clone()).collect();
+    assert_eq!(q, vec![vec![h1], vec![h2], vec![h3]]);
+    assert_eq!(vn.feed_position().await.unwrap(), before);
+    assert!(
+        held(&vn)
+            .await
+            .iter()
+            .all(|(_, code, _)| code == "not-authorised")
+    );
+}
+
+/// Forged makers: a child passing its change off as its parent's, a
+/// change under the skeleton actor that is not the skeleton, an actor
+/// that names no node. All held, with their own codes.
+#[tokio::test(flavor = "current_thread")]
+async fn forged_actors_are_quarantined() {
+    let dir = fixtures::tempdir();
+    let p1 = node(&dir, "p1").await;
+    let (as_parent, _) = edit(&p1, &roster("g1"), actor("p1"), "I am the province").await;
+    let (as_skeleton, _) = edit(&p1, &roster("g1"), skeleton_actor(), "no one").await;
+    let (as_nobody, _) = edit(
+        &p1,
+        &roster("g1"),
+        ActorId::from(vec![7u8; 16]),
+        "anonymous",
+    )
+    .await;
+    let mut s = accepting(&p1, "p1", "c1", Limits::default()).await;
+    let heads = p1.doc_heads(&roster("g1")).await.unwrap();
+    let a = ack(&mut s, vec![as_parent, as_skeleton, as_nobody]).await;
+    assert!(a.docs.iter().all(|d| d.quarantined.len() == 1), "{a:?}");
+    assert_eq!(p1.doc_heads(&roster("g1")).await.unwrap(), heads);
+    let mut codes: Vec<String> = held(&p1).await.into_iter().map(|(_, c, _)| c).collect();
+    codes.sort();
+    assert_eq!(
+        codes,
+        ["forged-skeleton", "outside-sender", "unknown-actor"]
+    );
+}
+
+/// A change that depends on a quarantined one waits with it; releasing
+/// the first applies both, and the release enters the feed.
+#[tokio::test(flavor = "current_thread")]
+async fn dependents_wait_and_follow_a_release() {
+    let dir = fixtures::tempdir();
+    let p1 = node(&dir, "p1").await;
+    let g2 = roster("g2");
+    let bytes = p1.doc_bytes(&g2).await.unwrap().unwrap();
+    let mut d = Automerge::load(&bytes).unwrap();
+    let base = d.get_heads();
+    d.set_actor(actor("c1"));
+    let mut tx = d.transaction();
+    tx.put(automerge::ROOT, "note", "bad").unwrap();
+    tx.commit();
+    let bad = d.get_heads()[0];
+    // A legitimate maker (g2's own node, relayed by c1... which is not its
+    // subtree: use c1's own subtree instead) — the dependent is c1's too.
+    let mut tx = d.transaction();
+    tx.put(automerge::ROOT, "note2", "after").unwrap();
+    tx.commit();
+    let after = d.get_heads()[0];
+    let update = DocUpdate {
+        doc: g2.to_string(),
+        heads: d.get_heads(),
+        payload: Payload::Changes(d.save_after(&base)),
+    };
+    let mut s = accepting(&p1, "p1", "c1", Limits::default()).await;
+    let a = ack(&mut s, vec![update]).await;
+    assert_eq!(a.docs[0].quarantined, vec![bad, after]);
+    let entries = p1
+        .quarantine_list(&QuarantineFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[1].code, "waits");
+    assert_eq!(entries[1].waits_for, Some(bad));
+
+    let position = p1.feed_position().await.unwrap();
+    let first = p1.quarantine_get(entries[0].id).await.unwrap().unwrap();
+    let tree = p1.tree();
+    let mut tx = p1.begin().await.unwrap();
+    let n = gate::release(&mut tx, &tree, &uid("p1"), &first, "admin:test", T0)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    // The waiting change is by c1 too, over g2: it fails in its own right
+    // once free of the first, and stays held with that reason.
+    assert_eq!(n, 1);
+    assert_eq!(p1.doc_heads(&g2).await.unwrap(), Some(vec![bad]));
+    assert_eq!(p1.feed_position().await.unwrap(), position + 1);
+    let entries = p1
+        .quarantine_list(&QuarantineFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(entries[0].state, QuarantineState::Released);
+    assert_eq!(entries[0].decided_by.as_deref(), Some("admin:test"));
+    assert_eq!(
+        (entries[1].code.as_str(), entries[1].state),
+        ("not-authorised", QuarantineState::Held)
+    );
+}
+
+/// Discarding drops a change and what waits on it; the same change sent
+/// again is dropped on sight and not stored again.
+#[tokio::test(flavor = "current_thread")]
+async fn a_discarded_change_stays_out() {
+    let dir = fixtures::tempdir();
+    let p1 = node(&dir, "p1").await;
+    let g2 = roster("g2");
+    let bytes = p1.doc_bytes(&g2).await.unwrap().unwrap();
+    let mut d = Automerge::load(&bytes).unwrap();
+    let base = d.get_heads();
+    d.set_actor(actor("c1"));
+    for v in ["one", "two"] {
+        let mut tx = d.transaction();
+        tx.put(automerge::ROOT, "note", v).unwrap();
+        tx.commit();
+    }
+    let update = DocUpdate {
+        doc: g2.to_string(),
+        heads: d.get_heads(),
+        payload: Payload::Changes(d.save_after(&base)),
+    };
+    let mut s = accepting(&p1, "p1", "c1", Limits::default()).await;
+    ack(&mut s, vec![update.clone()]).await;
+    let entries = p1
+        .quarantine_list(&QuarantineFilter::default())
+        .await
+        .unwrap();
+    let mut tx = p1.begin().await.unwrap();
+    let n = gate::discard(&mut tx, &entries[0], "admin:test", T0)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(n, 2);
+    let again = ack(&mut s, vec![update]).await;
+    assert_eq!(again.docs[0].quarantined.len(), 2);
+    let entries = p1
+        .quarantine_list(&QuarantineFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(entries.len(), 2);
+    assert!(
+        entries
+            .iter()
+            .all(|e| e.state == QuarantineState::Discarded)
+    );
+    let shown = p1.quarantine_get(entries[0].id).await.unwrap().unwrap();
+    assert_eq!(shown.change, None, "a discarded change's bytes are dropped");
+}
+
+/// A national correction relayed up by a district (while it was on its
+/// fallback link) cannot be vouched for by the district: it is held until
+/// it arrives from the parent, and then applied.
+#[tokio::test(flavor = "current_thread")]
+async fn a_held_relay_passes_when_it_comes_by_its_own_path() {
+    let dir = fixtures::tempdir();
+    let p1 = node(&dir, "p1").await;
+    let (correction, h) = edit(&p1, &roster("g1"), actor("vn"), "national correction").await;
+    let mut from_child = accepting(&p1, "p1", "c1", Limits::default()).await;
+    let a = ack(&mut from_child, vec![correction.clone()]).await;
+    assert_eq!(a.docs[0].quarantined, vec![h]);
+    assert_eq!(held(&p1).await[0].1, "outside-sender");
+
+    let mut from_parent = Session::new(
+        replica(&p1, "p1", Limits::default()),
+        Role::Dialer {
+            expect: "node-vn".into(),
+        },
+    );
+    from_parent.start().await.unwrap();
+    from_parent.handle(hello("vn")).await.unwrap();
+    let a = ack(&mut from_parent, vec![correction]).await;
+    assert!(a.docs[0].quarantined.is_empty(), "{a:?}");
+    assert_eq!(p1.doc_heads(&roster("g1")).await.unwrap(), Some(vec![h]));
+    assert_eq!(held(&p1).await[0].2, QuarantineState::Released);
+}
+
+/// The national node holds no private roster, whoever sends it.
+#[tokio::test(flavor = "current_thread")]
+async fn private_rosters_are_refused_above_their_level() {
+    let dir = fixtures::tempdir();
+    let vn = node(&dir, "vn").await;
+    let private = member::private_doc(&uid("g1"), 0);
+    let (update, _) = forge(&private, "g1", actor("g1"));
+    let before = vn.feed_position().await.unwrap();
+    let mut s = accepting(&vn, "vn", "p1", Limits::default()).await;
+    let a = ack(&mut s, vec![update]).await;
+    assert!(a.docs[0].rejected.starts_with("private-data"), "{a:?}");
+    assert_eq!(vn.doc_heads(&private).await.unwrap(), None);
+    assert_eq!(vn.feed_position().await.unwrap(), before);
+}
+
+/// Limits: too many documents end the session with a `limit` refusal; an
+/// update too large, or with too many changes, is refused alone.
+#[tokio::test(flavor = "current_thread")]
+async fn limits_are_answered_not_crashed() {
+    let dir = fixtures::tempdir();
+    let p1 = node(&dir, "p1").await;
+    let limits = Limits {
+        accept_docs: 2,
+        accept_changes: 1,
+        accept_doc_bytes: 4096,
+        ..Limits::default()
+    };
+    let (own, _) = edit(&p1, &roster("g1"), actor("c1"), "x").await;
+    let mut s = accepting(&p1, "p1", "c1", limits.clone()).await;
+    match s
+        .handle(batch(vec![own.clone(), own.clone(), own.clone()]))
+        .await
+    {
+        Err(SyncError::Refuse(r)) => {
+            assert_eq!(r.code, "limit");
+            assert!(r.reason.contains("3 documents"), "{}", r.reason);
+        }
+        other => panic!("expected a limit refusal, got {other:?}"),
+    }
+    let before = p1.feed_position().await.unwrap();
+    let mut s = accepting(&p1, "p1", "c1", limits).await;
+    let big = DocUpdate {
+        payload: Payload::Changes(vec![0u8; 5000]),
+        ..own.clone()
+    };
+    let bytes = p1.doc_bytes(&roster("g1")).await.unwrap().unwrap();
+    let mut d = Automerge::load(&bytes).unwrap();
+    let base = d.get_heads();
+    d.set_actor(actor("c1"));
+    for v in ["a", "b"] {
+        let mut tx = d.transaction();
+        tx.put(automerge::ROOT, "note", v).unwrap();
+        tx.commit();
+    }
+    let many = DocUpdate {
+        doc: roster("g1").to_string(),
+        heads: d.get_heads(),
+        payload: Payload::Changes(d.save_after(&base)),
+    };
+    let a = ack(&mut s, vec![big, many]).await;
+    assert!(a.docs[0].rejected.starts_with("limit:"), "{a:?}");
+    assert!(a.docs[1].rejected.contains("more than 1 changes"), "{a:?}");
+    assert_eq!(p1.feed_position().await.unwrap(), before);
+}
+
+/// Malformed and truncated automerge bytes, in plain updates and inside
+/// sync messages: each refused with a reason, nothing written, no panic.
+#[tokio::test(flavor = "current_thread")]
+async fn malformed_automerge_is_refused() {
+    let dir = fixtures::tempdir();
+    let p1 = node(&dir, "p1").await;
+    let (own, _) = edit(&p1, &roster("g1"), actor("c1"), "x").await;
+    let Payload::Changes(good) = own.payload.clone() else {
+        unreachable!()
+    };
+    let mut flipped = good.clone();
+    let last = flipped.len() - 1;
+    flipped[last] ^= 0x55;
+    let cases: Vec<Payload> = vec![
+        Payload::Changes(good[..good.len() / 2].to_vec()),
+        Payload::Changes(flipped),
+        Payload::Changes(b"not automerge at all".to_vec()),
+        Payload::Sync(vec![0x42, 1, 2, 3]),
+        Payload::Sync(good.clone()),
+    ];
+    let before = p1.feed_position().await.unwrap();
+    let heads = p1.doc_heads(&roster("g1")).await.unwrap();
+    let mut s = accepting(&p1, "p1", "c1", Limits::default()).await;
+    let docs = cases
+        .into_iter()
+        .map(|payload| DocUpdate {
+            payload,
+            ..own.clone()
+        })
+        .collect();
+    let a = ack(&mut s, docs).await;
+    for d in &a.docs {
+        assert!(d.rejected.starts_with("undecodable"), "{d:?}");
+    }
+    assert_eq!(p1.feed_position().await.unwrap(), before);
+    assert_eq!(p1.doc_heads(&roster("g1")).await.unwrap(), heads);
+    assert!(held(&p1).await.is_empty());
+}
+
+/// Old messages replayed, in the same session and in a new one: applied
+/// once, acknowledged with the same heads, nothing written again.
+#[tokio::test(flavor = "current_thread")]
+async fn replayed_batches_write_nothing() {
+    let dir = fixtures::tempdir();
+    let p1 = node(&dir, "p1").await;
+    let (own, h) = edit(&p1, &roster("g1"), actor("c1"), "once").await;
+    let mut s = accepting(&p1, "p1", "c1", Limits::default()).await;
+    let first = ack(&mut s, vec![own.clone()]).await;
+    assert_eq!(first.docs[0].heads, vec![h]);
+    let position = p1.feed_position().await.unwrap();
+    let again = ack(&mut s, vec![own.clone()]).await;
+    assert_eq!(again.docs[0].heads, vec![h]);
+    let mut later = accepting(&p1, "p1", "c1", Limits::default()).await;
+    let replayed = ack(&mut later, vec![own]).await;
+    assert_eq!(replayed.docs[0].heads, vec![h]);
+    assert!(replayed.docs[0].rejected.is_empty());
+    assert_eq!(p1.feed_position().await.unwrap(), position);
+    assert!(held(&p1).await.is_empty());
+}
