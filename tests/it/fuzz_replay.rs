@@ -370,8 +370,8 @@ async fn refused(parent: &Node, hello: Hello) -> Result<Frame> {
 
 /// Frames of real sessions between a district node (which writes the
 /// fuzzer's fixture roster) and its province: first contact, a warm edit,
-/// then concurrent edits with the heads forgotten (the sync protocol), and
-/// refusals. Each frame is a `sync_frame` seed; each payload an
+/// an edit the province quarantines, then concurrent edits with the heads
+/// forgotten (the sync protocol), and refusals. Each frame is a `sync_frame` seed; each payload an
 /// `automerge_payload` seed, and so are the documents both ends hold.
 async fn session_seeds(out: &mut Seeds) -> Result<()> {
     let dir = tempfile::Builder::new()

@@ -121,6 +121,20 @@ fn doc_id_round_trips(s: &str) {
 pub fn automerge_payload(data: &[u8]) {
     let fixture = fixture();
 
+    // ---- GATE: the receiver's authority check is called here. ----------
+    // The gate of `hopluu-sync` (crates/sync/src/gate.rs) decodes a payload
+    // and decides, change by change, what is applied. Call it here on
+    // `data` as the session does for a batch from a child, e.g.
+    // `gate::Incoming::decode(data, max_changes)`, then `gate::check(&tree,
+    // &sender, &fixture.roster_id, Some(&owner), actor, hash)` for each
+    // change (a fixture tree vn > hau-giang > hg-chau-thanh-a >
+    // hg-cta-thcs, the sender `hg-chau-thanh-a` as a child), and apply what
+    // passes the way the session applies it, then `after_apply`. Once the
+    // session guards its automerge calls (fuzz/regressions/known-failing),
+    // route the loads below through that same code. (`hopluu-cli` then
+    // needs `hopluu-sync` as a dependency.)
+    // ---- end GATE --------------------------------------------------------
+
     // A document this node does not hold yet: the session loads the
     // payload into an empty document.
     if let Ok(doc) = Automerge::load(data) {
@@ -200,15 +214,6 @@ fn after_apply(id: &DocId, doc: &Automerge, before: &[ChangeHash], base: Option<
     for change in &incoming {
         inspect_change(change);
     }
-
-    // ---- GATE: the receiver-side authority check goes here. ------------
-    // `hopluu-sync` is getting a function that inspects the incoming
-    // changes (`incoming`, made on top of `before`) for authority before a
-    // batch is applied; call it here with the fixture's tree and peer so
-    // the fuzzer reaches it with every payload, e.g.
-    //     let _ = hopluu_sync::gate::check(&tree, &peer, id, doc, before);
-    // (`hopluu-cli` then needs `hopluu-sync` as a dependency.)
-    // ---- end GATE --------------------------------------------------------
 
     // The session keeps a document only if its meta reads
     // (`DocMeta::read`); the store then projects it.

@@ -41,15 +41,21 @@ impl Backend {
 
 /// A url with any password replaced, for logs and errors.
 pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.find('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let creds = &url[s + 3..at];
-            match creds.find(':') {
-                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
+    let Some(s) = url.find("://") else {
+        return url.to_owned();
+    };
+    let rest = &url[s + 3..];
+    // The authority ends at the first '/', '?' or '#'; the user info ends
+    // at its *last* '@' (a password may hold '@', as a url parser reads it).
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..end];
+    let Some(at) = authority.rfind('@') else {
+        return url.to_owned();
+    };
+    let creds = &authority[..at];
+    match creds.find(':') {
+        Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &rest[at..]),
+        None => url.to_owned(),
     }
 }
 
@@ -248,6 +254,16 @@ mod tests {
         assert_eq!(
             redact("postgres://postgres@db/vn"),
             "postgres://postgres@db/vn"
+        );
+        // A password holding '@' is hidden whole (the fuzzer's find).
+        assert_eq!(
+            redact("postgres://hopluu:p@ss@db:5432/hopluu"),
+            "postgres://hopluu:***@db:5432/hopluu"
+        );
+        // An '@' after the authority is not user info.
+        assert_eq!(
+            redact("postgres://db:5432/vn?options=a@b"),
+            "postgres://db:5432/vn?options=a@b"
         );
         assert_eq!(
             decode_hex(&encode_hex(&[0, 1, 254, 255])),

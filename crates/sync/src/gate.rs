@@ -173,11 +173,21 @@ fn split(data: &[u8]) -> Result<Vec<Piece>, String> {
         let chunk = &rest[..end];
         match kind {
             0 => {
-                let doc = Automerge::load(chunk).map_err(|e| format!("bad document chunk: {e}"))?;
+                let doc = guarded(|| Automerge::load(chunk))
+                    .and_then(|r| r.map_err(|e| e.to_string()))
+                    .map_err(|e| format!("bad document chunk: {e}"))?;
                 out.push(Piece::Document(Box::new(doc)));
             }
             1 | 2 => {
-                let c = Change::try_from(chunk).map_err(|e| format!("bad change chunk: {e}"))?;
+                let c = guarded(|| Change::try_from(chunk))
+                    .and_then(|r| r.map_err(|e| e.to_string()))
+                    .map_err(|e| format!("bad change chunk: {e}"))?;
+                if c.max_op() < c.start_op().get() {
+                    return Err(format!("change {} holds no operations", c.hash()));
+                }
+                if c.max_op() >= u64::from(u32::MAX) {
+                    return Err(format!("change {} has op counters past 2^32", c.hash()));
+                }
                 out.push(Piece::Change(Box::new(c)));
             }
             other => return Err(format!("chunk type {other} is not accepted")),
@@ -215,6 +225,8 @@ struct Meta {
     hash: ChangeHash,
     actor: ActorId,
     deps: Vec<ChangeHash>,
+    start_op: u64,
+    max_op: u64,
 }
 
 impl Meta {
@@ -223,7 +235,28 @@ impl Meta {
             hash: c.hash(),
             actor: c.actor_id().clone(),
             deps: c.deps().to_vec(),
+            start_op: c.start_op().get(),
+            max_op: c.max_op(),
         }
+    }
+}
+
+/// Runs automerge code on bytes from a peer, turning a panic inside
+/// automerge (some crafted changes reach `unwrap`s and asserts in 0.12)
+/// into an error: the update is refused, the session and the node go on.
+pub fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .map_err(|_| "automerge failed on these bytes (refused)".to_owned())
+}
+
+/// Applies changes that passed the gate, guarded; on failure the document
+/// is dropped from the transaction (it may be half changed) and the update
+/// refused with the reason.
+fn apply_guarded(doc: &mut Automerge, id: &DocId, changes: &[Change]) -> Result<(), String> {
+    match guarded(|| doc.apply_changes(changes.iter().cloned())) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(format!("{id}: changes refused: {e}")),
+        Err(e) => Err(format!("{id}: {e}")),
     }
 }
 
@@ -246,6 +279,8 @@ impl Incoming {
                     hash: m.hash,
                     actor: m.actor.into_owned(),
                     deps: m.deps,
+                    start_op: m.start_op,
+                    max_op: m.max_op,
                 })
                 .collect();
             if metas.len() > max_changes {
@@ -316,6 +351,10 @@ pub struct Admitted {
     pub known_bad: Vec<ChangeHash>,
     /// Changes the payload held that were already here.
     pub duplicates: usize,
+    /// The update was refused whole, with the reason (automerge could not
+    /// apply it, or a change contradicts what it depends on); nothing of it
+    /// was applied or quarantined.
+    pub refused: Option<String>,
     /// Nothing was done: a change names a unit this node does not know
     /// yet, and the caller asked to wait for it (its record may come later
     /// in the same batch).
@@ -359,6 +398,42 @@ impl Gate<'_> {
         };
         let mut accepted_at: Vec<usize> = Vec::new();
         let mut holds_at: Vec<(usize, Hold, Option<ChangeHash>)> = Vec::new();
+        // Each change must start its operations right after those of what
+        // it depends on, as automerge makes them: one that does not would
+        // leave a document that no longer loads once saved.
+        {
+            let mut max_ops: HashMap<ChangeHash, u64> = HashMap::new();
+            for c in &incoming.metas {
+                let mut expected = 1;
+                let mut known = true;
+                for d in &c.deps {
+                    let max = match max_ops.get(d) {
+                        Some(m) => Some(*m),
+                        None => doc.get_change_meta_by_hash(d).map(|m| m.max_op),
+                    };
+                    match max {
+                        Some(m) => expected = expected.max(m + 1),
+                        None => known = false,
+                    }
+                }
+                if known && c.start_op != expected && doc.get_change_by_hash(&c.hash).is_none() {
+                    return Ok(Admitted {
+                        refused: Some(format!(
+                            "change {} starts at op {}, not {expected} after its dependencies",
+                            c.hash, c.start_op
+                        )),
+                        ..Admitted::default()
+                    });
+                }
+                if c.max_op < c.start_op {
+                    return Ok(Admitted {
+                        refused: Some(format!("change {} holds no operations", c.hash)),
+                        ..Admitted::default()
+                    });
+                }
+                max_ops.insert(c.hash, c.max_op);
+            }
+        }
         for (i, c) in incoming.metas.iter().enumerate() {
             let h = c.hash;
             if doc.get_change_by_hash(&h).is_some() {
@@ -430,8 +505,13 @@ impl Gate<'_> {
         let mut accepted = incoming.take(&accepted_at);
         if !accepted.is_empty() {
             let doc = tx.doc(id).await?;
-            doc.apply_changes(accepted.iter().cloned())
-                .map_err(|e| SyncError::Link(format!("{id}: changes refused: {e}")))?;
+            if let Err(reason) = apply_guarded(doc, id, &accepted) {
+                tx.discard(id);
+                return Ok(Admitted {
+                    refused: Some(reason),
+                    ..Admitted::default()
+                });
+            }
             let owner_after = DocMeta::read(id.clone(), doc).ok().map(|m| m.owner);
             if let (Some(before), Some(after)) = (&owner_before, &owner_after)
                 && before != after
@@ -480,8 +560,13 @@ impl Gate<'_> {
                     }
                     accepted = keep;
                     let doc = tx.doc(id).await?;
-                    doc.apply_changes(accepted.iter().cloned())
-                        .map_err(|e| SyncError::Link(format!("{id}: changes refused: {e}")))?;
+                    if let Err(reason) = apply_guarded(doc, id, &accepted) {
+                        tx.discard(id);
+                        return Ok(Admitted {
+                            refused: Some(reason),
+                            ..Admitted::default()
+                        });
+                    }
                 }
             }
         }
@@ -530,8 +615,8 @@ fn claimed_owner(id: &DocId, incoming: &Incoming) -> Option<UnitId> {
         return DocMeta::read(id.clone(), whole).ok().map(|m| m.owner);
     }
     let mut scratch = Automerge::new();
-    scratch
-        .apply_changes(incoming.changes.iter().cloned())
+    guarded(|| scratch.apply_changes(incoming.changes.iter().cloned()))
+        .ok()?
         .ok()?;
     DocMeta::read(id.clone(), &scratch).ok().map(|m| m.owner)
 }
@@ -612,7 +697,7 @@ async fn settle_with(
                 progress = true;
                 continue;
             }
-            if e.code != "waits" && !all {
+            if (e.code != "waits" && !all) || e.code == "refused" {
                 continue;
             }
             let Some(change) = entry_change(&e) else {
@@ -636,8 +721,13 @@ async fn settle_with(
                 &e.hash,
             ) {
                 Ok(()) => {
-                    doc.apply_changes([change])
-                        .map_err(|err| SyncError::Link(format!("{id}: changes refused: {err}")))?;
+                    if let Err(reason) = apply_guarded(doc, id, &[change]) {
+                        // Held for good: automerge cannot apply it.
+                        tx.discard(id);
+                        tx.quarantine_recode(id, &e.hash, "refused", &reason)
+                            .await?;
+                        continue;
+                    }
                     tx.quarantine_decide(
                         id,
                         &e.hash,
@@ -712,8 +802,10 @@ pub async fn release(
             entry.id
         )));
     }
-    doc.apply_changes([change])
-        .map_err(|e| SyncError::Link(format!("{id}: change refused: {e}")))?;
+    if let Err(reason) = apply_guarded(doc, &id, &[change]) {
+        tx.discard(&id);
+        return Err(SyncError::Link(reason));
+    }
     tx.quarantine_decide(&id, &entry.hash, QuarantineState::Released, by, now)
         .await?;
     Ok(1 + settle(tx, tree, me, &id, now).await?)

@@ -818,6 +818,12 @@ impl Session {
                             deferred.push((u, Some(id)));
                             continue;
                         }
+                        if let Some(reason) = admitted.refused {
+                            self.stats.docs_rejected += 1;
+                            tracing::warn!(peer = %peer.node_id, doc = %id, reason = %reason, "update refused");
+                            acks.push(refuse_doc(format!("refused: {reason}")));
+                            continue;
+                        }
                         quarantined.extend(admitted.quarantined);
                         quarantined.extend(admitted.known_bad);
                         let doc = tx.doc(&id).await?;
@@ -852,12 +858,27 @@ impl Session {
                                     deferred.push((u, Some(id)));
                                     continue;
                                 }
+                                if let Some(reason) = admitted.refused {
+                                    self.stats.docs_rejected += 1;
+                                    self.sync_states.remove(&id);
+                                    tracing::warn!(peer = %peer.node_id, doc = %id, reason = %reason, "update refused");
+                                    acks.push(refuse_doc(format!("refused: {reason}")));
+                                    continue;
+                                }
                                 quarantined.extend(admitted.quarantined);
                                 quarantined.extend(admitted.known_bad);
                                 let doc = tx.doc(&id).await?;
                                 let state = self.sync_states.entry(id.clone()).or_default();
-                                match doc.receive_sync_message(state, msg) {
-                                    Err(e) => rejected = format!("sync message refused: {e}"),
+                                match gate::guarded(|| doc.receive_sync_message(state, msg))
+                                    .and_then(|r| r.map_err(|e| e.to_string()))
+                                {
+                                    Err(e) => {
+                                        rejected = format!("sync message refused: {e}");
+                                        // The document or the state may be
+                                        // half changed: start both afresh.
+                                        self.sync_states.remove(&id);
+                                        tx.discard(&id);
+                                    }
                                     Ok(()) => {
                                         let theirs = state.their_heads.clone().unwrap_or_default();
                                         if theirs.iter().all(|h| {
@@ -886,7 +907,9 @@ impl Session {
                                             // The peer has changes this node lacks:
                                             // answer in the sync protocol, which
                                             // finds them without resending history.
-                                            if let Some(reply) = doc.generate_sync_message(state) {
+                                            if let Ok(Some(reply)) =
+                                                gate::guarded(|| doc.generate_sync_message(state))
+                                            {
                                                 self.sync_out.push_back(DocUpdate {
                                                     doc: id.to_string(),
                                                     heads: doc.get_heads(),
@@ -1080,7 +1103,15 @@ fn build_update(
         }
         return (Some((heads, Payload::Changes(data))), true);
     }
-    let state = state.get_or_insert_with(sync::State::new);
-    let msg = doc.generate_sync_message(state);
-    (msg.map(|m| (heads, Payload::Sync(m.encode()))), false)
+    let st = state.get_or_insert_with(sync::State::new);
+    match crate::gate::guarded(|| doc.generate_sync_message(st)) {
+        Ok(msg) => (msg.map(|m| (heads, Payload::Sync(m.encode()))), false),
+        Err(e) => {
+            // A state built from what the peer sent that automerge cannot
+            // answer: start the round afresh.
+            tracing::warn!(error = %e, "sync state dropped");
+            *state = Some(sync::State::new());
+            (None, false)
+        }
+    }
 }

@@ -569,3 +569,43 @@ async fn replayed_batches_write_nothing() {
     assert_eq!(p1.feed_position().await.unwrap(), position);
     assert!(held(&p1).await.is_empty());
 }
+
+/// The automerge inputs the fuzzer found crashing (or corrupting) automerge
+/// 0.12 itself, sent by a child as plain changes and as sync messages: each
+/// refused with a reason, nothing written, the session and the node go on.
+#[tokio::test(flavor = "current_thread")]
+async fn crafted_automerge_that_crashes_automerge_is_refused() {
+    let dir = fixtures::tempdir();
+    let p1 = node(&dir, "p1").await;
+    let regressions = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/regressions/automerge_payload");
+    let mut files: Vec<_> = std::fs::read_dir(&regressions)
+        .expect("the fuzz regressions")
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 8, "{files:?}");
+    let before = p1.feed_position().await.unwrap();
+    let heads = p1.doc_heads(&roster("g1")).await.unwrap();
+    let mut s = accepting(&p1, "p1", "c1", Limits::default()).await;
+    for f in &files {
+        let data = std::fs::read(f).unwrap();
+        for payload in [Payload::Changes(data.clone()), Payload::Sync(data)] {
+            let update = DocUpdate {
+                doc: roster("g1").to_string(),
+                heads: Vec::new(),
+                payload,
+            };
+            let a = ack(&mut s, vec![update]).await;
+            assert!(a.docs.len() == 1, "{}: {a:?}", f.display());
+        }
+        // The session still answers.
+        let next = s.next_batch().await;
+        assert!(next.is_ok(), "{}: {next:?}", f.display());
+    }
+    assert_eq!(p1.feed_position().await.unwrap(), before);
+    assert_eq!(p1.doc_heads(&roster("g1")).await.unwrap(), heads);
+    let (own, h) = edit(&p1, &roster("g1"), actor("c1"), "still served").await;
+    let a = ack(&mut s, vec![own]).await;
+    assert_eq!(a.docs[0].heads, vec![h]);
+}
