@@ -371,8 +371,9 @@ async fn refused(parent: &Node, hello: Hello) -> Result<Frame> {
 /// Frames of real sessions between a district node (which writes the
 /// fuzzer's fixture roster) and its province: first contact, a warm edit,
 /// an edit the province quarantines, then concurrent edits with the heads
-/// forgotten (the sync protocol), and refusals. Each frame is a `sync_frame` seed; each payload an
-/// `automerge_payload` seed, and so are the documents both ends hold.
+/// forgotten (the sync protocol), and refusals. Each frame is a
+/// `sync_frame` seed; each payload an `automerge_payload` seed, and so are
+/// the documents both ends hold.
 async fn session_seeds(out: &mut Seeds) -> Result<()> {
     let dir = tempfile::Builder::new()
         .prefix("hopluu-fuzz-seeds-")
