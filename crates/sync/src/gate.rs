@@ -466,7 +466,15 @@ impl Gate<'_> {
                 continue;
             }
             match check(self.tree, self.sender, id, owner.as_ref(), &c.actor, &h) {
-                Ok(()) => accepted_at.push(i),
+                Ok(()) => {
+                    // A held change that passes now (it came by a path that
+                    // vouches for it) no longer holds back what follows it
+                    // in this update.
+                    if known.is_some() {
+                        held.remove(&h);
+                    }
+                    accepted_at.push(i);
+                }
                 Err(hold) => {
                     if known.is_none() {
                         held.insert(h, QuarantineState::Held);

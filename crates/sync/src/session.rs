@@ -796,6 +796,7 @@ impl Session {
                 continue;
             }
             let mut held = held_all.remove(&id).unwrap_or_default();
+            let had_held = !held.is_empty();
             let gate = Gate {
                 tree: &tree,
                 sender: &sender,
@@ -937,7 +938,7 @@ impl Session {
                 });
                 continue;
             }
-            if doc.get_heads() != before && !held.is_empty() {
+            if doc.get_heads() != before && (had_held || !held.is_empty()) {
                 // Something came: a held change may have arrived by another
                 // path, or what waited on one may now pass.
                 gate::settle(&mut tx, &tree, &self.replica.unit, &id, now).await?;
