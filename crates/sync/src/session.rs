@@ -727,7 +727,7 @@ impl Session {
             unit: peer.unit.clone(),
             is_child: matches!(self.role, Role::Acceptor),
         };
-        let now = now_millis();
+        let now = hopluu_model::Clock::now_millis(&hopluu_model::SystemClock);
         let store = self.replica.store.clone();
         let mut tx = store.begin().await?;
         // The unit tree as of the last commit, plus the unit records this
@@ -1037,13 +1037,6 @@ fn known_only(doc: &Automerge, heads: &[ChangeHash]) -> Vec<ChangeHash> {
         .filter(|h| doc.get_change_by_hash(h).is_some())
         .copied()
         .collect()
-}
-
-fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 fn payload_len(p: &Payload) -> usize {
