@@ -24,6 +24,7 @@ use anyhow::{Context, Result, anyhow};
 use automerge::ChangeHash;
 use hopluu_model::{DocId, DocMeta, UnitId, UnitTree};
 use hopluu_proto::v1 as pb;
+use hopluu_store::quarantine::{QuarantineFilter, QuarantineState};
 use hopluu_store::{Store, StoreOptions};
 use hopluu_tests::federation::{Federation, LocalNode};
 use rand::SeedableRng;
@@ -331,10 +332,50 @@ pub async fn wait_converged(views: &[View], limit: Duration) -> Result<Findings>
     .await;
     match r {
         Ok(()) => Ok(done.lock().expect("lock").take().expect("set on success")),
-        Err(e) => Err(e.context(format!(
-            "at the last comparison:\n{}",
-            last.lock().expect("lock")
-        ))),
+        Err(e) => {
+            let held = quarantine_report(views).await;
+            Err(e.context(format!(
+                "at the last comparison:\n{}{held}",
+                last.lock().expect("lock")
+            )))
+        }
+    }
+}
+
+/// Every change any node still holds in quarantine, one line each: what a
+/// failed convergence most often needs to be understood.
+async fn quarantine_report(views: &[View]) -> String {
+    let mut out = String::new();
+    let held = QuarantineFilter {
+        state: Some(QuarantineState::Held),
+        limit: 100,
+        ..QuarantineFilter::default()
+    };
+    for v in views {
+        match v.store.quarantine_list(&held).await {
+            Ok(entries) => {
+                for e in entries {
+                    out.push_str(&format!(
+                        "  - {} holds {} on {} made by {}/{} from {}/{}: {} ({})\n",
+                        v.name,
+                        e.hash,
+                        e.doc,
+                        e.origin_node,
+                        e.origin_unit,
+                        e.peer_node,
+                        e.peer_unit,
+                        e.code,
+                        e.reason
+                    ));
+                }
+            }
+            Err(err) => out.push_str(&format!("  - {}: quarantine unreadable: {err}\n", v.name)),
+        }
+    }
+    if out.is_empty() {
+        "nothing is held in quarantine\n".to_owned()
+    } else {
+        format!("held in quarantine:\n{out}")
     }
 }
 

@@ -8,6 +8,13 @@
 //!   A crash whose fix belongs to another change is listed in
 //!   `fuzz/regressions/known-failing` until then: it must still panic (so
 //!   the list is cleaned up when the fix lands).
+//! - [`automerge_crash_inputs_are_turned_away_and_write_no_document`]
+//!   delivers the inputs that crash automerge 0.12 itself to the receiving
+//!   node as a peer's batch: each is refused, held in quarantine or caught
+//!   by the gate as expected, and no document is written.
+//! - [`xlsx_regressions_are_refused_with_a_reason`] reads the importer's
+//!   regressions (one crashed calamine in debug builds): each ends in an
+//!   error that says why.
 //! - [`seeds_generate_and_run_clean`]: the corpora's seeds (`seed-*` files)
 //!   made from real data: the frames of real sync sessions between two
 //!   stores, their automerge payloads, saved documents and sync messages on
@@ -28,7 +35,7 @@ use hopluu_model::member::{self, MemberUpdate, PrivateData};
 use hopluu_model::unit::{self, Decision, KindCatalogue, NewUnit};
 use hopluu_model::{Author, DocId, MemberId, UnitId};
 use hopluu_store::{Store, StoreOptions};
-use hopluu_sync::frame::{Frame, Hello, Payload};
+use hopluu_sync::frame::{DocHeads, Frame, Hello, Payload};
 use hopluu_sync::{Limits, PROTOCOL_VERSION, Replica, Role, Session, SyncError};
 use prost::Message as _;
 
@@ -117,6 +124,118 @@ fn every_corpus_and_regression_input_runs_clean() -> Result<()> {
     );
     for (name, n) in corpus_sizes {
         ensure!(n > 0, "fuzz/corpus/{name}/ is empty");
+    }
+    Ok(())
+}
+
+/// How the receiving node turns away a crafted automerge input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TurnedAway {
+    /// Refused whole by the gate's own checks (a change without
+    /// operations, op counters past 2^32, bytes that are neither changes
+    /// nor a sync message): automerge never applies it.
+    Refused,
+    /// Refused whole after automerge panicked on it inside the gate's
+    /// `guarded` (decoding or applying changes from authorised actors).
+    RefusedByGuard,
+    /// Changes held in quarantine by the authority check (an actor that is
+    /// no node of the sender's subtree): stored aside, never applied; the
+    /// other form refused.
+    Held,
+    /// A sync message without changes, taken; automerge panicked, inside
+    /// `guarded`, generating the answer, so there is none.
+    Unanswered,
+}
+
+/// The automerge inputs that crash (or corrupt documents in) automerge 0.12
+/// itself, once listed in `fuzz/regressions/known-failing` (git history
+/// has the notes on each), and variants from authorised actors that reach
+/// automerge past the authority check: delivered to the receiving node as
+/// a child's batch, none panics out of the session and none writes a
+/// document.
+const CRASH_AUTOMERGE: [(&str, TurnedAway); 11] = [
+    ("load-incremental-unknown-actor-seq", TurnedAway::Held),
+    ("load-incremental-seq-gap", TurnedAway::Held),
+    (
+        "load-incremental-op-counter-overflow",
+        TurnedAway::RefusedByGuard,
+    ),
+    (
+        "change-try-from-op-counter-overflow",
+        TurnedAway::RefusedByGuard,
+    ),
+    ("saved-document-does-not-load", TurnedAway::Refused),
+    ("saved-document-does-not-load-op-gap", TurnedAway::Refused),
+    ("save-after-malformed-empty-change", TurnedAway::Refused),
+    ("sync-message-bloom-zero-bits", TurnedAway::Refused),
+    (
+        "sync-message-bloom-zero-bits-no-changes",
+        TurnedAway::Unanswered,
+    ),
+    ("authorised-unknown-actor-seq", TurnedAway::RefusedByGuard),
+    ("authorised-seq-gap", TurnedAway::RefusedByGuard),
+];
+
+#[test]
+fn automerge_crash_inputs_are_turned_away_and_write_no_document() -> Result<()> {
+    let dir = fuzz_dir().join("regressions/automerge_payload");
+    for (name, how) in CRASH_AUTOMERGE {
+        let data = std::fs::read(dir.join(name)).with_context(|| name.to_owned())?;
+        let d = catch_unwind(AssertUnwindSafe(|| {
+            fuzzing::deliver_automerge_payload(&data)
+        }))
+        .map_err(|_| anyhow::anyhow!("{name}: the delivery panicked"))?;
+        ensure!(!d.docs_written, "{name}: documents written: {d:#?}");
+        let updates: Vec<&DocHeads> = d.acks.iter().flat_map(|a| &a.docs).collect();
+        let all_refused = updates.iter().all(|u| fuzzing::refused(&u.rejected));
+        let ok = match how {
+            TurnedAway::Refused => {
+                all_refused && d.quarantined == 0 && !d.peer_state_written && d.caught_panics == 0
+            }
+            TurnedAway::RefusedByGuard => {
+                all_refused && d.quarantined == 0 && !d.peer_state_written && d.caught_panics > 0
+            }
+            TurnedAway::Held => {
+                let (changes, sync) = (&d.acks[0].docs, &d.acks[1].docs);
+                changes
+                    .iter()
+                    .all(|u| u.rejected.is_empty() && !u.quarantined.is_empty())
+                    && sync.iter().all(|u| fuzzing::refused(&u.rejected))
+                    && d.quarantined > 0
+                    && d.caught_panics == 0
+            }
+            TurnedAway::Unanswered => {
+                fuzzing::refused(&d.acks[0].docs[0].rejected)
+                    && d.acks[1].docs.iter().all(|u| u.rejected.is_empty())
+                    && d.quarantined == 0
+                    && d.caught_panics > 0
+            }
+        };
+        ensure!(ok, "{name}: expected {how:?}, the node did: {d:#?}");
+    }
+    Ok(())
+}
+
+/// The importer's regressions: each workbook is refused with an error
+/// that says why, in the test profile too (calamine's overflow checks are
+/// off there as in release: the root `Cargo.toml`).
+#[test]
+fn xlsx_regressions_are_refused_with_a_reason() -> Result<()> {
+    let dir = fuzz_dir().join("regressions/import");
+    for (name, says) in [
+        ("calamine-column-overflow", "not a readable Excel workbook"),
+        ("xlsx-cell-far-column", "beyond Excel's last row or column"),
+        ("xlsx-cell-far-row", "beyond Excel's last row or column"),
+    ] {
+        let data = std::fs::read(dir.join(name)).with_context(|| name.to_owned())?;
+        let read = catch_unwind(AssertUnwindSafe(|| {
+            hopluu_cli::import::read_xlsx(std::io::Cursor::new(&data))
+        }))
+        .map_err(|_| anyhow::anyhow!("{name}: reading the workbook panicked"))?;
+        match read {
+            Ok(sheet) => bail!("{name}: read as a sheet: {sheet:?}"),
+            Err(e) => ensure!(e.to_string().contains(says), "{name}: {e}"),
+        }
     }
     Ok(())
 }
@@ -462,6 +581,7 @@ async fn session_seeds(out: &mut Seeds) -> Result<()> {
         protocol,
         schema: SCHEMA_VERSION,
         applied_from_you: 0,
+        receipts_from_you: 0,
     };
     let refusals = vec![
         refused(&parent, hello("hg-vi-thanh", PROTOCOL_VERSION)).await?,

@@ -9,6 +9,11 @@
 //!
 //! # Layout
 //! - [`proxy`]: the fault-injecting proxy itself, against an echo server.
+//! - [`attacks`]: a rogue child with a valid certificate against real
+//!   nodes: malformed frames and automerge, forged makers and identities,
+//!   replays, a flood of hellos, a slowloris, writes outside its subtree
+//!   (quarantined at the first hop, and at the national node when the
+//!   relay is forged), private rosters kept at their level.
 //! - [`check`]: the shared convergence checks (identical heads and
 //!   projection rows wherever a document should be, nothing held out of
 //!   scope, every acknowledged write present) and the ledger of
@@ -27,6 +32,7 @@
 //! Set `RUST_LOG` (e.g. `RUST_LOG=hopluu_sync=debug,info`) to see the nodes'
 //! logs; `HOPLUU_E2E_SEED` replays the random choices of a failed run.
 
+mod attacks;
 mod catchup;
 mod check;
 mod crash;

@@ -8,7 +8,10 @@
 //!   `hopluu bench sync` run.
 //! - [`pki`]: a CA and certificates as files, and client channels with
 //!   any identity ([`pki::Caller`]).
+//! - [`rogue`]: a hostile child on a parent's sync stream, speaking the
+//!   frames by hand (forged changes, lying hellos, replays).
 
 pub mod federation;
 pub mod pki;
 pub mod proxy;
+pub mod rogue;

@@ -75,14 +75,14 @@ fn state(s: i32) -> &'static str {
 }
 
 /// Milliseconds since the epoch as UTC; empty for 0.
-fn when(millis: i64) -> String {
+pub(crate) fn when(millis: i64) -> String {
     if millis <= 0 {
         return String::new();
     }
     hopluu_node::tls::utc(UNIX_EPOCH + Duration::from_millis(millis as u64))
 }
 
-fn who(node: &str, unit: &str) -> String {
+pub(crate) fn who(node: &str, unit: &str) -> String {
     match (node.is_empty(), unit.is_empty()) {
         (true, true) => "(nobody)".to_owned(),
         (false, true) => node.to_owned(),
@@ -90,7 +90,7 @@ fn who(node: &str, unit: &str) -> String {
     }
 }
 
-fn uptime(secs: u64) -> String {
+pub(crate) fn uptime(secs: u64) -> String {
     let (d, h, m, s) = (secs / 86_400, secs / 3_600 % 24, secs / 60 % 60, secs % 60);
     match (d, h, m) {
         (0, 0, 0) => format!("{s} s"),
@@ -141,6 +141,11 @@ pub async fn status(channel: Channel, json: bool) -> anyhow::Result<()> {
                 "{} held, {} released, {} discarded",
                 q.held, q.released, q.discarded
             ),
+        ));
+        rows.push(("conflicts", s.conflicts.to_string()));
+        rows.push((
+            "peers",
+            format!("{} connected of {}", s.peers_connected, s.peers),
         ));
         kv(&rows)
     })

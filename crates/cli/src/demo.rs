@@ -33,7 +33,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use automerge::{ChangeHash, ReadDoc};
@@ -1860,13 +1860,6 @@ async fn converge(
     }
 }
 
-fn now_millis() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 fn print_edges(edges: &[Edge]) {
     println!();
     println!("Sync state of every link (child -> upstream):");
@@ -1878,7 +1871,7 @@ fn print_edges(edges: &[Edge]) {
         "docs waiting ↓",
         "last exchange",
     ]);
-    let now = now_millis();
+    let now = SystemClock.now_millis();
     for e in edges {
         t.row(vec![
             format!("{} -> {}", e.child, e.upstream),

@@ -11,8 +11,10 @@
 //!
 //! - [`sync_frame`]: a replication frame off the wire (protobuf
 //!   `hopluu.v1.SyncFrame`), converted as `hopluu_node::replication` does.
-//! - [`automerge_payload`]: the automerge bytes a frame carries, met as the
-//!   receiving session meets them, then read through the model.
+//! - [`automerge_payload`]: the automerge bytes a frame carries, delivered
+//!   to a real sync session (`hopluu_sync::Session`, its receive gate and
+//!   a real store) as a child's batch; what the node stored is then loaded
+//!   back, compacted and read through the model.
 //! - [`config`]: a node's TOML configuration, parsed and validated.
 //! - [`import`]: a roster spreadsheet (CSV or XLSX) for `hopluu import`.
 //!
@@ -21,17 +23,24 @@
 //! that `hopluu-tests` can depend on (as a dev-dependency: the CLI depends
 //! on `hopluu-tests`).
 
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeSet;
-use std::sync::OnceLock;
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, Once, OnceLock, PoisonError};
 
-use automerge::sync::{self, SyncDoc};
-use automerge::{Automerge, Change, ChangeHash, ReadDoc};
+use automerge::{Automerge, ChangeHash, ReadDoc};
+use hopluu_model::doc::SCHEMA_VERSION;
 use hopluu_model::member::{self, MemberInput, MemberStatus, MemberUpdate, NewMember};
+use hopluu_model::unit::{Decision, KindCatalogue, NewUnit};
 use hopluu_model::{Author, Date, DocId, DocKind, DocMeta, MemberId, UnitId, award, doc};
 use hopluu_model::{campaign, emulation, unit};
 use hopluu_node::config::Config;
 use hopluu_node::replication::{from_pb, to_pb};
 use hopluu_proto::v1 as pb;
+use hopluu_store::{Store, StoreOptions};
+use hopluu_sync::frame::{Ack, Batch, DocUpdate, Frame, Hello, Payload};
+use hopluu_sync::{Limits, PROTOCOL_VERSION, Replica, Role, Session};
 use prost::Message as _;
 
 use crate::import as roster_import;
@@ -88,10 +97,19 @@ pub fn sync_frame(data: &[u8]) {
                 doc_id_round_trips(&d.doc_id);
             }
         }
-        Some(pb::sync_frame::Body::Refusal(_)) | None => {}
+        Some(pb::sync_frame::Body::Receipts(r)) => {
+            for x in &r.receipts {
+                doc_id_round_trips(&x.doc_id);
+            }
+        }
+        Some(pb::sync_frame::Body::Report(_) | pb::sync_frame::Body::Refusal(_)) | None => {}
     }
     let back = to_pb(frame.clone());
-    assert_eq!(back, wire, "to_pb(from_pb(frame)) changed the frame");
+    // A report keeps only what a parent shows of it (strings cut to their
+    // limits, local fields dropped); every other frame converts exactly.
+    if !matches!(wire.body, Some(pb::sync_frame::Body::Report(_))) {
+        assert_eq!(back, wire, "to_pb(from_pb(frame)) changed the frame");
+    }
     let bytes = back.encode_to_vec();
     let decoded = pb::SyncFrame::decode(bytes.as_slice()).expect("a frame just encoded decodes");
     let again = from_pb(decoded).expect("a frame that converted once converts again");
@@ -112,166 +130,469 @@ fn doc_id_round_trips(s: &str) {
 
 // ---- automerge_payload ---------------------------------------------------
 
-/// The automerge bytes inside a frame, as the receiving session meets them:
-/// a whole document for one it does not hold yet, changes (an incremental
-/// save) onto one it holds, single changes, and sync protocol messages. Every
-/// document that results is read through the model as the store's
-/// projections read it; what the store would write (`save_after`) must load
-/// back to the same heads.
+/// The automerge bytes inside a frame, delivered the way a child's reach
+/// its parent: a real [`Session`] of `hopluu-sync` at the province
+/// [`RECEIVER_NODE`] (on a real store), having accepted the hello of its
+/// child [`FIXTURE_NODE`], receives one batch carrying `data` as changes
+/// (`Payload::Changes`: an incremental save, single changes or a whole
+/// document) and one carrying it as an automerge sync message
+/// (`Payload::Sync`), each for two documents: the fixture roster, which
+/// the node holds, and a roster it does not hold yet. So the question the
+/// fuzzer asks is whether a peer can crash or corrupt a node, not whether
+/// automerge can panic: automerge 0.12 does panic on some crafted changes
+/// (`fuzz/regressions/automerge_payload/`), and the receive gate
+/// (`hopluu_sync::gate`) must refuse them or catch the panic.
+///
+/// A bug, and so a panic here, is
+/// - a panic that escapes the session (it would end the node's session
+///   task, again on every reconnect); a panic inside automerge that the
+///   gate's `guarded` catches is a refusal, as in the node (see
+///   [`receive_path`]);
+/// - the session ending on the batch (`Err`): the peer could stop the
+///   node's replication with it;
+/// - a document the store wrote that no longer loads from its snapshot
+///   and chunks, or whose save (the next compaction, or the whole document
+///   sent on to this node's parent) does not load back to the same heads;
+///   a stored document whose meta does not read; heads stored or
+///   acknowledged other than the document's; a fixture change lost;
+/// - a document changed by updates that were all refused.
+///
+/// The store is put back as prepared after any input that wrote to it, so
+/// every input meets the same node.
 pub fn automerge_payload(data: &[u8]) {
-    let fixture = fixture();
+    let _ = deliver_automerge_payload(data);
+}
 
-    // ---- GATE: the receiver's authority check is called here. ----------
-    // The gate of `hopluu-sync` (crates/sync/src/gate.rs) decodes a payload
-    // and decides, change by change, what is applied. Call it here on
-    // `data` as the session does for a batch from a child, e.g.
-    // `gate::Incoming::decode(data, max_changes)`, then `gate::check(&tree,
-    // &sender, &fixture.roster_id, Some(&owner), actor, hash)` for each
-    // change (a fixture tree vn > hau-giang > hg-chau-thanh-a >
-    // hg-cta-thcs, the sender `hg-chau-thanh-a` as a child), and apply what
-    // passes the way the session applies it, then `after_apply`. Once the
-    // session guards its automerge calls (fuzz/regressions/known-failing),
-    // route the loads below through that same code. (`hopluu-cli` then
-    // needs `hopluu-sync` as a dependency.)
-    // ---- end GATE --------------------------------------------------------
+/// What [`automerge_payload`] did at the receiving node.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// The acknowledgements, one per batch: `data` as changes, then as a
+    /// sync message; each names [`delivered_docs`] in order.
+    pub acks: Vec<Ack>,
+    /// The node wrote documents (its change feed moved).
+    pub docs_written: bool,
+    /// Changes the node quarantined.
+    pub quarantined: i64,
+    /// The node recorded, for a document, heads or a sync state of the
+    /// peer (bookkeeping of what to send it, not a document).
+    pub peer_state_written: bool,
+    /// Panics inside the session that it caught (the gate's `guarded`
+    /// around automerge): each a refusal of what automerge choked on.
+    pub caught_panics: usize,
+}
 
-    // A document this node does not hold yet: the session loads the
-    // payload into an empty document.
-    if let Ok(doc) = Automerge::load(data) {
+/// The receiving node: the province hosting the district [`FIXTURE_NODE`].
+pub const RECEIVER_NODE: &str = "hau-giang";
+
+/// The documents every batch of [`automerge_payload`] updates: the fixture
+/// roster (held) and the next bucket of the same unit (not held).
+pub fn delivered_docs() -> [DocId; 2] {
+    let unit = fixture_unit();
+    [fixture().roster_id.clone(), member::roster_doc(&unit, 1)]
+}
+
+/// Runs [`automerge_payload`]'s delivery and returns what it did.
+pub fn deliver_automerge_payload(data: &[u8]) -> Delivery {
+    off_runtime(|| {
+        static RECEIVER: Mutex<Option<Receiver>> = Mutex::new(None);
+        // A poisoned lock: an earlier input panicked mid-delivery, and
+        // `Receiver::dirty` says the store must be put back first.
+        let mut slot = RECEIVER.lock().unwrap_or_else(PoisonError::into_inner);
+        let receiver = slot.get_or_insert_with(Receiver::start);
+        receiver.deliver(data)
+    })
+}
+
+/// Runs `f` on this thread, or on a scoped thread when this one drives a
+/// tokio runtime (a `#[tokio::test]`), where the receiver's own runtime
+/// cannot `block_on`. A panic comes back to the caller either way.
+fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return f();
+    }
+    std::thread::scope(|s| {
+        s.spawn(f)
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p))
+    })
+}
+
+thread_local! {
+    /// This thread is inside [`receive_path`].
+    static IN_RECEIVE_PATH: Cell<bool> = const { Cell::new(false) };
+    /// The last panic seen there: caught by the gate (a refusal), or the
+    /// one escaping.
+    static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
+    /// Panics seen there.
+    static PANICS: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Runs the session's handling of a frame with panics treated as the node
+/// treats them.
+///
+/// The node keeps Rust's default panic hook, which prints and lets the
+/// panic unwind, so the gate's `guarded` (a `catch_unwind` around automerge
+/// calls on peer bytes) turns a panic inside automerge into a refused
+/// update. libfuzzer-sys (0.4.13, `initialize`) installs a hook that
+/// aborts the process at every panic, before unwinding, caught or not:
+/// under it, a panic the gate catches would count as a crash. So a hook
+/// is installed once, wrapping the one in place: on a thread inside this
+/// function it only records the panic; everywhere else (the checks after
+/// the session, other threads) it calls the wrapped hook, so libFuzzer
+/// still aborts there at once. A panic that escapes `f` becomes a new
+/// panic, outside, carrying what was recorded (message, place and, with
+/// `RUST_BACKTRACE`, backtrace): libFuzzer's hook aborts on it (a crash,
+/// the input saved), the replay test sees a panic.
+fn receive_path<T>(f: impl FnOnce() -> T) -> T {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let wrapped = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let inside = IN_RECEIVE_PATH.try_with(Cell::get).unwrap_or(false);
+            if inside {
+                let _ = PANICS.try_with(|n| n.set(n.get() + 1));
+                let backtrace = std::backtrace::Backtrace::capture();
+                let _ =
+                    LAST_PANIC.try_with(|p| *p.borrow_mut() = Some(format!("{info}\n{backtrace}")));
+            } else {
+                wrapped(info);
+            }
+        }));
+    });
+    IN_RECEIVE_PATH.set(true);
+    let out = std::panic::catch_unwind(AssertUnwindSafe(f));
+    IN_RECEIVE_PATH.set(false);
+    match out {
+        Ok(v) => {
+            LAST_PANIC.take();
+            v
+        }
+        // Panicked anew, outside: the wrapped hook sees this one (libFuzzer
+        // aborts here; unwinding on would reach libfuzzer-sys's `extern
+        // "C"` entry point, which cannot unwind).
+        Err(_) => {
+            let what = LAST_PANIC.take().unwrap_or_default();
+            panic!("a panic escaped the sync session (the node's session task would end): {what}")
+        }
+    }
+}
+
+/// The receiving node: a store prepared once per process (the unit tree
+/// vn > hau-giang > hg-chau-thanh-a > hg-cta-thcs and the fixture roster),
+/// copied back from its template after an input that wrote to it.
+struct Receiver {
+    /// A current-thread runtime: one input at a time, on the caller's
+    /// thread (libFuzzer's).
+    rt: tokio::runtime::Runtime,
+    dir: PathBuf,
+    store: Store,
+    /// The prepared store's feed position.
+    feed: i64,
+    /// The store may differ from the template: a delivery did not finish.
+    dirty: bool,
+}
+
+/// The store's tunables here: no document cache, so that every write
+/// starts from, and every check reads, what is in the database (snapshot
+/// plus chunks) rather than a copy in memory.
+fn receiver_options() -> StoreOptions {
+    StoreOptions {
+        max_connections: 2,
+        cache_docs: 0,
+        ..StoreOptions::default()
+    }
+}
+
+const TEMPLATE: &str = "prepared.sqlite";
+const LIVE: &str = "node.sqlite";
+
+impl Receiver {
+    fn start() -> Receiver {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a tokio runtime");
+        let dir = scratch_dir();
+        let store = rt
+            .block_on(prepare(&dir.join(TEMPLATE)))
+            .unwrap_or_else(|e| panic!("preparing the receiving node: {e:#}"));
+        rt.block_on(store.close());
+        let store = rt.block_on(open_copy(&dir));
+        let feed = rt
+            .block_on(store.feed_position())
+            .expect("the feed position");
+        Receiver {
+            rt,
+            dir,
+            store,
+            feed,
+            dirty: false,
+        }
+    }
+
+    /// Puts the store back as prepared.
+    fn reset(&mut self) {
+        self.rt.block_on(self.store.close());
+        self.store = self.rt.block_on(open_copy(&self.dir));
+        self.dirty = false;
+    }
+
+    fn deliver(&mut self, data: &[u8]) -> Delivery {
+        if self.dirty {
+            self.reset();
+        }
+        self.dirty = true;
+        let docs = delivered_docs();
+        let replica = Replica {
+            store: self.store.clone(),
+            node_id: RECEIVER_NODE.to_owned(),
+            unit: UnitId::parse("unit", RECEIVER_NODE).expect("a unit id"),
+            private_depth: 1,
+            limits: Limits::default(),
+        };
+        let mut session = Session::new(replica, Role::Acceptor);
+        let hello = Frame::Hello(Hello {
+            node_id: FIXTURE_NODE.to_owned(),
+            unit: FIXTURE_NODE.to_owned(),
+            protocol: PROTOCOL_VERSION,
+            schema: SCHEMA_VERSION,
+            applied_from_you: 0,
+            receipts_from_you: 0,
+        });
+        self.rt
+            .block_on(session.handle(hello))
+            .expect("the receiving node accepts its child's hello");
+        let mut acks = Vec::new();
+        PANICS.set(0);
+        let payloads = [
+            Payload::Changes(data.to_vec()),
+            Payload::Sync(data.to_vec()),
+        ];
+        for (n, payload) in (1..).zip(payloads) {
+            let batch = Batch {
+                id: n,
+                // Not read from the sender's feed: no checkpoint to record.
+                from_seq: 0,
+                upto_seq: 0,
+                docs: docs
+                    .iter()
+                    .map(|id| DocUpdate {
+                        doc: id.to_string(),
+                        heads: Vec::new(),
+                        payload: payload.clone(),
+                    })
+                    .collect(),
+            };
+            let frames = receive_path(|| self.rt.block_on(session.handle(Frame::Batch(batch))))
+                .unwrap_or_else(|e| panic!("the session ended on a batch from its child: {e}"));
+            let mut answer: Vec<Ack> = frames
+                .into_iter()
+                .filter_map(|f| match f {
+                    Frame::Ack(a) => Some(a),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(answer.len(), 1, "a batch answered with {answer:?}");
+            let ack = answer.remove(0);
+            let named: Vec<&str> = ack.docs.iter().map(|d| d.doc.as_str()).collect();
+            let expected: Vec<String> = docs.iter().map(DocId::to_string).collect();
+            assert_eq!(
+                named, expected,
+                "the ack does not name the batch's documents"
+            );
+            acks.push(ack);
+        }
+        // What a child's batch can write here: documents (the feed moves),
+        // quarantine entries, and the child's heads and sync states.
+        let (feed, quarantined, peer_docs) = self.rt.block_on(async {
+            let feed = self.store.feed_position().await;
+            let quarantine = self.store.quarantine_counts().await;
+            let peer = self.store.peer_docs(FIXTURE_NODE, &docs).await;
+            (feed, quarantine, peer)
+        });
+        let delivery = Delivery {
+            acks,
+            docs_written: feed.expect("the feed position") != self.feed,
+            quarantined: quarantined.expect("the quarantine").values().sum(),
+            peer_state_written: !peer_docs.expect("the peer's documents").is_empty(),
+            caught_panics: PANICS.get(),
+        };
+        if delivery.docs_written {
+            for (i, id) in docs.iter().enumerate() {
+                self.check_stored(id, i, &delivery.acks);
+            }
+        }
+        if delivery.docs_written || delivery.quarantined > 0 || delivery.peer_state_written {
+            self.reset();
+        }
+        self.dirty = false;
+        delivery
+    }
+
+    /// Checks what the store holds of `id` (the `i`-th document of each
+    /// batch) after a delivery that wrote documents.
+    fn check_stored(&self, id: &DocId, i: usize, acks: &[Ack]) {
+        let (doc, heads_column) = self.rt.block_on(async {
+            let doc = self.store.read_doc(id, Automerge::clone).await;
+            (doc, self.store.doc_heads(id).await)
+        });
+        let doc = doc.unwrap_or_else(|e| panic!("{id}: the stored document does not load: {e}"));
+        let heads = doc.as_ref().map(Automerge::get_heads).unwrap_or_default();
+        let heads_column = heads_column.expect("the stored heads").unwrap_or_default();
+        assert_eq!(
+            heads_column, heads,
+            "{id}: stored heads other than the document's"
+        );
+        let acked = &acks.last().expect("two acks").docs[i];
+        assert_eq!(
+            acked.heads, heads,
+            "{id}: acknowledged heads other than the stored ones"
+        );
+        let pristine = if *id == fixture().roster_id {
+            fixture().heads.clone()
+        } else {
+            Vec::new()
+        };
+        if acks.iter().all(|a| refused(&a.docs[i].rejected)) {
+            assert_eq!(
+                heads, pristine,
+                "{id}: changed by updates that were refused"
+            );
+        }
+        for h in &pristine {
+            assert!(
+                doc.as_ref()
+                    .is_some_and(|d| d.get_change_by_hash(h).is_some()),
+                "{id}: fixture change {h} lost"
+            );
+        }
+        let Some(doc) = doc else {
+            return;
+        };
+        DocMeta::read(id.clone(), &doc)
+            .unwrap_or_else(|e| panic!("{id}: stored with a meta that does not read: {e}"));
+        let saved = doc.save();
+        let compacted = Automerge::load(&saved)
+            .unwrap_or_else(|e| panic!("{id}: the stored document's save does not load: {e}"));
+        assert_eq!(
+            compacted.get_heads(),
+            heads,
+            "{id}: its save loads to other heads"
+        );
         read_through_model(&doc);
     }
-    let mut empty = Automerge::new();
-    if empty.load_incremental(data).is_ok() {
-        after_apply(&fixture.roster_id, &empty, &[], None);
-    }
-
-    // Changes onto a document this node holds (`Payload::Changes`).
-    let mut doc = fixture.roster.clone();
-    if doc.load_incremental(data).is_ok() {
-        after_apply(&fixture.roster_id, &doc, &fixture.heads, Some(fixture));
-    }
-
-    // One change on its own, decoded as the gate in `hopluu-sync` decodes
-    // the chunks of a payload (`Change::try_from`, which checks no
-    // checksum). Every chunk carries a checksum, the first 4 bytes of its
-    // SHA-256 hash, that `load_incremental` checks and random mutation
-    // almost never gets right, but that any sender computes: the change is
-    // also loaded with its checksum made valid, which reaches automerge's
-    // change decoding and application behind it.
-    if let Ok(change) = Change::try_from(data) {
-        inspect_change(&change);
-        let mut valid = data.to_vec();
-        if valid.len() >= 8 {
-            valid[4..8].copy_from_slice(&change.hash().0[..4]);
-        }
-        if valid != data {
-            let mut doc = fixture.roster.clone();
-            if doc.load_incremental(&valid).is_ok() {
-                after_apply(&fixture.roster_id, &doc, &fixture.heads, Some(fixture));
-            }
-        }
-    }
-    if let Ok(change) = Change::from_bytes(data.to_vec()) {
-        inspect_change(&change);
-    }
-
-    // An automerge sync message (`Payload::Sync`), received with a fresh
-    // sync state as at the start of a session, then answered.
-    // (The peer's message itself is never encoded again: automerge's
-    // encoder `debug_assert`s that hashes are sorted, which a decoded
-    // message need not be; input `regressions/automerge_payload/
-    // sync-message-unsorted-hashes`.)
-    if let Ok(msg) = sync::Message::decode(data) {
-        let mut doc = fixture.roster.clone();
-        let mut state = sync::State::new();
-        if doc.receive_sync_message(&mut state, msg).is_ok() {
-            let theirs = state.their_heads.clone().unwrap_or_default();
-            let _ = theirs.iter().all(|h| doc.get_change_by_hash(h).is_some());
-            if let Some(reply) = doc.generate_sync_message(&mut state) {
-                let _ = reply.encode();
-            }
-            // The session stores the state encoded and decodes it in a
-            // later session.
-            let _ = sync::State::decode(&state.encode());
-            after_apply(&fixture.roster_id, &doc, &fixture.heads, Some(fixture));
-        }
-    }
-    // A stored sync state (the store keeps the encoded state per peer).
-    // Not encoded again: the states the session encodes are its own, and
-    // automerge `debug_assert`s sorted hashes when encoding (input
-    // `regressions/automerge_payload/sync-state-unsorted-hashes`).
-    let _ = sync::State::decode(data);
 }
 
-/// What the receiver does once a payload is applied to `doc` (which had
-/// `before` as heads).
-fn after_apply(id: &DocId, doc: &Automerge, before: &[ChangeHash], base: Option<&Fixture>) {
-    let heads = doc.get_heads();
-    if heads == before {
-        return;
-    }
-    let incoming = doc.get_changes(before);
-    for change in &incoming {
-        inspect_change(change);
-    }
+/// Whether an ack's `rejected` says the update was refused whole, before
+/// anything of it was applied.
+pub fn refused(rejected: &str) -> bool {
+    ["refused:", "undecodable", "limit:", "private-data:"]
+        .iter()
+        .any(|p| rejected.starts_with(p))
+}
 
-    // The session keeps a document only if its meta reads
-    // (`DocMeta::read`); the store then projects it.
-    let _ = DocMeta::read(id.clone(), doc);
-    let touched = if before.is_empty() {
-        None
+/// A directory for the receiving node's databases, on tmpfs when there is
+/// one (a commit is an fsync). Named by process id: one left by a process
+/// that is gone (libFuzzer exits without running destructors) is removed.
+fn scratch_dir() -> PathBuf {
+    const PREFIX: &str = "hopluu-fuzz-node-";
+    let shm = Path::new("/dev/shm");
+    let base = if shm.is_dir() {
+        shm.to_path_buf()
     } else {
-        member::touched_members(&doc.diff(before, &heads))
+        std::env::temp_dir()
     };
-    let _ = member::read_many(doc, touched.as_ref());
-    let _ = member::read_private(doc, touched.as_ref());
-    read_through_model(doc);
-
-    // What the store writes for this commit must load back: the snapshot
-    // (the fixture's save) plus the incremental chunk after `before`.
-    let chunk = doc.save_after(before);
-    let mut reloaded = match base {
-        Some(f) => Automerge::load(&f.saved).expect("the fixture loads"),
-        None => Automerge::new(),
-    };
-    reloaded
-        .load_incremental(&chunk)
-        .expect("the chunk the store would write loads back");
-    assert_eq!(
-        reloaded.get_heads(),
-        heads,
-        "snapshot + chunk loads to other heads"
-    );
-    // And a compaction (a fresh snapshot) too.
-    let saved = doc.save();
-    let compacted = Automerge::load(&saved).expect("a saved document loads back");
-    assert_eq!(
-        compacted.get_heads(),
-        heads,
-        "a saved document loads to other heads"
-    );
+    let proc = Path::new("/proc");
+    if proc.is_dir()
+        && let Ok(entries) = std::fs::read_dir(&base)
+    {
+        for e in entries.flatten() {
+            let name = e.file_name();
+            let gone = name
+                .to_str()
+                .and_then(|n| n.strip_prefix(PREFIX))
+                .and_then(|pid| pid.parse::<u32>().ok())
+                .is_some_and(|pid| !proc.join(pid.to_string()).exists());
+            if gone {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+    let dir = base.join(format!("{PREFIX}{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
+    dir
 }
 
-/// Reads a change's metadata as a receiver inspecting where changes come
-/// from would (the node of an actor is part of the actor id).
-fn inspect_change(change: &Change) {
-    let _ = change.hash();
-    let _ = change.deps();
-    let _ = change.seq();
-    let _ = change.start_op();
-    let _ = change.max_op();
-    let _ = change.len();
-    let _ = change.timestamp();
-    let _ = change.message();
-    let _ = change.raw_bytes().len();
-    let _ = change.extra_bytes().len();
-    let _ = Author::node_of(change.actor_id());
-    for actor in change.other_actor_ids() {
-        let _ = Author::node_of(actor);
+/// Writes the receiving node's store at `path`: the unit records (each
+/// made by the node holding authority over it), and the fixture roster
+/// as it arrived from the district.
+async fn prepare(path: &Path) -> anyhow::Result<Store> {
+    let url = format!("sqlite:{}", path.display());
+    let store = Store::open(&url, receiver_options()).await?;
+    let units = [
+        ("vn", "Tổng Liên đoàn Lao động Việt Nam", "central", None),
+        ("hau-giang", "LĐLĐ tỉnh Hậu Giang", "provincial", Some("vn")),
+        (
+            "hg-chau-thanh-a",
+            "LĐLĐ huyện Châu Thành A",
+            "district",
+            Some("hau-giang"),
+        ),
+        (
+            FIXTURE_UNIT,
+            "CĐCS Trường THCS Hòa Bình",
+            "grassroots",
+            Some(FIXTURE_NODE),
+        ),
+    ];
+    for (id, name, kind, parent) in units {
+        let decision = Decision::parse("01/QĐ-LĐLĐ", "2025-07-01", "2025-07-01", fixture_today())?;
+        let new = NewUnit::parse(
+            &KindCatalogue::default(),
+            Some(id),
+            name,
+            kind,
+            parent,
+            decision,
+        )?;
+        let mut tx = store.begin().await?;
+        let doc_id = DocId::Unit(UnitId::parse("unit", id)?);
+        unit::create(
+            tx.doc(&doc_id).await?,
+            &node_author(parent.unwrap_or("vn")),
+            &new,
+        )?;
+        tx.commit().await?;
     }
-    // Not `change.decode()`: nothing on the receiving side expands a
-    // change, and automerge 0.12.0 panics there on a change whose ops name
-    // an actor index the change does not list (change.rs:331, :346).
+    let mut tx = store.begin().await?;
+    write_fixture_roster(tx.doc(&fixture().roster_id).await?)?;
+    tx.commit().await?;
+    let heads = store.doc_heads(&fixture().roster_id).await?;
+    anyhow::ensure!(
+        heads.as_ref() == Some(&fixture().heads),
+        "the stored fixture roster has other heads than the fixture"
+    );
+    Ok(store)
+}
+
+/// Opens a fresh copy of the prepared store (closed, so its file is
+/// whole; a write-ahead log, if one was left, is copied with it).
+async fn open_copy(dir: &Path) -> Store {
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(dir.join(format!("{LIVE}{suffix}")));
+    }
+    for suffix in ["", "-wal"] {
+        let from = dir.join(format!("{TEMPLATE}{suffix}"));
+        if from.exists() {
+            std::fs::copy(&from, dir.join(format!("{LIVE}{suffix}")))
+                .unwrap_or_else(|e| panic!("copying {}: {e}", from.display()));
+        }
+    }
+    let url = format!("sqlite:{}", dir.join(LIVE).display());
+    Store::open(&url, receiver_options())
+        .await
+        .unwrap_or_else(|e| panic!("opening the receiving node's store: {e}"))
 }
 
 /// Reads `doc` with every reader of the model, under ids of every kind

@@ -17,7 +17,10 @@ mod admin;
 mod bench;
 mod bench_sync;
 mod cert;
+mod conflicts;
 mod demo;
+mod docs;
+mod edges;
 mod output;
 
 use std::path::PathBuf;
@@ -45,6 +48,11 @@ struct Cli {
     /// Print JSON instead of a table.
     #[arg(long, global = true)]
     json: bool,
+    /// Run the command again every SECS seconds, clearing the screen each
+    /// time (read-only commands: status, peers, tree, trace, docs,
+    /// conflicts and quarantine lists).
+    #[arg(long, global = true, value_name = "SECS")]
+    watch: Option<u64>,
     #[command(flatten)]
     tls: ClientTls,
     #[command(subcommand)]
@@ -91,6 +99,46 @@ enum Command {
     /// (administrators).
     #[command(subcommand)]
     Quarantine(admin::QuarantineCmd),
+    /// Fields where concurrent writes left more than one value: list,
+    /// show (every value, who wrote it, when), resolve (administrators).
+    #[command(subcommand)]
+    Conflicts(conflicts::ConflictsCmd),
+    /// Documents held here: list them by kind and owner, or show one with
+    /// its history and the heads each peer has (administrators).
+    #[command(subcommand)]
+    Docs(docs::DocsCmd),
+    /// Fold stored documents' incremental chunks into new snapshots, one
+    /// short transaction per document, with progress (administrators).
+    Compact {
+        /// Only documents with at least this many bytes of chunks (0:
+        /// every document with chunks).
+        #[arg(long, default_value_t = 0)]
+        min_chunk_bytes: u64,
+    },
+    /// This node's replication edges: state, last contact, checkpoints
+    /// each way, what each peer lacks and for how long, bytes, refusals,
+    /// last error (administrators).
+    Peers,
+    /// Every replication edge of this node's subtree, as each office last
+    /// reported it up the tree; offices not heard from stand out
+    /// (administrators).
+    Tree {
+        /// A report older than this many seconds is stale.
+        #[arg(long, default_value_t = 300)]
+        stale_after: u64,
+    },
+    /// When the latest change of a record reached each level up to the
+    /// national node (administrators).
+    Trace {
+        #[arg(value_enum)]
+        kind: edges::TraceKindArg,
+        /// Card number or member id, campaign, initiative, award or unit
+        /// id, or document id.
+        id: String,
+    },
+    /// Replication now: `hopluu sync now [--peer NODE]` (administrators).
+    #[command(subcommand)]
+    Sync(edges::SyncCmd),
     /// Union units: create, rename, move, close, list.
     #[command(subcommand)]
     Units(UnitsCmd),
@@ -612,7 +660,11 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match rt.block_on(run(cli)) {
+    let result = match cli.watch {
+        Some(secs) => rt.block_on(watch(cli, secs)),
+        None => rt.block_on(run(cli)),
+    };
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             match e.downcast_ref::<tonic::Status>() {
@@ -620,6 +672,50 @@ fn main() -> std::process::ExitCode {
                 None => eprintln!("error: {e:#}"),
             }
             std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// `--watch SECS`: the command again every SECS seconds, on a cleared
+/// screen under a line saying when, until interrupted. A failed round is
+/// shown and the next one tried.
+async fn watch(cli: Cli, secs: u64) -> anyhow::Result<()> {
+    let watchable = matches!(
+        &cli.command,
+        Command::Status
+            | Command::Peers
+            | Command::Tree { .. }
+            | Command::Trace { .. }
+            | Command::Quarantine(admin::QuarantineCmd::List { .. })
+            | Command::Docs(_)
+            | Command::Conflicts(_)
+    );
+    if !watchable {
+        bail!(
+            "--watch: only read-only commands can be watched (status, peers, tree, trace, docs, conflicts, quarantine list)"
+        );
+    }
+    if secs == 0 {
+        bail!("--watch: SECS must be at least 1");
+    }
+    loop {
+        // The command line is parsed again each round: commands are
+        // consumed by running them.
+        let round = Cli::parse();
+        print!("\x1b[2J\x1b[H");
+        println!(
+            "every {secs} s; {}   (Ctrl-C to stop)\n",
+            hopluu_node::tls::utc(std::time::SystemTime::now())
+        );
+        if let Err(e) = run(round).await {
+            match e.downcast_ref::<tonic::Status>() {
+                Some(s) => eprintln!("error: {} ({:?})", s.message(), s.code()),
+                None => eprintln!("error: {e:#}"),
+            }
+        }
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+            _ = tokio::time::sleep(std::time::Duration::from_secs(secs)) => {}
         }
     }
 }
@@ -777,6 +873,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Cert(cmd) => cert::run(cmd, &cli.tls.ca),
         Command::Status => admin::status(channel(&target).await?, json).await,
         Command::Quarantine(cmd) => admin::quarantine(cmd, channel(&target).await?, json).await,
+        Command::Conflicts(cmd) => conflicts::run(cmd, channel(&target).await?, json).await,
+        Command::Docs(cmd) => docs::docs(cmd, channel(&target).await?, json).await,
+        Command::Compact { min_chunk_bytes } => {
+            docs::compact(min_chunk_bytes, channel(&target).await?, json).await
+        }
+        Command::Peers => edges::peers(channel(&target).await?, json).await,
+        Command::Tree { stale_after } => {
+            edges::tree(channel(&target).await?, json, stale_after).await
+        }
+        Command::Trace { kind, id } => edges::trace(channel(&target).await?, json, kind, id).await,
+        Command::Sync(cmd) => edges::sync(channel(&target).await?, json, cmd).await,
         Command::Units(cmd) => units(cmd, &target, json).await,
         Command::Members(cmd) => members(cmd, &target, json).await,
         Command::Import(ImportCmd::Members { file, unit, batch }) => {

@@ -1538,6 +1538,49 @@ impl App {
         self.store.awards(&unit, year).await
     }
 
+    // ---- conflicts -----------------------------------------------------
+
+    /// Resolves conflict `id` (this node's id for it) with `choice`, as one
+    /// new change by this node ([`hopluu_store::conflicts::resolve`]):
+    /// written through a store transaction like every other write, so the
+    /// projection follows, the conflict leaves this node's list in the same
+    /// commit, and the change replicates (each node that applies it drops
+    /// the conflict from its own list). The node must hold authority over
+    /// the document's owner, or its peers would quarantine the change.
+    /// Nothing is written when the choice is refused. `operator` (the
+    /// caller's identity) and `note` go to the log, not the document.
+    /// Returns the conflict and the change's hash.
+    pub async fn resolve_conflict(
+        &self,
+        id: i64,
+        choice: &hopluu_store::conflicts::Resolution,
+        operator: &str,
+        note: &str,
+    ) -> Result<(hopluu_store::conflicts::Conflict, automerge::ChangeHash)> {
+        use hopluu_store::conflicts;
+        let mut tx = self.store.begin().await?;
+        let c = tx
+            .conflict(id)
+            .await?
+            .ok_or_else(|| invalid("id", format!("conflict {id} does not exist at this node")))?;
+        let doc = tx.doc(&c.doc).await?;
+        let owner = hopluu_model::DocMeta::read(c.doc.clone(), doc)?.owner;
+        self.tree().check_authority(&self.unit, &owner)?;
+        let change = conflicts::resolve(doc, &self.author(), &c, choice)?;
+        tx.commit().await?;
+        tracing::info!(
+            caller = operator,
+            conflict = id,
+            doc = %c.doc,
+            path = %c.path,
+            kept = matches!(choice, conflicts::Resolution::Keep(_)),
+            %change,
+            note,
+            "conflict resolved"
+        );
+        Ok((c, change))
+    }
+
     /// Unit names for report rows.
     pub fn unit_names(&self) -> BTreeMap<UnitId, String> {
         let tree = self.tree();

@@ -30,11 +30,66 @@ pub struct Config {
     pub log: LogSection,
     #[serde(default)]
     pub replication: ReplicationSection,
+    #[serde(default)]
+    pub limits: LimitsSection,
     /// Mutual TLS. A node without it refuses to start unless it is told to
     /// serve plaintext (`hopluu serve --insecure-plaintext`, development
     /// only).
     #[serde(default)]
     pub tls: Option<TlsSection>,
+    /// The Prometheus metrics endpoint; off when absent.
+    #[serde(default)]
+    pub metrics: Option<MetricsSection>,
+}
+
+/// The metrics endpoint (`crate::metrics`): plain HTTP serving `GET
+/// /metrics` in the Prometheus text format. It has no authentication and
+/// shows peer node ids and replication state (never records or personal
+/// data): keep it on loopback or a monitoring network.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSection {
+    /// Address to listen on (port 0 picks a free port, logged at start).
+    #[serde(
+        default = "default_metrics_listen",
+        deserialize_with = "metrics_listen"
+    )]
+    pub listen: SocketAddr,
+}
+
+impl Default for MetricsSection {
+    fn default() -> Self {
+        MetricsSection {
+            listen: default_metrics_listen(),
+        }
+    }
+}
+
+/// The metrics port by default: the OpenTelemetry Prometheus exporter's,
+/// clear of gRPC's 7400.
+pub const DEFAULT_METRICS_PORT: u16 = 9464;
+
+fn default_metrics_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], DEFAULT_METRICS_PORT))
+}
+
+/// `metrics.listen`, with a message that names the field and the form.
+fn metrics_listen<'de, D: serde::Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
+    struct Listen;
+    impl serde::de::Visitor<'_> for Listen {
+        type Value = SocketAddr;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(
+                f,
+                "metrics.listen: an address like \"127.0.0.1:{DEFAULT_METRICS_PORT}\""
+            )
+        }
+        fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<SocketAddr, E> {
+            text.parse()
+                .map_err(|_| E::invalid_value(serde::de::Unexpected::Str(text), &self))
+        }
+    }
+    d.deserialize_str(Listen)
 }
 
 /// The node's certificate and the CAs it trusts (`crate::tls`).
@@ -118,7 +173,9 @@ impl fmt::Debug for Config {
             .field("roster", &self.roster)
             .field("log", &self.log)
             .field("replication", &self.replication)
+            .field("limits", &self.limits)
             .field("tls", &self.tls)
+            .field("metrics", &self.metrics)
             .finish()
     }
 }
@@ -192,6 +249,15 @@ pub struct ReplicationSection {
     /// checkpoint.
     #[serde(default = "default_ack_timeout_secs")]
     pub ack_timeout_secs: u64,
+    /// Seconds a peer may leave frames unread (the session held open by a
+    /// peer that never reads) before it is dropped.
+    #[serde(default = "default_stall_timeout_secs")]
+    pub stall_timeout_secs: u64,
+    /// Seconds between the reports of this node's edges to its parent
+    /// (`hopluu tree` at the nodes above), and between measures of what
+    /// each peer lacks.
+    #[serde(default = "default_report_every_secs")]
+    pub report_every_secs: u64,
     /// First and longest wait between dial attempts, in milliseconds
     /// (exponential backoff with jitter in between).
     #[serde(default = "default_backoff_min_ms")]
@@ -214,6 +280,8 @@ impl Default for ReplicationSection {
             batch_bytes: default_batch_bytes(),
             in_flight: default_in_flight(),
             ack_timeout_secs: default_ack_timeout_secs(),
+            stall_timeout_secs: default_stall_timeout_secs(),
+            report_every_secs: default_report_every_secs(),
             backoff_min_ms: default_backoff_min_ms(),
             backoff_max_ms: default_backoff_max_ms(),
             failover_after: default_failover_after(),
@@ -256,6 +324,12 @@ fn default_in_flight() -> usize {
 fn default_ack_timeout_secs() -> u64 {
     30
 }
+fn default_stall_timeout_secs() -> u64 {
+    60
+}
+fn default_report_every_secs() -> u64 {
+    10
+}
 fn default_backoff_min_ms() -> u64 {
     200
 }
@@ -264,6 +338,82 @@ fn default_backoff_max_ms() -> u64 {
 }
 fn default_failover_after() -> u32 {
     3
+}
+
+/// The budget of client API requests each caller has (`[limits]`; the
+/// token buckets of `crate::grpc::auth::ClientLimits`). A caller is a
+/// certificate identity (on a plaintext node, an address). A caller may
+/// make `burst` requests at once, then `requests_per_second`; beyond that
+/// it is answered `RESOURCE_EXHAUSTED` with when to retry, while every
+/// other caller goes on as before. Replication sessions have their own
+/// limits; health checks and reflection have none.
+///
+/// The defaults are far above what an office does: a person clicks a few
+/// times a second, a page of the client fans out to a few dozen requests,
+/// and a roster import sends thousands of rows per request. They stop a
+/// runaway script or a stolen certificate from taking the whole node.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSection {
+    /// `false` turns the limit off (benchmarks, a node behind a proxy that
+    /// limits). Zero is not "off": a zero rate or burst is refused.
+    #[serde(default = "default_limits_enabled")]
+    pub enabled: bool,
+    /// Requests a caller may make per second, sustained (1 to 100000).
+    #[serde(default = "default_requests_per_second")]
+    pub requests_per_second: u32,
+    /// Requests a caller may make at once, after a pause (1 to 1000000).
+    #[serde(default = "default_burst")]
+    pub burst: u32,
+    /// Callers whose budget is tracked at once (100 to 1000000). A caller
+    /// idle until its budget refilled is forgotten, losing nothing; past
+    /// this many, the least recently seen is forgotten.
+    #[serde(default = "default_max_callers")]
+    pub max_callers: usize,
+}
+
+impl Default for LimitsSection {
+    fn default() -> Self {
+        LimitsSection {
+            enabled: default_limits_enabled(),
+            requests_per_second: default_requests_per_second(),
+            burst: default_burst(),
+            max_callers: default_max_callers(),
+        }
+    }
+}
+
+impl LimitsSection {
+    /// Checks the ranges, even when off, so that turning the limit on
+    /// cannot meet a bad value. A zero is refused, not read as "off".
+    pub fn validate(&self) -> Result<(), NodeError> {
+        let bad =
+            |field: &str, reason: &str| Err(NodeError::Config(format!("limits.{field}: {reason}")));
+        let off = "(to serve without a limit, set limits.enabled = false)";
+        if !(1..=100_000).contains(&self.requests_per_second) {
+            return bad("requests_per_second", &format!("must be 1 to 100000 {off}"));
+        }
+        if !(1..=1_000_000).contains(&self.burst) {
+            return bad("burst", &format!("must be 1 to 1000000 {off}"));
+        }
+        if !(100..=1_000_000).contains(&self.max_callers) {
+            return bad("max_callers", "must be 100 to 1000000");
+        }
+        Ok(())
+    }
+}
+
+fn default_limits_enabled() -> bool {
+    true
+}
+fn default_requests_per_second() -> u32 {
+    50
+}
+fn default_burst() -> u32 {
+    200
+}
+fn default_max_callers() -> usize {
+    10_000
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
@@ -335,7 +485,9 @@ impl Config {
             roster: RosterSection::default(),
             log: LogSection::default(),
             replication: ReplicationSection::default(),
+            limits: LimitsSection::default(),
             tls: None,
+            metrics: None,
         }
     }
 
@@ -518,6 +670,15 @@ impl Config {
         if r.ack_timeout_secs == 0 {
             return bad("replication.ack_timeout_secs", "must be at least 1".into());
         }
+        if r.stall_timeout_secs == 0 {
+            return bad(
+                "replication.stall_timeout_secs",
+                "must be at least 1".into(),
+            );
+        }
+        if !(1..=3600).contains(&r.report_every_secs) {
+            return bad("replication.report_every_secs", "must be 1 to 3600".into());
+        }
         if r.backoff_min_ms == 0 || r.backoff_max_ms < r.backoff_min_ms {
             return bad(
                 "replication.backoff_min_ms",
@@ -526,6 +687,22 @@ impl Config {
         }
         if r.failover_after == 0 {
             return bad("replication.failover_after", "must be at least 1".into());
+        }
+        self.limits.validate()?;
+        if let Some(m) = &self.metrics
+            && m.listen.port() != 0
+            && m.listen.port() == self.grpc.listen.port()
+            && (m.listen.ip() == self.grpc.listen.ip()
+                || m.listen.ip().is_unspecified()
+                || self.grpc.listen.ip().is_unspecified())
+        {
+            return bad(
+                "metrics.listen",
+                format!(
+                    "{} is grpc.listen's port: the metrics need a port of their own (9464 by default)",
+                    m.listen
+                ),
+            );
         }
         Ok(())
     }
@@ -566,6 +743,8 @@ mod tests {
         assert_eq!(c.grpc.listen.port(), DEFAULT_PORT);
         assert_eq!(c.roster.bucket_size, 1000);
         assert_eq!(c.database_url(), "sqlite:hopluu-data/hopluu.sqlite");
+        assert!(c.limits.enabled);
+        assert_eq!((c.limits.requests_per_second, c.limits.burst), (50, 200));
     }
 
     #[test]
@@ -639,6 +818,18 @@ mod tests {
             (
                 "[node]\nid = \"hg-\"\nunit = \"hg\"\n[tls]\ncert = \"a\"\nkey = \"b\"\nca = [\"c\"]\n",
                 "node.id",
+            ),
+            (
+                "[node]\nid = \"hg\"\nunit = \"hg\"\n[limits]\nrequests_per_second = 0\n",
+                "limits.requests_per_second",
+            ),
+            (
+                "[node]\nid = \"hg\"\nunit = \"hg\"\n[limits]\nburst = 0\n",
+                "limits.burst",
+            ),
+            (
+                "[node]\nid = \"hg\"\nunit = \"hg\"\n[limits]\nmax_callers = 10\n",
+                "limits.max_callers",
             ),
         ] {
             let e = Config::from_toml(toml).unwrap_err().to_string();

@@ -8,6 +8,8 @@
 //! - [`app`]: [`app::App`], the operations, protobuf-free.
 //! - [`grpc`]: the tonic services: conversions at the edge, nothing else.
 //! - [`error`]: [`error::to_status`], the only error -> status mapping.
+//! - [`metrics`]: the Prometheus text endpoint (`[metrics]`), read at
+//!   scrape time from replication, the store and the request limiter.
 //! - [`replication`]: the replication service and the dialer (sessions from
 //!   `hopluu-sync` over gRPC), with each edge's status.
 //! - [`server`]: [`server::run`] with an injected listener and shutdown signal;
@@ -19,6 +21,7 @@ pub mod app;
 pub mod config;
 pub mod error;
 pub mod grpc;
+pub mod metrics;
 pub mod replication;
 pub mod server;
 pub mod tls;

@@ -25,13 +25,15 @@
 use std::collections::{BTreeMap, HashMap};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use automerge::ChangeHash;
-use hopluu_model::UnitId;
+use hopluu_model::{Clock, SystemClock, UnitId};
 use hopluu_proto::v1 as pb;
 use hopluu_sync::drive::{self, DriveOptions, Inbound};
-use hopluu_sync::frame::{Ack, Batch, DocHeads, DocUpdate, Frame, Hello, Payload, Refusal};
+use hopluu_sync::frame::{
+    Ack, Batch, DocHeads, DocUpdate, EdgeReport, Frame, Hello, Payload, Receipt, Receipts, Refusal,
+};
 use hopluu_sync::{Limits, Replica, Role, Session, SyncError};
 use rand::Rng;
 use tokio::sync::mpsc;
@@ -54,6 +56,8 @@ const OUTBOUND_FRAMES: usize = 16;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EdgeStatus {
     pub peer: String,
+    /// The unit the peer hosts (empty until a session told it).
+    pub unit: String,
     /// "upstream" or "downstream".
     pub direction: &'static str,
     pub address: String,
@@ -61,6 +65,8 @@ pub struct EdgeStatus {
     /// Unix milliseconds of the last change of `connected`.
     pub since_millis: i64,
     pub last_error: String,
+    /// Unix milliseconds of `last_error` (0: none).
+    pub last_error_millis: i64,
     pub sessions: u64,
     /// This node's feed, acknowledged by the peer up to here.
     pub acked_upto: i64,
@@ -72,7 +78,25 @@ pub struct EdgeStatus {
     pub bytes_sent: u64,
     pub bytes_received: u64,
     pub rejected: u64,
+    /// Changes from the peer quarantined here.
+    pub quarantined: u64,
+    /// Updates of this node's feed the peer lacks, the documents they
+    /// touch and when the oldest was made (ms; 0: none), as of the last
+    /// [`Replication::refresh_pending`].
+    pub changes_pending: u64,
+    pub docs_pending: u64,
+    pub oldest_pending_millis: i64,
 }
+
+/// An edge a node below this one reported, and when it arrived here.
+#[derive(Debug, Clone)]
+pub struct ReportedEdge {
+    pub edge: EdgeReport,
+    pub received_at_millis: i64,
+}
+
+/// Reported edges kept at most (a country's tree, with room).
+const MAX_REPORTED: usize = hopluu_sync::session::MAX_REPORTED_EDGES;
 
 /// The node's replication: session tasks and the status of every edge.
 pub struct Replication {
@@ -89,6 +113,12 @@ pub struct Replication {
     /// and how many began in the last minute (a flood of hellos is
     /// refused).
     sessions: Mutex<HashMap<String, PeerSessions>>,
+    /// What sessions report as they go, for the metrics endpoint.
+    pub(crate) metrics: crate::metrics::SyncMetrics,
+    /// Edges the nodes below reported, by (reporter, peer, upstream).
+    reported: Mutex<HashMap<(String, String, bool), ReportedEdge>>,
+    /// Wakes the dialer from its backoff wait (`hopluu sync now`).
+    wake: tokio::sync::Notify,
 }
 
 #[derive(Default)]
@@ -133,6 +163,9 @@ impl Replication {
             cancel: CancellationToken::new(),
             edges: Mutex::new(HashMap::new()),
             sessions: Mutex::new(HashMap::new()),
+            metrics: crate::metrics::SyncMetrics::default(),
+            reported: Mutex::new(HashMap::new()),
+            wake: tokio::sync::Notify::new(),
         })
     }
 
@@ -154,6 +187,8 @@ impl Replication {
     fn drive_options(&self) -> DriveOptions {
         DriveOptions {
             ack_timeout: Duration::from_secs(self.config.ack_timeout_secs),
+            stall_timeout: Duration::from_secs(self.config.stall_timeout_secs),
+            report_every: Duration::from_secs(self.config.report_every_secs),
             ..DriveOptions::default()
         }
     }
@@ -253,11 +288,15 @@ impl Replication {
     fn observe(&self, s: &Session) {
         if let Some(p) = s.peer() {
             let stats = s.stats().clone();
+            self.metrics.observe(&p.node_id, &stats);
             let (acked, applied) = (s.acked_upto(), s.applied_upto());
+            let unit = p.unit.to_string();
             self.set_edge(&p.node_id, |e| {
+                e.unit = unit;
+                e.quarantined = stats.changes_quarantined;
                 e.acked_upto = acked;
                 e.applied_upto = applied;
-                e.last_contact_millis = now_millis();
+                e.last_contact_millis = SystemClock.now_millis();
                 e.docs_sent = stats.docs_sent;
                 e.docs_applied = stats.docs_applied;
                 e.bytes_sent = stats.bytes_sent;
@@ -278,11 +317,159 @@ impl Replication {
 
     /// Starts the dialer (if upstreams are configured).
     pub fn start(self: &Arc<Self>) {
+        let this = self.clone();
+        self.tracker.spawn(async move { this.pending_loop().await });
         if self.config.upstreams.is_empty() {
             return;
         }
         let this = self.clone();
         self.tracker.spawn(async move { this.dial_loop().await });
+    }
+
+    /// Refreshes what each edge lacks ([`Replication::refresh_pending`])
+    /// as often as reports go up.
+    /// Also drops delivery receipts past their keeping time, hourly.
+    async fn pending_loop(self: Arc<Self>) {
+        let every = Duration::from_secs(self.config.report_every_secs);
+        let mut pruned: Option<tokio::time::Instant> = None;
+        loop {
+            tokio::select! {
+                _ = self.cancel.cancelled() => return,
+                _ = tokio::time::sleep(every) => {}
+            }
+            if let Err(e) = self.refresh_pending().await {
+                tracing::warn!(error = %e, "could not measure what the peers lack");
+            }
+            if pruned.is_none_or(|t| t.elapsed() > Duration::from_secs(3600)) {
+                pruned = Some(tokio::time::Instant::now());
+                let before = SystemClock.now_millis() - hopluu_store::receipts::KEEP_MILLIS;
+                let done = async {
+                    let mut tx = self.app.store.begin().await?;
+                    let n = tx.prune_receipts(before).await?;
+                    tx.commit().await?;
+                    Ok::<u64, hopluu_store::StoreError>(n)
+                };
+                match done.await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(receipts = n, "old delivery receipts dropped"),
+                    Err(e) => tracing::warn!(error = %e, "could not drop old delivery receipts"),
+                }
+            }
+        }
+    }
+
+    /// Measures, for every edge whose peer's unit is known, the updates of
+    /// this node's feed in the peer's scope that the peer lacks: documents
+    /// changed since the peer's checkpoint whose heads differ from those
+    /// the peer is known to have.
+    pub async fn refresh_pending(&self) -> Result<(), hopluu_store::StoreError> {
+        let private_depth = self.config.private_depth;
+        for e in self.edges() {
+            let Ok(unit) = UnitId::parse("unit", &e.unit) else {
+                continue;
+            };
+            let stored = self.app.store.peer(&e.peer).await?.map(|p| p.acked_upto);
+            let after = e.acked_upto.max(stored.unwrap_or(0));
+            let pending = self
+                .app
+                .store
+                .pending_for(&e.peer, &unit, after, private_depth)
+                .await?;
+            self.set_edge(&e.peer, |edge| {
+                edge.changes_pending = pending.changes;
+                edge.docs_pending = pending.docs;
+                edge.oldest_pending_millis = pending.oldest_millis;
+            });
+        }
+        Ok(())
+    }
+
+    /// Dials every disconnected upstream now, without waiting out the
+    /// backoff (only `peer` when given). Returns the peers woken and those
+    /// already connected.
+    pub fn sync_now(&self, peer: Option<&str>) -> Result<(Vec<String>, Vec<String>), String> {
+        let edges = self.edges();
+        let connected: Vec<String> = edges
+            .iter()
+            .filter(|e| e.connected && peer.is_none_or(|p| p == e.peer))
+            .map(|e| e.peer.clone())
+            .collect();
+        if let Some(p) = peer {
+            let upstream = self.config.upstreams.iter().any(|u| u.node_id == p);
+            let child = edges
+                .iter()
+                .any(|e| e.peer == p && e.direction == "downstream");
+            if !upstream && !child {
+                return Err(format!(
+                    "{p} is neither an upstream nor a child of this node"
+                ));
+            }
+            if !upstream && connected.is_empty() {
+                return Err(format!(
+                    "{p} is a child: children dial their parent, so run `hopluu sync now` at {p}"
+                ));
+            }
+        }
+        let mut woken = Vec::new();
+        if !self.config.upstreams.is_empty() {
+            let dialling = self
+                .config
+                .upstreams
+                .iter()
+                .filter(|u| peer.is_none_or(|p| p == u.node_id))
+                .filter(|u| !connected.contains(&u.node_id))
+                .map(|u| u.node_id.clone());
+            woken.extend(dialling);
+            if !woken.is_empty() {
+                self.wake.notify_one();
+            }
+        }
+        Ok((woken, connected))
+    }
+
+    /// Every edge the nodes below reported, with when each report arrived.
+    pub fn reported(&self) -> Vec<ReportedEdge> {
+        let mut v: Vec<ReportedEdge> = self
+            .reported
+            .lock()
+            .expect("reported")
+            .values()
+            .cloned()
+            .collect();
+        v.sort_by(|a, b| {
+            (&a.edge.reporter_node, &a.edge.peer_node)
+                .cmp(&(&b.edge.reporter_node, &b.edge.peer_node))
+        });
+        v
+    }
+
+    /// This node's own edges as reports.
+    pub fn own_reports(&self) -> Vec<EdgeReport> {
+        let now = SystemClock.now_millis();
+        self.edges()
+            .into_iter()
+            .map(|e| EdgeReport {
+                reporter_node: self.app.node_id.clone(),
+                reporter_unit: self.app.unit.to_string(),
+                peer_node: e.peer,
+                peer_unit: e.unit,
+                upstream: e.direction == "upstream",
+                connected: e.connected,
+                since_millis: e.since_millis,
+                last_contact_millis: e.last_contact_millis,
+                acked_upto: e.acked_upto,
+                applied_upto: e.applied_upto,
+                changes_pending: e.changes_pending,
+                docs_pending: e.docs_pending,
+                oldest_pending_millis: e.oldest_pending_millis,
+                bytes_sent: e.bytes_sent,
+                bytes_received: e.bytes_received,
+                rejected: e.rejected,
+                quarantined: e.quarantined,
+                last_error: e.last_error,
+                reported_at_millis: now,
+            })
+            .collect()
     }
 
     /// Cancels every session and waits for them to finish.
@@ -351,6 +538,7 @@ impl Replication {
                         edge.direction = "upstream";
                         edge.address = up.address.clone();
                         edge.last_error = e.to_string();
+                        edge.last_error_millis = SystemClock.now_millis();
                     });
                 }
             }
@@ -376,6 +564,12 @@ impl Replication {
             tokio::select! {
                 _ = self.cancel.cancelled() => return,
                 _ = tokio::time::sleep(wait) => {}
+                _ = self.wake.notified() => {
+                    tracing::info!("dialling now, as an administrator asked");
+                    backoff = min;
+                    failures = 0;
+                    index = 0;
+                }
             }
         }
     }
@@ -411,7 +605,11 @@ impl Replication {
         }
     }
 
-    async fn dial_once(&self, up: &Upstream, cancel: &CancellationToken) -> Result<(), SyncError> {
+    async fn dial_once(
+        self: &Arc<Self>,
+        up: &Upstream,
+        cancel: &CancellationToken,
+    ) -> Result<(), SyncError> {
         let link = |e: &dyn std::fmt::Display| SyncError::Link(e.to_string());
         let endpoint = self
             .endpoint(up)
@@ -441,12 +639,13 @@ impl Replication {
             Role::Dialer {
                 expect: up.node_id.clone(),
             },
-        );
+        )
+        .with_reports(self.clone());
         self.set_edge(&up.node_id, |e| {
             e.direction = "upstream";
             e.address = up.address.clone();
             e.connected = true;
-            e.since_millis = now_millis();
+            e.since_millis = SystemClock.now_millis();
             e.sessions += 1;
         });
         let observe = |s: &Session| self.observe(s);
@@ -461,9 +660,10 @@ impl Replication {
         .await;
         self.set_edge(&up.node_id, |e| {
             e.connected = false;
-            e.since_millis = now_millis();
+            e.since_millis = SystemClock.now_millis();
             if let Err(err) = &result {
                 e.last_error = err.to_string();
+                e.last_error_millis = e.since_millis;
             }
         });
         result
@@ -494,7 +694,7 @@ impl Replication {
                 session: (session_id, cancel.clone()),
                 registered: None,
             };
-            let mut session = Session::new(this.replica(), Role::Acceptor);
+            let mut session = Session::new(this.replica(), Role::Acceptor).with_reports(this.clone());
             let address = remote.map(|a| a.to_string()).unwrap_or_default();
             let observe = |s: &Session| {
                 if let Some(p) = s.peer() {
@@ -503,7 +703,7 @@ impl Replication {
                             e.direction = "downstream";
                             e.address = address.clone();
                             e.connected = true;
-                            e.since_millis = now_millis();
+                            e.since_millis = SystemClock.now_millis();
                             e.sessions += 1;
                         }
                     });
@@ -525,9 +725,10 @@ impl Replication {
             if let Some(peer) = session.peer() {
                 this.set_edge(&peer.node_id, |e| {
                     e.connected = false;
-                    e.since_millis = now_millis();
+                    e.since_millis = SystemClock.now_millis();
                     if let Err(err) = &result {
                         e.last_error = err.to_string();
+                        e.last_error_millis = e.since_millis;
                     }
                 });
             }
@@ -543,6 +744,44 @@ impl Replication {
             }
         });
         Box::pin(ReceiverStream::new(rx).map(|f| Ok(to_pb(f))))
+    }
+}
+
+impl hopluu_sync::EdgeReports for Replication {
+    fn report(&self) -> Vec<EdgeReport> {
+        let mut all = self.own_reports();
+        all.extend(self.reported().into_iter().map(|r| r.edge));
+        all
+    }
+
+    fn reported(&self, child: &hopluu_sync::PeerInfo, edges: Vec<EdgeReport>) {
+        let now = SystemClock.now_millis();
+        let mut reported = self.reported.lock().expect("reported");
+        for edge in edges {
+            let key = (
+                edge.reporter_node.clone(),
+                edge.peer_node.clone(),
+                edge.upstream,
+            );
+            if reported.len() >= MAX_REPORTED && !reported.contains_key(&key) {
+                tracing::warn!(child = %child.node_id, "too many reported edges; the rest are dropped");
+                break;
+            }
+            // A relay may carry an older report than one already here.
+            if reported
+                .get(&key)
+                .is_some_and(|r| r.edge.reported_at_millis > edge.reported_at_millis)
+            {
+                continue;
+            }
+            reported.insert(
+                key,
+                ReportedEdge {
+                    edge,
+                    received_at_millis: now,
+                },
+            );
+        }
     }
 }
 
@@ -664,6 +903,14 @@ impl Inbound for GrpcInbound {
         match self.0.message().await {
             Ok(None) => None,
             Ok(Some(f)) => Some(from_pb(f)),
+            // Bytes that are not a frame: the peer is told so before the
+            // session ends (tonic reports a decode failure as INTERNAL).
+            Err(s) if s.code() == tonic::Code::Internal && s.message().contains("decode") => {
+                Some(Err(SyncError::Refuse(Refusal {
+                    code: "protocol".into(),
+                    reason: format!("a frame that does not decode: {}", s.message()),
+                })))
+            }
             Err(s) => Some(Err(SyncError::Link(format!(
                 "{}: {}",
                 s.code(),
@@ -671,13 +918,6 @@ impl Inbound for GrpcInbound {
             )))),
         }
     }
-}
-
-fn now_millis() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 fn hashes_to_pb(h: Vec<ChangeHash>) -> Vec<Vec<u8>> {
@@ -707,6 +947,7 @@ pub fn to_pb(f: Frame) -> pb::SyncFrame {
             protocol_version: h.protocol,
             schema_version: h.schema,
             applied_from_you: h.applied_from_you,
+            receipts_from_you: h.receipts_from_you,
         }),
         Frame::Refusal(r) => Body::Refusal(pb::Refusal {
             code: r.code,
@@ -742,6 +983,24 @@ pub fn to_pb(f: Frame) -> pb::SyncFrame {
                     quarantined: hashes_to_pb(d.quarantined),
                 })
                 .collect(),
+            applied_at_millis: a.at,
+        }),
+        Frame::Report(edges) => Body::Report(pb::Report {
+            edges: edges.into_iter().map(report_to_pb).collect(),
+        }),
+        Frame::Receipts(r) => Body::Receipts(pb::Receipts {
+            upto: r.upto,
+            receipts: r
+                .receipts
+                .into_iter()
+                .map(|r| pb::Receipt {
+                    doc_id: r.doc,
+                    node_id: r.node_id,
+                    unit_id: r.unit,
+                    heads: hashes_to_pb(r.heads),
+                    at_millis: r.at,
+                })
+                .collect(),
         }),
     };
     pb::SyncFrame { body: Some(body) }
@@ -764,6 +1023,7 @@ pub fn from_pb(f: pb::SyncFrame) -> Result<Frame, SyncError> {
             protocol: h.protocol_version,
             schema: h.schema_version,
             applied_from_you: h.applied_from_you,
+            receipts_from_you: h.receipts_from_you,
         }),
         Body::Refusal(r) => Frame::Refusal(Refusal {
             code: r.code,
@@ -804,6 +1064,103 @@ pub fn from_pb(f: pb::SyncFrame) -> Result<Frame, SyncError> {
                     })
                 })
                 .collect::<Result<_, SyncError>>()?,
+            at: a.applied_at_millis,
+        }),
+        Body::Report(r) => Frame::Report(r.edges.into_iter().map(report_from_pb).collect()),
+        Body::Receipts(r) => Frame::Receipts(Receipts {
+            upto: r.upto,
+            receipts: r
+                .receipts
+                .into_iter()
+                .map(|r| {
+                    Ok(Receipt {
+                        heads: hashes_from_pb("receipts.heads", r.heads)?,
+                        doc: r.doc_id,
+                        node_id: r.node_id,
+                        unit: r.unit_id,
+                        at: r.at_millis,
+                    })
+                })
+                .collect::<Result<_, SyncError>>()?,
         }),
     })
+}
+
+/// An edge report in its protobuf form (the reporter's depth is left to
+/// the node that shows it).
+pub fn report_to_pb(e: EdgeReport) -> pb::TreeEdge {
+    pb::TreeEdge {
+        reporter_node: e.reporter_node,
+        reporter_unit: e.reporter_unit,
+        reporter_depth: 0,
+        edge: Some(pb::PeerStatus {
+            node_id: e.peer_node,
+            unit_id: e.peer_unit,
+            direction: if e.upstream {
+                pb::PeerDirection::Upstream
+            } else {
+                pb::PeerDirection::Child
+            } as i32,
+            address: String::new(),
+            connected: e.connected,
+            since_millis: e.since_millis,
+            last_contact_millis: e.last_contact_millis,
+            sessions: 0,
+            acked_upto: e.acked_upto,
+            applied_upto: e.applied_upto,
+            changes_pending: e.changes_pending,
+            docs_pending: e.docs_pending,
+            oldest_pending_millis: e.oldest_pending_millis,
+            lag_seconds: 0,
+            bytes_sent: e.bytes_sent,
+            bytes_received: e.bytes_received,
+            docs_sent: 0,
+            docs_applied: 0,
+            rejected: e.rejected,
+            quarantined: e.quarantined,
+            last_error: e.last_error,
+            last_error_millis: 0,
+        }),
+        reported_at_millis: e.reported_at_millis,
+        received_at_millis: 0,
+        age_seconds: 0,
+        stale: false,
+    }
+}
+
+/// An edge report from its protobuf form; strings are cut to sane lengths
+/// (a report comes from a peer).
+pub fn report_from_pb(e: pb::TreeEdge) -> EdgeReport {
+    fn cut(mut s: String, max: usize) -> String {
+        if s.len() > max {
+            let mut at = max;
+            while !s.is_char_boundary(at) {
+                at -= 1;
+            }
+            s.truncate(at);
+        }
+        s
+    }
+    let edge = e.edge.unwrap_or_default();
+    EdgeReport {
+        reporter_node: cut(e.reporter_node, 128),
+        reporter_unit: cut(e.reporter_unit, 128),
+        upstream: edge.direction == pb::PeerDirection::Upstream as i32,
+        peer_node: cut(edge.node_id, 128),
+        peer_unit: cut(edge.unit_id, 128),
+        connected: edge.connected,
+        since_millis: edge.since_millis,
+        last_contact_millis: edge.last_contact_millis,
+        acked_upto: edge.acked_upto,
+        applied_upto: edge.applied_upto,
+        changes_pending: edge.changes_pending,
+        docs_pending: edge.docs_pending,
+        oldest_pending_millis: edge.oldest_pending_millis,
+        bytes_sent: edge.bytes_sent,
+        bytes_received: edge.bytes_received,
+        rejected: edge.rejected,
+        quarantined: edge.quarantined,
+        last_error: cut(edge.last_error, 512),
+        reported_at_millis: e.reported_at_millis,
+    }
 }

@@ -6,8 +6,16 @@
 //! certificate from one of the trusted CAs. Without `[tls]` it refuses to
 //! start, unless told to serve plaintext ([`Serve::insecure_plaintext`],
 //! `hopluu serve --insecure-plaintext`), which it then warns about loudly.
+//!
+//! Every client service (all but replication, health and reflection) is
+//! wrapped in the node's per-caller request limit
+//! ([`crate::grpc::auth::ClientLimits`], `[limits]`).
+//!
+//! With `[metrics]`, the Prometheus endpoint ([`crate::metrics`]) is served
+//! beside gRPC, from the same task, and stops with it.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use hopluu_model::{Clock, UnitId};
@@ -15,13 +23,16 @@ use hopluu_proto::v1 as pb;
 use hopluu_store::{Store, StoreOptions};
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Server;
 
 use crate::NodeError;
 use crate::app::{App, Bootstrap};
-use crate::config::{Config, ReplicationSection, TlsSection};
+use crate::config::{Config, LimitsSection, MetricsSection, ReplicationSection, TlsSection};
 use crate::grpc::Services;
 use crate::grpc::admin::AdminGrpc;
+use crate::grpc::auth::ClientLimits;
 use crate::replication::{Replication, ReplicationGrpc};
 use crate::tls::NodeTls;
 
@@ -76,10 +87,14 @@ pub async fn open(config: &Config, clock: Arc<dyn Clock>) -> Result<Arc<App>, No
 pub struct Serve {
     pub max_message_bytes: usize,
     pub replication: ReplicationSection,
+    /// Each caller's budget of client API requests (`[limits]`).
+    pub limits: LimitsSection,
     /// The node's certificate and trusted CAs (`[tls]`).
     pub tls: Option<TlsSection>,
     /// Serve plaintext, without `[tls]`: for development and tests only.
     pub insecure_plaintext: bool,
+    /// The metrics endpoint (`[metrics]`), if on.
+    pub metrics: Option<MetricsSection>,
 }
 
 impl From<&Config> for Serve {
@@ -87,8 +102,10 @@ impl From<&Config> for Serve {
         Serve {
             max_message_bytes: c.grpc.max_message_bytes,
             replication: c.replication.clone(),
+            limits: c.limits.clone(),
             tls: c.tls.clone(),
             insecure_plaintext: false,
+            metrics: c.metrics.clone(),
         }
     }
 }
@@ -130,6 +147,17 @@ pub struct NodeServer {
     max_message_bytes: usize,
     security: Security,
     replication: Arc<Replication>,
+    limits: Arc<ClientLimits>,
+    metrics: Metrics,
+    /// `[replication] in_flight`, for the metrics.
+    in_flight_limit: usize,
+}
+
+/// The metrics endpoint: off, configured, or its listener bound.
+enum Metrics {
+    Off,
+    At(SocketAddr),
+    Bound(TcpListener),
 }
 
 impl std::fmt::Debug for NodeServer {
@@ -143,6 +171,7 @@ impl std::fmt::Debug for NodeServer {
 
 impl NodeServer {
     pub fn new(app: Arc<App>, serve: Serve) -> Result<NodeServer, NodeError> {
+        serve.limits.validate()?;
         let security = serve.security(&app.node_id, &app.unit)?;
         match &security {
             Security::Tls(tls) => {
@@ -169,12 +198,26 @@ impl NodeServer {
                  development only"
             ),
         }
+        let in_flight_limit = serve.replication.in_flight;
         let replication = Replication::new(app.clone(), serve.replication, security.clone());
+        if !serve.limits.enabled {
+            tracing::warn!(
+                node = %app.node_id,
+                "client API requests are not limited (limits.enabled = false)"
+            );
+        }
+        let limits = ClientLimits::new(serve.limits, app.clock.clone());
         Ok(NodeServer {
             app,
             max_message_bytes: serve.max_message_bytes,
             security,
             replication,
+            limits,
+            metrics: match serve.metrics {
+                Some(m) => Metrics::At(m.listen),
+                None => Metrics::Off,
+            },
+            in_flight_limit,
         })
     }
 
@@ -187,30 +230,76 @@ impl NodeServer {
         &self.security
     }
 
+    /// Binds the metrics endpoint's address (`[metrics] listen`) now, and
+    /// returns the address bound (the port chosen, for port 0); None when
+    /// the endpoint is off. [`NodeServer::run`] binds it if this was not
+    /// called; calling it first makes a taken port fail before anything
+    /// is served, and tells a test where to scrape.
+    pub async fn bind_metrics(&mut self) -> Result<Option<SocketAddr>, NodeError> {
+        match &self.metrics {
+            Metrics::Off => Ok(None),
+            Metrics::Bound(listener) => Ok(Some(listener.local_addr()?)),
+            Metrics::At(addr) => {
+                let listener = TcpListener::bind(addr).await.map_err(|e| {
+                    NodeError::Config(format!("metrics.listen: cannot listen on {addr}: {e}"))
+                })?;
+                let bound = listener.local_addr()?;
+                tracing::info!(addr = %bound, "serving metrics at http://{bound}/metrics");
+                self.metrics = Metrics::Bound(listener);
+                Ok(Some(bound))
+            }
+        }
+    }
+
     /// Serves on `listener` until `shutdown` completes, and keeps a sync
     /// session open to the first reachable upstream. At shutdown the sync
     /// sessions stop first (writing what their peers acknowledged),
     /// in-flight requests finish (each write commits or rolls back whole),
     /// then the store's connections close.
     pub async fn run(
-        self,
+        mut self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), NodeError> {
+        self.bind_metrics().await?;
         let NodeServer {
             app,
             max_message_bytes,
             security,
             replication,
+            limits,
+            metrics,
+            in_flight_limit,
         } = self;
         let services = Services { app: app.clone() };
         replication.start();
         let stop_sessions = replication.clone();
+        let stop_metrics = CancellationToken::new();
+        let metrics = {
+            let scrape = crate::metrics::Scrape {
+                app: app.clone(),
+                replication: replication.clone(),
+                limits: limits.clone(),
+                in_flight_limit,
+            };
+            let stop = stop_metrics.clone();
+            async move {
+                if let Metrics::Bound(listener) = metrics
+                    && let Err(e) = crate::metrics::serve(listener, scrape, stop).await
+                {
+                    tracing::error!(error = %e, "the metrics endpoint failed");
+                }
+            }
+        };
         // Sync streams never end by themselves: end them when shutdown starts,
         // or the server would wait for them forever.
-        let shutdown = async move {
-            shutdown.await;
-            stop_sessions.shutdown().await;
+        let shutdown = {
+            let stop_metrics = stop_metrics.clone();
+            async move {
+                shutdown.await;
+                stop_metrics.cancel();
+                stop_sessions.shutdown().await;
+            }
         };
         // Every public service reports SERVING, so a probe of any one of them
         // (not only the overall "" service) sees a live node.
@@ -250,18 +339,26 @@ impl NodeServer {
         let addr = listener.local_addr()?;
         let tls = matches!(security, Security::Tls(_));
         tracing::info!(%addr, node = %app.node_id, tls, "serving gRPC");
+        // A client service: its message sizes, and each request charged to
+        // its caller's budget before its message is decoded.
         macro_rules! svc {
+            ($m:ident :: $server:ident, $state:expr) => {
+                InterceptedService::new(
+                    pb::$m::$server::new($state)
+                        .max_decoding_message_size(max_message_bytes)
+                        .max_encoding_message_size(max_message_bytes),
+                    limits.interceptor(),
+                )
+            };
             ($m:ident :: $server:ident) => {
-                pb::$m::$server::new(services.clone())
-                    .max_decoding_message_size(max_message_bytes)
-                    .max_encoding_message_size(max_message_bytes)
+                svc!($m::$server, services.clone())
             };
         }
         let mut server = Server::builder();
         if let Security::Tls(tls) = &security {
             server = server.tls_config(tls.server_config())?;
         }
-        server
+        let grpc = server
             .trace_fn(|req| tracing::info_span!("grpc", path = %req.uri().path()))
             .add_service(health_service)
             .add_service(reflection)
@@ -272,14 +369,10 @@ impl NodeServer {
             .add_service(svc!(award_service_server::AwardServiceServer))
             .add_service(svc!(report_service_server::ReportServiceServer))
             .add_service(svc!(node_service_server::NodeServiceServer))
-            .add_service(
-                pb::admin_service_server::AdminServiceServer::new(AdminGrpc::new(
-                    app.clone(),
-                    &security,
-                ))
-                .max_decoding_message_size(max_message_bytes)
-                .max_encoding_message_size(max_message_bytes),
-            )
+            .add_service(svc!(
+                admin_service_server::AdminServiceServer,
+                AdminGrpc::new(app.clone(), replication.clone(), &security)
+            ))
             .add_service(
                 pb::replication_service_server::ReplicationServiceServer::new(ReplicationGrpc(
                     replication.clone(),
@@ -287,8 +380,16 @@ impl NodeServer {
                 .max_decoding_message_size(max_message_bytes)
                 .max_encoding_message_size(max_message_bytes),
             )
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
-            .await?;
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown);
+        // The metrics endpoint runs beside gRPC and stops with it, however
+        // gRPC ends.
+        let grpc = async {
+            let served = grpc.await;
+            stop_metrics.cancel();
+            served
+        };
+        let (served, ()) = tokio::join!(grpc, metrics);
+        served?;
         replication.shutdown().await;
         tracing::info!("gRPC server stopped; closing the store");
         app.store.close().await;

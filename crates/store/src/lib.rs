@@ -18,6 +18,7 @@
 //! - [`db`]: opening SQLite or PostgreSQL, pragmas, migrations.
 //! - [`tx`]: [`WriteTx`], documents as snapshot plus chunks, compaction, the feed.
 //! - [`project`]: document -> projection rows.
+//! - [`conflicts`]: fields where concurrent writes left more than one value.
 //! - [`read`]: queries over projections and documents.
 //! - [`report`]: the federation's reports (members, initiatives against plan,
 //!   awards, works).
@@ -29,11 +30,14 @@
 //! position ([`Store::watch_feed`]) so that replication pushes a local write
 //! the moment it is durable.
 
+pub mod conflicts;
 pub mod db;
+pub mod docs_admin;
 pub mod peer;
 pub mod project;
 pub mod quarantine;
 pub mod read;
+pub mod receipts;
 pub mod report;
 pub mod tx;
 

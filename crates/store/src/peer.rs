@@ -46,6 +46,19 @@ pub struct PeerRow {
     pub last_seen: i64,
 }
 
+/// What a peer lacks ([`Store::pending_for`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pending {
+    /// Updates of this node's feed (one per document write).
+    pub changes: u64,
+    pub docs: u64,
+    /// When the oldest of them was made here, ms since the epoch; 0: none.
+    pub oldest_millis: i64,
+}
+
+/// Updates past a peer's checkpoint that [`Store::pending_for`] looks at.
+pub const PENDING_SCAN: i64 = 200_000;
+
 /// Heads a peer is known to have of one document, and the encoded automerge
 /// sync state while they were being found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -111,6 +124,68 @@ impl Store {
             _ => position,
         };
         Ok(FeedScan { docs, upto })
+    }
+
+    /// What `peer` (hosting `unit`) lacks of this node's feed after its
+    /// checkpoint `after`: documents in its scope changed since, whose
+    /// heads differ from those it is known to have, with the updates to
+    /// them and the time of the oldest. Looks at most [`PENDING_SCAN`]
+    /// updates past the checkpoint (a peer further behind shows that
+    /// many).
+    pub async fn pending_for(
+        &self,
+        peer: &str,
+        unit: &UnitId,
+        after: i64,
+        private_depth: usize,
+    ) -> Result<Pending> {
+        let rows = sqlx::query(
+            "SELECT d.doc_id, d.owner, d.addressed, d.heads, p.heads, MIN(f.at), COUNT(*) \
+             FROM feed f JOIN docs d ON d.id = f.doc \
+             LEFT JOIN peer_docs p ON p.doc = d.id AND p.peer = $1 \
+             WHERE f.seq > $2 AND f.seq <= $3 \
+             GROUP BY d.doc_id, d.owner, d.addressed, d.heads, p.heads",
+        )
+        .bind(peer)
+        .bind(after)
+        .bind(after.saturating_add(PENDING_SCAN))
+        .fetch_all(self.pool())
+        .await?;
+        let tree = self.tree();
+        let mut out = Pending::default();
+        for r in &rows {
+            let id = DocId::parse("doc_id", &r.get::<String, _>(0)).map_err(corrupt)?;
+            let owner = UnitId::parse("owner", &r.get::<String, _>(1)).map_err(corrupt)?;
+            let addressed = r
+                .get::<String, _>(2)
+                .split_whitespace()
+                .map(|u| UnitId::parse("addressed", u))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(corrupt)?;
+            let meta = DocMeta {
+                id,
+                owner,
+                addressed,
+            };
+            if !tree.in_scope(unit, &meta, private_depth) {
+                continue;
+            }
+            let heads: Vec<u8> = r.get(3);
+            if r.get::<Option<Vec<u8>>, _>(4)
+                .is_some_and(|known| known == heads)
+            {
+                continue;
+            }
+            let at: i64 = r.get(5);
+            out.docs += 1;
+            out.changes += r.get::<i64, _>(6).max(0) as u64;
+            out.oldest_millis = if out.oldest_millis == 0 {
+                at
+            } else {
+                out.oldest_millis.min(at)
+            };
+        }
+        Ok(out)
     }
 
     /// What is known of `peer`, if it was ever seen.

@@ -13,7 +13,7 @@ use hopluu_model::award::{self, Recipient};
 use hopluu_model::{DocId, campaign, emulation, ids::fold, member, unit};
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
-use crate::Result;
+use crate::{Result, conflicts};
 
 /// A value bound into a generated statement.
 #[derive(Debug, Clone)]
@@ -114,7 +114,8 @@ async fn delete_by_doc(conn: &mut AnyConnection, table: &str, doc: i64) -> Resul
 }
 
 /// Rewrites the projection rows that `doc` (stored as `docs.id = row`)
-/// implies, given the heads it had before this write.
+/// implies, given the heads it had before this write, and keeps the
+/// document's recorded conflicts right ([`conflicts::track`]).
 pub(crate) async fn apply(
     conn: &mut AnyConnection,
     row: i64,
@@ -122,10 +123,36 @@ pub(crate) async fn apply(
     doc: &Automerge,
     before: &[ChangeHash],
 ) -> Result<()> {
+    // The diff since `before` is computed once, and only when needed: for
+    // a roster written before (to re-read only the touched members), and
+    // for a write that merged concurrent changes (to find new conflicts).
+    let (touched, found) = {
+        let roster =
+            !before.is_empty() && matches!(id, DocId::Roster { .. } | DocId::RosterPrivate { .. });
+        let merged = !conflicts::linear(doc, before);
+        let patches = (roster || merged).then(|| doc.diff(before, &doc.get_heads()));
+        let patches = patches.as_deref().unwrap_or_default();
+        (
+            roster.then(|| member::touched_members(patches)).flatten(),
+            merged.then(|| conflicts::find(id, doc, patches)),
+        )
+    };
+    project(conn, row, id, doc, touched).await?;
+    conflicts::track(conn, row, id, doc, found).await
+}
+
+/// The projection rows of one document; `touched`: the members a roster
+/// write touched (`None`: all of them).
+async fn project(
+    conn: &mut AnyConnection,
+    row: i64,
+    id: &DocId,
+    doc: &Automerge,
+    touched: Option<BTreeSet<String>>,
+) -> Result<()> {
     match id {
         DocId::Unit(_) => project_unit(conn, row, id, doc).await,
         DocId::Roster { bucket, .. } => {
-            let touched = touched(doc, before);
             let members = member::read_many(doc, touched.as_ref())?;
             let rows = members
                 .iter()
@@ -197,7 +224,6 @@ pub(crate) async fn apply(
             .await
         }
         DocId::RosterPrivate { unit, bucket } => {
-            let touched = touched(doc, before);
             let held = member::read_private(doc, touched.as_ref())?;
             forget_private_rows(conn, unit, *bucket, touched, &held).await?;
             let rows = held
@@ -540,13 +566,6 @@ async fn forget_private_rows(
         .await?;
     }
     Ok(())
-}
-
-fn touched(doc: &Automerge, before: &[ChangeHash]) -> Option<BTreeSet<String>> {
-    if before.is_empty() {
-        return None;
-    }
-    member::touched_members(&doc.diff(before, &doc.get_heads()))
 }
 
 /// Projects a unit and keeps the closure table right. When the parent link

@@ -199,42 +199,60 @@ impl Store {
     /// The held and discarded changes of these documents, by hash: what a
     /// receiver must not apply, and what it need not ask for again.
     /// Cheap when nothing was ever quarantined.
-    pub async fn quarantined_in(
-        &self,
-        docs: &[DocId],
-    ) -> Result<HashMap<DocId, HashMap<ChangeHash, QuarantineState>>> {
-        let mut out: HashMap<DocId, HashMap<ChangeHash, QuarantineState>> = HashMap::new();
+    pub async fn quarantined_in(&self, docs: &[DocId]) -> Result<QuarantinedIn> {
         if docs.is_empty() || !self.quarantine_hint() {
-            return Ok(out);
+            return Ok(HashMap::new());
         }
-        let keys: Vec<String> = docs.iter().map(DocId::to_string).collect();
-        let list = (1..=keys.len())
-            .map(|i| format!("${i}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!(
-            "SELECT doc_id, hash, state FROM quarantine \
-             WHERE state <> 'released' AND doc_id IN ({list})"
-        );
-        let mut q = sqlx::query(AssertSqlSafe(sql));
-        for k in &keys {
-            q = q.bind(k);
-        }
-        for r in q.fetch_all(self.pool()).await? {
-            let id = DocId::parse("doc_id", &r.get::<String, _>(0))
-                .map_err(|e| corrupt(e.to_string()))?;
-            let state: String = r.get(2);
-            let state = QuarantineState::parse(&state)
-                .ok_or_else(|| corrupt(format!("unknown state {state:?}")))?;
-            out.entry(id)
-                .or_default()
-                .insert(hash_of(&r.get::<Vec<u8>, _>(1))?, state);
-        }
-        Ok(out)
+        quarantined_in(self.pool(), docs).await
     }
 }
 
+/// Held and discarded changes by document, then by hash.
+pub type QuarantinedIn = HashMap<DocId, HashMap<ChangeHash, QuarantineState>>;
+
+async fn quarantined_in<'c, E>(conn: E, docs: &[DocId]) -> Result<QuarantinedIn>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Any>,
+{
+    let mut out: QuarantinedIn = HashMap::new();
+    let keys: Vec<String> = docs.iter().map(DocId::to_string).collect();
+    let list = (1..=keys.len())
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "SELECT doc_id, hash, state FROM quarantine \
+         WHERE state <> 'released' AND doc_id IN ({list})"
+    );
+    let mut q = sqlx::query(AssertSqlSafe(sql));
+    for k in &keys {
+        q = q.bind(k);
+    }
+    for r in q.fetch_all(conn).await? {
+        let id =
+            DocId::parse("doc_id", &r.get::<String, _>(0)).map_err(|e| corrupt(e.to_string()))?;
+        let state: String = r.get(2);
+        let state = QuarantineState::parse(&state)
+            .ok_or_else(|| corrupt(format!("unknown state {state:?}")))?;
+        out.entry(id)
+            .or_default()
+            .insert(hash_of(&r.get::<Vec<u8>, _>(1))?, state);
+    }
+    Ok(out)
+}
+
 impl WriteTx<'_> {
+    /// [`Store::quarantined_in`], read inside this transaction: what a
+    /// batch's gate must know, as of the moment it holds the writer lock
+    /// (a concurrent session may have quarantined a change of the same
+    /// document just before).
+    pub async fn quarantined_in(&mut self, docs: &[DocId]) -> Result<QuarantinedIn> {
+        if docs.is_empty() || !self.store().quarantine_hint() {
+            return Ok(HashMap::new());
+        }
+        quarantined_in(self.conn(), docs).await
+    }
+
     /// Quarantines a change (a change already quarantined for the same
     /// document is left as it is). Returns whether a row was added.
     pub async fn quarantine(&mut self, q: &NewQuarantine, now: i64) -> Result<bool> {

@@ -468,6 +468,18 @@ impl Store {
             .collect()
     }
 
+    /// The emulation document holding initiative `id`, if it is known here.
+    pub async fn initiative_doc(&self, id: &hopluu_model::InitiativeId) -> Result<Option<DocId>> {
+        let row = sqlx::query(
+            "SELECT d.doc_id FROM initiatives i JOIN docs d ON d.id = i.doc WHERE i.id = $1",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&self.inner.pool)
+        .await?;
+        row.map(|r| DocId::parse("doc_id", &r.get::<String, _>(0)).map_err(|e| corrupt("docs", e)))
+            .transpose()
+    }
+
     /// The heads of a stored document, as stored with its last write.
     pub async fn doc_heads(&self, id: &DocId) -> Result<Option<Vec<automerge::ChangeHash>>> {
         let row = sqlx::query("SELECT heads FROM docs WHERE doc_id = $1")

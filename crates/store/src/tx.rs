@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use automerge::{Automerge, ChangeHash};
 use hopluu_model::unit::{self, Unit};
-use hopluu_model::{DocId, DocKind, DocMeta, UnitId, UnitTree};
+use hopluu_model::{Clock, DocId, DocKind, DocMeta, SystemClock, UnitId, UnitTree};
 use sqlx::{AssertSqlSafe, Row};
 
 use crate::{Result, Store, StoreError, project};
@@ -218,7 +218,7 @@ impl<'s> WriteTx<'s> {
             peer: peer.to_owned(),
             unit: unit.to_string(),
             applied_upto,
-            now: now_millis(),
+            now: SystemClock.now_millis(),
         });
     }
 
@@ -228,7 +228,7 @@ impl<'s> WriteTx<'s> {
             peer: peer.to_owned(),
             unit: unit.to_string(),
             acked_upto,
-            now: now_millis(),
+            now: SystemClock.now_millis(),
         });
     }
 
@@ -259,7 +259,7 @@ impl<'s> WriteTx<'s> {
             .fetch_one(&mut *self.tx)
             .await?
             .get(0);
-            let now = now_millis();
+            let now = SystemClock.now_millis();
             let opts = self.store.options().clone();
             for (i, open) in changed.into_iter().enumerate() {
                 let seq = last - n + 1 + i as i64;
@@ -515,7 +515,7 @@ async fn rescope(conn: &mut sqlx::AnyConnection, scopes: &[Rescope], first: i64)
             .fetch_one(&mut *conn)
             .await?
             .get(0);
-    let now = now_millis();
+    let now = SystemClock.now_millis();
     for (i, id) in ids.iter().enumerate() {
         let seq = last - n + 1 + i as i64;
         sqlx::query("UPDATE docs SET seq = $1 WHERE id = $2")
@@ -599,11 +599,4 @@ async fn write_peer(conn: &mut sqlx::AnyConnection, w: PeerWrite) -> Result<()> 
         }
     }
     Ok(())
-}
-
-fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }

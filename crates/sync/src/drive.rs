@@ -4,6 +4,13 @@
 //! acknowledgements are sent ahead of batches, an overdue acknowledgement
 //! rewinds to the last checkpoint, and what the peer acknowledged is
 //! written to the store periodically and at the end.
+//!
+//! Everything a session logs is inside a `sync_session` span (INFO) naming
+//! this node (`node`, `unit`), its `role` (`dialer` or `acceptor`) and, once
+//! the hellos are exchanged, the peer (`peer`, `peer_unit`). Each batch is
+//! built, sent and applied inside a `batch` span (DEBUG): its `direction`
+//! (`out` or `in`), `id`, `docs`, approximate `bytes` and the stretch of the
+//! sender's feed it covers (`from`, `upto`).
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -12,6 +19,8 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+use tracing::field::Empty;
 
 use crate::frame::Frame;
 use crate::{Session, SyncError};
@@ -45,6 +54,9 @@ pub struct DriveOptions {
     /// Acknowledgement timeouts in a row, with nothing at all received
     /// meanwhile, after which the peer is dropped as unresponsive.
     pub silent_timeouts: u32,
+    /// How often a child reports its edges to its parent
+    /// ([`Session::report`]).
+    pub report_every: Duration,
 }
 
 /// Replies (acknowledgements) queued for a peer that is not reading them:
@@ -59,6 +71,7 @@ impl Default for DriveOptions {
             hello_timeout: Duration::from_secs(10),
             stall_timeout: Duration::from_secs(60),
             silent_timeouts: 4,
+            report_every: Duration::from_secs(10),
         }
     }
 }
@@ -78,14 +91,44 @@ pub async fn run<I: Inbound>(
     opts: &DriveOptions,
     observe: Observer<'_>,
 ) -> Result<(), SyncError> {
-    let result = run_inner(session, inbound, outbound, cancel, opts, observe).await;
-    // What the peer acknowledged is worth keeping whatever happened.
-    let flushed = session.flush().await;
-    if let Err(SyncError::Refuse(r)) = &result {
-        // Best effort, and never waiting on a peer that does not read.
-        let _ = outbound.try_send(Frame::Refusal(r.clone()));
+    // The role and the peer are filled in as they become known.
+    let span = tracing::info_span!(
+        "sync_session",
+        node = %session.replica().node_id,
+        unit = %session.replica().unit,
+        role = Empty,
+        peer = Empty,
+        peer_unit = Empty,
+    );
+    async move {
+        let result = run_inner(session, inbound, outbound, cancel, opts, observe).await;
+        // What the peer acknowledged is worth keeping whatever happened.
+        let flushed = session.flush().await;
+        if let Err(SyncError::Refuse(r)) = &result {
+            // Best effort, and never waiting on a peer that does not read.
+            let _ = outbound.try_send(Frame::Refusal(r.clone()));
+        }
+        result.and(flushed)
     }
-    result.and(flushed)
+    .instrument(span)
+    .await
+}
+
+/// The `batch` span of `frame` if it is a batch (see the module doc),
+/// else no span.
+fn batch_span(direction: &'static str, frame: &Frame) -> tracing::Span {
+    match frame {
+        Frame::Batch(b) => tracing::debug_span!(
+            "batch",
+            direction,
+            id = b.id,
+            docs = b.docs.len(),
+            bytes = frame.approx_bytes(),
+            from = b.from_seq,
+            upto = b.upto_seq
+        ),
+        _ => tracing::Span::none(),
+    }
 }
 
 async fn run_inner<I: Inbound>(
@@ -99,11 +142,22 @@ async fn run_inner<I: Inbound>(
     let mut feed = session.replica().store.watch_feed();
     let mut out: VecDeque<Frame> = VecDeque::new();
     let mut replies_out: VecDeque<Frame> = VecDeque::new();
-    if let Some(hello) = session.start().await? {
+    // A dialer speaks first: its hello is the first frame.
+    let hello = session.start().await?;
+    let role = if hello.is_some() {
+        "dialer"
+    } else {
+        "acceptor"
+    };
+    tracing::Span::current().record("role", role);
+    if let Some(hello) = hello {
         out.push_back(hello);
     }
+    let mut peer_named = false;
     let mut flush = tokio::time::interval(opts.flush_every);
     flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut report = tokio::time::interval(opts.report_every);
+    report.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let started = Instant::now();
     let mut progress = Instant::now();
     let mut send_wait = Instant::now();
@@ -114,7 +168,12 @@ async fn run_inner<I: Inbound>(
         }
         if out.is_empty() {
             let was_waiting = session.awaiting_ack();
-            if let Some(batch) = session.next_batch().await? {
+            // The batch's fields are known once it is built.
+            let building = tracing::debug_span!("batch", direction = "out");
+            if let Some(batch) = session.next_batch().instrument(building).await? {
+                if matches!(batch, Frame::Batch(_)) {
+                    batch_span("out", &batch).in_scope(|| tracing::debug!("batch built"));
+                }
                 out.push_back(batch);
                 // The acknowledgement is due from the first batch of a
                 // round, not from whatever was last received on an idle
@@ -143,7 +202,23 @@ async fn run_inner<I: Inbound>(
                 };
                 progress = Instant::now();
                 silent = 0;
-                let replies = session.handle(frame).await?;
+                let span = batch_span("in", &frame);
+                let replies = session.handle(frame).instrument(span.clone()).await?;
+                if let Some(took) = session.stats().last_apply {
+                    span.in_scope(|| {
+                        tracing::debug!(
+                            micros = took.as_micros() as u64,
+                            changes = session.stats().last_apply_changes,
+                            "batch applied"
+                        )
+                    });
+                }
+                if !peer_named && let Some(p) = session.peer() {
+                    let current = tracing::Span::current();
+                    current.record("peer", p.node_id.as_str());
+                    current.record("peer_unit", p.unit.as_str());
+                    peer_named = true;
+                }
                 observe(session);
                 // Acknowledgements (and a hello's answer) go ahead of
                 // batches, since the peer's window waits on them, and in the
@@ -157,6 +232,9 @@ async fn run_inner<I: Inbound>(
                     Some(r) => r,
                     None => out.pop_front().expect("checked non-empty"),
                 };
+                if matches!(frame, Frame::Batch(_)) {
+                    batch_span("out", &frame).in_scope(|| tracing::debug!("batch sent"));
+                }
                 permit.send(frame);
                 send_wait = Instant::now();
             }
@@ -188,7 +266,19 @@ async fn run_inner<I: Inbound>(
                     opts.stall_timeout.as_secs()
                 )));
             }
-            _ = flush.tick() => session.flush().await?,
+            _ = flush.tick() => {
+                session.flush().await?;
+                // Receipts for a child ride with the flush: once a second
+                // at most, and only what is new.
+                if let Some(receipts) = session.next_receipts().await? {
+                    out.push_back(receipts);
+                }
+            }
+            _ = report.tick(), if session.peer().is_some() => {
+                if let Some(r) = session.report() {
+                    out.push_back(r);
+                }
+            }
         }
     }
 }

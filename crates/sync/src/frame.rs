@@ -5,7 +5,8 @@
 use automerge::ChangeHash;
 
 /// Version of the replication protocol; peers must agree on it.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// Version 2 added edge reports, delivery receipts and the ack's time.
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// One message of a session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,6 +15,10 @@ pub enum Frame {
     Refusal(Refusal),
     Batch(Batch),
     Ack(Ack),
+    /// Child to parent: the child's edges and those reported to it.
+    Report(Vec<EdgeReport>),
+    /// Parent to child: delivery receipts of the child's documents.
+    Receipts(Receipts),
 }
 
 impl Frame {
@@ -24,6 +29,8 @@ impl Frame {
             Frame::Refusal(_) => "refusal",
             Frame::Batch(_) => "batch",
             Frame::Ack(_) => "ack",
+            Frame::Report(_) => "report",
+            Frame::Receipts(_) => "receipts",
         }
     }
 
@@ -45,6 +52,14 @@ impl Frame {
                     })
                     .sum::<usize>()
             }
+            Frame::Report(edges) => edges.iter().map(EdgeReport::approx_bytes).sum::<usize>() + 4,
+            Frame::Receipts(r) => {
+                8 + r
+                    .receipts
+                    .iter()
+                    .map(|r| r.doc.len() + r.node_id.len() + r.unit.len() + 34 * r.heads.len() + 12)
+                    .sum::<usize>()
+            }
         }
     }
 }
@@ -59,6 +74,9 @@ pub struct Hello {
     /// The last sequence of the receiver's feed that the sender has durably
     /// applied: the receiver resumes after it.
     pub applied_from_you: i64,
+    /// From a child: the last of the parent's delivery receipts it has
+    /// stored; the parent sends those after it.
+    pub receipts_from_you: i64,
 }
 
 /// Why a side ends the session.
@@ -118,6 +136,9 @@ pub struct Ack {
     /// The sender's feed, applied by the receiver without a gap up to here.
     pub applied_upto: i64,
     pub docs: Vec<DocHeads>,
+    /// When the batch was applied, by the receiver's clock (ms since the
+    /// epoch): the sender keeps a delivery receipt of each document.
+    pub at: i64,
 }
 
 /// The receiver's heads of one document after applying an update.
@@ -130,4 +151,69 @@ pub struct DocHeads {
     /// Changes of the update that the receiver quarantined (or had
     /// quarantined before): not applied, and not to be sent again.
     pub quarantined: Vec<ChangeHash>,
+}
+
+/// One replication edge as the node at one end of it reported it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EdgeReport {
+    /// The node that reports, and the unit it hosts.
+    pub reporter_node: String,
+    pub reporter_unit: String,
+    /// The node at the other end, and its unit (empty until known).
+    pub peer_node: String,
+    pub peer_unit: String,
+    /// Whether the peer is one the reporter dials (else a child).
+    pub upstream: bool,
+    pub connected: bool,
+    /// Connected (or disconnected) since, and the last frame from the
+    /// peer; ms since the epoch, 0 for never.
+    pub since_millis: i64,
+    pub last_contact_millis: i64,
+    /// The reporter's feed acknowledged by the peer; the peer's feed
+    /// applied at the reporter.
+    pub acked_upto: i64,
+    pub applied_upto: i64,
+    /// Updates of the reporter's feed the peer lacks, the documents they
+    /// touch, and when the oldest was made (0: none).
+    pub changes_pending: u64,
+    pub docs_pending: u64,
+    pub oldest_pending_millis: i64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    pub rejected: u64,
+    pub quarantined: u64,
+    pub last_error: String,
+    /// When the reporter made the report, by its clock.
+    pub reported_at_millis: i64,
+}
+
+impl EdgeReport {
+    fn approx_bytes(&self) -> usize {
+        self.reporter_node.len()
+            + self.reporter_unit.len()
+            + self.peer_node.len()
+            + self.peer_unit.len()
+            + self.last_error.len()
+            + 96
+    }
+}
+
+/// Delivery receipts from a parent.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Receipts {
+    /// The parent's last receipt this frame covers (the child names it as
+    /// `receipts_from_you` in its next hello).
+    pub upto: i64,
+    pub receipts: Vec<Receipt>,
+}
+
+/// A document reached node `node_id` (hosting `unit`) with these heads at
+/// `at` (that node's clock, ms since the epoch).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    pub doc: String,
+    pub node_id: String,
+    pub unit: String,
+    pub heads: Vec<ChangeHash>,
+    pub at: i64,
 }

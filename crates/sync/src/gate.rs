@@ -729,21 +729,14 @@ async fn settle_with(
                 &e.hash,
             ) {
                 Ok(()) => {
-                    if let Err(reason) = apply_guarded(doc, id, &[change]) {
+                    if let Err(reason) =
+                        apply_held(tx, id, change, &e.hash, "dependency released", now).await?
+                    {
                         // Held for good: automerge cannot apply it.
-                        tx.discard(id);
                         tx.quarantine_recode(id, &e.hash, "refused", &reason)
                             .await?;
                         continue;
                     }
-                    tx.quarantine_decide(
-                        id,
-                        &e.hash,
-                        QuarantineState::Released,
-                        "dependency released",
-                        now,
-                    )
-                    .await?;
                     applied += 1;
                     progress = true;
                 }
@@ -810,13 +803,31 @@ pub async fn release(
             entry.id
         )));
     }
-    if let Err(reason) = apply_guarded(doc, &id, &[change]) {
-        tx.discard(&id);
-        return Err(SyncError::Link(reason));
-    }
-    tx.quarantine_decide(&id, &entry.hash, QuarantineState::Released, by, now)
-        .await?;
+    apply_held(tx, &id, change, &entry.hash, by, now)
+        .await?
+        .map_err(SyncError::Link)?;
     Ok(1 + settle(tx, tree, me, &id, now).await?)
+}
+
+/// Applies a held change whose dependencies are here and marks it
+/// released, `why` recorded as the decision. `Ok(Err(reason))` when
+/// automerge refuses it: the document is dropped from the transaction's
+/// cache, so nothing of the attempt is written.
+async fn apply_held(
+    tx: &mut WriteTx<'_>,
+    id: &DocId,
+    change: Change,
+    hash: &ChangeHash,
+    why: &str,
+    now: i64,
+) -> Result<Result<(), String>, SyncError> {
+    if let Err(reason) = apply_guarded(tx.doc(id).await?, id, &[change]) {
+        tx.discard(id);
+        return Ok(Err(reason));
+    }
+    tx.quarantine_decide(id, hash, QuarantineState::Released, why, now)
+        .await?;
+    Ok(Ok(()))
 }
 
 /// Discards a held change and every change that waits on it.

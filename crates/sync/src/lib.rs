@@ -52,6 +52,19 @@
 //! national node goes on down to the districts. It is not echoed back: the
 //! sender's heads are known.
 //!
+//! Two more frames serve the administrators (protocol version 2). A child
+//! sends its parent a **report** every few seconds
+//! ([`drive::DriveOptions::report_every`]): the state of its own edges
+//! and the latest reports of the nodes below it, through
+//! [`session::EdgeReports`]; the parent keeps only entries from inside
+//! the child's subtree. So the national node sees every edge in the
+//! country. Each ack carries the time the receiver applied the batch,
+//! which the sender keeps as a **delivery receipt** of the heads it
+//! acknowledged; a parent sends its children, in **receipts** frames, the
+//! receipts of their subtrees' documents (its own parent's included),
+//! after the last one each child names in its hello. So an office can
+//! tell when its change reached each level up to the national node.
+//!
 //! Everything is **bounded** ([`Limits`]): documents and bytes per batch,
 //! batches in flight before an ack (backpressure), feed rows per scan; and
 //! on receipt, documents per batch (more ends the session with a `limit`
@@ -77,7 +90,7 @@ pub mod session;
 use thiserror::Error;
 
 pub use frame::{Frame, PROTOCOL_VERSION};
-pub use session::{PeerInfo, Replica, Role, Session, SessionStats};
+pub use session::{EdgeReports, PeerInfo, Replica, Role, Session, SessionStats};
 
 /// Why a session ended.
 #[derive(Debug, Error)]

@@ -9,6 +9,7 @@
 //! simulation in the tests does it step by step.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
 
 use automerge::sync::{self, SyncDoc};
 use automerge::{Automerge, ChangeHash, ReadDoc};
@@ -16,9 +17,11 @@ use hopluu_model::doc::SCHEMA_VERSION;
 use hopluu_model::{DocId, DocKind, DocMeta, UnitId};
 use hopluu_store::Store;
 use hopluu_store::peer::PeerDoc;
+use hopluu_store::receipts::NewReceipt;
 
 use crate::frame::{
-    Ack, Batch, DocHeads, DocUpdate, Frame, Hello, PROTOCOL_VERSION, Payload, Refusal,
+    Ack, Batch, DocHeads, DocUpdate, EdgeReport, Frame, Hello, PROTOCOL_VERSION, Payload, Receipt,
+    Receipts, Refusal,
 };
 use crate::gate::{self, Gate, Incoming, Sender};
 use crate::{Limits, SyncError};
@@ -66,6 +69,19 @@ pub struct SessionStats {
     pub bytes_received: u64,
     /// Times the sender went back to the last acknowledged sequence.
     pub rewinds: u64,
+    /// Changes applied from the peer's batches (passed the gate and
+    /// committed; quarantined and refused ones are not counted).
+    pub changes_applied: u64,
+    /// Batches sent and not yet acknowledged, as of the last
+    /// acknowledgement handled.
+    pub in_flight: u64,
+    /// How long the batch in the last frame handled took to apply (the
+    /// checks, its one transaction and the commit), and the changes it
+    /// applied; None when the last frame was not a batch, so an observer
+    /// called after every frame ([`crate::drive::Observer`]) sees each
+    /// batch once.
+    pub last_apply: Option<std::time::Duration>,
+    pub last_apply_changes: u64,
 }
 
 #[derive(Debug)]
@@ -114,7 +130,29 @@ pub struct Session {
     /// The peer's feed, applied here up to this sequence.
     applied: i64,
     stats: SessionStats,
+    /// Where edge reports go and come from (the node's view of its edges).
+    reports: Option<Arc<dyn EdgeReports>>,
+    /// Delivery receipts from the peer's acknowledgements, not yet stored.
+    receipts_pending: Vec<NewReceipt>,
+    /// To a child: this node's receipts sent up to this id.
+    receipts_sent: i64,
 }
+
+/// What a node knows of its replication edges, for the reports a child
+/// sends its parent ([`Frame::Report`]).
+pub trait EdgeReports: Send + Sync {
+    /// The edges this node reports up: its own, and the latest reports of
+    /// the nodes below it.
+    fn report(&self) -> Vec<EdgeReport>;
+    /// Edges a child reported (already checked to come from its subtree).
+    fn reported(&self, child: &PeerInfo, edges: Vec<EdgeReport>);
+}
+
+/// Receipts sent to a child per frame, at most.
+const RECEIPTS_PER_FRAME: u32 = 500;
+
+/// Edges one report may carry: a national node's whole tree, with room.
+pub const MAX_REPORTED_EDGES: usize = 50_000;
 
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -151,7 +189,18 @@ impl Session {
             retries: HashMap::new(),
             applied: 0,
             stats: SessionStats::default(),
+            reports: None,
+            receipts_pending: Vec::new(),
+            receipts_sent: 0,
         }
+    }
+
+    /// The session with the node's edge reports: as a child it sends them
+    /// up ([`Session::report`]); as a parent it hands the child's reports
+    /// to them.
+    pub fn with_reports(mut self, reports: Arc<dyn EdgeReports>) -> Session {
+        self.reports = Some(reports);
+        self
     }
 
     pub fn replica(&self) -> &Replica {
@@ -210,12 +259,17 @@ impl Session {
             .map(|p| p.applied_upto)
             .unwrap_or(0);
         self.applied = applied;
+        let receipts_from_you = match self.role {
+            Role::Dialer { .. } => self.replica.store.receipt_cursor(peer).await?,
+            Role::Acceptor => 0,
+        };
         Ok(Hello {
             node_id: self.replica.node_id.clone(),
             unit: self.replica.unit.to_string(),
             protocol: PROTOCOL_VERSION,
             schema: SCHEMA_VERSION,
             applied_from_you: applied,
+            receipts_from_you,
         })
     }
 
@@ -224,6 +278,7 @@ impl Session {
     /// ([`SyncError::Refuse`]).
     pub async fn handle(&mut self, frame: Frame) -> Result<Vec<Frame>, SyncError> {
         self.stats.bytes_received += frame.approx_bytes() as u64;
+        self.stats.last_apply = None;
         match frame {
             Frame::Hello(h) => self.on_hello(h).await,
             Frame::Refusal(r) => Err(SyncError::Refused {
@@ -244,16 +299,157 @@ impl Session {
                         ),
                     ));
                 }
-                Ok(vec![Frame::Ack(self.apply(b).await?)])
+                let (started, changes) = (std::time::Instant::now(), self.stats.changes_applied);
+                let ack = self.apply(b).await?;
+                self.stats.last_apply = Some(started.elapsed());
+                self.stats.last_apply_changes = self.stats.changes_applied - changes;
+                Ok(vec![Frame::Ack(ack)])
             }
             Frame::Ack(a) => {
                 if self.peer.is_none() {
                     return Err(refuse("protocol", "expected a hello, received an ack"));
                 }
                 self.on_ack(a);
+                self.stats.in_flight = self.in_flight.len() as u64;
+                Ok(Vec::new())
+            }
+            Frame::Report(edges) => {
+                self.on_report(edges)?;
+                Ok(Vec::new())
+            }
+            Frame::Receipts(r) => {
+                self.on_receipts(r).await?;
                 Ok(Vec::new())
             }
         }
+    }
+
+    /// A child's report of its edges (and those of the nodes below it):
+    /// entries from outside its subtree are dropped.
+    fn on_report(&mut self, edges: Vec<EdgeReport>) -> Result<(), SyncError> {
+        let Some(peer) = self.peer.clone() else {
+            return Err(refuse("protocol", "expected a hello, received a report"));
+        };
+        if !matches!(self.role, Role::Acceptor) {
+            return Err(refuse("protocol", "a parent does not report to its child"));
+        }
+        if edges.len() > MAX_REPORTED_EDGES {
+            return Err(refuse(
+                "limit",
+                format!(
+                    "report of {} edges, over the limit of {MAX_REPORTED_EDGES}",
+                    edges.len()
+                ),
+            ));
+        }
+        let Some(reports) = &self.reports else {
+            return Ok(());
+        };
+        let tree = self.replica.store.tree();
+        let total = edges.len();
+        let edges: Vec<EdgeReport> = edges
+            .into_iter()
+            .filter(|e| {
+                UnitId::parse("reporter_unit", &e.reporter_unit)
+                    .is_ok_and(|u| tree.is_within(&u, &peer.unit))
+            })
+            .collect();
+        if edges.len() < total {
+            tracing::warn!(
+                peer = %peer.node_id,
+                dropped = total - edges.len(),
+                "report entries from outside the child's subtree dropped"
+            );
+        }
+        reports.reported(&peer, edges);
+        Ok(())
+    }
+
+    /// Delivery receipts from the parent: stored with the parent's cursor,
+    /// in one transaction.
+    async fn on_receipts(&mut self, r: Receipts) -> Result<(), SyncError> {
+        let Some(peer) = self.peer.clone() else {
+            return Err(refuse("protocol", "expected a hello, received receipts"));
+        };
+        if !matches!(self.role, Role::Dialer { .. }) {
+            return Err(refuse("protocol", "a child does not send receipts"));
+        }
+        if r.receipts.len() > 10 * RECEIPTS_PER_FRAME as usize {
+            return Err(refuse(
+                "limit",
+                format!("{} receipts in one frame", r.receipts.len()),
+            ));
+        }
+        let rows: Vec<NewReceipt> = r
+            .receipts
+            .into_iter()
+            .filter(|x| DocId::parse("doc_id", &x.doc).is_ok() && !x.node_id.is_empty())
+            .map(|x| NewReceipt {
+                doc: x.doc,
+                node_id: x.node_id,
+                unit: x.unit,
+                heads: x.heads,
+                at: x.at,
+            })
+            .collect();
+        let mut tx = self.replica.store.begin().await?;
+        tx.add_receipts(&rows).await?;
+        tx.set_receipt_cursor(&peer.node_id, r.upto.max(0)).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// As a child with edge reports: the report to send the parent now.
+    pub fn report(&self) -> Option<Frame> {
+        if !matches!(self.role, Role::Dialer { .. }) || self.peer.is_none() {
+            return None;
+        }
+        let reports = self.reports.as_ref()?;
+        let mut edges = reports.report();
+        edges.truncate(MAX_REPORTED_EDGES);
+        Some(Frame::Report(edges))
+    }
+
+    /// As a parent: the delivery receipts of the child's subtree stored
+    /// here since the last ones sent, if any.
+    pub async fn next_receipts(&mut self) -> Result<Option<Frame>, SyncError> {
+        let Some(peer) = self.peer.clone() else {
+            return Ok(None);
+        };
+        if !matches!(self.role, Role::Acceptor) {
+            return Ok(None);
+        }
+        let rows = self
+            .replica
+            .store
+            .receipts_after(self.receipts_sent, RECEIPTS_PER_FRAME)
+            .await?;
+        let Some(last) = rows.last().map(|r| r.id) else {
+            return Ok(None);
+        };
+        self.receipts_sent = last;
+        let tree = self.replica.store.tree();
+        let receipts: Vec<Receipt> = rows
+            .into_iter()
+            .filter(|r| {
+                r.node_id != peer.node_id
+                    && r.owner
+                        .as_deref()
+                        .and_then(|o| UnitId::parse("owner", o).ok())
+                        .is_some_and(|o| tree.is_within(&o, &peer.unit))
+            })
+            .map(|r| Receipt {
+                doc: r.doc,
+                node_id: r.node_id,
+                unit: r.unit,
+                heads: r.heads,
+                at: r.at,
+            })
+            .collect();
+        Ok(Some(Frame::Receipts(Receipts {
+            upto: last,
+            receipts,
+        })))
     }
 
     async fn on_hello(&mut self, h: Hello) -> Result<Vec<Frame>, SyncError> {
@@ -337,6 +533,7 @@ impl Session {
         // A repeated hello restarts the outgoing side from what the peer
         // says it has: nothing in flight can be trusted any more.
         self.cursor = h.applied_from_you.max(0);
+        self.receipts_sent = h.receipts_from_you.max(0);
         self.announced = self.cursor;
         self.acked = self.cursor;
         self.in_flight.clear();
@@ -392,10 +589,27 @@ impl Session {
             return;
         }
         self.acked = self.acked.max(a.applied_upto);
+        let receipts_from = match (&self.role, &self.peer) {
+            (Role::Dialer { .. }, Some(p)) if a.at > 0 => Some(p.clone()),
+            _ => None,
+        };
         for d in a.docs {
             let Ok(id) = DocId::parse("doc_id", &d.doc) else {
                 continue;
             };
+            if let Some(p) = &receipts_from
+                && d.rejected.is_empty()
+                && !d.heads.is_empty()
+            {
+                // The parent holds these heads of the document since `at`.
+                self.receipts_pending.push(NewReceipt {
+                    doc: d.doc.clone(),
+                    node_id: p.node_id.clone(),
+                    unit: p.unit.to_string(),
+                    heads: d.heads.clone(),
+                    at: a.at,
+                });
+            }
             // Changes the peer quarantined count as known there: they are
             // not sent again, and what follows them is sent after them.
             let mut heads = d.heads;
@@ -721,7 +935,6 @@ impl Session {
             }
         }
         let valid: Vec<DocId> = ids.iter().flatten().cloned().collect();
-        let mut held_all = self.replica.store.quarantined_in(&valid).await?;
         let sender = Sender {
             node: peer.node_id.clone(),
             unit: peer.unit.clone(),
@@ -730,6 +943,11 @@ impl Session {
         let now = hopluu_model::Clock::now_millis(&hopluu_model::SystemClock);
         let store = self.replica.store.clone();
         let mut tx = store.begin().await?;
+        // Read under the writer lock: a session with another peer may have
+        // quarantined a change of these documents while this one waited
+        // for the lock, and a held change judged as new here would be
+        // applied with its entry left held (and what waits on it stuck).
+        let mut held_all = tx.quarantined_in(&valid).await?;
         // The unit tree as of the last commit, plus the unit records this
         // batch brings (a new unit's record and its first roster often
         // travel together).
@@ -807,6 +1025,7 @@ impl Session {
             let mut sync_bytes = None;
             let mut missing_deps = false;
             let mut quarantined: Vec<ChangeHash> = Vec::new();
+            let mut changes = 0u64;
             match &u.payload {
                 Payload::Changes(data) => match Incoming::decode(data, limits.accept_changes) {
                     Err(e) => rejected = format!("undecodable changes: {e}"),
@@ -827,6 +1046,7 @@ impl Session {
                         }
                         quarantined.extend(admitted.quarantined);
                         quarantined.extend(admitted.known_bad);
+                        changes = admitted.applied as u64;
                         let doc = tx.doc(&id).await?;
                         let missing = u
                             .heads
@@ -868,6 +1088,7 @@ impl Session {
                                 }
                                 quarantined.extend(admitted.quarantined);
                                 quarantined.extend(admitted.known_bad);
+                                changes = admitted.applied as u64;
                                 let doc = tx.doc(&id).await?;
                                 let state = self.sync_states.entry(id.clone()).or_default();
                                 match gate::guarded(|| doc.receive_sync_message(state, msg))
@@ -979,6 +1200,10 @@ impl Session {
                 self.stats.docs_rejected += 1;
                 tracing::warn!(peer = %peer.node_id, doc = %id, reason = %rejected, "update not applied");
             }
+            if rejected.is_empty() || missing_deps {
+                // Committed with the batch; a discarded update's are not.
+                self.stats.changes_applied += changes;
+            }
             self.stats.changes_quarantined += quarantined.len() as u64;
             acks.push(DocHeads {
                 doc: id.to_string(),
@@ -993,6 +1218,8 @@ impl Session {
             tx.set_peer_applied(&peer.node_id, &peer.unit, self.applied);
         }
         self.flush_into(&mut tx);
+        let receipts = std::mem::take(&mut self.receipts_pending);
+        tx.add_receipts(&receipts).await?;
         tx.commit().await?;
         if units_changed {
             // Changes held because their maker's unit was not known yet
@@ -1004,6 +1231,7 @@ impl Session {
             batch: b.id,
             applied_upto: self.applied,
             docs: acks,
+            at: hopluu_model::Clock::now_millis(&hopluu_model::SystemClock),
         })
     }
 
@@ -1019,13 +1247,15 @@ impl Session {
     /// checkpoint) to the store. Cheap to call often: it writes only what
     /// changed since the last call.
     pub async fn flush(&mut self) -> Result<(), SyncError> {
-        if self.peer.is_none() || self.dirty.is_empty() {
+        if self.peer.is_none() || (self.dirty.is_empty() && self.receipts_pending.is_empty()) {
             return Ok(());
         }
         let store = self.replica.store.clone();
         let mut tx = store.begin().await?;
         self.flush_into(&mut tx);
+        tx.add_receipts(&self.receipts_pending).await?;
         tx.commit().await?;
+        self.receipts_pending.clear();
         Ok(())
     }
 }

@@ -7,6 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
 mod admin;
+mod conflicts;
+mod docs;
+mod edges;
+mod tree;
 
 const BIN: &str = env!("CARGO_BIN_EXE_hopluu");
 

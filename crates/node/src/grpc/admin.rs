@@ -22,11 +22,16 @@ use tonic::{Request, Response, Status};
 use crate::NodeError;
 use crate::app::App;
 use crate::error::to_status;
-use crate::grpc::auth;
+use crate::grpc::{auth, conflicts, docs, peers, trace};
+use crate::replication::Replication;
 use crate::server::Security;
 use crate::tls::NodeTls;
 
 type R<T> = Result<Response<T>, Status>;
+
+/// The stream of a compaction's progress.
+pub type CompactStream =
+    std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::CompactProgress, Status>> + Send>>;
 
 /// Entries per page when the request asks for more (or for 0: 100).
 const MAX_LIST: u32 = 1000;
@@ -60,18 +65,24 @@ fn check_note(note: &str) -> Result<(), Status> {
 /// The admin service of one node.
 #[derive(Clone, Debug)]
 pub struct AdminGrpc {
-    app: Arc<App>,
+    pub(crate) app: Arc<App>,
+    /// The node's replication: its edges, reports and dialler.
+    pub(crate) replication: Arc<Replication>,
     /// The node's TLS material, when it serves TLS.
     tls: Option<Arc<NodeTls>>,
 }
 
 impl AdminGrpc {
-    pub fn new(app: Arc<App>, security: &Security) -> AdminGrpc {
+    pub fn new(app: Arc<App>, replication: Arc<Replication>, security: &Security) -> AdminGrpc {
         let tls = match security {
             Security::Tls(tls) => Some(tls.clone()),
             Security::InsecurePlaintext => None,
         };
-        AdminGrpc { app, tls }
+        AdminGrpc {
+            app,
+            replication,
+            tls,
+        }
     }
 
     /// The entry `id`, which must exist and be held.
@@ -196,30 +207,41 @@ fn entry_pb(e: &QuarantineEntry) -> pb::QuarantineEntry {
 
 /// What a stored change says of itself, without its operations' values.
 fn change_summary(e: &QuarantineEntry, bytes: &[u8]) -> pb::ChangeSummary {
-    let mut out = pb::ChangeSummary {
-        hash: e.hash.to_string(),
-        size_bytes: bytes.len() as u64,
-        ..Default::default()
-    };
     match automerge::Change::try_from(bytes) {
-        Err(err) => out.decode_error = err.to_string(),
-        Ok(c) => {
-            let origin = Author::origin(c.actor_id());
-            out.hash = c.hash().to_string();
-            out.actor = c.actor_id().to_hex_string();
-            out.actor_node = origin.as_ref().map(|o| o.node.clone()).unwrap_or_default();
-            out.actor_unit = origin.map(|o| o.unit.to_string()).unwrap_or_default();
-            out.seq = c.seq();
-            out.deps = c.deps().iter().map(ToString::to_string).collect();
-            out.time_millis = c.timestamp();
-            out.message = c
-                .message()
-                .map(|m| m.chars().take(MAX_MESSAGE_CHARS).collect())
-                .unwrap_or_default();
-            out.op_count = c.len() as u64;
-        }
+        Err(err) => pb::ChangeSummary {
+            hash: e.hash.to_string(),
+            size_bytes: bytes.len() as u64,
+            decode_error: err.to_string(),
+            ..Default::default()
+        },
+        Ok(c) => pb::ChangeSummary {
+            size_bytes: bytes.len() as u64,
+            ..change_pb(&c)
+        },
     }
-    out
+}
+
+/// What a change says of itself (its actor's node and unit, hash, seq,
+/// dependencies, time, message, operation count), never the values it
+/// writes. Shared with `GetDoc`'s history.
+pub(crate) fn change_pb(c: &automerge::Change) -> pb::ChangeSummary {
+    let origin = Author::origin(c.actor_id());
+    pb::ChangeSummary {
+        hash: c.hash().to_string(),
+        actor: c.actor_id().to_hex_string(),
+        actor_node: origin.as_ref().map(|o| o.node.clone()).unwrap_or_default(),
+        actor_unit: origin.map(|o| o.unit.to_string()).unwrap_or_default(),
+        seq: c.seq(),
+        deps: c.deps().iter().map(ToString::to_string).collect(),
+        size_bytes: c.raw_bytes().len() as u64,
+        time_millis: c.timestamp(),
+        message: c
+            .message()
+            .map(|m| m.chars().take(MAX_MESSAGE_CHARS).collect())
+            .unwrap_or_default(),
+        op_count: c.len() as u64,
+        decode_error: String::new(),
+    }
 }
 
 /// Errors of the gate's release and discard: a missing dependency is the
@@ -247,6 +269,7 @@ impl pb::admin_service_server::AdminService for AdminGrpc {
             .unwrap_or_default();
         let counts = app.store.quarantine_counts().await.map_err(st)?;
         let count = |s| counts.get(&s).copied().unwrap_or(0).max(0) as u64;
+        let edges = self.replication.edges();
         Ok(Response::new(pb::NodeStatus {
             node_id: app.node_id.clone(),
             unit_id: app.unit.to_string(),
@@ -262,6 +285,9 @@ impl pb::admin_service_server::AdminService for AdminGrpc {
                 released: count(QuarantineState::Released),
                 discarded: count(QuarantineState::Discarded),
             }),
+            conflicts: app.store.conflict_count(None).await.map_err(st)?.max(0) as u64,
+            peers: edges.len() as u64,
+            peers_connected: edges.iter().filter(|e| e.connected).count() as u64,
         }))
     }
 
@@ -358,5 +384,53 @@ impl pb::admin_service_server::AdminService for AdminGrpc {
             .map_err(gate_error)?;
         tx.commit().await.map_err(st)?;
         self.decided(&who, &entry, n, &r.note).await
+    }
+
+    async fn list_peers(&self, req: Request<pb::ListPeersRequest>) -> R<pb::ListPeersResponse> {
+        peers::list(self, req).await
+    }
+
+    async fn tree(&self, req: Request<pb::TreeRequest>) -> R<pb::TreeResponse> {
+        peers::tree(self, req).await
+    }
+
+    async fn sync_now(&self, req: Request<pb::SyncNowRequest>) -> R<pb::SyncNowResponse> {
+        peers::sync_now(self, req).await
+    }
+
+    async fn list_docs(&self, req: Request<pb::ListDocsRequest>) -> R<pb::ListDocsResponse> {
+        docs::list(self, req).await
+    }
+
+    async fn get_doc(&self, req: Request<pb::GetDocRequest>) -> R<pb::DocDetail> {
+        docs::get(self, req).await
+    }
+
+    type CompactStream = CompactStream;
+
+    async fn compact(&self, req: Request<pb::CompactRequest>) -> R<CompactStream> {
+        docs::compact(self, req).await
+    }
+
+    async fn trace(&self, req: Request<pb::TraceRequest>) -> R<pb::TraceResponse> {
+        trace::trace(self, req).await
+    }
+
+    async fn list_conflicts(
+        &self,
+        req: Request<pb::ListConflictsRequest>,
+    ) -> R<pb::ListConflictsResponse> {
+        conflicts::list(self, req).await
+    }
+
+    async fn get_conflict(&self, req: Request<pb::GetConflictRequest>) -> R<pb::Conflict> {
+        conflicts::get(self, req).await
+    }
+
+    async fn resolve_conflict(
+        &self,
+        req: Request<pb::ResolveConflictRequest>,
+    ) -> R<pb::ResolveConflictResponse> {
+        conflicts::resolve(self, req).await
     }
 }

@@ -3,13 +3,18 @@
 //! converts the result; errors go through [`crate::error::to_status`].
 //!
 //! # Layout
-//! - [`auth`]: who may call what (administrators, staff of a unit, nodes).
+//! - [`auth`]: who may call what (administrators, staff of a unit, nodes),
+//!   and how often (each caller's budget of requests).
 //! - [`admin`]: the `AdminService` (status, quarantine).
 //! - [`convert`]: protobuf <-> domain conversions.
 
 pub mod admin;
 pub mod auth;
+pub mod conflicts;
 pub mod convert;
+pub mod docs;
+pub mod peers;
+pub mod trace;
 
 use std::sync::Arc;
 

@@ -87,6 +87,7 @@ async fn feed_from_child(node: &Node, update: DocUpdate) -> Result<Vec<ChangeHas
         protocol: PROTOCOL_VERSION,
         schema: SCHEMA_VERSION,
         applied_from_you: 0,
+        receipts_from_you: 0,
     }))
     .await?;
     let out = s

@@ -3,8 +3,8 @@
 //! directory, a fixed clock (22 November 2026), roster buckets of three
 //! members so that rosters split, the server on a loopback port over
 //! mutual TLS (a CA per test process), and generated tonic clients
-//! presenting an administrator's certificate. Each test shuts its node down and waits for the
-//! server to close the store.
+//! presenting an administrator's certificate. Each test shuts its node
+//! down and waits for the server to close the store.
 //!
 //! Refusals are checked the same way everywhere: the status code, a message
 //! that starts with the offending field (`birth_date: …`), and, for writes,
@@ -31,6 +31,15 @@
 //!   logs (captured at TRACE) or error messages.
 //! - [`replication`]: a national, a province and a district node syncing
 //!   over real gRPC streams: upward, downward, relay, restart, refusals.
+//! - [`attacks`]: hostile children with valid certificates: a flood of
+//!   hellos, frames that say nothing, a frame over the size limit.
+//! - [`limits`]: the per-caller request budget (`[limits]`): refusal with
+//!   `RESOURCE_EXHAUSTED` and a retry time, other callers unaffected,
+//!   refill, configuration checks.
+//! - [`metrics`]: the Prometheus endpoint scraped over HTTP and parsed:
+//!   families, per-peer series while a province syncs, applied changes,
+//!   histogram consistency; `[metrics]` checks; JSON logs with the
+//!   `sync_session` and `batch` spans.
 //! - [`tls`]: mutual TLS: clients without a trusted certificate refused,
 //!   CA rotation, replication identities (`identity`, `unknown-peer`), the
 //!   dialer checking its upstream, `--insecure-plaintext`, `[tls]` checks.
@@ -43,7 +52,9 @@ mod emulation;
 mod harness;
 mod health;
 mod imports;
+mod limits;
 mod members;
+mod metrics;
 mod personal_data;
 mod replication;
 mod reports;

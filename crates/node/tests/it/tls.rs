@@ -14,8 +14,6 @@ use hopluu_node::server::Serve;
 use hopluu_node::tls::NodeTls;
 use hopluu_node::tls::issue::Subject;
 use hopluu_proto::v1 as pb;
-use hopluu_proto::v1::replication_service_client::ReplicationServiceClient;
-use tokio_stream::StreamExt;
 
 use crate::harness::*;
 use crate::replication::eventually;
@@ -136,43 +134,6 @@ async fn a_second_trusted_ca_is_accepted_while_a_ca_is_rotated() -> Result<()> {
     national.stop().await
 }
 
-/// A hello as a node sends it.
-fn hello(node_id: &str, unit: &str) -> pb::SyncFrame {
-    hopluu_node::replication::to_pb(hopluu_sync::frame::Frame::Hello(
-        hopluu_sync::frame::Hello {
-            node_id: node_id.into(),
-            unit: unit.into(),
-            protocol: hopluu_sync::frame::PROTOCOL_VERSION,
-            schema: hopluu_model::doc::SCHEMA_VERSION,
-            applied_from_you: 0,
-        },
-    ))
-}
-
-/// Opens a sync stream to `node` as `caller`, sends `first`, and returns
-/// the first frame back (the stream stays open meanwhile).
-async fn first_answer(node: &Node, caller: &Caller, first: pb::SyncFrame) -> Result<pb::SyncFrame> {
-    let channel = node.channel_as(caller).await?;
-    let outbound = tokio_stream::iter([first]).chain(tokio_stream::pending());
-    let mut inbound = ReplicationServiceClient::new(channel)
-        .sync(outbound)
-        .await
-        .context("opening a sync stream")?
-        .into_inner();
-    let frame = tokio::time::timeout(Duration::from_secs(10), inbound.message())
-        .await
-        .context("an answer within 10 s")??;
-    frame.context("the stream ended without an answer")
-}
-
-/// The refusal's code and reason, or what came instead.
-fn refusal(frame: &pb::SyncFrame) -> Result<(String, String)> {
-    match &frame.body {
-        Some(pb::sync_frame::Body::Refusal(r)) => Ok((r.code.clone(), r.reason.clone())),
-        other => bail!("expected a refusal, got {other:?}"),
-    }
-}
-
 #[tokio::test]
 async fn a_child_must_be_the_node_its_certificate_names_and_a_configured_child() -> Result<()> {
     let national = Node::with_tree().await?;
@@ -189,14 +150,14 @@ async fn a_child_must_be_the_node_its_certificate_names_and_a_configured_child()
         hello("lc-node", LC),
     )
     .await?;
-    let (code, reason) = refusal(&answer)?;
+    let (code, reason) = refusal_of(&answer)?;
     assert_eq!(code, "identity", "{reason}");
     assert!(
         reason.contains("hg-node") && reason.contains("lc-node"),
         "{reason}"
     );
     // Its own id with another unit is no better.
-    let (code, _) = refusal(
+    let (code, _) = refusal_of(
         &first_answer(
             &national,
             &Caller::node("hg-node", HG),
@@ -207,11 +168,11 @@ async fn a_child_must_be_the_node_its_certificate_names_and_a_configured_child()
     assert_eq!(code, "identity");
     // An administrator's certificate cannot replicate.
     let (code, reason) =
-        refusal(&first_answer(&national, &Caller::admin(), hello("hg-node", HG)).await?)?;
+        refusal_of(&first_answer(&national, &Caller::admin(), hello("hg-node", HG)).await?)?;
     assert_eq!(code, "identity", "{reason}");
 
     // A node the national node does not list, honest in its hello.
-    let (code, reason) = refusal(
+    let (code, reason) = refusal_of(
         &first_answer(
             &national,
             &Caller::node("hg-ct-node", HG_CT),
@@ -225,7 +186,7 @@ async fn a_child_must_be_the_node_its_certificate_names_and_a_configured_child()
     national
         .replication
         .allow_child("hg-ct-node", &UnitId::parse("unit", HG_A)?);
-    let (code, _) = refusal(
+    let (code, _) = refusal_of(
         &first_answer(
             &national,
             &Caller::node("hg-ct-node", HG_CT),
@@ -251,7 +212,7 @@ async fn a_child_must_be_the_node_its_certificate_names_and_a_configured_child()
     national
         .replication
         .allow_child("stray", &UnitId::parse("unit", "khong-co")?);
-    let (code, _) = refusal(
+    let (code, _) = refusal_of(
         &first_answer(
             &national,
             &Caller::node("stray", "khong-co"),
@@ -367,7 +328,7 @@ async fn without_tls_a_node_starts_only_when_told_to_serve_plaintext() -> Result
     refused(&node, &Caller::admin()).await?;
     // A plaintext node trusts hellos as they come: no identity check.
     let answer = first_answer(&node, &Caller::Plaintext, hello("any-node", VN)).await?;
-    let (code, _) = refusal(&answer)?;
+    let (code, _) = refusal_of(&answer)?;
     assert_eq!(
         code, "not-in-subtree",
         "only the session's own checks apply"

@@ -55,12 +55,15 @@ macro_rules! suite {
 mod cache;
 mod check;
 mod compaction;
+mod conflicts;
 mod docs;
+mod docs_admin;
 mod feed;
 mod harness;
 mod members;
 mod peers;
 mod projections;
 mod quarantine;
+mod receipts;
 mod reports;
 mod units;

@@ -21,6 +21,7 @@ fn quick() -> DriveOptions {
         hello_timeout: Duration::from_millis(200),
         stall_timeout: Duration::from_millis(300),
         silent_timeouts: 3,
+        report_every: Duration::from_secs(10),
     }
 }
 

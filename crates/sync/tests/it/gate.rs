@@ -8,11 +8,11 @@
 //! `node-<unit>`; a change "by c1" is made under c1's actor.
 
 use automerge::transaction::Transactable;
-use automerge::{ActorId, Automerge, ChangeHash};
+use automerge::{ActorId, Automerge, ChangeHash, ReadDoc};
 use hopluu_model::doc::{SCHEMA_VERSION, skeleton_actor};
 use hopluu_model::{Author, DocId, member};
 use hopluu_store::Store;
-use hopluu_store::quarantine::{QuarantineFilter, QuarantineState};
+use hopluu_store::quarantine::{NewQuarantine, QuarantineFilter, QuarantineState};
 use hopluu_sync::frame::{Ack, Batch, DocUpdate, Frame, Hello, Payload};
 use hopluu_sync::{Limits, PROTOCOL_VERSION, Replica, Role, Session, SyncError, gate};
 
@@ -93,6 +93,7 @@ pub(crate) fn hello(unit: &str) -> Frame {
         protocol: PROTOCOL_VERSION,
         schema: SCHEMA_VERSION,
         applied_from_you: 0,
+        receipts_from_you: 0,
     })
 }
 
@@ -104,24 +105,40 @@ async fn accepting(store: &Store, me: &str, child: &str, limits: Limits) -> Sess
     s
 }
 
-/// Changes to `doc` as stored in `store`, made under `by`: the field
+/// One change to `doc` as stored in `store`, made under `by`: the field
 /// `note` of the root set to `value`. Returns the update and the change.
 async fn edit(store: &Store, doc: &DocId, by: ActorId, value: &str) -> (DocUpdate, ChangeHash) {
+    let (update, hashes) = edits(store, doc, by, &[("note", value)]).await;
+    (update, hashes[0])
+}
+
+/// Changes to `doc` as stored in `store`, made under `by`, one per
+/// `(field, value)` put on the root, each depending on the one before.
+/// Returns the update carrying them all and their hashes in order.
+async fn edits(
+    store: &Store,
+    doc: &DocId,
+    by: ActorId,
+    puts: &[(&str, &str)],
+) -> (DocUpdate, Vec<ChangeHash>) {
     let bytes = store.doc_bytes(doc).await.unwrap().expect("stored");
     let mut d = Automerge::load(&bytes).unwrap();
     let before = d.get_heads();
     d.set_actor(by);
-    let mut tx = d.transaction();
-    tx.put(automerge::ROOT, "note", value).unwrap();
-    tx.commit();
-    let hash = d.get_heads()[0];
+    let mut hashes = Vec::new();
+    for (field, value) in puts {
+        let mut tx = d.transaction();
+        tx.put(automerge::ROOT, *field, *value).unwrap();
+        tx.commit();
+        hashes.push(d.get_heads()[0]);
+    }
     (
         DocUpdate {
             doc: doc.to_string(),
             heads: d.get_heads(),
             payload: Payload::Changes(d.save_after(&before)),
         },
-        hash,
+        hashes,
     )
 }
 
@@ -314,25 +331,16 @@ async fn dependents_wait_and_follow_a_release() {
     let dir = fixtures::tempdir();
     let p1 = node(&dir, "p1").await;
     let g2 = roster("g2");
-    let bytes = p1.doc_bytes(&g2).await.unwrap().unwrap();
-    let mut d = Automerge::load(&bytes).unwrap();
-    let base = d.get_heads();
-    d.set_actor(actor("c1"));
-    let mut tx = d.transaction();
-    tx.put(automerge::ROOT, "note", "bad").unwrap();
-    tx.commit();
-    let bad = d.get_heads()[0];
-    // A legitimate maker (g2's own node, relayed by c1... which is not its
-    // subtree: use c1's own subtree instead) — the dependent is c1's too.
-    let mut tx = d.transaction();
-    tx.put(automerge::ROOT, "note2", "after").unwrap();
-    tx.commit();
-    let after = d.get_heads()[0];
-    let update = DocUpdate {
-        doc: g2.to_string(),
-        heads: d.get_heads(),
-        payload: Payload::Changes(d.save_after(&base)),
-    };
+    // Both by c1 over g2, outside its subtree; the second depends on the
+    // first.
+    let (update, hashes) = edits(
+        &p1,
+        &g2,
+        actor("c1"),
+        &[("note", "bad"), ("note2", "after")],
+    )
+    .await;
+    let (bad, after) = (hashes[0], hashes[1]);
     let mut s = accepting(&p1, "p1", "c1", Limits::default()).await;
     let a = ack(&mut s, vec![update]).await;
     assert_eq!(a.docs[0].quarantined, vec![bad, after]);
@@ -376,20 +384,7 @@ async fn a_discarded_change_stays_out() {
     let dir = fixtures::tempdir();
     let p1 = node(&dir, "p1").await;
     let g2 = roster("g2");
-    let bytes = p1.doc_bytes(&g2).await.unwrap().unwrap();
-    let mut d = Automerge::load(&bytes).unwrap();
-    let base = d.get_heads();
-    d.set_actor(actor("c1"));
-    for v in ["one", "two"] {
-        let mut tx = d.transaction();
-        tx.put(automerge::ROOT, "note", v).unwrap();
-        tx.commit();
-    }
-    let update = DocUpdate {
-        doc: g2.to_string(),
-        heads: d.get_heads(),
-        payload: Payload::Changes(d.save_after(&base)),
-    };
+    let (update, _) = edits(&p1, &g2, actor("c1"), &[("note", "one"), ("note", "two")]).await;
     let mut s = accepting(&p1, "p1", "c1", Limits::default()).await;
     ack(&mut s, vec![update.clone()]).await;
     let entries = p1
@@ -445,6 +440,77 @@ async fn a_held_relay_passes_when_it_comes_by_its_own_path() {
     assert_eq!(held(&p1).await[0].2, QuarantineState::Released);
 }
 
+/// A change quarantined by one session (a child relaying it) while
+/// another session, bringing the same change by its own path, waits for
+/// the writer lock: the second judges it as held, applies it, marks it
+/// released, and what follows it is not held.
+#[tokio::test(flavor = "current_thread")]
+async fn a_change_quarantined_while_its_own_path_waits_is_released() {
+    let dir = fixtures::tempdir();
+    let p1 = node(&dir, "p1").await;
+    let g1 = roster("g1");
+    let (update, hashes) = edits(
+        &p1,
+        &g1,
+        actor("vn"),
+        &[("note", "national correction"), ("note2", "after it")],
+    )
+    .await;
+    let (correction, after) = (hashes[0], hashes[1]);
+    let change = {
+        let bytes = p1.doc_bytes(&g1).await.unwrap().unwrap();
+        let mut d = Automerge::load(&bytes).unwrap();
+        let Payload::Changes(data) = &update.payload else {
+            unreachable!("edits sends changes")
+        };
+        d.load_incremental(data).unwrap();
+        d.get_change_by_hash(&correction)
+            .unwrap()
+            .raw_bytes()
+            .to_vec()
+    };
+    let mut from_parent = Session::new(
+        replica(&p1, "p1", Limits::default()),
+        Role::Dialer {
+            expect: "node-vn".into(),
+        },
+    );
+    from_parent.start().await.unwrap();
+    from_parent.handle(hello("vn")).await.unwrap();
+    // The child's session holds the writer lock and quarantines the
+    // relayed correction; the parent's batch arrives meanwhile.
+    let mut child = p1.begin().await.unwrap();
+    let (a, ()) = tokio::join!(ack(&mut from_parent, vec![update]), async move {
+        for _ in 0..50 {
+            tokio::task::yield_now().await;
+        }
+        let entry = NewQuarantine {
+            doc: roster("g1"),
+            hash: correction,
+            origin_node: "node-vn".into(),
+            origin_unit: "vn".into(),
+            peer_node: "node-c1".into(),
+            peer_unit: "c1".into(),
+            code: "outside-sender".into(),
+            reason: "relayed by a child".into(),
+            waits_for: None,
+            change,
+        };
+        assert!(child.quarantine(&entry, T0).await.unwrap());
+        child.commit().await.unwrap();
+    });
+    assert!(a.docs[0].quarantined.is_empty(), "{a:?}");
+    assert_eq!(p1.doc_heads(&g1).await.unwrap(), Some(vec![after]));
+    assert_eq!(
+        held(&p1).await,
+        vec![(
+            g1.to_string(),
+            "outside-sender".to_owned(),
+            QuarantineState::Released
+        )]
+    );
+}
+
 /// The national node holds no private roster, whoever sends it.
 #[tokio::test(flavor = "current_thread")]
 async fn private_rosters_are_refused_above_their_level() {
@@ -490,20 +556,13 @@ async fn limits_are_answered_not_crashed() {
         payload: Payload::Changes(vec![0u8; 5000]),
         ..own.clone()
     };
-    let bytes = p1.doc_bytes(&roster("g1")).await.unwrap().unwrap();
-    let mut d = Automerge::load(&bytes).unwrap();
-    let base = d.get_heads();
-    d.set_actor(actor("c1"));
-    for v in ["a", "b"] {
-        let mut tx = d.transaction();
-        tx.put(automerge::ROOT, "note", v).unwrap();
-        tx.commit();
-    }
-    let many = DocUpdate {
-        doc: roster("g1").to_string(),
-        heads: d.get_heads(),
-        payload: Payload::Changes(d.save_after(&base)),
-    };
+    let (many, _) = edits(
+        &p1,
+        &roster("g1"),
+        actor("c1"),
+        &[("note", "a"), ("note", "b")],
+    )
+    .await;
     let a = ack(&mut s, vec![big, many]).await;
     assert!(a.docs[0].rejected.starts_with("limit:"), "{a:?}");
     assert!(a.docs[1].rejected.contains("more than 1 changes"), "{a:?}");

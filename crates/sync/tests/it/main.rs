@@ -12,5 +12,6 @@
 mod drive;
 mod fixtures;
 mod gate;
+mod reports;
 mod session;
 mod sim;

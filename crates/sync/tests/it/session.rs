@@ -315,6 +315,7 @@ fn hello(node_id: &str, unit: &str) -> Hello {
         protocol: PROTOCOL_VERSION,
         schema: SCHEMA_VERSION,
         applied_from_you: 0,
+        receipts_from_you: 0,
     }
 }
 

@@ -330,6 +330,8 @@ fn describe(f: &Frame) -> String {
                 rejected
             )
         }
+        Frame::Report(edges) => format!("report({} edges)", edges.len()),
+        Frame::Receipts(r) => format!("receipts(upto {}, {})", r.upto, r.receipts.len()),
     }
 }
 

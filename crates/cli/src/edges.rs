@@ -1,0 +1,236 @@
+//! `hopluu peers`, `hopluu tree`, `hopluu trace` and `hopluu sync now`:
+//! the replication edges of a node and of its whole subtree, where a
+//! record's latest change has reached, and waking the dialler.
+
+use clap::{Subcommand, ValueEnum};
+use hopluu_proto::v1 as pb;
+use hopluu_proto::v1::admin_service_client::AdminServiceClient;
+use tonic::transport::Channel;
+
+use crate::admin::{when, who};
+use crate::output::{Table, kv, print};
+
+/// `hopluu sync …`.
+#[derive(Subcommand, Debug, Clone)]
+pub enum SyncCmd {
+    /// Dial every disconnected upstream now, without waiting out the
+    /// backoff (or only --peer).
+    Now {
+        #[arg(long)]
+        peer: Option<String>,
+    },
+}
+
+/// What `hopluu trace` follows.
+#[derive(ValueEnum, Debug, Clone, Copy)]
+pub enum TraceKindArg {
+    /// A member, by card number or member id.
+    Member,
+    Campaign,
+    Initiative,
+    Award,
+    /// A unit's record.
+    Unit,
+    /// Any document, by id (e.g. roster/hg-vi-thanh-g1).
+    Doc,
+}
+
+impl TraceKindArg {
+    fn pb(self) -> pb::TraceKind {
+        match self {
+            TraceKindArg::Member => pb::TraceKind::Member,
+            TraceKindArg::Campaign => pb::TraceKind::Campaign,
+            TraceKindArg::Initiative => pb::TraceKind::Initiative,
+            TraceKindArg::Award => pb::TraceKind::Award,
+            TraceKindArg::Unit => pb::TraceKind::Unit,
+            TraceKindArg::Doc => pb::TraceKind::Doc,
+        }
+    }
+}
+
+fn direction(d: i32) -> &'static str {
+    match pb::PeerDirection::try_from(d) {
+        Ok(pb::PeerDirection::Upstream) => "up",
+        Ok(pb::PeerDirection::Child) => "down",
+        _ => "?",
+    }
+}
+
+fn state(p: &pb::PeerStatus) -> String {
+    if p.connected {
+        format!("connected since {}", when(p.since_millis))
+    } else if p.since_millis > 0 {
+        format!("DOWN since {}", when(p.since_millis))
+    } else {
+        "never connected".to_owned()
+    }
+}
+
+/// A duration in seconds, short.
+fn secs(s: u64) -> String {
+    match s {
+        0 => "0".to_owned(),
+        s if s < 120 => format!("{s} s"),
+        s if s < 7_200 => format!("{} min", s / 60),
+        s if s < 172_800 => format!("{} h", s / 3_600),
+        s => format!("{} d", s / 86_400),
+    }
+}
+
+fn bytes(b: u64) -> String {
+    match b {
+        b if b < 10 << 10 => format!("{b} B"),
+        b if b < 10 << 20 => format!("{} KiB", b >> 10),
+        b => format!("{} MiB", b >> 20),
+    }
+}
+
+/// `hopluu peers`.
+pub async fn peers(channel: Channel, json: bool) -> anyhow::Result<()> {
+    let r = AdminServiceClient::new(channel)
+        .list_peers(pb::ListPeersRequest {})
+        .await?
+        .into_inner();
+    print(json, &r, "hopluu.v1.ListPeersResponse", || {
+        let mut t = Table::new(&[
+            "peer",
+            "dir",
+            "state",
+            "last contact",
+            "acked",
+            "applied",
+            "pending",
+            "lag",
+            "sent",
+            "received",
+            "refused",
+            "held",
+            "last error",
+        ]);
+        for p in &r.peers {
+            t.row(vec![
+                who(&p.node_id, &p.unit_id),
+                direction(p.direction).to_owned(),
+                state(p),
+                when(p.last_contact_millis),
+                format!("{}/{}", p.acked_upto, r.feed_position),
+                p.applied_upto.to_string(),
+                format!("{} docs ({} updates)", p.docs_pending, p.changes_pending),
+                secs(p.lag_seconds),
+                bytes(p.bytes_sent),
+                bytes(p.bytes_received),
+                p.rejected.to_string(),
+                p.quarantined.to_string(),
+                p.last_error.clone(),
+            ]);
+        }
+        t
+    })
+}
+
+/// `hopluu tree`.
+pub async fn tree(channel: Channel, json: bool, stale_after: u64) -> anyhow::Result<()> {
+    let r = AdminServiceClient::new(channel)
+        .tree(pb::TreeRequest {
+            stale_after_seconds: stale_after,
+        })
+        .await?
+        .into_inner();
+    print(json, &r, "hopluu.v1.TreeResponse", || {
+        let mut t = Table::new(&[
+            "reporter",
+            "peer",
+            "dir",
+            "state",
+            "pending",
+            "lag",
+            "report age",
+            "last error",
+        ]);
+        for e in &r.edges {
+            let p = e.edge.clone().unwrap_or_default();
+            let indent = "  ".repeat(e.reporter_depth as usize);
+            let age = if e.stale {
+                format!("{} STALE", secs(e.age_seconds))
+            } else {
+                secs(e.age_seconds)
+            };
+            t.row(vec![
+                format!("{indent}{}", e.reporter_node),
+                who(&p.node_id, &p.unit_id),
+                direction(p.direction).to_owned(),
+                state(&p),
+                format!("{} docs", p.docs_pending),
+                secs(p.lag_seconds),
+                age,
+                p.last_error.clone(),
+            ]);
+        }
+        t
+    })
+}
+
+/// `hopluu trace KIND ID`.
+pub async fn trace(
+    channel: Channel,
+    json: bool,
+    kind: TraceKindArg,
+    id: String,
+) -> anyhow::Result<()> {
+    let r = AdminServiceClient::new(channel)
+        .trace(pb::TraceRequest {
+            kind: kind.pb() as i32,
+            id,
+        })
+        .await?
+        .into_inner();
+    print(json, &r, "hopluu.v1.TraceResponse", || {
+        let mut head = kv(&[
+            ("document", r.doc_id.clone()),
+            ("latest change", r.change.clone()),
+            ("made by", who(&r.made_by_node, &r.made_by_unit)),
+            ("made at", when(r.made_at_millis)),
+        ]);
+        head.row(vec![String::new(), String::new()]);
+        let mut t = Table::new(&["level", "unit", "node", "reached"]);
+        for h in &r.hops {
+            t.row(vec![
+                h.depth.to_string(),
+                h.unit_id.clone(),
+                h.node_id.clone(),
+                if !h.reached {
+                    "not yet".to_owned()
+                } else if h.reached_at_millis > 0 {
+                    when(h.reached_at_millis)
+                } else {
+                    "yes".to_owned()
+                },
+            ]);
+        }
+        head.rows.push(vec!["path up".to_owned(), String::new()]);
+        let mut out = Table::new(&[]);
+        out.header = head.header.clone();
+        out.rows = head.rows;
+        for line in t.render().lines() {
+            out.rows.push(vec![String::new(), line.to_owned()]);
+        }
+        out
+    })
+}
+
+/// `hopluu sync now`.
+pub async fn sync(channel: Channel, json: bool, cmd: SyncCmd) -> anyhow::Result<()> {
+    let SyncCmd::Now { peer } = cmd;
+    let r = AdminServiceClient::new(channel)
+        .sync_now(pb::SyncNowRequest {
+            peer: peer.unwrap_or_default(),
+        })
+        .await?
+        .into_inner();
+    print(json, &r, "hopluu.v1.SyncNowResponse", || {
+        kv(&[
+            ("dialling now", r.woken.join(", ")),
+            ("already connected", r.connected.join(", ")),
+        ])
+    })
+}
