@@ -229,6 +229,8 @@ pub struct SyncMetrics {
 struct PeerSync {
     changes_applied: u64,
     in_flight: u64,
+    queued_replies: u64,
+    queued_frames: u64,
     apply: Histogram,
 }
 
@@ -243,12 +245,16 @@ impl SyncMetrics {
                 PeerSync {
                     changes_applied: 0,
                     in_flight: 0,
+                    queued_replies: 0,
+                    queued_frames: 0,
                     apply: Histogram::new(&APPLY_SECONDS),
                 },
             );
         }
         let p = peers.get_mut(peer).expect("inserted");
         p.in_flight = stats.in_flight;
+        p.queued_replies = stats.queued_replies;
+        p.queued_frames = stats.queued_frames;
         if let Some(took) = stats.last_apply {
             p.changes_applied += stats.last_apply_changes;
             p.apply.observe(took.as_secs_f64());
@@ -519,6 +525,28 @@ impl Scrape {
             by_peer(&|node, p| {
                 Some((self.in_flight_limit as u64).saturating_sub(in_flight(node, p)) as f64)
             }),
+        );
+        let queued = |node: &str, p: &PeerView, replies: bool| match sync.get(node) {
+            Some(s) if p.connected => {
+                if replies {
+                    s.queued_replies
+                } else {
+                    s.queued_frames
+                }
+            }
+            _ => 0,
+        };
+        x.simple(
+            "hopluu_sync_queued_replies",
+            Kind::Gauge,
+            "Acknowledgements waiting for the peer to read them (past 64 the node stops reading from it), as of the last frame handled.",
+            by_peer(&|node, p| Some(queued(node, p, true) as f64)),
+        );
+        x.simple(
+            "hopluu_sync_queued_frames",
+            Kind::Gauge,
+            "Batches, reports and receipts waiting for the transport, as of the last frame handled.",
+            by_peer(&|node, p| Some(queued(node, p, false) as f64)),
         );
         x.simple(
             "hopluu_sync_sent_bytes_total",

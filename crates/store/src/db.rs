@@ -155,7 +155,7 @@ impl Store {
                 cache: Mutex::new(DocCache::new(options.cache_docs)),
                 options,
                 incarnation,
-                writer: tokio::sync::Mutex::new(()),
+                writer: std::sync::Arc::new(tokio::sync::Mutex::new(())),
                 tree: RwLock::new(Arc::new(tree)),
                 feed: tokio::sync::watch::Sender::new(position),
                 quarantine_hint: std::sync::atomic::AtomicBool::new(quarantined > 0),

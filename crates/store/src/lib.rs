@@ -101,7 +101,7 @@ struct Inner {
     backend: Backend,
     options: StoreOptions,
     incarnation: Vec<u8>,
-    writer: tokio::sync::Mutex<()>,
+    writer: Arc<tokio::sync::Mutex<()>>,
     cache: Mutex<DocCache>,
     /// The unit tree, as the `units` projection holds it.
     tree: RwLock<Arc<UnitTree>>,

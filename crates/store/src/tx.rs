@@ -77,26 +77,33 @@ impl Committed {
 
 /// An open write. Holds the store's writer lock until committed or dropped;
 /// dropping it without [`WriteTx::commit`] discards every edit.
+///
+/// It owns what it holds (a handle on the store, the lock, the
+/// transaction), so that [`WriteTx::commit`] can run to its end on a task
+/// of its own whatever happens to its caller; the lifetime only ties it to
+/// the store it was begun on.
 pub struct WriteTx<'s> {
-    store: &'s Store,
-    _writer: tokio::sync::MutexGuard<'s, ()>,
+    store: Store,
+    _writer: tokio::sync::OwnedMutexGuard<()>,
     pub(crate) tx: sqlx::Transaction<'static, sqlx::Any>,
     docs: BTreeMap<DocId, Open>,
     peer_writes: Vec<PeerWrite>,
+    _store: std::marker::PhantomData<&'s Store>,
 }
 
 impl Store {
     /// Starts a write. Writes are serialised: the feed sequence is
     /// allocated in commit order.
     pub async fn begin(&self) -> Result<WriteTx<'_>> {
-        let writer = self.inner.writer.lock().await;
+        let writer = self.inner.writer.clone().lock_owned().await;
         let tx = self.inner.pool.begin().await?;
         Ok(WriteTx {
-            store: self,
+            store: self.clone(),
             _writer: writer,
             tx,
             docs: BTreeMap::new(),
             peer_writes: Vec::new(),
+            _store: std::marker::PhantomData,
         })
     }
 }
@@ -154,8 +161,8 @@ pub(crate) async fn load(conn: &mut sqlx::AnyConnection, id: &DocId) -> Result<O
 }
 
 impl<'s> WriteTx<'s> {
-    pub fn store(&self) -> &'s Store {
-        self.store
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     /// The document `id`, loaded (or empty if it does not exist yet) and
@@ -241,7 +248,32 @@ impl<'s> WriteTx<'s> {
     /// Writes every changed document, its feed entry and its projections,
     /// then commits. Nothing is durable, and nothing should be
     /// acknowledged, before this returns `Ok`.
-    pub async fn commit(mut self) -> Result<Committed> {
+    ///
+    /// The commit runs on a task of its own and always to its end, holding
+    /// the writer lock until the database has answered and the in-memory
+    /// state (unit tree, feed position, document cache) follows: a caller
+    /// cancelled meanwhile (a client gone, a request's deadline) neither
+    /// lets the next writer in while the commit is still landing nor leaves
+    /// the unit tree or the feed position behind what was committed.
+    pub async fn commit(self) -> Result<Committed> {
+        let owned: WriteTx<'static> = WriteTx {
+            store: self.store,
+            _writer: self._writer,
+            tx: self.tx,
+            docs: self.docs,
+            peer_writes: self.peer_writes,
+            _store: std::marker::PhantomData,
+        };
+        match tokio::spawn(owned.commit_here()).await {
+            Ok(r) => r,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => Err(StoreError::Db(sqlx::Error::Protocol(format!(
+                "the commit's task did not finish: {e}"
+            )))),
+        }
+    }
+
+    async fn commit_here(mut self) -> Result<Committed> {
         let docs = std::mem::take(&mut self.docs);
         let changed: Vec<&Open> = docs
             .values()

@@ -219,12 +219,13 @@ async fn run_inner<I: Inbound>(
                     current.record("peer_unit", p.unit.as_str());
                     peer_named = true;
                 }
-                observe(session);
                 // Acknowledgements (and a hello's answer) go ahead of
                 // batches, since the peer's window waits on them, and in the
                 // order their batches came: an ack overtaking an earlier one
                 // would make the peer presume that batch lost.
                 replies_out.extend(replies);
+                session.note_queues(replies_out.len(), out.len());
+                observe(session);
             }
             permit = outbound.reserve(), if !out.is_empty() || !replies_out.is_empty() => {
                 let permit = permit.map_err(|_| SyncError::Link("closed by the transport".into()))?;

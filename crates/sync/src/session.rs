@@ -72,9 +72,13 @@ pub struct SessionStats {
     /// Changes applied from the peer's batches (passed the gate and
     /// committed; quarantined and refused ones are not counted).
     pub changes_applied: u64,
-    /// Batches sent and not yet acknowledged, as of the last
-    /// acknowledgement handled.
+    /// Batches sent and not yet acknowledged.
     pub in_flight: u64,
+    /// Frames the driver holds for the peer: replies (acknowledgements)
+    /// and batches or reports waiting for the transport
+    /// ([`Session::note_queues`]).
+    pub queued_replies: u64,
+    pub queued_frames: u64,
     /// How long the batch in the last frame handled took to apply (the
     /// checks, its one transaction and the commit), and the changes it
     /// applied; None when the last frame was not a batch, so an observer
@@ -201,6 +205,12 @@ impl Session {
     pub fn with_reports(mut self, reports: Arc<dyn EdgeReports>) -> Session {
         self.reports = Some(reports);
         self
+    }
+
+    /// The driver's queues towards the peer, for the session's statistics.
+    pub fn note_queues(&mut self, replies: usize, frames: usize) {
+        self.stats.queued_replies = replies as u64;
+        self.stats.queued_frames = frames as u64;
     }
 
     pub fn replica(&self) -> &Replica {
@@ -828,6 +838,7 @@ impl Session {
         self.next_id += 1;
         self.told = self.told.max(upto);
         self.in_flight.push_back(InFlight { id, upto });
+        self.stats.in_flight = self.in_flight.len() as u64;
         self.stats.batches_sent += 1;
         self.stats.docs_sent += docs.len() as u64;
         self.stats.bytes_sent += bytes as u64;

@@ -308,3 +308,77 @@ async fn watch_repeats_a_read_only_command() {
     assert!(err.contains("--watch"), "{err}");
     t.shutdown().await;
 }
+
+/// `hopluu status` and `hopluu quarantine list` against the running tree,
+/// in both forms; and `hopluu trace campaign` at the district for a
+/// campaign the national node launched: reached at vn when it was made,
+/// held by the province that relayed it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_quarantine_and_a_campaign_trace_on_the_tree() {
+    let t = start().await;
+    Federation::until("the province sees both peers connected", LIMIT, || async {
+        let j = t.json(HG, &["status"]).await;
+        Ok(num(&j["peers_connected"]) == 2)
+    })
+    .await
+    .expect("both edges up");
+    let j = t.json(HG, &["status"]).await;
+    assert_eq!(j["node_id"], HG);
+    assert_eq!(num(&j["peers"]), 2);
+    assert_eq!(num(&j["conflicts"]), 0);
+    assert_eq!(num(&j["quarantine"]["held"]), 0);
+    let table = t.ok(HG, &["status"]).await;
+    for want in [
+        "peers",
+        "2 connected of 2",
+        "conflicts",
+        "quarantine",
+        "expires",
+    ] {
+        assert!(table.contains(want), "{want:?} missing from:\n{table}");
+    }
+    let j = t.json(VN, &["quarantine", "list"]).await;
+    assert!(j["entries"].as_array().is_none_or(|e| e.is_empty()), "{j}");
+    let table = t.ok(VN, &["quarantine", "list"]).await;
+    assert!(table.contains("reason"), "{table}");
+
+    t.fed
+        .node(VN)
+        .campaigns()
+        .launch_campaign(pb::LaunchCampaignRequest {
+            id: Some("tld-2026".to_owned()),
+            launching_unit_id: VN.to_owned(),
+            title: "Thi đua lao động giỏi 2026".to_owned(),
+            theme: "Lao động giỏi, lao động sáng tạo".to_owned(),
+            starts_on: "2026-01-01".to_owned(),
+            ends_on: "2026-12-31".to_owned(),
+            scope_unit_id: VN.to_owned(),
+        })
+        .await
+        .expect("vn launches a campaign");
+    let seen = std::sync::Mutex::new(Value::Null);
+    let reached = Federation::until("the campaign reaches the district", LIMIT, || async {
+        let out = t
+            .run(VT, &["--json", "trace", "campaign", "tld-2026"])
+            .await;
+        if !out.status.success() {
+            return Ok(false);
+        }
+        let j: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        *seen.lock().expect("lock") = j;
+        Ok(true)
+    })
+    .await;
+    let j = seen.into_inner().expect("lock");
+    reached.unwrap_or_else(|e| panic!("{e}: {j}"));
+    assert_eq!(j["made_by_node"], VN, "{j}");
+    let hops = j["hops"].as_array().expect("hops");
+    assert_eq!(hops.len(), 3, "{j}");
+    assert!(hops.iter().all(|h| h["reached"] == true), "{j}");
+    assert_eq!(hops[2]["node_id"], VN);
+    assert_eq!(
+        num(&hops[2]["reached_at_millis"]),
+        num(&j["made_at_millis"])
+    );
+    t.shutdown().await;
+}

@@ -8,7 +8,10 @@
 //! delivery receipts: the first receipt from a node of that level whose
 //! heads include the change says when it arrived there, by that node's
 //! clock. Receipts come from the parent's acknowledgements and are carried
-//! down from further up (`hopluu_store::receipts`).
+//! down from further up (`hopluu_store::receipts`). A change made above
+//! this node (a national campaign) is at its maker's level since it was
+//! made, and at every level between, which relayed it down (when is not
+//! known here).
 
 use automerge::{Automerge, ChangeHash, ObjId as ExId, ObjType, ReadDoc, Value};
 use hopluu_model::{
@@ -244,17 +247,43 @@ pub async fn trace(admin: &AdminGrpc, req: Request<pb::TraceRequest>) -> R<pb::T
                 0
             },
         }];
-        for unit in tree.ancestors(&me) {
+        let ancestors = tree.ancestors(&me);
+        // Levels between this node and the maker's relayed the change down
+        // to here: they hold it, when they got it is not known here.
+        let maker_at = origin
+            .as_ref()
+            .and_then(|o| ancestors.iter().position(|u| *u == o.unit));
+        for (i, unit) in ancestors.into_iter().enumerate() {
             let first: Option<&Receipt> = receipts
                 .iter()
                 .filter(|r| r.unit == unit.as_str() && covers(&doc, &r.heads, &change))
                 .min_by_key(|r| (r.at, r.id));
+            let hop = match (first, &origin) {
+                (Some(r), _) => pb::TraceHop {
+                    node_id: r.node_id.clone(),
+                    reached: true,
+                    reached_at_millis: r.at,
+                    ..Default::default()
+                },
+                // A change made above this node (a campaign from the
+                // national node, say) is at its maker's level since it
+                // was made.
+                (None, Some(o)) if o.unit == unit => pb::TraceHop {
+                    node_id: o.node.clone(),
+                    reached: true,
+                    reached_at_millis: made_at,
+                    ..Default::default()
+                },
+                (None, _) if maker_at.is_some_and(|m| i < m) => pb::TraceHop {
+                    reached: true,
+                    ..Default::default()
+                },
+                (None, _) => pb::TraceHop::default(),
+            };
             hops.push(pb::TraceHop {
                 unit_id: unit.to_string(),
                 depth: tree.depth(&unit) as u32,
-                node_id: first.map(|r| r.node_id.clone()).unwrap_or_default(),
-                reached: first.is_some(),
-                reached_at_millis: first.map(|r| r.at).unwrap_or(0),
+                ..hop
             });
         }
         Ok(pb::TraceResponse {

@@ -51,6 +51,8 @@ const FAMILIES: &[&str] = &[
     "hopluu_sync_lag_seconds",
     "hopluu_sync_batches_in_flight",
     "hopluu_sync_window_headroom_batches",
+    "hopluu_sync_queued_replies",
+    "hopluu_sync_queued_frames",
     "hopluu_sync_sent_bytes_total",
     "hopluu_sync_received_bytes_total",
     "hopluu_sync_sent_documents_total",

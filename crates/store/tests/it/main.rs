@@ -54,6 +54,7 @@ macro_rules! suite {
 
 mod cache;
 mod check;
+mod commit;
 mod compaction;
 mod conflicts;
 mod docs;
