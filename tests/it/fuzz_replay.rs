@@ -138,6 +138,13 @@ enum TurnedAway {
     /// Refused whole after automerge panicked on it inside the gate's
     /// `guarded` (decoding or applying changes from authorised actors).
     RefusedByGuard,
+    /// Changes onto the fixture roster, refused when the gate, checking
+    /// after applying them that the document gained exactly the changes
+    /// sent, met a panic in automerge (`save-after-change-with-altered-ops`:
+    /// bytes that are not the canonical encoding of the change's ops);
+    /// the roster not held lacks their dependencies, so nothing applies
+    /// there.
+    RefusedByGuardWhereItApplies,
     /// Changes held in quarantine by the authority check (an actor that is
     /// no node of the sender's subtree): stored aside, never applied; the
     /// other form refused.
@@ -153,7 +160,7 @@ enum TurnedAway {
 /// automerge past the authority check: delivered to the receiving node as
 /// a child's batch, none panics out of the session and none writes a
 /// document.
-const CRASH_AUTOMERGE: [(&str, TurnedAway); 11] = [
+const CRASH_AUTOMERGE: [(&str, TurnedAway); 12] = [
     ("load-incremental-unknown-actor-seq", TurnedAway::Held),
     ("load-incremental-seq-gap", TurnedAway::Held),
     (
@@ -174,6 +181,10 @@ const CRASH_AUTOMERGE: [(&str, TurnedAway); 11] = [
     ),
     ("authorised-unknown-actor-seq", TurnedAway::RefusedByGuard),
     ("authorised-seq-gap", TurnedAway::RefusedByGuard),
+    (
+        "save-after-change-with-altered-ops",
+        TurnedAway::RefusedByGuardWhereItApplies,
+    ),
 ];
 
 #[test]
@@ -194,6 +205,12 @@ fn automerge_crash_inputs_are_turned_away_and_write_no_document() -> Result<()> 
             }
             TurnedAway::RefusedByGuard => {
                 all_refused && d.quarantined == 0 && !d.peer_state_written && d.caught_panics > 0
+            }
+            TurnedAway::RefusedByGuardWhereItApplies => {
+                fuzzing::refused(&d.acks[0].docs[0].rejected)
+                    && d.quarantined == 0
+                    && !d.peer_state_written
+                    && d.caught_panics > 0
             }
             TurnedAway::Held => {
                 let (changes, sync) = (&d.acks[0].docs, &d.acks[1].docs);

@@ -252,11 +252,34 @@ pub fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
 /// Applies changes that passed the gate, guarded; on failure the document
 /// is dropped from the transaction (it may be half changed) and the update
 /// refused with the reason.
+///
+/// automerge 0.12 also takes a change whose bytes are not the canonical
+/// encoding of its operations: it files it under the hash of the bytes
+/// received while its change graph derives another, and panics on the
+/// document later (`save_after` at the commit, `get_change_by_hash`), so
+/// the session would fail on every reconnect. After applying, the changes
+/// the document gained must be exactly among those applied; anything else
+/// refuses the update.
 fn apply_guarded(doc: &mut Automerge, id: &DocId, changes: &[Change]) -> Result<(), String> {
+    let before = doc.get_heads();
     match guarded(|| doc.apply_changes(changes.iter().cloned())) {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(format!("{id}: changes refused: {e}")),
-        Err(e) => Err(format!("{id}: {e}")),
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(format!("{id}: changes refused: {e}")),
+        Err(e) => return Err(format!("{id}: {e}")),
+    }
+    let sent: std::collections::HashSet<ChangeHash> = changes.iter().map(Change::hash).collect();
+    let gained = guarded(|| {
+        doc.get_changes(&before)
+            .iter()
+            .map(|c| c.hash())
+            .collect::<Vec<_>>()
+    })
+    .map_err(|e| format!("{id}: {e}"))?;
+    match gained.iter().find(|h| !sent.contains(h)) {
+        None => Ok(()),
+        Some(h) => Err(format!(
+            "{id}: a change is not the encoding of its own operations (automerge derives {h}); refused"
+        )),
     }
 }
 

@@ -62,6 +62,21 @@ fn check_note(note: &str) -> Result<(), Status> {
     Ok(())
 }
 
+/// A listing's filter: the document (empty: every one) and the id to
+/// page after, checked (`doc_id`, `after_id`).
+pub(crate) fn list_filter(doc_id: &str, after_id: i64) -> Result<Option<DocId>, Status> {
+    if after_id < 0 {
+        return Err(model(ModelError::invalid(
+            "after_id",
+            format!("must not be negative, got {after_id}"),
+        )));
+    }
+    match doc_id.trim() {
+        "" => Ok(None),
+        d => DocId::parse("doc_id", d).map(Some).map_err(model),
+    }
+}
+
 /// The admin service of one node.
 #[derive(Clone, Debug)]
 pub struct AdminGrpc {
@@ -311,16 +326,7 @@ impl pb::admin_service_server::AdminService for AdminGrpc {
                 )));
             }
         };
-        let doc = match r.doc_id.trim() {
-            "" => None,
-            d => Some(DocId::parse("doc_id", d).map_err(model)?.to_string()),
-        };
-        if r.after_id < 0 {
-            return Err(model(ModelError::invalid(
-                "after_id",
-                format!("must not be negative, got {}", r.after_id),
-            )));
-        }
+        let doc = list_filter(&r.doc_id, r.after_id)?.map(|d| d.to_string());
         let entries = self
             .app
             .store

@@ -109,16 +109,7 @@ pub async fn list(
     req: Request<pb::ListConflictsRequest>,
 ) -> R<pb::ListConflictsResponse> {
     let (_, r) = auth::admin(req, "ListConflicts")?;
-    let doc = match r.doc_id.trim() {
-        "" => None,
-        d => Some(DocId::parse("doc_id", d).map_err(model)?),
-    };
-    if r.after_id < 0 {
-        return Err(model(ModelError::invalid(
-            "after_id",
-            format!("must not be negative, got {}", r.after_id),
-        )));
-    }
+    let doc = crate::grpc::admin::list_filter(&r.doc_id, r.after_id)?;
     let list = admin
         .app
         .store
