@@ -112,6 +112,20 @@ async fn edit(store: &Store, doc: &DocId, by: ActorId, value: &str) -> (DocUpdat
     (update, hashes[0])
 }
 
+/// A session at `store`'s node (hosting `me`) that dialled its parent
+/// hosting `parent`, hellos exchanged.
+pub(crate) async fn dialing(store: &Store, me: &str, parent: &str) -> Session {
+    let mut s = Session::new(
+        replica(store, me, Limits::default()),
+        Role::Dialer {
+            expect: format!("node-{parent}"),
+        },
+    );
+    s.start().await.expect("hello made");
+    s.handle(hello(parent)).await.expect("hello accepted");
+    s
+}
+
 /// Changes to `doc` as stored in `store`, made under `by`, one per
 /// `(field, value)` put on the root, each depending on the one before.
 /// Returns the update carrying them all and their hashes in order.
@@ -426,14 +440,7 @@ async fn a_held_relay_passes_when_it_comes_by_its_own_path() {
     assert_eq!(a.docs[0].quarantined, vec![h]);
     assert_eq!(held(&p1).await[0].1, "outside-sender");
 
-    let mut from_parent = Session::new(
-        replica(&p1, "p1", Limits::default()),
-        Role::Dialer {
-            expect: "node-vn".into(),
-        },
-    );
-    from_parent.start().await.unwrap();
-    from_parent.handle(hello("vn")).await.unwrap();
+    let mut from_parent = dialing(&p1, "p1", "vn").await;
     let a = ack(&mut from_parent, vec![correction]).await;
     assert!(a.docs[0].quarantined.is_empty(), "{a:?}");
     assert_eq!(p1.doc_heads(&roster("g1")).await.unwrap(), Some(vec![h]));
@@ -469,14 +476,7 @@ async fn a_change_quarantined_while_its_own_path_waits_is_released() {
             .raw_bytes()
             .to_vec()
     };
-    let mut from_parent = Session::new(
-        replica(&p1, "p1", Limits::default()),
-        Role::Dialer {
-            expect: "node-vn".into(),
-        },
-    );
-    from_parent.start().await.unwrap();
-    from_parent.handle(hello("vn")).await.unwrap();
+    let mut from_parent = dialing(&p1, "p1", "vn").await;
     // The child's session holds the writer lock and quarantines the
     // relayed correction; the parent's batch arrives meanwhile.
     let mut child = p1.begin().await.unwrap();

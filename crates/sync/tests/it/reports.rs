@@ -12,7 +12,7 @@ use hopluu_sync::frame::{Ack, DocHeads, EdgeReport, Frame, Hello, Receipt, Recei
 use hopluu_sync::{EdgeReports, Limits, PeerInfo, Role, Session};
 
 use crate::fixtures;
-use crate::gate::{hello, node, replica};
+use crate::gate::{dialing, hello, node, replica};
 
 #[derive(Default)]
 struct Recorder {
@@ -78,15 +78,7 @@ async fn a_parent_keeps_only_reports_from_inside_the_childs_subtree() {
 
     // A child reports its edges; it refuses a report from its parent.
     let p1 = node(&dir, "p1").await;
-    let mut child = Session::new(
-        replica(&p1, "p1", Limits::default()),
-        Role::Dialer {
-            expect: "node-vn".into(),
-        },
-    )
-    .with_reports(rec.clone());
-    child.start().await.unwrap();
-    child.handle(hello("vn")).await.unwrap();
+    let mut child = dialing(&p1, "p1", "vn").await.with_reports(rec.clone());
     match child.report() {
         Some(Frame::Report(edges)) => assert_eq!(edges[0].peer_node, "node-vn"),
         other => panic!("expected a report, got {other:?}"),
@@ -103,14 +95,7 @@ async fn receipts_follow_acks_up_and_come_back_down_to_their_subtree() {
     let dir = fixtures::tempdir();
     let p1 = node(&dir, "p1").await;
     // p1's session with its parent: an ack with a time becomes receipts.
-    let mut up = Session::new(
-        replica(&p1, "p1", Limits::default()),
-        Role::Dialer {
-            expect: "node-vn".into(),
-        },
-    );
-    up.start().await.unwrap();
-    up.handle(hello("vn")).await.unwrap();
+    let mut up = dialing(&p1, "p1", "vn").await;
     // A batch must have been sent for its ack to count: send what p1 has.
     let sent = up
         .next_batch()
@@ -167,14 +152,7 @@ async fn receipts_follow_acks_up_and_come_back_down_to_their_subtree() {
 
     // c1 stores them, with p1's cursor, and names it in its next hello.
     let c1 = node(&dir, "c1").await;
-    let mut c1_up = Session::new(
-        replica(&c1, "c1", Limits::default()),
-        Role::Dialer {
-            expect: "node-p1".into(),
-        },
-    );
-    c1_up.start().await.unwrap();
-    c1_up.handle(hello("p1")).await.unwrap();
+    let mut c1_up = dialing(&c1, "c1", "p1").await;
     c1_up.handle(Frame::Receipts(r.clone())).await.unwrap();
     let at_c1 = c1.receipts_after(0, 10).await.unwrap();
     assert_eq!(at_c1.len(), 1);
