@@ -668,3 +668,82 @@ async fn crafted_automerge_that_crashes_automerge_is_refused() {
     let a = ack(&mut s, vec![own]).await;
     assert_eq!(a.docs[0].heads, vec![h]);
 }
+
+/// A national campaign that a district relays up (held at the province:
+/// `outside-sender`) before, or at any round of, the national node's own
+/// session with the province, from first contact (the sync protocol, since
+/// the province's heads are unknown) until both sides are quiet: the
+/// province ends with the campaign, its held entries released.
+#[tokio::test(flavor = "current_thread")]
+async fn a_relayed_campaign_arrives_whole_whenever_the_relay_comes() {
+    for relay_at in 0..8 {
+        let dir = fixtures::tempdir();
+        let vn = node(&dir, "vn").await;
+        let p1 = node(&dir, "p1").await;
+        let camp = DocId::Campaign(cid("camp-vn"));
+        fixtures::launch_campaign(&vn, &author("vn"), "camp-vn", &uid("vn"), &uid("vn"))
+            .await
+            .unwrap();
+        let bytes = vn.doc_bytes(&camp).await.unwrap().unwrap();
+        let heads = vn.doc_heads(&camp).await.unwrap().unwrap();
+        let mut from_c1 = accepting(&p1, "p1", "c1", Limits::default()).await;
+        let relay = DocUpdate {
+            doc: camp.to_string(),
+            heads: heads.clone(),
+            payload: Payload::Changes(bytes),
+        };
+        // vn's session with p1, both sides real, pumped until quiet.
+        let mut up = Session::new(
+            replica(&p1, "p1", Limits::default()),
+            Role::Dialer {
+                expect: "node-vn".into(),
+            },
+        );
+        let mut down = Session::new(replica(&vn, "vn", Limits::default()), Role::Acceptor);
+        let mut to_down: Vec<Frame> = up.start().await.unwrap().into_iter().collect();
+        let mut to_up: Vec<Frame> = Vec::new();
+        for round in 0..200 {
+            if round == relay_at {
+                ack(&mut from_c1, vec![relay.clone()]).await;
+            }
+            for f in std::mem::take(&mut to_down) {
+                to_up.extend(down.handle(f).await.unwrap());
+            }
+            if down.peer().is_some()
+                && let Some(b) = down.next_batch().await.unwrap()
+            {
+                to_up.push(b);
+            }
+            for f in std::mem::take(&mut to_up) {
+                to_down.extend(up.handle(f).await.unwrap());
+            }
+            if up.peer().is_some()
+                && let Some(b) = up.next_batch().await.unwrap()
+            {
+                to_down.push(b);
+            }
+            if round > relay_at
+                && to_up.is_empty()
+                && to_down.is_empty()
+                && !down.awaiting_ack()
+                && !up.awaiting_ack()
+            {
+                break;
+            }
+        }
+        assert_eq!(
+            p1.doc_heads(&camp).await.unwrap(),
+            Some(heads),
+            "relay at round {relay_at}: the province lacks the campaign; held: {:?}",
+            held(&p1).await
+        );
+        assert!(
+            held(&p1)
+                .await
+                .iter()
+                .all(|(_, _, state)| *state == QuarantineState::Released),
+            "relay at round {relay_at}: {:?}",
+            held(&p1).await
+        );
+    }
+}
