@@ -1037,127 +1037,118 @@ impl Session {
             let mut missing_deps = false;
             let mut quarantined: Vec<ChangeHash> = Vec::new();
             let mut changes = 0u64;
-            match &u.payload {
-                Payload::Changes(data) => match Incoming::decode(data, limits.accept_changes) {
-                    Err(e) => rejected = format!("undecodable changes: {e}"),
-                    Ok(incoming) => {
-                        let admitted = gate
-                            .admit(&mut tx, &id, incoming, &mut held, !last_pass)
-                            .await?;
-                        if admitted.deferred {
-                            held_all.insert(id.clone(), held);
-                            deferred.push((u, Some(id)));
-                            continue;
-                        }
-                        if let Some(reason) = admitted.refused {
-                            self.stats.docs_rejected += 1;
-                            tracing::warn!(peer = %peer.node_id, doc = %id, reason = %reason, "update refused");
-                            acks.push(refuse_doc(format!("refused: {reason}")));
-                            continue;
-                        }
-                        quarantined.extend(admitted.quarantined);
-                        quarantined.extend(admitted.known_bad);
-                        changes = admitted.applied as u64;
-                        let doc = tx.doc(&id).await?;
-                        let missing = u
-                            .heads
-                            .iter()
-                            .any(|h| doc.get_change_by_hash(h).is_none() && !held.contains_key(h));
-                        if missing {
-                            missing_deps = true;
-                            rejected = "missing dependencies: resend from the heads in this ack"
-                                .to_owned();
-                        } else {
-                            peer_heads = Some(known_only(doc, &u.heads));
-                        }
-                    }
-                },
+            // The changes an update carries, and for a sync message the
+            // message without them: the changes pass the gate first, the
+            // protocol sees the rest.
+            let decoded = match &u.payload {
+                Payload::Changes(data) => Incoming::decode(data, limits.accept_changes)
+                    .map(|i| (i, None))
+                    .map_err(|e| format!("undecodable changes: {e}")),
                 Payload::Sync(msg) => match sync::Message::decode(msg) {
-                    Err(e) => rejected = format!("undecodable sync message: {e}"),
+                    Err(e) => Err(format!("undecodable sync message: {e}")),
                     Ok(mut msg) => {
-                        // The changes the message carries pass the gate
-                        // first; the protocol sees the message without them.
                         let data: Vec<u8> = msg.changes.iter().flatten().copied().collect();
                         msg.changes = sync::ChunkList::empty();
-                        match Incoming::decode(&data, limits.accept_changes) {
-                            Err(e) => rejected = format!("undecodable changes: {e}"),
-                            Ok(incoming) => {
-                                let admitted = gate
-                                    .admit(&mut tx, &id, incoming, &mut held, !last_pass)
-                                    .await?;
-                                if admitted.deferred {
-                                    held_all.insert(id.clone(), held);
-                                    deferred.push((u, Some(id)));
-                                    continue;
-                                }
-                                if let Some(reason) = admitted.refused {
-                                    self.stats.docs_rejected += 1;
+                        Incoming::decode(&data, limits.accept_changes)
+                            .map(|i| (i, Some(msg)))
+                            .map_err(|e| format!("undecodable changes: {e}"))
+                    }
+                },
+            };
+            match decoded {
+                Err(e) => rejected = e,
+                Ok((incoming, msg)) => {
+                    let admitted = gate
+                        .admit(&mut tx, &id, incoming, &mut held, !last_pass)
+                        .await?;
+                    if admitted.deferred {
+                        held_all.insert(id.clone(), held);
+                        deferred.push((u, Some(id)));
+                        continue;
+                    }
+                    if let Some(reason) = admitted.refused {
+                        self.stats.docs_rejected += 1;
+                        if msg.is_some() {
+                            self.sync_states.remove(&id);
+                        }
+                        tracing::warn!(peer = %peer.node_id, doc = %id, reason = %reason, "update refused");
+                        acks.push(refuse_doc(format!("refused: {reason}")));
+                        continue;
+                    }
+                    quarantined.extend(admitted.quarantined);
+                    quarantined.extend(admitted.known_bad);
+                    changes = admitted.applied as u64;
+                    let doc = tx.doc(&id).await?;
+                    match msg {
+                        None => {
+                            let missing = u.heads.iter().any(|h| {
+                                doc.get_change_by_hash(h).is_none() && !held.contains_key(h)
+                            });
+                            if missing {
+                                missing_deps = true;
+                                rejected =
+                                    "missing dependencies: resend from the heads in this ack"
+                                        .to_owned();
+                            } else {
+                                peer_heads = Some(known_only(doc, &u.heads));
+                            }
+                        }
+                        Some(msg) => {
+                            let state = self.sync_states.entry(id.clone()).or_default();
+                            match gate::guarded(|| doc.receive_sync_message(state, msg))
+                                .and_then(|r| r.map_err(|e| e.to_string()))
+                            {
+                                Err(e) => {
+                                    rejected = format!("sync message refused: {e}");
+                                    // The document or the state may be half
+                                    // changed: start both afresh.
                                     self.sync_states.remove(&id);
-                                    tracing::warn!(peer = %peer.node_id, doc = %id, reason = %reason, "update refused");
-                                    acks.push(refuse_doc(format!("refused: {reason}")));
-                                    continue;
+                                    tx.discard(&id);
                                 }
-                                quarantined.extend(admitted.quarantined);
-                                quarantined.extend(admitted.known_bad);
-                                changes = admitted.applied as u64;
-                                let doc = tx.doc(&id).await?;
-                                let state = self.sync_states.entry(id.clone()).or_default();
-                                match gate::guarded(|| doc.receive_sync_message(state, msg))
-                                    .and_then(|r| r.map_err(|e| e.to_string()))
-                                {
-                                    Err(e) => {
-                                        rejected = format!("sync message refused: {e}");
-                                        // The document or the state may be
-                                        // half changed: start both afresh.
+                                Ok(()) => {
+                                    let theirs = state.their_heads.clone().unwrap_or_default();
+                                    if theirs.iter().all(|h| {
+                                        doc.get_change_by_hash(h).is_some() || held.contains_key(h)
+                                    }) {
+                                        // The peer's heads are all known here
+                                        // (or held): from now on it gets plain
+                                        // changes.
                                         self.sync_states.remove(&id);
-                                        tx.discard(&id);
-                                    }
-                                    Ok(()) => {
-                                        let theirs = state.their_heads.clone().unwrap_or_default();
-                                        if theirs.iter().all(|h| {
-                                            doc.get_change_by_hash(h).is_some()
-                                                || held.contains_key(h)
-                                        }) {
-                                            // The peer's heads are all known here
-                                            // (or held): from now on it gets plain
-                                            // changes.
-                                            self.sync_states.remove(&id);
-                                            // A late answer to an earlier round
-                                            // (the peer had nothing yet, say) names
-                                            // heads older than those it has
-                                            // acknowledged since: forgetting those
-                                            // would send it the document again.
-                                            let theirs = known_only(doc, &theirs);
-                                            let stale = self
-                                                .acked_heads
-                                                .get(&id)
-                                                .is_some_and(|known| covers(doc, known, &theirs));
-                                            if !stale {
-                                                peer_heads = Some(theirs);
-                                            }
-                                            self.resend.insert(id.clone());
-                                        } else {
-                                            // The peer has changes this node lacks:
-                                            // answer in the sync protocol, which
-                                            // finds them without resending history.
-                                            if let Ok(Some(reply)) =
-                                                gate::guarded(|| doc.generate_sync_message(state))
-                                            {
-                                                self.sync_out.push_back(DocUpdate {
-                                                    doc: id.to_string(),
-                                                    heads: doc.get_heads(),
-                                                    payload: Payload::Sync(reply.encode()),
-                                                });
-                                            }
-                                            sync_bytes = Some(state.encode());
-                                            peer_heads = Some(known_only(doc, &theirs));
+                                        // A late answer to an earlier round
+                                        // (the peer had nothing yet, say) names
+                                        // heads older than those it has
+                                        // acknowledged since: forgetting those
+                                        // would send it the document again.
+                                        let theirs = known_only(doc, &theirs);
+                                        let stale = self
+                                            .acked_heads
+                                            .get(&id)
+                                            .is_some_and(|known| covers(doc, known, &theirs));
+                                        if !stale {
+                                            peer_heads = Some(theirs);
                                         }
+                                        self.resend.insert(id.clone());
+                                    } else {
+                                        // The peer has changes this node lacks:
+                                        // answer in the sync protocol, which
+                                        // finds them without resending history.
+                                        if let Ok(Some(reply)) =
+                                            gate::guarded(|| doc.generate_sync_message(state))
+                                        {
+                                            self.sync_out.push_back(DocUpdate {
+                                                doc: id.to_string(),
+                                                heads: doc.get_heads(),
+                                                payload: Payload::Sync(reply.encode()),
+                                            });
+                                        }
+                                        sync_bytes = Some(state.encode());
+                                        peer_heads = Some(known_only(doc, &theirs));
                                     }
                                 }
                             }
                         }
                     }
-                },
+                }
             }
             let doc = tx.doc(&id).await?;
             if doc.get_heads() != before && DocMeta::read(id.clone(), doc).is_err() {
