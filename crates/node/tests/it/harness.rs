@@ -197,6 +197,26 @@ pub struct Node {
     dir: Option<TempDir>,
 }
 
+/// Makes `c` the configuration of a child node `node_id` hosting `unit`
+/// (its record comes from the parent) that dials one upstream, `upstream`
+/// at `addr`.
+pub fn as_child(
+    c: &mut Config,
+    node_id: &str,
+    unit: &str,
+    upstream: &str,
+    addr: std::net::SocketAddr,
+) {
+    c.node.id = node_id.into();
+    c.node.unit = unit.into();
+    c.node.unit_name = None;
+    c.node.unit_kind = None;
+    c.replication.upstreams = vec![hopluu_node::config::Upstream {
+        node_id: upstream.into(),
+        address: format!("https://{addr}"),
+    }];
+}
+
 impl Node {
     /// A fresh root node `vn` (kind central) on an empty SQLite database.
     pub async fn start() -> Result<Node> {

@@ -158,14 +158,7 @@ async fn records_flow_up_and_campaigns_flow_down_through_a_province() -> Result<
     .await
     .context("through the fallback upstream")?;
     let province = Node::start_with(dir, |c| {
-        c.node.id = "hg-node".into();
-        c.node.unit = HG.into();
-        c.node.unit_name = None;
-        c.node.unit_kind = None;
-        c.replication.upstreams = vec![Upstream {
-            node_id: "vn".into(),
-            address: format!("https://{}", national.addr),
-        }];
+        as_child(c, "hg-node", HG, "vn", national.addr);
         // Its child, from the configuration this time.
         c.replication.children = vec![hopluu_node::config::Child {
             node_id: "hg-ct-node".into(),

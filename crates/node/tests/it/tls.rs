@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
 use hopluu_model::UnitId;
-use hopluu_node::config::{Config, TlsSection, Upstream};
+use hopluu_node::config::{Config, TlsSection};
 use hopluu_node::server::Serve;
 use hopluu_node::tls::NodeTls;
 use hopluu_node::tls::issue::Subject;
@@ -110,14 +110,7 @@ async fn a_second_trusted_ca_is_accepted_while_a_ca_is_rotated() -> Result<()> {
         .allow_child("hg-node", &UnitId::parse("unit", HG)?);
     let national_addr = national.addr;
     let province = Node::start_with(dir, |c| {
-        c.node.id = "hg-node".into();
-        c.node.unit = HG.into();
-        c.node.unit_name = None;
-        c.node.unit_kind = None;
-        c.replication.upstreams = vec![Upstream {
-            node_id: VN.into(),
-            address: format!("https://{national_addr}"),
-        }];
+        as_child(c, "hg-node", HG, VN, national_addr);
         c.replication.backoff_min_ms = 20;
         c.replication.backoff_max_ms = 200;
         let tls = c.tls.as_mut().expect("TLS by default");
@@ -230,14 +223,7 @@ async fn a_real_child_that_is_not_configured_never_syncs() -> Result<()> {
     let national_addr = national.addr;
     let dir = tempfile::tempdir()?;
     let province = Node::start_with(dir, |c| {
-        c.node.id = "hg-node".into();
-        c.node.unit = HG.into();
-        c.node.unit_name = None;
-        c.node.unit_kind = None;
-        c.replication.upstreams = vec![Upstream {
-            node_id: VN.into(),
-            address: format!("https://{national_addr}"),
-        }];
+        as_child(c, "hg-node", HG, VN, national_addr);
         c.replication.backoff_min_ms = 20;
         c.replication.backoff_max_ms = 200;
     })
@@ -265,14 +251,7 @@ async fn the_dialer_refuses_an_upstream_whose_certificate_names_another_node() -
     // that address holds vn's certificate.
     let national_addr = national.addr;
     let province = Node::start_with(tempfile::tempdir()?, |c| {
-        c.node.id = "hg-node".into();
-        c.node.unit = HG.into();
-        c.node.unit_name = None;
-        c.node.unit_kind = None;
-        c.replication.upstreams = vec![Upstream {
-            node_id: "lc-node".into(),
-            address: format!("https://{national_addr}"),
-        }];
+        as_child(c, "hg-node", HG, "lc-node", national_addr);
         c.replication.backoff_min_ms = 20;
         c.replication.backoff_max_ms = 200;
     })
