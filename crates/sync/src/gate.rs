@@ -20,7 +20,7 @@
 //! by a path that vouches for it (from the child whose subtree made it,
 //! say) is applied then, and what waited on it follows.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use automerge::{ActorId, Automerge, Change, ChangeHash, ReadDoc};
 use hopluu_model::doc::{Origin, skeleton_actor, skeleton_hash};
@@ -374,6 +374,12 @@ pub struct Admitted {
     pub known_bad: Vec<ChangeHash>,
     /// Changes the payload held that were already here.
     pub duplicates: usize,
+    /// Changes left alone because something they depend on is neither in
+    /// the document, nor held, nor in the payload: judging or holding them
+    /// would let the sender count them as known here without what comes
+    /// before them. The sender is asked to resend from the heads in the
+    /// ack.
+    pub orphans: Vec<ChangeHash>,
     /// The update was refused whole, with the reason (automerge could not
     /// apply it, or a change contradicts what it depends on); nothing of it
     /// was applied or quarantined.
@@ -457,10 +463,15 @@ impl Gate<'_> {
                 max_ops.insert(c.hash, c.max_op);
             }
         }
+        let rooted = rooted(doc, held, &incoming.metas);
         for (i, c) in incoming.metas.iter().enumerate() {
             let h = c.hash;
             if doc.get_change_by_hash(&h).is_some() {
                 out.duplicates += 1;
+                continue;
+            }
+            if !rooted.contains(&h) {
+                out.orphans.push(h);
                 continue;
             }
             let known = held.get(&h).copied();
@@ -519,7 +530,7 @@ impl Gate<'_> {
         }
         // A change that passes but moves the document to an owner its maker
         // holds no authority over is held too: apply, look, and undo.
-        let all_passed = holds_at.is_empty() && out.known_bad.is_empty();
+        let all_passed = holds_at.is_empty() && out.known_bad.is_empty() && out.orphans.is_empty();
         if was_empty && all_passed && !accepted_at.is_empty() && incoming.whole.is_some() {
             let whole = incoming.whole.take().expect("checked");
             *tx.doc(id).await? = whole;
@@ -635,6 +646,57 @@ impl Gate<'_> {
         }
         Ok(out)
     }
+}
+
+/// The incoming changes whose whole history is at hand: every dependency
+/// is in the document, held in quarantine (applied or not, it is known
+/// here), or itself such a change of the payload. Only those are judged.
+///
+/// A held change is what the ack reports as known, and the sender then
+/// sends only what follows it; so a change may be held only with its
+/// whole past here. (A change that came after a lost batch, with the
+/// changes it builds on missing, was held as known: the sender never sent
+/// those again, and the document never left its node; simulation seed
+/// 100260.) The payload's own order does not matter: changes are taken
+/// in dependency order (Kahn's algorithm), so a crafted payload out of
+/// order costs linear time, and a cycle roots nothing.
+fn rooted(doc: &Automerge, held: &Held, metas: &[Meta]) -> HashSet<ChangeHash> {
+    let index: HashMap<ChangeHash, usize> =
+        metas.iter().enumerate().map(|(i, c)| (c.hash, i)).collect();
+    let mut waiting = vec![0usize; metas.len()];
+    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); metas.len()];
+    let mut ready = Vec::new();
+    for (i, c) in metas.iter().enumerate() {
+        let mut lost = false;
+        for d in &c.deps {
+            match index.get(d) {
+                Some(&j) => {
+                    waiting[i] += 1;
+                    dependents[j].push(i);
+                }
+                None => lost |= !held.contains_key(d) && doc.get_change_by_hash(d).is_none(),
+            }
+        }
+        if lost {
+            // Never ready: what depends on it is not rooted either.
+            waiting[i] = usize::MAX;
+        } else if waiting[i] == 0 {
+            ready.push(i);
+        }
+    }
+    let mut ok = HashSet::with_capacity(metas.len());
+    while let Some(i) = ready.pop() {
+        ok.insert(metas[i].hash);
+        for &k in &dependents[i] {
+            if waiting[k] != usize::MAX {
+                waiting[k] -= 1;
+                if waiting[k] == 0 {
+                    ready.push(k);
+                }
+            }
+        }
+    }
+    ok
 }
 
 /// The owner a document that is new here claims in the incoming changes.

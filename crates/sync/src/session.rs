@@ -1075,15 +1075,19 @@ impl Session {
                         acks.push(refuse_doc(format!("refused: {reason}")));
                         continue;
                     }
+                    let orphans = !admitted.orphans.is_empty();
                     quarantined.extend(admitted.quarantined);
                     quarantined.extend(admitted.known_bad);
                     changes = admitted.applied as u64;
                     let doc = tx.doc(&id).await?;
                     match msg {
                         None => {
-                            let missing = u.heads.iter().any(|h| {
-                                doc.get_change_by_hash(h).is_none() && !held.contains_key(h)
-                            });
+                            // Changes whose past is not here were left
+                            // alone: the sender resends from our heads.
+                            let missing = orphans
+                                || u.heads.iter().any(|h| {
+                                    doc.get_change_by_hash(h).is_none() && !held.contains_key(h)
+                                });
                             if missing {
                                 missing_deps = true;
                                 rejected =

@@ -813,3 +813,81 @@ async fn a_document_that_arrives_before_its_unit_is_relayed_once_the_unit_is_kno
         );
     }
 }
+
+/// Seed 100260: a batch with a new unit's record and its roster, whole,
+/// is lost; a member edited meanwhile goes out as the changes after the
+/// heads that batch carried. The parent cannot place those changes (their
+/// unit is unknown there, and what they build on never came), and held
+/// them in quarantine: the ack named them as known, so the child counted
+/// the roster's whole past as delivered and never sent it again. The
+/// roster stayed at its commune for good. Changes whose past is not at
+/// hand are now left alone, and the child is asked to resend.
+#[tokio::test(flavor = "current_thread")]
+async fn changes_after_a_lost_batch_are_not_held_as_known() {
+    let dir = fixtures::tempdir();
+    let (vn, p1, _) = national_and_province(&dir, 0).await;
+    let c1 = Node::open(&dir, "node-c1", "c1").await;
+    Wire::open(&p1, &vn, limits()).await.run().await;
+    let mut wire = Wire::open(&c1, &p1, limits()).await;
+    wire.run().await;
+
+    c1.create_unit("g2", "grassroots", Some("c1")).await;
+    let ids = c1.add_members("g2", 3, false).await;
+    let (unit, members) = (DocId::Unit(uid("g2")), roster("g2"));
+    // First contact for both documents: a sync round. The province
+    // acknowledges that it has neither, and prepares its own sync answer.
+    assert!(wire.send(Dir::Up).await);
+    while wire.deliver(Dir::Up).await {}
+    while wire.deliver(Dir::Down).await {}
+    // The whole documents go up, and are lost.
+    let mark = wire.log.len();
+    assert!(wire.send(Dir::Up).await);
+    let whole = wire.updates_of(Dir::Up, mark, &members);
+    assert!(
+        whole.len() == 1 && matches!(whole[0].payload, Payload::Changes(_)),
+        "{whole:?}"
+    );
+    let whole_len = payload(whole[0]).len();
+    while !wire.up.is_empty() {
+        wire.drop_next(Dir::Up);
+    }
+    // A member is edited while that batch is in flight. The province's
+    // sync answer comes down, and the child answers it with only the
+    // edit: the changes after the heads the lost batch carried.
+    c1.edit("g2", &ids[0], "Tổ trưởng").await;
+    assert!(wire.send(Dir::Down).await);
+    while wire.deliver(Dir::Down).await {}
+    let mark = wire.log.len();
+    assert!(wire.send(Dir::Up).await);
+    let edit = wire.updates_of(Dir::Up, mark, &members);
+    assert!(
+        edit.len() == 1 && payload(edit[0]).len() < whole_len,
+        "only the edit: {edit:?}"
+    );
+    while wire.deliver(Dir::Up).await {}
+    let acks: Vec<_> = wire.log[mark..]
+        .iter()
+        .filter_map(|(d, f)| match (d, f) {
+            (Dir::Down, Frame::Ack(a)) => Some(a.docs.iter()),
+            _ => None,
+        })
+        .flatten()
+        .filter(|d| d.doc == members.to_string())
+        .collect();
+    assert_eq!(acks.len(), 1, "{acks:?}");
+    let d = acks[0];
+    assert!(d.quarantined.is_empty(), "held as known: {d:?}");
+    assert!(d.rejected.contains("missing dependencies"), "{d:?}");
+    assert!(p1.heads(&members).await.is_none());
+
+    // The child times out, sends again, and everything arrives.
+    wire.run().await;
+    wire.close().await;
+    Wire::open(&c1, &p1, limits()).await.run().await;
+    for doc in [&unit, &members] {
+        assert_eq!(p1.heads(doc).await, c1.heads(doc).await, "{doc} at p1");
+    }
+    assert_eq!(p1.position(&members, &ids[0]).await, "Tổ trưởng");
+    let held = p1.store.quarantine_held_docs(10).await.unwrap();
+    assert!(held.is_empty(), "nothing held at the province: {held:?}");
+}

@@ -50,11 +50,13 @@
 //! with the document itself.
 //!
 //! # Rerunning a seed
-//! A failure panics with `seed N: …` and the last events of that run.
-//! `HOPLUU_SIM_SEED=N cargo test -p hopluu-sync --test it sim_seeds -- --nocapture`
-//! runs just that seed; `HOPLUU_SIM_TRACE=1` prints every event;
-//! `HOPLUU_SIM_SOAK=a..b cargo test -p hopluu-sync --test it sim_soak`
-//! runs more seeds.
+//! A failure panics with `seed N: …`, the last events of that run and the
+//! command that reruns it:
+//! `HOPLUU_SIM_SOAK=N..N+1 HOPLUU_SIM_TRACE=1 cargo test --release -p
+//! hopluu-sync --test it -- --exact sim::sim_soak --nocapture`
+//! (`HOPLUU_SIM_TRACE=1` prints every event). `HOPLUU_SIM_SOAK=a..b` runs
+//! any range of seeds, and `.ci/soak sim A B` a long soak in parallel.
+//! `HOPLUU_SIM_SEED=N` limits the CI ranges (`sim_seeds_*`) to one seed.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::ops::Range;
@@ -321,13 +323,28 @@ fn describe(f: &Frame) -> String {
             )
         }
         Frame::Ack(a) => {
-            let rejected = a.docs.iter().filter(|d| !d.rejected.is_empty()).count();
+            // Per document: heads (h), quarantined hashes (q) and the first
+            // words of a rejection.
+            let docs: Vec<String> = a
+                .docs
+                .iter()
+                .map(|d| {
+                    let mut s = format!("{}:h{}", d.doc, d.heads.len());
+                    if !d.quarantined.is_empty() {
+                        s.push_str(&format!("q{}", d.quarantined.len()));
+                    }
+                    if !d.rejected.is_empty() {
+                        let why: String = d.rejected.chars().take(24).collect();
+                        s.push_str(&format!("!{why}"));
+                    }
+                    s
+                })
+                .collect();
             format!(
-                "ack#{} upto {} docs {} rejected {}",
+                "ack#{} upto {} [{}]",
                 a.batch,
                 a.applied_upto,
-                a.docs.len(),
-                rejected
+                docs.join(" ")
             )
         }
         Frame::Report(edges) => format!("report({} edges)", edges.len()),
@@ -1361,10 +1378,15 @@ pub fn run_seed(seed: u64) -> Result<Summary, String> {
     ))
 }
 
+/// The command that reruns `seed` alone, with every event printed:
+/// `sim_soak` takes any range, so this works for a seed of the CI ranges
+/// and for one found by a soak alike.
 fn rerun_hint(seed: u64) -> String {
     format!(
-        "rerun just this seed: HOPLUU_SIM_SEED={seed} cargo test -p hopluu-sync --test it sim_seeds -- --nocapture \
-         (HOPLUU_SIM_TRACE=1 prints every event)"
+        "rerun just this seed, printing every event:\n  \
+         HOPLUU_SIM_SOAK={seed}..{} HOPLUU_SIM_TRACE=1 cargo test --release -p hopluu-sync \
+         --test it -- --exact sim::sim_soak --nocapture",
+        seed + 1
     )
 }
 
@@ -1477,6 +1499,19 @@ fn regression_seed_6() {
 #[test]
 fn regression_seed_766() {
     check_seed(766);
+}
+
+/// Found by a soak of fresh seeds: a batch carrying a new grassroots
+/// unit's record and roster was lost, and a member edit that followed it
+/// (the changes after that batch's heads) reached the province first. The
+/// province held the edit in quarantine (its unit was not known there)
+/// and the ack named it as known, so the commune counted the roster's
+/// whole past as delivered: four acknowledged writes never left it. A
+/// change is now judged only with its whole past at hand; the plain test
+/// is `session::changes_after_a_lost_batch_are_not_held_as_known`.
+#[test]
+fn regression_seed_100260() {
+    check_seed(100260);
 }
 
 /// One of the soak seeds that found the projection bug of
