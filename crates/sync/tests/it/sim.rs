@@ -36,7 +36,16 @@
 //! nothing flushed); time an acknowledgement out; flush a session. Every
 //! local write whose commit returned `Ok` is an acknowledged write.
 //!
-//! Then everything heals: fresh sessions on every edge, no more faults,
+//! In the full [`World`] (the CI ranges and soaks) two more: each commune
+//! node also has a fallback edge to the national node, dialled only while
+//! its edge to its province is down and left (gracefully) when that one
+//! connects, as the node's dialer fails over and back, so documents are
+//! relayed by a path that skips the province; and a node may crash right
+//! after it applied a batch, before its ack leaves. The named regression
+//! seeds keep the plain world they were found in.
+//!
+//! Then everything heals: fresh sessions on every edge to a parent (no
+//! fallback), no more faults,
 //! rounds of "deliver everything, ask every session for batches, time out
 //! what waits for an acknowledgement that cannot come" until nothing moves
 //! (bounded: not converging is a failure).
@@ -177,9 +186,25 @@ fn node_of(unit: &str) -> Option<usize> {
     NODES.iter().position(|n| n.unit == unit)
 }
 
+/// Which kinds of events a run draws from. A seed is a run only within
+/// its world: the named regression seeds keep the world they were found
+/// in, so that a new kind of event does not turn them into other runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum World {
+    /// The first simulation: each child dials only its parent; restarts
+    /// come between steps.
+    Plain,
+    /// Also: every commune may fail over to the national node (its
+    /// fallback upstream) while its province's link is down, and leaves
+    /// it when the province answers, as the node's dialer does; and a node
+    /// may crash right after applying a batch, before its ack leaves.
+    Full,
+}
+
 /// How one run is set up, drawn from its seed.
 #[derive(Debug, Clone)]
 struct Config {
+    world: World,
     steps: usize,
     /// 0: a reliable network (only cuts by heal); 1-3: more and more
     /// drops, duplicates, reorders, cuts and restarts.
@@ -189,7 +214,7 @@ struct Config {
 }
 
 impl Config {
-    fn draw(rng: &mut StdRng) -> Config {
+    fn draw(rng: &mut StdRng, world: World) -> Config {
         let faults = rng.random_range(0..=3);
         let limits = Limits {
             batch_docs: [1, 2, 3, 8, 256][rng.random_range(0..5)],
@@ -200,6 +225,7 @@ impl Config {
         };
         let cache_docs = [0, 3, 256][rng.random_range(0..3)];
         Config {
+            world,
             steps: rng.random_range(600..=900),
             faults,
             limits,
@@ -256,7 +282,12 @@ impl Link {
 
 struct Edge {
     child: usize,
+    /// The upstream the child dials: its parent, or its fallback.
     parent: usize,
+    /// A fallback edge (a commune to the national node): dialled only
+    /// while the child's edge to its parent is down, and left when that
+    /// one connects.
+    fallback: bool,
     link: Option<Link>,
 }
 
@@ -277,6 +308,10 @@ struct Stats {
     writes: u64,
     refused_writes: u64,
     restarts: u64,
+    /// Restarts right after applying a batch (its ack lost).
+    crashes_after_apply: u64,
+    /// Sessions over a fallback edge.
+    fallback_sessions: u64,
     cuts: u64,
     timeouts: u64,
     refusals: BTreeMap<String, u64>,
@@ -353,9 +388,9 @@ fn describe(f: &Frame) -> String {
 }
 
 impl Sim {
-    async fn new(seed: u64) -> Result<Sim> {
+    async fn new(seed: u64, world: World) -> Result<Sim> {
         let mut rng = StdRng::seed_from_u64(seed);
-        let cfg = Config::draw(&mut rng);
+        let cfg = Config::draw(&mut rng, world);
         let dir = fixtures::tempdir();
         let mut nodes = Vec::new();
         for spec in &NODES {
@@ -363,17 +398,31 @@ impl Sim {
             let store = fixtures::open(&url, cfg.options.clone()).await;
             nodes.push(Node { spec, url, store });
         }
-        let edges = NODES
+        let mut edges: Vec<Edge> = NODES
             .iter()
             .enumerate()
             .filter_map(|(i, n)| {
                 n.parent.map(|p| Edge {
                     child: i,
                     parent: p,
+                    fallback: false,
                     link: None,
                 })
             })
             .collect();
+        if world == World::Full {
+            // After the edges to parents, so that those keep their indexes.
+            for (i, n) in NODES.iter().enumerate() {
+                if n.depth == 2 {
+                    edges.push(Edge {
+                        child: i,
+                        parent: 0,
+                        fallback: true,
+                        link: None,
+                    });
+                }
+            }
+        }
         let mut sim = Sim {
             seed,
             rng,
@@ -420,7 +469,28 @@ impl Sim {
 
     fn edge_name(&self, e: usize) -> String {
         let edge = &self.edges[e];
-        format!("{}->{}", NODES[edge.child].unit, NODES[edge.parent].unit)
+        format!(
+            "{}->{}{}",
+            NODES[edge.child].unit,
+            NODES[edge.parent].unit,
+            if edge.fallback { " (fallback)" } else { "" }
+        )
+    }
+
+    /// The other edge the same child dials, if it has a fallback.
+    fn sibling_edge(&self, e: usize) -> Option<usize> {
+        let child = self.edges[e].child;
+        (0..self.edges.len()).find(|o| *o != e && self.edges[*o].child == child)
+    }
+
+    /// Whether edge `e` may be dialled now: a fallback only while the
+    /// child's edge to its parent is down.
+    fn dialable(&self, e: usize) -> bool {
+        self.edges[e].link.is_none()
+            && !(self.edges[e].fallback
+                && self
+                    .sibling_edge(e)
+                    .is_some_and(|p| self.edges[p].link.is_some()))
     }
 
     /// Whether node `n` knows the unit it hosts.
@@ -434,7 +504,17 @@ impl Sim {
     // ------------------------------------------------------------ links
 
     async fn connect(&mut self, e: usize) -> Result<()> {
+        if !self.edges[e].fallback
+            && let Some(f) = self.sibling_edge(e)
+        {
+            // The parent answers: the child leaves its fallback, ending
+            // that session as a driver ends one (flushing both sides).
+            self.cut(f, true).await?;
+        }
         let (child, parent) = (self.edges[e].child, self.edges[e].parent);
+        if self.edges[e].fallback {
+            self.stats.fallback_sessions += 1;
+        }
         let mut dialer = Session::new(
             self.replica(child),
             Role::Dialer {
@@ -868,6 +948,7 @@ impl Sim {
             Restart,
             Timeout,
             Flush,
+            CrashAfterApply,
         }
         // Calm and stormy stretches alternate, starting calm, so that the
         // tree forms and documents flow between the storms.
@@ -879,7 +960,7 @@ impl Sim {
         let queued = self.queued();
         let live = self.live();
         let down: Vec<usize> = (0..self.edges.len())
-            .filter(|e| self.edges[*e].link.is_none())
+            .filter(|e| self.dialable(*e))
             .collect();
         let creatable = self.creatable_units();
         let waiting: Vec<(usize, Side)> = live
@@ -895,6 +976,24 @@ impl Sim {
             .collect();
         let q = !queued.is_empty();
         let l = !live.is_empty();
+        // Batches at the head of a queue: a receiver may crash right after
+        // applying one.
+        let batches: Vec<(usize, Dir)> = if self.cfg.world == World::Full {
+            queued
+                .iter()
+                .filter(|(e, dir, _)| {
+                    let link = self.edges[*e].link.as_ref().expect("live");
+                    let queue = match dir {
+                        Dir::Up => &link.up,
+                        Dir::Down => &link.down,
+                    };
+                    matches!(queue.front(), Some(Frame::Batch(_)))
+                })
+                .map(|(e, dir, _)| (*e, *dir))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let candidates: Vec<(Action, u32)> = [
             (Action::Deliver, if q { 40 } else { 0 }),
             (Action::Reorder, if q { 3 * f } else { 0 }),
@@ -912,6 +1011,10 @@ impl Sim {
             (Action::Restart, u32::from(f > 0)),
             (Action::Timeout, if waiting.is_empty() { 0 } else { 2 }),
             (Action::Flush, if l { 2 } else { 0 }),
+            (
+                Action::CrashAfterApply,
+                if batches.is_empty() { 0 } else { f },
+            ),
         ]
         .into_iter()
         .filter(|(_, w)| *w > 0)
@@ -1028,6 +1131,19 @@ impl Sim {
                 link.acceptor.flush().await?;
                 Ok(())
             }
+            Action::CrashAfterApply => {
+                // The batch is applied and committed; the node dies before
+                // its ack leaves (and with it every session it had).
+                let (e, dir) = self.pick(&batches);
+                let receiver = match dir {
+                    Dir::Up => self.edges[e].parent,
+                    Dir::Down => self.edges[e].child,
+                };
+                self.deliver(e, dir, 0).await?;
+                self.stats.crashes_after_apply += 1;
+                self.log(format!("crash of {} after applying", NODES[receiver].id));
+                self.restart(receiver).await
+            }
         }
     }
 
@@ -1049,8 +1165,10 @@ impl Sim {
                 self.create_unit(i).await?;
                 moved = true;
             }
+            // Every child is back with its parent (a fallback is left
+            // once the parent answers).
             for e in 0..self.edges.len() {
-                if self.edges[e].link.is_none() {
+                if self.edges[e].link.is_none() && !self.edges[e].fallback {
                     self.connect(e).await?;
                     moved = true;
                 }
@@ -1321,8 +1439,8 @@ impl std::fmt::Display for Summary {
     }
 }
 
-async fn simulate(seed: u64, trace: &mut Vec<String>) -> Result<Summary> {
-    let mut sim = Sim::new(seed).await?;
+async fn simulate(seed: u64, world: World, trace: &mut Vec<String>) -> Result<Summary> {
+    let mut sim = Sim::new(seed, world).await?;
     let result = run(&mut sim).await;
     trace.extend(sim.trace.iter().cloned());
     result.with_context(|| format!("config {:?}", sim.cfg))?;
@@ -1354,14 +1472,14 @@ async fn run(sim: &mut Sim) -> Result<()> {
 
 /// Runs one seed on a current-thread runtime of its own; a failure (an
 /// error or a panic) comes back as its message and the run's last events.
-pub fn run_seed(seed: u64) -> Result<Summary, String> {
+pub fn run_seed(seed: u64, world: World) -> Result<Summary, String> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("a runtime");
     let mut trace = Vec::new();
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        rt.block_on(simulate(seed, &mut trace))
+        rt.block_on(simulate(seed, world, &mut trace))
     }));
     let msg = match outcome {
         Ok(Ok(summary)) => return Ok(summary),
@@ -1381,30 +1499,43 @@ pub fn run_seed(seed: u64) -> Result<Summary, String> {
 /// The command that reruns `seed` alone, with every event printed:
 /// `sim_soak` takes any range, so this works for a seed of the CI ranges
 /// and for one found by a soak alike.
-fn rerun_hint(seed: u64) -> String {
+fn rerun_hint(seed: u64, world: World) -> String {
     format!(
         "rerun just this seed, printing every event:\n  \
-         HOPLUU_SIM_SOAK={seed}..{} HOPLUU_SIM_TRACE=1 cargo test --release -p hopluu-sync \
+         HOPLUU_SIM_SOAK={seed}..{}{} HOPLUU_SIM_TRACE=1 cargo test --release -p hopluu-sync \
          --test it -- --exact sim::sim_soak --nocapture",
-        seed + 1
+        seed + 1,
+        match world {
+            World::Plain => " HOPLUU_SIM_WORLD=plain",
+            World::Full => "",
+        }
     )
 }
 
+/// The world of a soak: `HOPLUU_SIM_WORLD=plain` for the first one.
+fn soak_world() -> World {
+    match std::env::var("HOPLUU_SIM_WORLD").as_deref() {
+        Ok("plain") => World::Plain,
+        Ok("full") | Err(_) => World::Full,
+        Ok(other) => panic!("HOPLUU_SIM_WORLD={other}: expected plain or full"),
+    }
+}
+
 /// Runs one seed; panics with `seed N: …` when it fails.
-pub fn check_seed(seed: u64) {
-    match run_seed(seed) {
+pub fn check_seed(seed: u64, world: World) {
+    match run_seed(seed, world) {
         Ok(s) => {
             if std::env::var_os("HOPLUU_SIM_VERBOSE").is_some() {
                 eprintln!("{s}");
             }
         }
-        Err(msg) => panic!("seed {seed}: {msg}\n{}", rerun_hint(seed)),
+        Err(msg) => panic!("seed {seed}: {msg}\n{}", rerun_hint(seed, world)),
     }
 }
 
 /// Runs every seed of `range` (or only `HOPLUU_SIM_SEED` when it is set
 /// and in the range) and reports the failing ones.
-fn run_range(range: Range<u64>) {
+fn run_range(range: Range<u64>, world: World) {
     let seeds: Vec<u64> = match std::env::var("HOPLUU_SIM_SEED") {
         Ok(s) => {
             let seed: u64 = s.trim().parse().expect("HOPLUU_SIM_SEED is a number");
@@ -1418,7 +1549,7 @@ fn run_range(range: Range<u64>) {
     };
     let mut failed = Vec::new();
     for seed in seeds {
-        match run_seed(seed) {
+        match run_seed(seed, world) {
             Ok(s) => {
                 if std::env::var_os("HOPLUU_SIM_VERBOSE").is_some() {
                     eprintln!("{s}");
@@ -1431,7 +1562,7 @@ fn run_range(range: Range<u64>) {
         let others: Vec<String> = failed[1..].iter().map(|(s, _)| s.to_string()).collect();
         panic!(
             "seed {seed}: {msg}\n{}{}",
-            rerun_hint(*seed),
+            rerun_hint(*seed, world),
             if others.is_empty() {
                 String::new()
             } else {
@@ -1443,22 +1574,22 @@ fn run_range(range: Range<u64>) {
 
 #[test]
 fn sim_seeds_00_16() {
-    run_range(0..16);
+    run_range(0..16, World::Full);
 }
 
 #[test]
 fn sim_seeds_16_32() {
-    run_range(16..32);
+    run_range(16..32, World::Full);
 }
 
 #[test]
 fn sim_seeds_32_48() {
-    run_range(32..48);
+    run_range(32..48, World::Full);
 }
 
 #[test]
 fn sim_seeds_48_64() {
-    run_range(48..64);
+    run_range(48..64, World::Full);
 }
 
 // Seeds that failed during development, kept by name. Each ran into a bug
@@ -1470,7 +1601,7 @@ fn sim_seeds_48_64() {
 /// before the documents followed lost them for good.
 #[test]
 fn regression_seed_0() {
-    check_seed(0);
+    check_seed(0, World::Plain);
 }
 
 /// A reply batch outside the feed was lost while the next feed batch
@@ -1479,7 +1610,7 @@ fn regression_seed_0() {
 /// still waited for answers to lost messages.
 #[test]
 fn regression_seed_17() {
-    check_seed(17);
+    check_seed(17, World::Plain);
 }
 
 /// Two nodes created the same roster bucket concurrently: after the sync
@@ -1487,7 +1618,7 @@ fn regression_seed_17() {
 /// (a late sync answer only must not make known heads forgotten).
 #[test]
 fn regression_seed_6() {
-    check_seed(6);
+    check_seed(6, World::Plain);
 }
 
 /// The national node and a province transfer the same member into the same
@@ -1498,7 +1629,7 @@ fn regression_seed_6() {
 /// between nodes; it now keeps the lowest bucket's record everywhere.
 #[test]
 fn regression_seed_766() {
-    check_seed(766);
+    check_seed(766, World::Plain);
 }
 
 /// Found by a soak of fresh seeds: a batch carrying a new grassroots
@@ -1511,16 +1642,24 @@ fn regression_seed_766() {
 /// is `session::changes_after_a_lost_batch_are_not_held_as_known`.
 #[test]
 fn regression_seed_100260() {
-    check_seed(100260);
+    check_seed(100260, World::Plain);
 }
 
-/// One of the soak seeds that found the projection bug of
-/// `regression_seed_766` (878, 1288), and any range of more seeds:
-/// `HOPLUU_SIM_SOAK=64..1000 cargo test -p hopluu-sync --test it sim_soak
-/// -- --nocapture`.
+/// Without `HOPLUU_SIM_SOAK`: one of the soak seeds that found the
+/// projection bug of `regression_seed_766` (878, 1288), in its world.
+/// With it, any range of seeds in the full world (or the plain one with
+/// `HOPLUU_SIM_WORLD=plain`):
+/// `HOPLUU_SIM_SOAK=200000..201000 cargo test --release -p hopluu-sync
+/// --test it -- --exact sim::sim_soak --nocapture`; `.ci/soak sim` runs
+/// a long soak on every core.
 #[test]
 fn sim_soak() {
-    let spec = std::env::var("HOPLUU_SIM_SOAK").unwrap_or_else(|_| "878..879".to_owned());
+    let Ok(spec) = std::env::var("HOPLUU_SIM_SOAK") else {
+        return check_seed(878, World::Plain);
+    };
     let (a, b) = spec.split_once("..").expect("HOPLUU_SIM_SOAK=a..b");
-    run_range(a.trim().parse().expect("a number")..b.trim().parse().expect("a number"));
+    run_range(
+        a.trim().parse().expect("a number")..b.trim().parse().expect("a number"),
+        soak_world(),
+    );
 }
