@@ -103,6 +103,14 @@ impl UnitTree {
         out
     }
 
+    /// Whether `id` and every unit above it up to a root (a unit with no
+    /// parent) are known: only then is its [`UnitTree::depth`] its place in
+    /// the federation, and not a count of the ancestors known so far.
+    pub fn is_rooted(&self, id: &UnitId) -> bool {
+        let top = self.ancestors(id).pop().unwrap_or_else(|| id.clone());
+        self.nodes.get(&top).is_some_and(|n| n.parent.is_none())
+    }
+
     /// Levels below the root: the root is 0.
     pub fn depth(&self, id: &UnitId) -> usize {
         self.ancestors(id).len()

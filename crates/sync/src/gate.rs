@@ -699,6 +699,106 @@ fn rooted(doc: &Automerge, held: &Held, metas: &[Meta]) -> HashSet<ChangeHash> {
     ok
 }
 
+impl Gate<'_> {
+    /// The held and discarded changes of document `id` that count as
+    /// known here *to this sender*: what the ack may name as quarantined,
+    /// and what the sender's heads may name without the update being
+    /// incomplete.
+    ///
+    /// A held change that this sender could deliver is not known to it:
+    /// a campaign a district relayed up while on its fallback link is held
+    /// at the national node (`outside-sender`), and when the province, its
+    /// own path, names it among its heads the national node must ask for
+    /// it, not take it as had. Counting it as had let the national node
+    /// acknowledge the province's feed past the campaign, which then never
+    /// came (simulation seed 303444). So a held change is *owed* by the
+    /// sender when it passes the rule from this sender, or builds on a
+    /// change that is owed; the others (and discarded ones) are known.
+    /// `just_held` are the changes this very update brought and the gate
+    /// held: judged from this sender already, they are not owed on their
+    /// own account (else a change held for another reason would be asked
+    /// for again and again).
+    pub async fn known_held(
+        &self,
+        tx: &mut WriteTx<'_>,
+        id: &DocId,
+        held: &Held,
+        just_held: &[ChangeHash],
+    ) -> Result<HashSet<ChangeHash>, SyncError> {
+        let mut known: HashSet<ChangeHash> = held
+            .iter()
+            .filter(|(_, s)| **s != QuarantineState::Held)
+            .map(|(h, _)| *h)
+            .collect();
+        if known.len() == held.len() {
+            return Ok(known);
+        }
+        let entries = tx.quarantine_held(id).await?;
+        let doc = tx.doc(id).await?;
+        let owner = DocMeta::read(id.clone(), doc)
+            .ok()
+            .map(|m| m.owner)
+            .or_else(|| id.owner_from_id().cloned());
+        // Each held change: whether it passes from this sender, and what it
+        // builds on that is held too.
+        let mut nodes: HashMap<ChangeHash, (bool, Vec<ChangeHash>)> = HashMap::new();
+        for e in &entries {
+            let passes = !just_held.contains(&e.hash)
+                && e.code != "refused"
+                && entry_change(e).is_some_and(|c| {
+                    check(
+                        self.tree,
+                        self.sender,
+                        id,
+                        owner.as_ref(),
+                        c.actor_id(),
+                        &e.hash,
+                    )
+                    .is_ok()
+                });
+            let deps = entry_change(e)
+                .map(|c| c.deps().to_vec())
+                .unwrap_or_default();
+            nodes.insert(e.hash, (passes, deps));
+        }
+        // Owed: passes, or builds on an owed change. Depth first, without
+        // recursion (chains of held changes can be long).
+        let mut owed: HashMap<ChangeHash, bool> = HashMap::new();
+        for start in nodes.keys() {
+            let mut stack = vec![(*start, false)];
+            while let Some((h, expanded)) = stack.pop() {
+                if owed.contains_key(&h) {
+                    continue;
+                }
+                let (passes, deps) = &nodes[&h];
+                if *passes {
+                    owed.insert(h, true);
+                    continue;
+                }
+                let mut held_deps = deps.iter().filter(|d| nodes.contains_key(*d));
+                if expanded {
+                    // Its held dependencies were decided before it.
+                    let any = held_deps.any(|d| owed.get(d) == Some(&true));
+                    owed.insert(h, any);
+                    continue;
+                }
+                stack.push((h, true));
+                stack.extend(
+                    held_deps
+                        .filter(|d| !owed.contains_key(*d))
+                        .map(|d| (*d, false)),
+                );
+            }
+        }
+        known.extend(
+            held.iter()
+                .filter(|(h, s)| **s == QuarantineState::Held && owed.get(*h) != Some(&true))
+                .map(|(h, _)| *h),
+        );
+        Ok(known)
+    }
+}
+
 /// The owner a document that is new here claims in the incoming changes.
 fn claimed_owner(id: &DocId, incoming: &Incoming) -> Option<UnitId> {
     if let Some(u) = id.owner_from_id() {
@@ -854,13 +954,35 @@ fn sender_of(tree: &UnitTree, me: &UnitId, e: &QuarantineEntry) -> Sender {
 }
 
 /// Whether a private roster may be held here at all: only at or below the
-/// configured level, and only inside this node's subtree.
-pub fn private_allowed(tree: &UnitTree, me: &UnitId, id: &DocId, private_depth: usize) -> bool {
+/// configured level, and only inside this node's subtree. `None` while
+/// that cannot be told yet: this node's own place in the tree (its depth)
+/// or the roster's owner unit has not arrived. Such an update waits (the
+/// sender sends it again), where a refusal would be for good: a grassroots
+/// node that judged its depth before its ancestors' records came refused
+/// its own private roster, and the sender's checkpoint moved past it
+/// (simulation seed 302977).
+pub fn private_allowed(
+    tree: &UnitTree,
+    me: &UnitId,
+    id: &DocId,
+    private_depth: usize,
+) -> Option<bool> {
     if id.kind() != DocKind::RosterPrivate {
-        return true;
+        return Some(true);
     }
-    let owner = id.owner_from_id();
-    tree.depth(me) >= private_depth && owner.is_some_and(|o| tree.is_within(o, me))
+    let owner = id.owner_from_id()?;
+    if !tree.is_rooted(me) {
+        return None;
+    }
+    if tree.depth(me) < private_depth {
+        return Some(false);
+    }
+    if tree.is_within(owner, me) {
+        return Some(true);
+    }
+    // Not (yet) below this node: certain only once the owner's own place
+    // is known.
+    tree.is_rooted(owner).then_some(false)
 }
 
 /// Applies a held change on an administrator's word (`by`), then whatever

@@ -8,7 +8,7 @@
 //! ([`Session::on_timeout`]). [`crate::drive`] does that over channels; the
 //! simulation in the tests does it step by step.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use automerge::sync::{self, SyncDoc};
@@ -1016,13 +1016,33 @@ impl Session {
                 )));
                 continue;
             }
-            if !gate::private_allowed(&tree, &self.replica.unit, &id, self.replica.private_depth) {
-                self.stats.docs_rejected += 1;
-                tracing::warn!(peer = %peer.node_id, doc = %id, "private roster refused: not held at this node");
-                acks.push(refuse_doc(
-                    "private-data: private rosters are not held at this node".to_owned(),
-                ));
-                continue;
+            match gate::private_allowed(&tree, &self.replica.unit, &id, self.replica.private_depth)
+            {
+                Some(true) => {}
+                Some(false) => {
+                    self.stats.docs_rejected += 1;
+                    tracing::warn!(peer = %peer.node_id, doc = %id, "private roster refused: not held at this node");
+                    acks.push(refuse_doc(
+                        "private-data: private rosters are not held at this node".to_owned(),
+                    ));
+                    continue;
+                }
+                // The unit records that decide it may come later in the
+                // batch; failing that, the sender sends it again (the
+                // checkpoint waits for it).
+                None if !last_pass => {
+                    deferred.push((u, Some(id)));
+                    continue;
+                }
+                None => {
+                    self.stats.docs_rejected += 1;
+                    complete = false;
+                    acks.push(refuse_doc(
+                        "private-data: this node's place in the unit tree is not known yet: resend later"
+                            .to_owned(),
+                    ));
+                    continue;
+                }
             }
             let mut held = held_all.remove(&id).unwrap_or_default();
             let had_held = !held.is_empty();
@@ -1036,6 +1056,9 @@ impl Session {
             let mut sync_bytes = None;
             let mut missing_deps = false;
             let mut quarantined: Vec<ChangeHash> = Vec::new();
+            // Held changes that count as had here, to this sender
+            // (`Gate::known_held`): the others it still owes.
+            let mut known_held: HashSet<ChangeHash> = HashSet::new();
             let mut changes = 0u64;
             // The changes an update carries, and for a sync message the
             // message without them: the changes pass the gate first, the
@@ -1079,6 +1102,12 @@ impl Session {
                     quarantined.extend(admitted.quarantined);
                     quarantined.extend(admitted.known_bad);
                     changes = admitted.applied as u64;
+                    if !held.is_empty() {
+                        known_held = gate.known_held(&mut tx, &id, &held, &quarantined).await?;
+                        // The ack names as known only what this sender
+                        // cannot deliver; it sends the rest again.
+                        quarantined.retain(|h| known_held.contains(h));
+                    }
                     let doc = tx.doc(&id).await?;
                     match msg {
                         None => {
@@ -1086,7 +1115,7 @@ impl Session {
                             // alone: the sender resends from our heads.
                             let missing = orphans
                                 || u.heads.iter().any(|h| {
-                                    doc.get_change_by_hash(h).is_none() && !held.contains_key(h)
+                                    doc.get_change_by_hash(h).is_none() && !known_held.contains(h)
                                 });
                             if missing {
                                 missing_deps = true;
@@ -1112,7 +1141,8 @@ impl Session {
                                 Ok(()) => {
                                     let theirs = state.their_heads.clone().unwrap_or_default();
                                     if theirs.iter().all(|h| {
-                                        doc.get_change_by_hash(h).is_some() || held.contains_key(h)
+                                        doc.get_change_by_hash(h).is_some()
+                                            || known_held.contains(h)
                                     }) {
                                         // The peer's heads are all known here
                                         // (or held): from now on it gets plain
@@ -1190,7 +1220,7 @@ impl Session {
                 && !u
                     .heads
                     .iter()
-                    .all(|h| doc.get_change_by_hash(h).is_some() || held.contains_key(h))
+                    .all(|h| doc.get_change_by_hash(h).is_some() || known_held.contains(h))
             {
                 complete = false;
             }

@@ -747,3 +747,115 @@ async fn a_relayed_campaign_arrives_whole_whenever_the_relay_comes() {
         );
     }
 }
+
+/// Runs a child's dialling session and its parent's accepting one until
+/// nothing moves, both sides real.
+async fn pump(up: &mut Session, down: &mut Session, mut to_down: Vec<Frame>) {
+    let mut to_up: Vec<Frame> = Vec::new();
+    for _ in 0..200 {
+        for f in std::mem::take(&mut to_down) {
+            to_up.extend(down.handle(f).await.unwrap());
+        }
+        if down.peer().is_some() {
+            while let Some(b) = down.next_batch().await.unwrap() {
+                to_up.push(b);
+            }
+        }
+        for f in std::mem::take(&mut to_up) {
+            to_down.extend(up.handle(f).await.unwrap());
+        }
+        if up.peer().is_some() {
+            while let Some(b) = up.next_batch().await.unwrap() {
+                to_down.push(b);
+            }
+        }
+        if to_up.is_empty() && to_down.is_empty() {
+            if !up.awaiting_ack() && !down.awaiting_ack() {
+                return;
+            }
+            up.on_timeout();
+            down.on_timeout();
+        }
+    }
+    panic!("the sessions did not settle");
+}
+
+/// Seed 303444: a province's campaign reaches the national node first
+/// from a commune on its fallback link, and is held there
+/// (`outside-sender`: the commune cannot vouch for its province). Then
+/// the province itself names the campaign among its heads. The national
+/// node took the held change as had: it acknowledged the province's feed
+/// past the campaign, and after a cut the campaign was never sent again.
+/// A held change that this sender could deliver is owed by it.
+#[tokio::test(flavor = "current_thread")]
+async fn a_held_relay_is_owed_by_its_own_path() {
+    let dir = fixtures::tempdir();
+    let vn = node(&dir, "vn").await;
+    let p1 = node(&dir, "p1").await;
+    let camp = DocId::Campaign(cid("camp-new"));
+    fixtures::launch_campaign(&p1, &author("p1"), "camp-new", &uid("p1"), &uid("p1"))
+        .await
+        .unwrap();
+    let heads = p1.doc_heads(&camp).await.unwrap();
+    // The commune relays it up while on its fallback link.
+    let mut from_c1 = accepting(&vn, "vn", "c1", Limits::default()).await;
+    let relay = DocUpdate {
+        doc: camp.to_string(),
+        heads: heads.clone().unwrap(),
+        payload: Payload::Changes(p1.doc_bytes(&camp).await.unwrap().unwrap()),
+    };
+    let a = ack(&mut from_c1, vec![relay]).await;
+    assert_eq!(a.docs[0].quarantined.len(), 1, "held as known to c1: {a:?}");
+    assert_eq!(vn.doc_heads(&camp).await.unwrap(), None);
+
+    // The province's first round with the national node: its feed, as
+    // sync messages. The national node answers, then the link is cut
+    // before anything else is sent.
+    let dialer = || {
+        Session::new(
+            replica(&p1, "p1", Limits::default()),
+            Role::Dialer {
+                expect: "node-vn".into(),
+            },
+        )
+    };
+    let mut up = dialer();
+    let mut down = Session::new(replica(&vn, "vn", Limits::default()), Role::Acceptor);
+    let hello = up.start().await.unwrap().expect("a dialer speaks first");
+    for f in down.handle(hello).await.unwrap() {
+        up.handle(f).await.unwrap();
+    }
+    let Some(Frame::Batch(b)) = up.next_batch().await.unwrap() else {
+        panic!("the province sends its feed")
+    };
+    let named = b.docs.iter().find(|u| u.doc == camp.to_string());
+    assert!(
+        named.is_some_and(|u| matches!(u.payload, Payload::Sync(_))),
+        "{b:?}"
+    );
+    for f in down.handle(Frame::Batch(b)).await.unwrap() {
+        up.handle(f).await.unwrap();
+    }
+    up.flush().await.unwrap();
+    down.flush().await.unwrap();
+
+    // A new session: the campaign must still come.
+    let mut up = dialer();
+    let mut down = Session::new(replica(&vn, "vn", Limits::default()), Role::Acceptor);
+    let hello = up.start().await.unwrap().into_iter().collect();
+    pump(&mut up, &mut down, hello).await;
+    assert_eq!(
+        vn.doc_heads(&camp).await.unwrap(),
+        heads,
+        "the national node lacks the campaign; quarantine: {:?}",
+        held(&vn).await
+    );
+    assert!(
+        held(&vn)
+            .await
+            .iter()
+            .all(|(_, _, state)| *state == QuarantineState::Released),
+        "{:?}",
+        held(&vn).await
+    );
+}

@@ -891,3 +891,67 @@ async fn changes_after_a_lost_batch_are_not_held_as_known() {
     let held = p1.store.quarantine_held_docs(10).await.unwrap();
     assert!(held.is_empty(), "nothing held at the province: {held:?}");
 }
+
+/// Seed 302977: a grassroots node receives its own private roster in the
+/// batch that also brings the records of its ancestors, the roster before
+/// them. Its depth (what decides whether it may hold private rosters) was
+/// judged on the ancestors it knew so far, none: the roster was refused
+/// for good, the checkpoint moved past it, and it never came. It now waits
+/// for the records later in the batch, and then passes.
+#[tokio::test(flavor = "current_thread")]
+async fn a_private_roster_waits_for_the_records_that_place_its_node() {
+    let dir = fixtures::tempdir();
+    let vn = Node::open(&dir, "node-vn", "vn").await;
+    vn.create_unit("vn", "central", None).await;
+    vn.create_unit("p1", "provincial", Some("vn")).await;
+    vn.create_unit("c1", "commune", Some("p1")).await;
+    vn.create_unit("g1", "grassroots", Some("c1")).await;
+    vn.add_members("g1", 2, true).await;
+    let g1 = Node::open(&dir, "node-g1", "g1").await;
+    let mut s = Session::new(
+        g1.replica(limits()),
+        Role::Dialer {
+            expect: "node-c1".to_owned(),
+        },
+    );
+    s.start().await.unwrap();
+    s.handle(Frame::Hello(hello("node-c1", "c1")))
+        .await
+        .unwrap();
+    // The units that place g1 come after the roster, or depend on records
+    // later in the batch.
+    let private = private_roster("g1");
+    let mut docs = Vec::new();
+    for id in [
+        private.clone(),
+        DocId::Unit(uid("g1")),
+        DocId::Unit(uid("c1")),
+        DocId::Unit(uid("p1")),
+        DocId::Unit(uid("vn")),
+    ] {
+        docs.push(DocUpdate {
+            doc: id.to_string(),
+            heads: vn.heads(&id).await.unwrap(),
+            payload: Payload::Changes(vn.saved(&id).await),
+        });
+    }
+    let replies = s
+        .handle(Frame::Batch(hopluu_sync::frame::Batch {
+            id: 1,
+            from_seq: 0,
+            upto_seq: 5,
+            docs,
+        }))
+        .await
+        .unwrap();
+    let Some(Frame::Ack(ack)) = replies.first() else {
+        panic!("expected an ack, got {replies:?}")
+    };
+    assert!(
+        ack.docs.iter().all(|d| d.rejected.is_empty()),
+        "{:?}",
+        ack.docs
+    );
+    assert_eq!(ack.applied_upto, 5);
+    assert_eq!(g1.heads(&private).await, vn.heads(&private).await);
+}

@@ -1645,6 +1645,40 @@ fn regression_seed_100260() {
     check_seed(100260, World::Plain);
 }
 
+// Found by the first soak of the full world (2,350 seeds, 5 failing),
+// each with a plain test of its mechanism:
+
+/// A province's campaign reached the national node first from a commune
+/// on its fallback link and was held there (`outside-sender`). When the
+/// province itself named it among its heads, the national node took the
+/// held change as had and acknowledged the province's feed past it; after
+/// a cut it never came (also seeds 303545, 300600). A held change is now
+/// owed by a sender that could deliver it (`Gate::known_held`); the plain
+/// test is `gate::a_held_relay_is_owed_by_its_own_path`.
+#[test]
+fn regression_seed_303444() {
+    check_seed(303444, World::Full);
+}
+
+/// The same downwards: a national campaign relayed up to a province by a
+/// commune back from its fallback link was held at the province, and the
+/// national node, told the province had it, never sent it (the tree
+/// test's failure of the last soak).
+#[test]
+fn regression_seed_300696() {
+    check_seed(300696, World::Full);
+}
+
+/// A grassroots node judged whether it may hold its own private roster
+/// before the records of its ancestors (later in the same batch) placed
+/// it: refused for good, the checkpoint moved past it. It now waits for
+/// them; the plain test is
+/// `session::a_private_roster_waits_for_the_records_that_place_its_node`.
+#[test]
+fn regression_seed_302977() {
+    check_seed(302977, World::Full);
+}
+
 /// Without `HOPLUU_SIM_SOAK`: one of the soak seeds that found the
 /// projection bug of `regression_seed_766` (878, 1288), in its world.
 /// With it, any range of seeds in the full world (or the plain one with
