@@ -311,6 +311,31 @@ async fn run(fed: &mut Federation, pg_url: &str, rng: &mut StdRng) -> Result<()>
         views.len(),
         ledger.writes()
     );
+    // The check any operator can run, on every link: each child asks its
+    // parent (through the link's proxy, its configured upstream) for the
+    // heads of every document in its scope and compares them with its
+    // own, both ways. The convergence check above reads the stores; this
+    // one goes through the nodes, as `hopluu check --peer` does.
+    for n in fed.nodes().filter(|n| n.id != VN) {
+        let parent = &n.config.replication.upstreams[0].node_id;
+        let r = n.check_peer(parent, None).await?;
+        ensure!(
+            r.compared > 0 && r.differing == 0 && r.in_step == r.compared,
+            "hopluu check at {} against {parent}: {} of {} documents differ: {:?}",
+            n.id,
+            r.differing,
+            r.compared,
+            r.differences
+                .iter()
+                .take(10)
+                .map(|d| (&d.doc_id, d.state, &d.heads_here, &d.heads_at_peer))
+                .collect::<Vec<_>>()
+        );
+        println!(
+            "tree: hopluu check at {} against {parent}: {} documents, all in step",
+            n.id, r.compared
+        );
+    }
     let national = &views[0];
     let missing = check::missing(national, &ledger).await?;
     ensure!(

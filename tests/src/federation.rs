@@ -172,6 +172,30 @@ impl LocalNode {
         pb::report_service_client::ReportServiceClient::new(self.channel.clone())
     }
 
+    pub fn admin(&self) -> pb::admin_service_client::AdminServiceClient<Channel> {
+        pb::admin_service_client::AdminServiceClient::new(self.channel.clone())
+    }
+
+    /// `hopluu check --peer PEER [--address ADDRESS]` at this node, as its
+    /// administrator: this node's heads of every document in the peer's
+    /// scope against what the peer reports itself. Without an address the
+    /// node dials its configured upstream of that id (a proxy, here).
+    pub async fn check_peer(
+        &self,
+        peer: &str,
+        address: Option<&str>,
+    ) -> Result<pb::CheckPeerResponse> {
+        Ok(self
+            .admin()
+            .check_peer(pb::CheckPeerRequest {
+                peer_node_id: peer.to_owned(),
+                address: address.unwrap_or_default().to_owned(),
+            })
+            .await
+            .with_context(|| format!("checking node {} against {peer}", self.id))?
+            .into_inner())
+    }
+
     /// Creates a unit record at this node (which must hold authority over
     /// its parent).
     pub async fn create_unit(

@@ -445,6 +445,7 @@ async fn script(fed: &mut Federation, args: &DemoArgs, p: Progress) -> Result<Su
     demo.report().await?;
     print_bytes(demo.fed, &at_heal);
     demo.check(&during_cut).await?;
+    demo.check_links().await?;
     demo.summary().await
 }
 
@@ -1038,6 +1039,43 @@ impl Demo<'_> {
         }
         if !problems.is_empty() {
             bail!("replication lost data: {}", problems.join("; "));
+        }
+        Ok(())
+    }
+
+    /// `hopluu check` on every link, from its child's end: the child asks
+    /// its parent (at its configured upstream address, the link's proxy)
+    /// for the heads of every document in the child's scope, and compares
+    /// them with its own, both ways. One line per link; fails naming the
+    /// link and the documents if any differ.
+    async fn check_links(&self) -> Result<()> {
+        println!();
+        println!(
+            "Convergence check of every link (`hopluu check` at the child, against its parent):"
+        );
+        let mut problems = Vec::new();
+        for (c, u) in links_in_order() {
+            let r = self.fed.node(c).check_peer(u, None).await?;
+            println!("  {}", crate::edges::check_summary(&r));
+            if r.differing > 0 || r.compared == 0 {
+                let docs: Vec<String> = r
+                    .differences
+                    .iter()
+                    .map(|d| format!("{} {}", d.doc_id, crate::edges::check_state(d.state)))
+                    .collect();
+                problems.push(format!(
+                    "{c} -> {u}: {} of {} documents differ: {}",
+                    r.differing,
+                    r.compared,
+                    docs.join(", ")
+                ));
+            }
+        }
+        if !problems.is_empty() {
+            bail!(
+                "the convergence check found links out of step: {}",
+                problems.join("; ")
+            );
         }
         Ok(())
     }

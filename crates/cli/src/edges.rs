@@ -1,6 +1,7 @@
-//! `hopluu peers`, `hopluu tree`, `hopluu trace` and `hopluu sync now`:
-//! the replication edges of a node and of its whole subtree, where a
-//! record's latest change has reached, and waking the dialler.
+//! `hopluu peers`, `hopluu tree`, `hopluu trace`, `hopluu sync now` and
+//! `hopluu check`: the replication edges of a node and of its whole
+//! subtree, where a record's latest change has reached, waking the
+//! dialler, and the convergence check of one edge.
 
 use clap::{Subcommand, ValueEnum};
 use hopluu_proto::v1 as pb;
@@ -233,4 +234,111 @@ pub async fn sync(channel: Channel, json: bool, cmd: SyncCmd) -> anyhow::Result<
             ("already connected", r.connected.join(", ")),
         ])
     })
+}
+
+/// A check that found differences: `hopluu` exits with status 1, without
+/// an error line (the output already says what differs), so that scripts
+/// can test it.
+#[derive(Debug)]
+pub struct Differences(pub u64);
+
+impl std::fmt::Display for Differences {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} documents differ", self.0)
+    }
+}
+
+impl std::error::Error for Differences {}
+
+pub(crate) fn check_state(s: i32) -> &'static str {
+    match pb::CheckState::try_from(s) {
+        Ok(pb::CheckState::MissingAtPeer) => "missing-at-peer",
+        Ok(pb::CheckState::MissingHere) => "missing-here",
+        Ok(pb::CheckState::PeerBehind) => "peer-behind",
+        Ok(pb::CheckState::HereBehind) => "here-behind",
+        Ok(pb::CheckState::Diverged) => "diverged",
+        Ok(pb::CheckState::HeldHere) => "held-here",
+        _ => "?",
+    }
+}
+
+/// Heads as their count and short hashes: `2: 3f2a9c1b 77aa01de`.
+fn short_heads(heads: &[String]) -> String {
+    if heads.is_empty() {
+        return "-".to_owned();
+    }
+    let mut shown: Vec<&str> = heads.iter().take(3).map(|h| &h[..h.len().min(8)]).collect();
+    if heads.len() > 3 {
+        shown.push("…");
+    }
+    format!("{}: {}", heads.len(), shown.join(" "))
+}
+
+/// The line under a check: what was compared and what differs, by state.
+pub fn check_summary(r: &pb::CheckPeerResponse) -> String {
+    let head = format!(
+        "{} and {}: {} documents compared",
+        r.node_id, r.peer_node_id, r.compared
+    );
+    if r.differing == 0 {
+        return format!("{head}, all in step");
+    }
+    let mut by_state = std::collections::BTreeMap::<&str, u64>::new();
+    for d in &r.differences {
+        *by_state.entry(check_state(d.state)).or_default() += 1;
+    }
+    let states: Vec<String> = by_state.iter().map(|(s, n)| format!("{n} {s}")).collect();
+    let listed = if (r.differences.len() as u64) < r.differing {
+        format!(", the first {} listed", r.differences.len())
+    } else {
+        String::new()
+    };
+    format!(
+        "{head}, {} differ ({}{listed})",
+        r.differing,
+        states.join(", ")
+    )
+}
+
+/// `hopluu check --peer NODE [--address URL]`: exits with status 1 when any
+/// document differs.
+pub async fn check(
+    channel: Channel,
+    json: bool,
+    peer: String,
+    address: Option<String>,
+) -> anyhow::Result<()> {
+    let r = AdminServiceClient::new(channel)
+        .check_peer(pb::CheckPeerRequest {
+            peer_node_id: peer,
+            address: address.unwrap_or_default(),
+        })
+        .await?
+        .into_inner();
+    if json || !r.differences.is_empty() {
+        print(json, &r, "hopluu.v1.CheckPeerResponse", || {
+            let mut t = Table::new(&["document", "state", "heads here", "heads at peer", "held"]);
+            for d in &r.differences {
+                t.row(vec![
+                    d.doc_id.clone(),
+                    check_state(d.state).to_owned(),
+                    short_heads(&d.heads_here),
+                    short_heads(&d.heads_at_peer),
+                    if d.held.is_empty() {
+                        String::new()
+                    } else {
+                        short_heads(&d.held)
+                    },
+                ]);
+            }
+            t
+        })?;
+    }
+    if !json {
+        println!("{}", check_summary(&r));
+    }
+    if r.differing > 0 {
+        return Err(Differences(r.differing).into());
+    }
+    Ok(())
 }

@@ -11,6 +11,7 @@
 //! - [`import`]: reading roster spreadsheets (CSV, XLSX).
 //! - [`cert`]: `hopluu cert`: a CA and node, admin and staff certificates.
 //! - [`admin`]: `hopluu status` and `hopluu quarantine` (the admin service).
+//! - [`edges`]: `hopluu peers`, `tree`, `trace`, `sync now` and `check`.
 //! - [`bench`]: `hopluu bench`.
 
 mod admin;
@@ -139,6 +140,21 @@ enum Command {
     /// Replication now: `hopluu sync now [--peer NODE]` (administrators).
     #[command(subcommand)]
     Sync(edges::SyncCmd),
+    /// Compare, document by document, the heads this node holds with those
+    /// a peer reports itself, for every document in the peer's scope, and
+    /// list what differs; exit status 1 when anything does
+    /// (administrators).
+    Check {
+        /// The peer's node id: an upstream of this node (dialled at its
+        /// configured address), or any node with --address.
+        #[arg(long)]
+        peer: String,
+        /// Where the node dials the peer, e.g. https://10.0.3.7:7400:
+        /// needed for a child (children dial their parent, which does not
+        /// know their address); overrides an upstream's configured one.
+        #[arg(long)]
+        address: Option<String>,
+    },
     /// Union units: create, rename, move, close, list.
     #[command(subcommand)]
     Units(UnitsCmd),
@@ -666,6 +682,10 @@ fn main() -> std::process::ExitCode {
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        // `hopluu check` found differences and said so.
+        Err(e) if e.downcast_ref::<edges::Differences>().is_some() => {
+            std::process::ExitCode::FAILURE
+        }
         Err(e) => {
             match e.downcast_ref::<tonic::Status>() {
                 Some(s) => eprintln!("error: {} ({:?})", s.message(), s.code()),
@@ -884,6 +904,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Trace { kind, id } => edges::trace(channel(&target).await?, json, kind, id).await,
         Command::Sync(cmd) => edges::sync(channel(&target).await?, json, cmd).await,
+        Command::Check { peer, address } => {
+            edges::check(channel(&target).await?, json, peer, address).await
+        }
         Command::Units(cmd) => units(cmd, &target, json).await,
         Command::Members(cmd) => members(cmd, &target, json).await,
         Command::Import(ImportCmd::Members { file, unit, batch }) => {

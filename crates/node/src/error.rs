@@ -7,7 +7,8 @@
 //! | a named record is missing | `NOT_FOUND` |
 //! | a record to create exists | `ALREADY_EXISTS` |
 //! | the node has no authority over the target, or the caller's role does not allow the request | `PERMISSION_DENIED` |
-//! | the database is unreachable or busy | `UNAVAILABLE` |
+//! | the database is unreachable or busy; the peer a check dials cannot be reached | `UNAVAILABLE` |
+//! | the peer a check dials refuses it or answers what does not fit | `FAILED_PRECONDITION` |
 //! | anything else (corrupt data, bugs) | `INTERNAL`, details only in the log |
 
 use hopluu_model::ModelError;
@@ -15,12 +16,24 @@ use hopluu_store::StoreError;
 use tonic::{Code, Status};
 
 use crate::NodeError;
+use crate::check::CheckError;
 
 /// Maps every error a service can meet to a status with a small set of codes.
 pub fn to_status(err: &NodeError) -> Status {
     match err {
-        NodeError::Store(StoreError::Model(m)) => model_status(m),
-        NodeError::Store(e @ StoreError::Db(_)) => {
+        NodeError::Store(e) | NodeError::Check(CheckError::Store(e)) => store_status(e),
+        NodeError::Config(m) => Status::invalid_argument(m.clone()),
+        NodeError::Denied(m) => Status::permission_denied(m.clone()),
+        NodeError::Check(CheckError::Unreachable(m)) => Status::unavailable(m.clone()),
+        NodeError::Check(CheckError::Refused(m)) => Status::failed_precondition(m.clone()),
+        other => internal(other),
+    }
+}
+
+fn store_status(e: &StoreError) -> Status {
+    match e {
+        StoreError::Model(m) => model_status(m),
+        StoreError::Db(_) => {
             tracing::error!(error = %e, "database error");
             if e.is_unavailable() {
                 Status::unavailable("the node's database is unavailable; try again")
@@ -28,13 +41,13 @@ pub fn to_status(err: &NodeError) -> Status {
                 Status::internal("database error (see the node's log)")
             }
         }
-        NodeError::Config(m) => Status::invalid_argument(m.clone()),
-        NodeError::Denied(m) => Status::permission_denied(m.clone()),
-        other => {
-            tracing::error!(error = %other, "internal error");
-            Status::internal("internal error (see the node's log)")
-        }
+        other => internal(other),
     }
+}
+
+fn internal(e: &dyn std::fmt::Display) -> Status {
+    tracing::error!(error = %e, "internal error");
+    Status::internal("internal error (see the node's log)")
 }
 
 fn model_status(m: &ModelError) -> Status {
@@ -91,5 +104,16 @@ mod tests {
         }));
         assert_eq!(s.code(), Code::Internal);
         assert!(!s.message().contains("unit/x"));
+        let s = to_status(&NodeError::Check(CheckError::Unreachable(
+            "peer_node_id: cannot reach node hg".into(),
+        )));
+        assert_eq!(s.code(), Code::Unavailable);
+        let s = to_status(&NodeError::Check(CheckError::Refused("no".into())));
+        assert_eq!(s.code(), Code::FailedPrecondition);
+        let s = to_status(&NodeError::Check(CheckError::Store(StoreError::Model(
+            ModelError::invalid("address", "not a URL"),
+        ))));
+        assert_eq!(s.code(), Code::InvalidArgument);
+        assert_eq!(s.message(), "address: not a URL");
     }
 }

@@ -6,6 +6,8 @@
 //! # Layout
 //! - [`config`]: the typed configuration tree.
 //! - [`app`]: [`app::App`], the operations, protobuf-free.
+//! - [`check`]: the convergence check (`hopluu check`): this node's heads
+//!   against what a peer answers for itself, and the answering side.
 //! - [`grpc`]: the tonic services: conversions at the edge, nothing else.
 //! - [`error`]: [`error::to_status`], the only error -> status mapping.
 //! - [`metrics`]: the Prometheus text endpoint (`[metrics]`), read at
@@ -18,6 +20,7 @@
 //!   certificate and trusted CAs, and issuing certificates (`hopluu cert`).
 
 pub mod app;
+pub mod check;
 pub mod config;
 pub mod error;
 pub mod grpc;
@@ -44,6 +47,9 @@ pub enum NodeError {
     /// (`grpc::auth`); the message names the operation and the units.
     #[error("{0}")]
     Denied(String),
+    /// A convergence check could not be made (`hopluu check`).
+    #[error(transparent)]
+    Check(#[from] check::CheckError),
 }
 
 impl From<hopluu_model::ModelError> for NodeError {

@@ -21,6 +21,20 @@
 //! [`Replication::allow_child`] at run time. A node serving plaintext
 //! (`--insecure-plaintext`) trusts hellos as they come. The session's own
 //! checks (versions, units, subtree) follow either way.
+//!
+//! # The convergence check
+//!
+//! `ScopeHeads` and `MissingChanges` answer another node's convergence
+//! check ([`crate::check`]): heads only, of the documents in the caller's
+//! scope. The caller is identified as a hello is
+//! ([`Replication::node_caller`]): a node certificate whose node id and
+//! unit are the request's (plaintext: the request's word), hosting a unit
+//! this node knows; its scope is judged on this node's tree. Any node of
+//! the federation may ask, not only a configured child or upstream: a
+//! parent checks its child by dialling it, and what a node learns is only
+//! what it would be sent itself. [`Replication::check_peer`] is the asking
+//! side: it dials the peer as the dialer dials an upstream (the same
+//! endpoint, certificate and node-id check) and lets the App compare.
 
 use std::collections::{BTreeMap, HashMap};
 use std::pin::Pin;
@@ -43,7 +57,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tonic::{Request, Response, Status, Streaming};
 
+use crate::NodeError;
 use crate::app::App;
+use crate::check::{self, CheckError, Comparison, PeerAnswers, PeerPage};
 use crate::config::{ReplicationSection, Upstream};
 use crate::server::Security;
 use crate::tls::{Identity, error_chain};
@@ -129,6 +145,10 @@ struct PeerSessions {
 
 /// Sessions a peer node may begin in a minute.
 pub const SESSIONS_PER_MINUTE: usize = 30;
+
+/// How long one call of a convergence check may take (a page of
+/// ScopeHeads, or one MissingChanges).
+const CHECK_CALL_TIMEOUT: Duration = Duration::from_secs(60);
 
 static SESSION_IDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
@@ -256,6 +276,145 @@ impl Replication {
                 format!("{other} cannot replicate: a session needs a node certificate"),
             ),
         }
+    }
+
+    /// The node calling `rpc` (`ScopeHeads`, `MissingChanges`) as `who`,
+    /// claiming to be node `node_id` hosting `unit`: the unit whose scope
+    /// it is answered for. Mirrors [`Replication::admit`]: a node
+    /// certificate must name the request's node and unit; on a plaintext
+    /// node the request is taken at its word. Refused: anyone but a node,
+    /// and a node whose unit this node does not know (it could not tell
+    /// that node's scope).
+    pub fn node_caller(
+        &self,
+        who: &Identity,
+        node_id: &str,
+        unit: &str,
+        rpc: &str,
+    ) -> Result<UnitId, NodeError> {
+        let denied = |reason: String| {
+            tracing::warn!(caller = %who, rpc, %reason, "permission denied");
+            NodeError::Denied(format!("{rpc}: {reason}"))
+        };
+        let (node, unit) = match who {
+            Identity::Node {
+                node_id: cert_node,
+                unit: cert_unit,
+            } => {
+                if node_id != cert_node || unit != cert_unit.as_str() {
+                    return Err(denied(format!(
+                        "the certificate is node {cert_node}'s (unit {cert_unit}), but the request \
+                         names node {node_id:?} (unit {unit:?})"
+                    )));
+                }
+                (cert_node.clone(), cert_unit.clone())
+            }
+            Identity::Insecure => (
+                UnitId::parse("node_id", node_id)?.to_string(),
+                UnitId::parse("unit_id", unit)?,
+            ),
+            Identity::Admin { .. } | Identity::Staff { .. } => {
+                let role = match who {
+                    Identity::Staff { unit, .. } => format!("a staff certificate (unit {unit})"),
+                    _ => "an administrator's certificate".to_owned(),
+                };
+                return Err(denied(format!(
+                    "only nodes may ask, with their node certificate, and this is {role}; \
+                     administrators check a peer with `hopluu check` (AdminService.CheckPeer)"
+                )));
+            }
+        };
+        if !self.app.tree().contains(&unit) {
+            return Err(denied(format!(
+                "node {node} hosts unit {unit}, which node {} does not know, so it cannot tell \
+                 which documents are that node's",
+                self.app.node_id
+            )));
+        }
+        Ok(unit)
+    }
+
+    /// Checks this node against node `peer` (`AdminService.CheckPeer`):
+    /// dials it at `address`, or at the address of the configured upstream
+    /// of that id, with this node's own certificate (the dialer's
+    /// endpoint: the peer must hold node `peer`'s certificate, whatever
+    /// the address), and compares what it answers for itself with what is
+    /// held here ([`App::check_peer`]).
+    pub async fn check_peer(
+        &self,
+        peer: &str,
+        address: Option<&str>,
+    ) -> Result<Comparison, CheckError> {
+        let invalid = |field: &str, reason: String| {
+            CheckError::from(hopluu_model::ModelError::invalid(field, reason))
+        };
+        let peer = peer.trim();
+        if peer.is_empty() {
+            return Err(invalid(
+                "peer_node_id",
+                "is required: the node to check this one against".into(),
+            ));
+        }
+        UnitId::parse("peer_node_id", peer)?;
+        if peer == self.app.node_id {
+            return Err(invalid(
+                "peer_node_id",
+                format!("{peer} is this node itself"),
+            ));
+        }
+        let address = match address.map(str::trim).filter(|a| !a.is_empty()) {
+            Some(a) => a.to_owned(),
+            None => match self.config.upstreams.iter().find(|u| u.node_id == peer) {
+                Some(up) => up.address.clone(),
+                None => {
+                    let ups: Vec<&str> = self
+                        .config
+                        .upstreams
+                        .iter()
+                        .map(|u| u.node_id.as_str())
+                        .collect();
+                    return Err(invalid(
+                        "peer_node_id",
+                        format!(
+                            "no such upstream: node {peer} is not among this node's upstreams ({}); \
+                             give its address to check any other node (children dial their \
+                             parent, which does not know their address)",
+                            if ups.is_empty() {
+                                "none".to_owned()
+                            } else {
+                                ups.join(", ")
+                            }
+                        ),
+                    ));
+                }
+            },
+        };
+        let up = Upstream {
+            node_id: peer.to_owned(),
+            address: address.clone(),
+        };
+        let endpoint = self
+            .endpoint(&up)
+            .map_err(|e| invalid("address", e))?
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(CHECK_CALL_TIMEOUT);
+        let channel = endpoint.connect().await.map_err(|e| {
+            CheckError::Unreachable(format!(
+                "peer_node_id: cannot reach node {peer} at {address}: {}",
+                error_chain(&e)
+            ))
+        })?;
+        let max = self.app_max_message_bytes();
+        let mut answers = GrpcPeer {
+            client: pb::replication_service_client::ReplicationServiceClient::new(channel)
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max),
+            node_id: self.app.node_id.clone(),
+            unit: self.app.unit.to_string(),
+            peer: peer.to_owned(),
+            address,
+        };
+        self.app.check_peer(peer, &mut answers).await
     }
 
     /// A channel endpoint to `up`: over TLS, verifying that the peer is
@@ -789,9 +948,17 @@ impl hopluu_sync::EdgeReports for Replication {
 pub type ReplicationStream =
     Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::SyncFrame, Status>> + Send + 'static>>;
 
-/// The tonic service: hands each stream to [`Replication::accept`].
+/// The tonic service: hands each stream to [`Replication::accept`], and
+/// answers the convergence check's questions through the App.
 #[derive(Clone)]
 pub struct ReplicationGrpc(pub Arc<Replication>);
+
+fn caller_identity<T>(request: &Request<T>, rpc: &str) -> Result<Identity, Status> {
+    Identity::of(request).map_err(|e| {
+        tracing::warn!(rpc, remote = ?request.remote_addr(), error = %e, "refused: no identity");
+        Status::unauthenticated(format!("certificate: {e}"))
+    })
+}
 
 #[tonic::async_trait]
 impl pb::replication_service_server::ReplicationService for ReplicationGrpc {
@@ -802,15 +969,185 @@ impl pb::replication_service_server::ReplicationService for ReplicationGrpc {
         request: Request<Streaming<pb::SyncFrame>>,
     ) -> Result<Response<Self::SyncStream>, Status> {
         let remote = request.remote_addr();
-        let who = Identity::of(&request).map_err(|e| {
-            tracing::warn!(remote = ?remote, error = %e, "refused a sync session: no identity");
-            Status::unauthenticated(format!("certificate: {e}"))
-        })?;
+        let who = caller_identity(&request, "Sync")?;
         Ok(Response::new(self.0.accept(
             request.into_inner(),
             remote,
             who,
         )))
+    }
+
+    async fn scope_heads(
+        &self,
+        request: Request<pb::ScopeHeadsRequest>,
+    ) -> Result<Response<pb::ScopeHeadsResponse>, Status> {
+        let who = caller_identity(&request, "ScopeHeads")?;
+        let r = request.into_inner();
+        let caller = self
+            .0
+            .node_caller(&who, &r.node_id, &r.unit_id, "ScopeHeads")?;
+        let after = match r.after.trim() {
+            "" => None,
+            a => Some(hopluu_model::DocId::parse("after", a).map_err(NodeError::from)?),
+        };
+        let app = &self.0.app;
+        let page = app
+            .scope_heads(&caller, after.as_ref(), r.limit)
+            .await
+            .map_err(NodeError::from)?;
+        Ok(Response::new(pb::ScopeHeadsResponse {
+            node_id: app.node_id.clone(),
+            unit_id: app.unit.to_string(),
+            docs: page.docs.into_iter().map(scope_doc_to_pb).collect(),
+            next_after: page.next_after.map(|d| d.to_string()).unwrap_or_default(),
+        }))
+    }
+
+    async fn missing_changes(
+        &self,
+        request: Request<pb::MissingChangesRequest>,
+    ) -> Result<Response<pb::MissingChangesResponse>, Status> {
+        let who = caller_identity(&request, "MissingChanges")?;
+        let r = request.into_inner();
+        let caller = self
+            .0
+            .node_caller(&who, &r.node_id, &r.unit_id, "MissingChanges")?;
+        let asks = r
+            .docs
+            .into_iter()
+            .map(|d| scope_doc_from_pb("docs", d).map_err(NodeError::from))
+            .collect::<Result<Vec<_>, _>>()?;
+        let missing = self
+            .0
+            .app
+            .missing_changes(&caller, &asks)
+            .await
+            .map_err(NodeError::from)?;
+        Ok(Response::new(pb::MissingChangesResponse {
+            docs: missing.into_iter().map(scope_doc_to_pb).collect(),
+        }))
+    }
+}
+
+fn scope_doc_to_pb(h: check::Heads) -> pb::ScopeDoc {
+    pb::ScopeDoc {
+        doc_id: h.doc.to_string(),
+        heads: hashes_to_pb(h.heads),
+    }
+}
+
+/// A document and its heads from another node (the field names the
+/// message part, for the error).
+fn scope_doc_from_pb(
+    field: &str,
+    d: pb::ScopeDoc,
+) -> Result<check::Heads, hopluu_model::ModelError> {
+    let doc = hopluu_model::DocId::parse(&format!("{field}.doc_id"), &d.doc_id)?;
+    let heads = d
+        .heads
+        .iter()
+        .map(|b| {
+            ChangeHash::try_from(b.as_slice()).map_err(|_| {
+                hopluu_model::ModelError::invalid(
+                    format!("{field}.heads"),
+                    format!("a change hash is 32 bytes, got {} ({doc})", b.len()),
+                )
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(check::Heads { doc, heads })
+}
+
+/// The peer of a check, over its `ReplicationService`.
+struct GrpcPeer {
+    client: pb::replication_service_client::ReplicationServiceClient<tonic::transport::Channel>,
+    /// This node and its unit, as the requests name them.
+    node_id: String,
+    unit: String,
+    /// The peer and where it was dialled, for messages.
+    peer: String,
+    address: String,
+}
+
+impl GrpcPeer {
+    /// What a failed call means for the check.
+    fn failed(&self, rpc: &str, s: &Status) -> CheckError {
+        let (peer, address, message) = (&self.peer, &self.address, s.message());
+        match s.code() {
+            tonic::Code::Unavailable
+            | tonic::Code::DeadlineExceeded
+            | tonic::Code::Cancelled
+            | tonic::Code::Unknown => CheckError::Unreachable(format!(
+                "peer_node_id: node {peer} at {address} did not answer {rpc}: {message}"
+            )),
+            tonic::Code::Unimplemented => CheckError::Refused(format!(
+                "node {peer} does not answer {rpc}: it runs a version of hopluu without the \
+                 convergence check"
+            )),
+            code => CheckError::Refused(format!("node {peer} refused {rpc} ({code:?}): {message}")),
+        }
+    }
+
+    /// What the peer said, when it does not parse.
+    fn garbled(&self, e: hopluu_model::ModelError) -> CheckError {
+        CheckError::Refused(format!(
+            "node {} answered what is not a list of documents: {e}",
+            self.peer
+        ))
+    }
+}
+
+impl PeerAnswers for GrpcPeer {
+    async fn scope_heads(
+        &mut self,
+        after: Option<&hopluu_model::DocId>,
+    ) -> Result<PeerPage, CheckError> {
+        let request = pb::ScopeHeadsRequest {
+            node_id: self.node_id.clone(),
+            unit_id: self.unit.clone(),
+            after: after.map(ToString::to_string).unwrap_or_default(),
+            limit: 0,
+        };
+        let r = match self.client.scope_heads(request).await {
+            Ok(r) => r.into_inner(),
+            Err(s) => return Err(self.failed("ScopeHeads", &s)),
+        };
+        let docs = r
+            .docs
+            .into_iter()
+            .map(|d| scope_doc_from_pb("docs", d))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.garbled(e))?;
+        let next_after = match r.next_after.as_str() {
+            "" => None,
+            n => Some(hopluu_model::DocId::parse("next_after", n).map_err(|e| self.garbled(e))?),
+        };
+        Ok(PeerPage {
+            node_id: r.node_id,
+            unit: r.unit_id,
+            docs,
+            next_after,
+        })
+    }
+
+    async fn missing_changes(
+        &mut self,
+        asks: Vec<check::Heads>,
+    ) -> Result<Vec<check::Heads>, CheckError> {
+        let request = pb::MissingChangesRequest {
+            node_id: self.node_id.clone(),
+            unit_id: self.unit.clone(),
+            docs: asks.into_iter().map(scope_doc_to_pb).collect(),
+        };
+        let r = match self.client.missing_changes(request).await {
+            Ok(r) => r.into_inner(),
+            Err(s) => return Err(self.failed("MissingChanges", &s)),
+        };
+        r.docs
+            .into_iter()
+            .map(|d| scope_doc_from_pb("docs", d))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.garbled(e))
     }
 }
 

@@ -111,7 +111,7 @@ impl Store {
     /// `doc_id` compared and ordered byte-wise on both backends (PostgreSQL
     /// would otherwise sort by the database's collation, which skips `-`
     /// and `/`), so that pages are the same everywhere.
-    fn doc_id_bytewise(&self) -> &'static str {
+    pub(crate) fn doc_id_bytewise(&self) -> &'static str {
         match self.backend() {
             Backend::Sqlite => "doc_id",
             Backend::Postgres => "doc_id COLLATE \"C\"",

@@ -1,8 +1,10 @@
 //! What replication reads from the store: the documents to send to a peer
-//! (the feed, one entry per document at its latest sequence), and what is
-//! known about each peer (checkpoints, and the heads it has of each
-//! document). Writes of peer state go through [`crate::WriteTx`], in the
-//! same transaction as the documents they describe.
+//! (the feed, one entry per document at its latest sequence), every
+//! document with its heads in id order (for the convergence check,
+//! [`Store::held_docs`]), and what is known about each peer (checkpoints,
+//! and the heads it has of each document). Writes of peer state go
+//! through [`crate::WriteTx`], in the same transaction as the documents
+//! they describe.
 
 use std::collections::HashMap;
 
@@ -59,6 +61,15 @@ pub struct Pending {
 /// Updates past a peer's checkpoint that [`Store::pending_for`] looks at.
 pub const PENDING_SCAN: i64 = 200_000;
 
+/// One stored document as the scope rule and the convergence check see it
+/// ([`Store::held_docs`]): what scope is decided on, and its heads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldDoc {
+    pub meta: DocMeta,
+    /// The document's heads as stored.
+    pub heads: Vec<ChangeHash>,
+}
+
 /// Heads a peer is known to have of one document, and the encoded automerge
 /// sync state while they were being found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -72,6 +83,19 @@ fn corrupt(e: ModelError) -> StoreError {
         doc: "docs".into(),
         reason: e.to_string(),
     }
+}
+
+/// A `docs` row's id, owner and addressed units (space-separated).
+fn doc_meta(id: &str, owner: &str, addressed: &str) -> Result<DocMeta> {
+    Ok(DocMeta {
+        id: DocId::parse("doc_id", id).map_err(corrupt)?,
+        owner: UnitId::parse("owner", owner).map_err(corrupt)?,
+        addressed: addressed
+            .split_whitespace()
+            .map(|u| UnitId::parse("addressed", u))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(corrupt)?,
+    })
 }
 
 impl Store {
@@ -101,21 +125,13 @@ impl Store {
         let full = rows.len() == limit as usize;
         let mut docs = Vec::with_capacity(rows.len());
         for r in &rows {
-            let id = DocId::parse("doc_id", &r.get::<String, _>(1)).map_err(corrupt)?;
-            let owner = UnitId::parse("owner", &r.get::<String, _>(2)).map_err(corrupt)?;
-            let addressed = r
-                .get::<String, _>(3)
-                .split_whitespace()
-                .map(|u| UnitId::parse("addressed", u))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(corrupt)?;
             docs.push(FeedDoc {
                 seq: r.get(0),
-                meta: DocMeta {
-                    id,
-                    owner,
-                    addressed,
-                },
+                meta: doc_meta(
+                    &r.get::<String, _>(1),
+                    &r.get::<String, _>(2),
+                    &r.get::<String, _>(3),
+                )?,
                 heads: heads_from_bytes(&r.get::<Vec<u8>, _>(4)),
             });
         }
@@ -124,6 +140,42 @@ impl Store {
             _ => position,
         };
         Ok(FeedScan { docs, upto })
+    }
+
+    /// The stored documents whose id sorts after `after` (all when `None`)
+    /// and, with `upto`, not after `upto`, by id, at most `limit` (clamped
+    /// to 1..=10,000). Ids compare byte-wise on both backends, so that a
+    /// node and its peer page through their documents in the same order:
+    /// the convergence check walks both lists side by side
+    /// (`ReplicationService.ScopeHeads`).
+    pub async fn held_docs(
+        &self,
+        after: Option<&DocId>,
+        upto: Option<&DocId>,
+        limit: u32,
+    ) -> Result<Vec<HeldDoc>> {
+        let id = self.doc_id_bytewise();
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT doc_id, owner, addressed, heads FROM docs \
+             WHERE {id} > $1 AND ($2 = '' OR {id} <= $2) ORDER BY {id} LIMIT $3"
+        )))
+        .bind(after.map(DocId::to_string).unwrap_or_default())
+        .bind(upto.map(DocId::to_string).unwrap_or_default())
+        .bind(i64::from(limit.clamp(1, 10_000)))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(HeldDoc {
+                    meta: doc_meta(
+                        &r.get::<String, _>(0),
+                        &r.get::<String, _>(1),
+                        &r.get::<String, _>(2),
+                    )?,
+                    heads: heads_from_bytes(&r.get::<Vec<u8>, _>(3)),
+                })
+            })
+            .collect()
     }
 
     /// What `peer` (hosting `unit`) lacks of this node's feed after its
@@ -154,19 +206,11 @@ impl Store {
         let tree = self.tree();
         let mut out = Pending::default();
         for r in &rows {
-            let id = DocId::parse("doc_id", &r.get::<String, _>(0)).map_err(corrupt)?;
-            let owner = UnitId::parse("owner", &r.get::<String, _>(1)).map_err(corrupt)?;
-            let addressed = r
-                .get::<String, _>(2)
-                .split_whitespace()
-                .map(|u| UnitId::parse("addressed", u))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(corrupt)?;
-            let meta = DocMeta {
-                id,
-                owner,
-                addressed,
-            };
+            let meta = doc_meta(
+                &r.get::<String, _>(0),
+                &r.get::<String, _>(1),
+                &r.get::<String, _>(2),
+            )?;
             if !tree.in_scope(unit, &meta, private_depth) {
                 continue;
             }

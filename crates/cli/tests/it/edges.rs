@@ -1,6 +1,6 @@
-//! `hopluu peers`, `hopluu tree`, `hopluu trace`, `hopluu sync now` and
-//! `--watch` against a running tree (vn → hau-giang → hg-vi-thanh), in
-//! table and JSON form. Edge reports go up every second here
+//! `hopluu peers`, `hopluu tree`, `hopluu trace`, `hopluu sync now`,
+//! `hopluu check` and `--watch` against a running tree (vn → hau-giang →
+//! hg-vi-thanh), in table and JSON form. Edge reports go up every second here
 //! (`report_every_secs = 1`), so lag is seen moving.
 
 use std::io::Read;
@@ -380,5 +380,129 @@ async fn status_quarantine_and_a_campaign_trace_on_the_tree() {
         num(&hops[2]["reached_at_millis"]),
         num(&j["made_at_millis"])
     );
+    t.shutdown().await;
+}
+
+/// Runs `hopluu args…` at `node`: its exit code and stdout.
+async fn exit_and_stdout(t: &Tree, node: &str, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = t.run(node, args).await;
+    (
+        out.status.code(),
+        String::from_utf8(out.stdout).expect("UTF-8 output"),
+        String::from_utf8(out.stderr).expect("UTF-8 output"),
+    )
+}
+
+/// `hopluu check` from both ends of the district's link: in step (exit
+/// 0) once the tree has converged, in a table and in JSON; then, with the
+/// link cut and the district writing, the district lists its roster as
+/// `peer-behind` and the province as `here-behind`, each exiting with 1
+/// (the nodes dial each other directly with --address, past the cut
+/// proxy); healed, in step again. A peer that is not an upstream and has
+/// no address is refused naming the field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_lists_what_a_cut_link_left_behind_and_exits_with_1() {
+    let t = start().await;
+    add_member(t.fed.node(VT), G1, "Đỗ Thị Hoa", "CD-VT-0100").await;
+    let hg_addr = format!("https://{}", t.fed.node(HG).addr);
+    let vt_addr = format!("https://{}", t.fed.node(VT).addr);
+    Federation::until(
+        "the district's check finds its link in step",
+        LIMIT,
+        || async {
+            let (code, _, _) = exit_and_stdout(&t, VT, &["check", "--peer", HG]).await;
+            Ok(code == Some(0))
+        },
+    )
+    .await
+    .expect("the link converges");
+    let table = t.ok(VT, &["check", "--peer", HG]).await;
+    assert!(
+        table.starts_with("hg-vi-thanh and hau-giang: ")
+            && table
+                .trim_end()
+                .ends_with("documents compared, all in step"),
+        "{table}"
+    );
+    let j = t.json(VT, &["check", "--peer", HG]).await;
+    assert_eq!(j["peer_node_id"], HG, "{j}");
+    assert_eq!(j["peer_unit_id"], HG, "{j}");
+    assert_eq!(num(&j["differing"]), 0, "{j}");
+    let compared = num(&j["compared"]);
+    assert!(compared >= 4 && num(&j["in_step"]) == compared, "{j}");
+    // The province checks its child, which it can only reach by address.
+    let down = t
+        .json(HG, &["check", "--peer", VT, "--address", &vt_addr])
+        .await;
+    assert_eq!(num(&down["differing"]), 0, "{down}");
+    assert_eq!(
+        num(&down["compared"]),
+        compared,
+        "the same link from its other end"
+    );
+    let err = t.fails(HG, &["check", "--peer", VT]).await;
+    assert!(
+        err.contains("peer_node_id") && err.contains("no such upstream") && err.contains("address"),
+        "{err}"
+    );
+
+    // The district's link is cut; it writes to the roster both hold.
+    t.fed.link(VT, HG).cut();
+    add_member(t.fed.node(VT), G1, "Đỗ Văn Hải", "CD-VT-0101").await;
+    let (code, out, err) =
+        exit_and_stdout(&t, VT, &["check", "--peer", HG, "--address", &hg_addr]).await;
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(
+        !err.contains("error"),
+        "no error line for differences: {err}"
+    );
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("roster/hg-vi-thanh-g1"))
+        .unwrap_or_else(|| panic!("the roster is not listed:\n{out}"));
+    assert!(line.contains("peer-behind"), "{out}");
+    for want in [
+        "document",
+        "state",
+        "heads here",
+        "heads at peer",
+        "differ (",
+        "peer-behind",
+    ] {
+        assert!(out.contains(want), "{want:?} missing from:\n{out}");
+    }
+    let (code, out, _) = exit_and_stdout(
+        &t,
+        VT,
+        &["--json", "check", "--peer", HG, "--address", &hg_addr],
+    )
+    .await;
+    assert_eq!(code, Some(1), "{out}");
+    let j: Value = serde_json::from_str(&out).expect("JSON");
+    let roster = j["differences"]
+        .as_array()
+        .expect("differences")
+        .iter()
+        .find(|d| d["doc_id"] == "roster/hg-vi-thanh-g1")
+        .unwrap_or_else(|| panic!("{j}"));
+    assert_eq!(roster["state"], "CHECK_STATE_PEER_BEHIND", "{j}");
+    assert!(num(&j["differing"]) >= 1, "{j}");
+    // From the province's end the same roster is behind here.
+    let (code, out, _) =
+        exit_and_stdout(&t, HG, &["check", "--peer", VT, "--address", &vt_addr]).await;
+    assert_eq!(code, Some(1), "{out}");
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("roster/hg-vi-thanh-g1"))
+        .unwrap_or_else(|| panic!("the roster is not listed:\n{out}"));
+    assert!(line.contains("here-behind"), "{out}");
+
+    t.fed.link(VT, HG).heal();
+    Federation::until("in step again once healed", LIMIT, || async {
+        let (code, _, _) = exit_and_stdout(&t, VT, &["check", "--peer", HG]).await;
+        Ok(code == Some(0))
+    })
+    .await
+    .expect("the link converges again");
     t.shutdown().await;
 }

@@ -1022,6 +1022,28 @@ fn the_demo_cuts_a_province_off_and_converges_after_healing() {
     assert!(during.contains("6 of 7 links in step"), "{during}");
     assert!(!link(after, "kien-giang -> vn").contains("CUT"), "{after}");
     assert!(after.contains("7 of 7 links in step"), "{after}");
+    // `hopluu check` on every link after healing: one line each, every
+    // child against its parent, each comparing documents and all in step.
+    let checks: Vec<&str> = after
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.contains(" documents compared, "))
+        .collect();
+    assert_eq!(checks.len(), 7, "{after}");
+    for l in &checks {
+        assert!(l.ends_with(", all in step"), "{after}");
+        let compared: u64 = l
+            .split(": ")
+            .nth(1)
+            .and_then(|r| r.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{l}"));
+        assert!(compared > 0, "{l}");
+    }
+    assert!(
+        checks.iter().any(|l| l.starts_with("kien-giang and vn: ")),
+        "{after}"
+    );
 
     for node in ["vn", "hau-giang", "lai-chau", "kien-giang", "kg-phu-quoc"] {
         let db = dir.join(node).join("hopluu.sqlite");

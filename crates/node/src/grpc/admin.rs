@@ -418,6 +418,10 @@ impl pb::admin_service_server::AdminService for AdminGrpc {
         docs::compact(self, req).await
     }
 
+    async fn check_peer(&self, req: Request<pb::CheckPeerRequest>) -> R<pb::CheckPeerResponse> {
+        peers::check_peer(self, req).await
+    }
+
     async fn trace(&self, req: Request<pb::TraceRequest>) -> R<pb::TraceResponse> {
         trace::trace(self, req).await
     }

@@ -1,5 +1,8 @@
-//! `ListPeers`, `Tree` and `SyncNow`: this node's replication edges, the
-//! subtree's edges as reported up the tree, and waking the dialler.
+//! `ListPeers`, `Tree`, `SyncNow` and `CheckPeer`: this node's replication
+//! edges, the subtree's edges as reported up the tree, waking the
+//! dialler, and the convergence check against one peer (the work is
+//! [`Replication::check_peer`](crate::replication::Replication::check_peer)
+//! and [`crate::check`]; this is the conversion).
 //!
 //! An edge's lag is the age of the oldest update of the reporting node's
 //! feed that the peer lacks (0 when it lacks nothing): it grows while a
@@ -14,6 +17,7 @@ use hopluu_sync::frame::EdgeReport;
 use tonic::{Request, Response, Status};
 
 use crate::NodeError;
+use crate::check::{Comparison, Difference, State};
 use crate::error::to_status;
 use crate::grpc::admin::AdminGrpc;
 use crate::grpc::auth;
@@ -172,4 +176,61 @@ pub async fn sync_now(
     })?;
     tracing::info!(caller = %who.identity, ?woken, ?connected, "sync now");
     Ok(Response::new(pb::SyncNowResponse { woken, connected }))
+}
+
+fn check_state(s: State) -> pb::CheckState {
+    match s {
+        State::MissingAtPeer => pb::CheckState::MissingAtPeer,
+        State::MissingHere => pb::CheckState::MissingHere,
+        State::PeerBehind => pb::CheckState::PeerBehind,
+        State::HereBehind => pb::CheckState::HereBehind,
+        State::Diverged => pb::CheckState::Diverged,
+        State::HeldHere => pb::CheckState::HeldHere,
+    }
+}
+
+fn difference_pb(d: Difference) -> pb::CheckDifference {
+    let hex = |h: Vec<automerge::ChangeHash>| h.iter().map(ToString::to_string).collect();
+    pb::CheckDifference {
+        doc_id: d.doc.to_string(),
+        state: check_state(d.state) as i32,
+        heads_here: hex(d.here),
+        heads_at_peer: hex(d.there),
+        held: hex(d.held),
+    }
+}
+
+pub async fn check_peer(
+    admin: &AdminGrpc,
+    req: Request<pb::CheckPeerRequest>,
+) -> R<pb::CheckPeerResponse> {
+    let (who, r) = auth::admin(req, "CheckPeer")?;
+    let address = Some(r.address.as_str()).filter(|a| !a.trim().is_empty());
+    let Comparison {
+        peer_node,
+        peer_unit,
+        tally,
+    } = admin
+        .replication
+        .check_peer(&r.peer_node_id, address)
+        .await
+        .map_err(|e| to_status(&NodeError::Check(e)))?;
+    tracing::info!(
+        caller = %who.identity,
+        peer = %peer_node,
+        compared = tally.compared,
+        differing = tally.differing,
+        "convergence check"
+    );
+    Ok(Response::new(pb::CheckPeerResponse {
+        peer_node_id: peer_node,
+        peer_unit_id: peer_unit.to_string(),
+        node_id: admin.app.node_id.clone(),
+        unit_id: admin.app.unit.to_string(),
+        compared: tally.compared,
+        in_step: tally.in_step,
+        differences: tally.differences.into_iter().map(difference_pb).collect(),
+        differing: tally.differing,
+        checked_at_millis: SystemClock.now_millis(),
+    }))
 }

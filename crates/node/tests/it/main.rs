@@ -31,6 +31,10 @@
 //!   logs (captured at TRACE) or error messages.
 //! - [`replication`]: a national, a province and a district node syncing
 //!   over real gRPC streams: upward, downward, relay, restart, refusals.
+//! - [`check`]: the convergence check between a national node and a
+//!   province: in step from both ends, then every kind of difference with
+//!   the province's dialer stopped; who may check and who is answered;
+//!   private rosters listed only to nodes that may hold them.
 //! - [`attacks`]: hostile children with valid certificates: a flood of
 //!   hellos, frames that say nothing, a frame over the size limit.
 //! - [`limits`]: the per-caller request budget (`[limits]`): refusal with
@@ -48,6 +52,7 @@ mod admin;
 mod attacks;
 mod awards;
 mod campaigns;
+mod check;
 mod emulation;
 mod harness;
 mod health;

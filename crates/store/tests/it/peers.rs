@@ -1,6 +1,7 @@
 //! What replication reads and writes: the feed as documents to send (each
-//! once, at its latest sequence), peer state written with the transaction
-//! it describes, the in-memory unit tree and feed position following
+//! once, at its latest sequence), every document in id order with what
+//! scope is decided on and its heads (the convergence check's pages), peer
+//! state written with the transaction it describes, the in-memory unit tree and feed position following
 //! commits, and documents put back into the feed when a move (or a late
 //! unit record) changes which nodes hold them.
 
@@ -23,6 +24,7 @@ suite!(
     case_a_move_puts_documents_back_into_the_feed,
     case_a_late_unit_record_puts_its_documents_back_into_the_feed,
     case_a_member_in_two_buckets_is_projected_from_the_lowest,
+    case_held_docs_page_by_id_bytewise_with_meta_and_heads,
 );
 
 async fn tree(store: &Store) -> Result<()> {
@@ -300,5 +302,121 @@ pub async fn case_a_member_in_two_buckets_is_projected_from_the_lowest(store: St
             copies[0]
         );
     }
+    Ok(())
+}
+
+/// `held_docs` lists every stored document once, in byte-wise id order on
+/// both backends (`roster-private/…` before `roster/…`: `-` sorts before
+/// `/`, which a locale's collation would ignore), with the owner and
+/// addressed units scope is decided on and the stored heads; pages cut
+/// with `after` and `upto` cover the list exactly.
+pub async fn case_held_docs_page_by_id_bytewise_with_meta_and_heads(store: Store) -> Result<()> {
+    small_tree(&store).await?;
+    launch(&store, "c1", "p1", "p1").await?;
+    for i in 0..9 {
+        let unit = if i % 3 == 2 { "g2" } else { "g1" };
+        add_member(
+            &store,
+            unit,
+            &format!("m{i}"),
+            "Nguyễn Thị Lan",
+            "Nữ",
+            &format!("HG-{i:04}"),
+        )
+        .await?;
+    }
+    let all = store.held_docs(None, None, 10_000).await?;
+    let ids: Vec<String> = all.iter().map(|d| d.meta.id.to_string()).collect();
+    let mut stored: Vec<String> = store
+        .doc_ids()
+        .await?
+        .iter()
+        .map(DocId::to_string)
+        .collect();
+    stored.sort();
+    ensure!(
+        ids == stored,
+        "not every document once, byte-wise: {ids:?} vs {stored:?}"
+    );
+    let private = ids.iter().position(|d| d.starts_with("roster-private/g1"));
+    let public = ids.iter().position(|d| d.starts_with("roster/g1"));
+    ensure!(
+        matches!((private, public), (Some(a), Some(b)) if a < b),
+        "roster-private/ must sort before roster/ byte-wise: {ids:?}"
+    );
+    ensure!(
+        ids.iter().any(|d| d.starts_with("roster/g1/")),
+        "g1's roster did not split into buckets: {ids:?}"
+    );
+    for d in &all {
+        let heads = store.doc_heads(&d.meta.id).await?.unwrap_or_default();
+        ensure!(
+            heads == d.heads && !heads.is_empty(),
+            "{}: heads",
+            d.meta.id
+        );
+        // A unit's record is its parent's (the root's its own).
+        let expected_owner = match &d.meta.id {
+            DocId::Unit(u) => store
+                .tree()
+                .get(u)
+                .and_then(|n| n.parent.clone())
+                .unwrap_or_else(|| u.clone())
+                .to_string(),
+            DocId::Campaign(_) => "p1".to_owned(),
+            other => other
+                .owner_from_id()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+        };
+        ensure!(
+            d.meta.owner.as_str() == expected_owner,
+            "{}: owner {} instead of {expected_owner}",
+            d.meta.id,
+            d.meta.owner
+        );
+        if d.meta.id.kind() == DocKind::Campaign {
+            ensure!(
+                d.meta
+                    .addressed
+                    .iter()
+                    .map(|u| u.as_str())
+                    .collect::<Vec<_>>()
+                    == ["p1"],
+                "the campaign's scope: {:?}",
+                d.meta.addressed
+            );
+        }
+    }
+    // Pages of three, each cut where the last one ended.
+    let mut paged = Vec::new();
+    let mut after: Option<DocId> = None;
+    for _ in 0..100 {
+        let page = store.held_docs(after.as_ref(), None, 3).await?;
+        ensure!(page.len() <= 3, "a page over its limit");
+        let Some(last) = page.last() else { break };
+        after = Some(last.meta.id.clone());
+        paged.extend(page.iter().map(|d| d.meta.id.to_string()));
+    }
+    ensure!(
+        paged == ids,
+        "paging lost or reordered documents: {paged:?}"
+    );
+    // A window (after, upto]: exactly the documents between.
+    let (lo, hi) = (&all[2].meta.id, &all[7].meta.id);
+    let window: Vec<String> = store
+        .held_docs(Some(lo), Some(hi), 1000)
+        .await?
+        .iter()
+        .map(|d| d.meta.id.to_string())
+        .collect();
+    ensure!(window == ids[3..=7], "window ({lo}, {hi}]: {window:?}");
+    ensure!(
+        store
+            .held_docs(all.last().map(|d| &d.meta.id), None, 10)
+            .await?
+            .is_empty(),
+        "a page past the last document"
+    );
     Ok(())
 }
