@@ -298,8 +298,7 @@ async fn run(fed: &mut Federation, pg_url: &str, rng: &mut StdRng) -> Result<()>
         .await
         .context("the offline district syncs with its fallback")?;
     for (_, _, p) in fed.links() {
-        p.heal();
-        p.set_delay(Duration::ZERO);
+        p.calm();
     }
     let mut views = vec![View::of(fed.node(VN))];
     views.extend(fed.nodes().filter(|n| n.id != VN).map(View::of));

@@ -241,6 +241,16 @@ impl FaultProxy {
         debug!(proxy = %self.shared.addr, "next chunk will be dropped mid-message");
     }
 
+    /// Ends every fault: the link is up, with no delay, and a
+    /// [`drop_mid_message`](Self::drop_mid_message) still armed is
+    /// disarmed. (Armed on an idle link, it would otherwise cut whatever
+    /// connects next, minutes later: a check run after the faults.)
+    pub fn calm(&self) {
+        self.heal();
+        self.set_delay(Duration::ZERO);
+        self.shared.drop_mid.store(false, Ordering::SeqCst);
+    }
+
     /// Aborts every open connection with a TCP RST on both sides (SO_LINGER
     /// of zero, then close). Unlike [`cut`](Self::cut), new connections are
     /// still forwarded.
