@@ -964,7 +964,7 @@ impl Session {
         // travel together).
         let mut tree = store.tree();
         let mut units_changed = false;
-        let mut acks = Vec::with_capacity(b.docs.len());
+        let mut acks = InOrder::with_capacity(b.docs.len());
         // Whether every update of the batch left this node with all of the
         // sender's heads (or holds the missing ones in quarantine). Only
         // then does the batch's stretch of the sender's feed count as
@@ -976,12 +976,18 @@ impl Session {
         // rest of the batch (which may bring those units' records), pass
         // after pass while passes make the tree grow; the last pass judges
         // whatever is left.
-        let mut queue: VecDeque<(DocUpdate, Option<DocId>)> = b.docs.into_iter().zip(ids).collect();
-        let mut deferred: Vec<(DocUpdate, Option<DocId>)> = Vec::new();
+        let mut queue: VecDeque<(usize, DocUpdate, Option<DocId>)> = b
+            .docs
+            .into_iter()
+            .zip(ids)
+            .enumerate()
+            .map(|(i, (u, id))| (i, u, id))
+            .collect();
+        let mut deferred: Vec<(usize, DocUpdate, Option<DocId>)> = Vec::new();
         let mut last_pass = false;
         let mut grew = false;
         loop {
-            let Some((u, id)) = queue.pop_front() else {
+            let Some((pos, u, id)) = queue.pop_front() else {
                 if deferred.is_empty() {
                     break;
                 }
@@ -990,6 +996,7 @@ impl Session {
                 queue.extend(deferred.drain(..));
                 continue;
             };
+            acks.at(pos);
             let Some(id) = id else {
                 acks.push(DocHeads {
                     doc: u.doc.clone(),
@@ -1031,7 +1038,7 @@ impl Session {
                 // batch; failing that, the sender sends it again (the
                 // checkpoint waits for it).
                 None if !last_pass => {
-                    deferred.push((u, Some(id)));
+                    deferred.push((pos, u, Some(id)));
                     continue;
                 }
                 None => {
@@ -1086,7 +1093,7 @@ impl Session {
                         .await?;
                     if admitted.deferred {
                         held_all.insert(id.clone(), held);
-                        deferred.push((u, Some(id)));
+                        deferred.push((pos, u, Some(id)));
                         continue;
                     }
                     if let Some(reason) = admitted.refused {
@@ -1266,7 +1273,7 @@ impl Session {
         Ok(Ack {
             batch: b.id,
             applied_upto: self.applied,
-            docs: acks,
+            docs: acks.into_vec(),
             at: hopluu_model::Clock::now_millis(&hopluu_model::SystemClock),
         })
     }
@@ -1293,6 +1300,37 @@ impl Session {
         tx.commit().await?;
         self.receipts_pending.clear();
         Ok(())
+    }
+}
+
+/// An ack's documents in the order of the batch's updates, whatever order
+/// they were judged in (an update that waits for unit records later in the
+/// batch is judged after them).
+struct InOrder {
+    items: Vec<(usize, DocHeads)>,
+    at: usize,
+}
+
+impl InOrder {
+    fn with_capacity(n: usize) -> InOrder {
+        InOrder {
+            items: Vec::with_capacity(n),
+            at: 0,
+        }
+    }
+
+    /// The update being judged, by its place in the batch.
+    fn at(&mut self, pos: usize) {
+        self.at = pos;
+    }
+
+    fn push(&mut self, d: DocHeads) {
+        self.items.push((self.at, d));
+    }
+
+    fn into_vec(mut self) -> Vec<DocHeads> {
+        self.items.sort_by_key(|(pos, _)| *pos);
+        self.items.into_iter().map(|(_, d)| d).collect()
     }
 }
 
