@@ -439,22 +439,32 @@ pub async fn missing_changes(
         if !tree.in_scope(caller, &meta, private_depth) {
             continue;
         }
-        let missing = store
-            .read_doc(&a.doc, |d| {
-                a.heads
-                    .iter()
-                    .filter(|h| d.get_change_by_hash(h).is_none())
-                    .copied()
-                    .collect::<Vec<_>>()
-            })
+        let missing = split_heads(store, &a.doc, &a.heads)
             .await?
-            .unwrap_or_else(|| a.heads.clone());
+            .map_or_else(|| a.heads.clone(), |(_, lacks)| lacks);
         out.push(Heads {
             doc: a.doc.clone(),
             heads: missing,
         });
     }
     Ok(out)
+}
+
+/// `heads` split into the changes document `doc` holds here and those it
+/// lacks; None when the document is not stored here.
+async fn split_heads(
+    store: &Store,
+    doc: &DocId,
+    heads: &[ChangeHash],
+) -> Result<Option<(Vec<ChangeHash>, Vec<ChangeHash>)>, StoreError> {
+    store
+        .read_doc(doc, |d| {
+            heads
+                .iter()
+                .copied()
+                .partition(|h| d.get_change_by_hash(h).is_some())
+        })
+        .await
 }
 
 // ---- the asking side ---------------------------------------------------------
@@ -637,15 +647,9 @@ async fn lookups<P: PeerAnswers>(
         if h.is_none() {
             continue;
         }
-        let has = store
-            .read_doc(&t.doc, |d| {
-                t.heads
-                    .iter()
-                    .filter(|x| d.get_change_by_hash(x).is_some())
-                    .copied()
-                    .collect::<Vec<_>>()
-            })
+        let has = split_heads(store, &t.doc, &t.heads)
             .await?
+            .map(|(has, _)| has)
             .unwrap_or_default();
         known
             .here

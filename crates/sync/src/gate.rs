@@ -743,9 +743,10 @@ impl Gate<'_> {
         // builds on that is held too.
         let mut nodes: HashMap<ChangeHash, (bool, Vec<ChangeHash>)> = HashMap::new();
         for e in &entries {
+            let change = entry_change(e);
             let passes = !just_held.contains(&e.hash)
                 && e.code != "refused"
-                && entry_change(e).is_some_and(|c| {
+                && change.as_ref().is_some_and(|c| {
                     check(
                         self.tree,
                         self.sender,
@@ -756,9 +757,7 @@ impl Gate<'_> {
                     )
                     .is_ok()
                 });
-            let deps = entry_change(e)
-                .map(|c| c.deps().to_vec())
-                .unwrap_or_default();
+            let deps = change.map(|c| c.deps().to_vec()).unwrap_or_default();
             nodes.insert(e.hash, (passes, deps));
         }
         // Owed: passes, or builds on an owed change. Depth first, without

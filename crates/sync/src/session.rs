@@ -966,7 +966,8 @@ impl Session {
         let mut units_changed = false;
         let mut acks = InOrder::with_capacity(b.docs.len());
         // Whether every update of the batch left this node with all of the
-        // sender's heads (or holds the missing ones in quarantine). Only
+        // sender's heads (or holds the missing ones in quarantine, where
+        // this sender could not deliver them: `Gate::known_held`). Only
         // then does the batch's stretch of the sender's feed count as
         // applied: a document still being found by the sync protocol must
         // be sent again after a reconnect, and the sender resumes from the
