@@ -242,7 +242,7 @@ const ROWS: &[&str] = &[
 
 impl Snapshot {
     async fn of(n: &LocalNode) -> Result<Snapshot> {
-        let store = &n.app.store;
+        let store = &n.app.store();
         let mut docs = BTreeMap::new();
         for id in store.doc_ids().await? {
             let heads = store.doc_heads(&id).await?.unwrap_or_default();
@@ -314,7 +314,7 @@ fn difference(a: &Snapshot, b: &Snapshot) -> String {
 }
 
 async fn heads(n: &LocalNode, doc: &str) -> Result<Option<Vec<ChangeHash>>> {
-    Ok(n.app.store.doc_heads(&DocId::parse("doc", doc)?).await?)
+    Ok(n.app.store().doc_heads(&DocId::parse("doc", doc)?).await?)
 }
 
 /// The node answers clients: its info, and its own unit record.
@@ -368,7 +368,7 @@ async fn quarantine(n: &LocalNode) -> Result<Vec<pb::QuarantineEntry>> {
     )
 }
 
-fn edge(n: &LocalNode, peer: &str) -> Option<hopluu_node::replication::EdgeStatus> {
+fn edge(n: &LocalNode, peer: &str) -> Option<hopluu_node::edge::EdgeStatus> {
     n.replication.edges().into_iter().find(|e| e.peer == peer)
 }
 
@@ -397,7 +397,7 @@ async fn edit(
 ) -> Result<(pb::DocUpdate, ChangeHash)> {
     let bytes = n
         .app
-        .store
+        .store()
         .doc_bytes(&DocId::parse("doc", doc)?)
         .await?
         .with_context(|| format!("{} holds no {doc}", n.id))?;
@@ -1183,7 +1183,7 @@ async fn private_rosters_stay_at_their_level() -> Result<()> {
     // A rogue relay pushes the private roster to the national node.
     let bytes = hg
         .app
-        .store
+        .store()
         .doc_bytes(&DocId::parse("doc", &private)?)
         .await?
         .context("the province's private roster")?;

@@ -49,7 +49,7 @@ impl View {
         View {
             name: n.id.clone(),
             unit: n.app.unit.clone(),
-            store: n.app.store.clone(),
+            store: n.app.store().clone(),
         }
     }
 

@@ -614,7 +614,7 @@ async fn session_seeds(out: &mut Seeds) -> Result<()> {
                 }
                 other => other.kind(),
             };
-            let wire = hopluu_node::replication::to_pb(f.clone()).encode_to_vec();
+            let wire = hopluu_node::convert::frames::to_pb(f.clone()).encode_to_vec();
             out.add("sync_frame", &format!("{session}-{i:02}-{kind}"), wire);
             let Frame::Batch(b) = f else { continue };
             for (j, u) in b.docs.iter().enumerate() {

@@ -212,7 +212,7 @@ async fn run(fed: &mut Federation, pg_url: &str, rng: &mut StdRng) -> Result<()>
     launch(fed.node(VN), CAMPAIGN, &mut ledger).await?;
     for (_, districts) in TREE {
         for (district, _) in districts {
-            let store = fed.node(district).app.store.clone();
+            let store = fed.node(district).app.store().clone();
             Federation::until(&format!("{district} has {CAMPAIGN}"), limit, || async {
                 Ok(store
                     .campaign(&hopluu_model::CampaignId::parse("c", CAMPAIGN)?)

@@ -236,7 +236,7 @@ impl LocalNode {
     /// Whether this node knows `unit`.
     pub fn knows_unit(&self, unit: &str) -> bool {
         hopluu_model::UnitId::parse("unit", unit)
-            .map(|u| self.app.store.tree().contains(&u))
+            .map(|u| self.app.store().tree().contains(&u))
             .unwrap_or(false)
     }
 }
@@ -454,7 +454,7 @@ impl Federation {
             std::cmp::Reverse(
                 self.nodes[id]
                     .app
-                    .store
+                    .store()
                     .tree()
                     .depth(&self.nodes[id].app.unit),
             )

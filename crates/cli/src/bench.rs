@@ -263,7 +263,7 @@ async fn run_one(args: &BenchArgs, backend: &str) -> anyhow::Result<Figures> {
     }
     let batch_secs = started.elapsed().as_secs_f64();
 
-    let doc_bytes = app.store.stored_doc_bytes().await? as f64;
+    let doc_bytes = app.store().stored_doc_bytes().await? as f64;
     let file_bytes = if backend == "sqlite" {
         let db = dir.path().join("hopluu.sqlite");
         let size = |p: std::path::PathBuf| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);

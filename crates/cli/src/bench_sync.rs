@@ -556,8 +556,8 @@ impl Chain {
     async fn edit(&mut self, kind: EditKind) -> Result<Timed> {
         let dist = self.node(DIST);
         let (prov, nat) = (self.node(PROV), self.node(NAT));
-        let mut pf = prov.app.store.watch_feed();
-        let mut nf = nat.app.store.watch_feed();
+        let mut pf = prov.app.store().watch_feed();
+        let mut nf = nat.app.store().watch_feed();
         let p0 = *pf.borrow_and_update();
         let n0 = *nf.borrow_and_update();
         let n = self.next;
@@ -591,7 +591,7 @@ impl Chain {
         };
         let acked = Instant::now();
         let deadline = tokio::time::Instant::now() + EDIT_LIMIT;
-        let store = &dist.app.store;
+        let store = &dist.app.store();
         let locate = async {
             let doc = match known.clone() {
                 Some(d) => d,
@@ -619,10 +619,10 @@ impl Chain {
         );
         let (doc, heads) = located?;
         let targets = [(doc.clone(), heads.clone())];
-        let pt = confirm(&prov.app.store, &mut pf, pt?, &targets, deadline)
+        let pt = confirm(&prov.app.store(), &mut pf, pt?, &targets, deadline)
             .await
             .context("at the province")?;
-        let nt = confirm(&nat.app.store, &mut nf, nt?, &targets, deadline)
+        let nt = confirm(&nat.app.store(), &mut nf, nt?, &targets, deadline)
             .await
             .context("at the national node")?;
         let before = self.heads.get(&doc).cloned().unwrap_or_default();
@@ -654,7 +654,7 @@ impl Chain {
             let h = self
                 .node(DIST)
                 .app
-                .store
+                .store()
                 .doc_heads(d)
                 .await?
                 .unwrap_or_default();
@@ -674,7 +674,7 @@ impl Chain {
         let deadline = tokio::time::Instant::now() + EDIT_LIMIT * 4;
         let targets = self.district_heads(docs).await?;
         let at = first_move(nf, n0, deadline).await?;
-        confirm(&self.node(NAT).app.store, nf, at, &targets, deadline).await
+        confirm(&self.node(NAT).app.store(), nf, at, &targets, deadline).await
     }
 
     /// Bytes of the district's changes to `docs` since `before`.
@@ -684,7 +684,7 @@ impl Chain {
             total += self
                 .node(DIST)
                 .app
-                .store
+                .store()
                 .read_doc(doc, |d| d.save_after(heads).len())
                 .await?
                 .unwrap_or(0);
@@ -985,7 +985,7 @@ async fn preload(chain: &mut Chain, per_unit: usize) -> Result<()> {
     eprintln!(
         "bench-sync: loading {per_unit} members into each of the district's {DIST_GRASSROOTS} grassroots unions (not timed) ..."
     );
-    let mut nf = chain.node(NAT).app.store.watch_feed();
+    let mut nf = chain.node(NAT).app.store().watch_feed();
     let n0 = *nf.borrow_and_update();
     let mut client = chain.node(DIST).members();
     let mut docs = BTreeSet::new();
@@ -1028,7 +1028,7 @@ async fn burst(chain: &mut Chain, n: usize) -> Result<Wire> {
     let picked: Vec<(String, DocId)> = chain.members.iter().take(n).cloned().collect();
     let docs: BTreeSet<DocId> = picked.iter().map(|(_, d)| d.clone()).collect();
     let before_heads = chain.district_heads(&docs).await?;
-    let mut nf = chain.node(NAT).app.store.watch_feed();
+    let mut nf = chain.node(NAT).app.store().watch_feed();
     let before = quiet(&chain.links()).await;
     let n0 = *nf.borrow_and_update();
     let mut tasks = tokio::task::JoinSet::new();
@@ -1095,7 +1095,7 @@ async fn import_update(chain: &mut Chain, k: usize) -> Result<Wire> {
         })
         .collect();
     // Loaded first, and arrived at the national node.
-    let mut nf = chain.node(NAT).app.store.watch_feed();
+    let mut nf = chain.node(NAT).app.store().watch_feed();
     let n0 = *nf.borrow_and_update();
     let r = client
         .import_members(pb::ImportMembersRequest {
@@ -1112,7 +1112,7 @@ async fn import_update(chain: &mut Chain, k: usize) -> Result<Wire> {
     let docs: BTreeSet<DocId> = {
         let mut present = BTreeSet::new();
         for d in docs {
-            if chain.node(DIST).app.store.doc_heads(&d).await?.is_some() {
+            if chain.node(DIST).app.store().doc_heads(&d).await?.is_some() {
                 present.insert(d);
             }
         }
@@ -1515,7 +1515,7 @@ async fn aggregation(args: &BenchSyncArgs, national_url: Option<&str>) -> Result
     // What the national node will hold: everything but private rosters.
     let mut expected: BTreeSet<String> = BTreeSet::new();
     for node in &nodes {
-        for d in node.app.store.doc_ids().await? {
+        for d in node.app.store().doc_ids().await? {
             if d.kind() != DocKind::RosterPrivate {
                 expected.insert(d.to_string());
             }
@@ -1525,7 +1525,7 @@ async fn aggregation(args: &BenchSyncArgs, national_url: Option<&str>) -> Result
     // For comparison with the bytes on the wire: province p00's rosters as
     // whole compressed documents, and as the changes they are made of.
     let (mut saved, mut changes) = (0usize, 0usize);
-    let store = &nodes[0].app.store;
+    let store = &nodes[0].app.store();
     for d in store.doc_ids().await? {
         if d.kind() == DocKind::Roster {
             let (s, c) = store

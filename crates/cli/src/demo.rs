@@ -492,7 +492,7 @@ impl Demo<'_> {
             root = root.on_database(url);
         }
         let vn = fed.add(root).await.context("starting the national node")?;
-        let docs = vn.app.store.doc_count().await?;
+        let docs = vn.app.store().doc_count().await?;
         if docs > 1 {
             bail!(
                 "the national database already holds {docs} documents (an earlier demo?): \
@@ -947,7 +947,7 @@ impl Demo<'_> {
         let id = hopluu_model::CampaignId::parse("campaign", id)?;
         let (mut knows, mut lacks) = (Vec::new(), Vec::new());
         for n in self.fed.nodes() {
-            if n.app.store.campaign(&id).await?.is_some() {
+            if n.app.store().campaign(&id).await?.is_some() {
                 knows.push(n.id.clone());
             } else {
                 lacks.push(n.id.clone());
@@ -1096,7 +1096,7 @@ impl Demo<'_> {
                         .display()
                         .to_string(),
                 },
-                documents: n.app.store.doc_count().await?,
+                documents: n.app.store().doc_count().await?,
                 members: active_members(n, &n.unit).await?,
             });
         }
@@ -1779,7 +1779,7 @@ impl Edge {
 }
 
 async fn docs_of(node: &LocalNode) -> Result<HashMap<DocId, FeedDoc>> {
-    let scan = node.app.store.scan_feed(0, u32::MAX >> 1).await?;
+    let scan = node.app.store().scan_feed(0, u32::MAX >> 1).await?;
     Ok(scan
         .docs
         .into_iter()
@@ -1804,7 +1804,7 @@ async fn waiting(
     to_docs: &HashMap<DocId, FeedDoc>,
 ) -> Result<usize> {
     let wanted: Vec<&FeedDoc> = {
-        let tree = from.app.store.tree();
+        let tree = from.app.store().tree();
         from_docs
             .values()
             .filter(|f| tree.in_scope(&to.app.unit, &f.meta, from.config.replication.private_depth))
@@ -1817,7 +1817,7 @@ async fn waiting(
             Some(g) if same_heads(&g.heads, &f.heads) => true,
             Some(_) => to
                 .app
-                .store
+                .store()
                 .read_doc(&f.meta.id, |d| d.get_missing_deps(&f.heads).is_empty())
                 .await?
                 .unwrap_or(false),
@@ -1838,8 +1838,8 @@ async fn edges(fed: &Federation) -> Result<Vec<Edge>> {
     for (c, u) in links_in_order() {
         let (child, up) = (fed.node(c), fed.node(u));
         let proxy = fed.link(c, u);
-        let at_up = up.app.store.peer(c).await?;
-        let at_child = child.app.store.peer(u).await?;
+        let at_up = up.app.store().peer(c).await?;
+        let at_child = child.app.store().peer(u).await?;
         out.push(Edge {
             child: c.to_owned(),
             upstream: u.to_owned(),

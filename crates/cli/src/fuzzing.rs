@@ -36,7 +36,7 @@ use hopluu_model::unit::{Decision, KindCatalogue, NewUnit};
 use hopluu_model::{Author, Date, DocId, DocKind, DocMeta, MemberId, UnitId, award, doc};
 use hopluu_model::{campaign, emulation, unit};
 use hopluu_node::config::Config;
-use hopluu_node::replication::{from_pb, to_pb};
+use hopluu_node::convert::frames::{from_pb, to_pb};
 use hopluu_proto::v1 as pb;
 use hopluu_store::{Store, StoreOptions};
 use hopluu_sync::frame::{Ack, Batch, DocUpdate, Frame, Hello, Payload};

@@ -21,7 +21,8 @@ use crate::check::CheckError;
 /// Maps every error a service can meet to a status with a small set of codes.
 pub fn to_status(err: &NodeError) -> Status {
     match err {
-        NodeError::Store(e) | NodeError::Check(CheckError::Store(e)) => store_status(e),
+        NodeError::Refused(m) => model_status(m),
+        NodeError::Storage(e) | NodeError::Check(CheckError::Store(e)) => store_status(e),
         NodeError::Config(m) => Status::invalid_argument(m.clone()),
         NodeError::Denied(m) => Status::permission_denied(m.clone()),
         NodeError::Check(CheckError::Unreachable(m)) => Status::unavailable(m.clone()),
@@ -74,31 +75,51 @@ impl From<NodeError> for Status {
 mod tests {
     use super::*;
 
+    /// A refusal the store met stays a refusal; a storage failure stays a
+    /// storage failure; a denial stays a denial, each with its own code.
+    #[test]
+    fn layers_stay_apart() {
+        let refused = NodeError::from(StoreError::Model(ModelError::not_found("unit", "x")));
+        assert!(matches!(refused, NodeError::Refused(_)), "{refused:?}");
+        let storage = NodeError::from(StoreError::Corrupt {
+            doc: "unit/x".into(),
+            reason: "bad".into(),
+        });
+        assert!(matches!(storage, NodeError::Storage(_)), "{storage:?}");
+        assert_eq!(to_status(&refused).code(), Code::NotFound);
+        assert_eq!(to_status(&storage).code(), Code::Internal);
+        let denied = NodeError::Denied("CreateUnit: staff of lc may not write hg".into());
+        assert_eq!(to_status(&denied).code(), Code::PermissionDenied);
+        let gate = NodeError::Gate(hopluu_sync::SyncError::Link("x".into()));
+        assert_eq!(to_status(&gate).code(), Code::Internal);
+        assert!(!to_status(&gate).message().contains('x'));
+    }
+
     #[test]
     fn codes() {
-        let s = to_status(&NodeError::Store(StoreError::Model(ModelError::invalid(
+        let s = to_status(&NodeError::from(StoreError::Model(ModelError::invalid(
             "national_id",
             "must be exactly 12 digits",
         ))));
         assert_eq!(s.code(), Code::InvalidArgument);
         assert_eq!(s.message(), "national_id: must be exactly 12 digits");
-        let s = to_status(&NodeError::Store(StoreError::Model(ModelError::not_found(
+        let s = to_status(&NodeError::from(StoreError::Model(ModelError::not_found(
             "unit", "x",
         ))));
         assert_eq!(s.code(), Code::NotFound);
-        let s = to_status(&NodeError::Store(StoreError::Model(
+        let s = to_status(&NodeError::from(StoreError::Model(
             ModelError::NoAuthority {
                 node_unit: "a".into(),
                 target: "unit b".into(),
             },
         )));
         assert_eq!(s.code(), Code::PermissionDenied);
-        let s = to_status(&NodeError::Store(StoreError::Model(
+        let s = to_status(&NodeError::from(StoreError::Model(
             ModelError::precondition("national_id", "this node holds no personal data"),
         )));
         assert_eq!(s.code(), Code::FailedPrecondition);
         assert_eq!(s.message(), "national_id: this node holds no personal data");
-        let s = to_status(&NodeError::Store(StoreError::Corrupt {
+        let s = to_status(&NodeError::from(StoreError::Corrupt {
             doc: "unit/x".into(),
             reason: "bad".into(),
         }));

@@ -298,7 +298,7 @@ struct PeerView {
 impl Scrape {
     /// The node's metrics, rendered.
     pub async fn render(&self) -> Result<String, NodeError> {
-        let store = &self.app.store;
+        let store = self.app.store();
         let position = *store.watch_feed().borrow();
         let documents = store.doc_count().await?;
         let quarantine = store.quarantine_counts().await?;
@@ -497,7 +497,7 @@ impl Scrape {
             "Updates of this node's feed to those documents (one per document write).",
             by_peer(&|_, p| p.pending.map(|n| n.changes as f64)),
         );
-        let now = hopluu_model::Clock::now_millis(&hopluu_model::SystemClock);
+        let now = self.app.clock.now_millis();
         x.simple(
             "hopluu_sync_lag_seconds",
             Kind::Gauge,

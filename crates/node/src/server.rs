@@ -33,8 +33,10 @@ use crate::config::{Config, LimitsSection, MetricsSection, ReplicationSection, T
 use crate::grpc::Services;
 use crate::grpc::admin::AdminGrpc;
 use crate::grpc::auth::ClientLimits;
-use crate::replication::{Replication, ReplicationGrpc};
+use crate::grpc::replication::ReplicationGrpc;
+use crate::replication::Replication;
 use crate::tls::NodeTls;
+pub use crate::tls::Security;
 
 /// Opens the node's store and state as `config` describes.
 pub async fn open(config: &Config, clock: Arc<dyn Clock>) -> Result<Arc<App>, NodeError> {
@@ -108,15 +110,6 @@ impl From<&Config> for Serve {
             metrics: c.metrics.clone(),
         }
     }
-}
-
-/// How the node's connections are secured.
-#[derive(Debug, Clone)]
-pub enum Security {
-    /// Mutual TLS with the node's certificate and CAs.
-    Tls(Arc<NodeTls>),
-    /// Plaintext, nobody authenticated (`--insecure-plaintext`).
-    InsecurePlaintext,
 }
 
 impl Serve {
@@ -392,7 +385,7 @@ impl NodeServer {
         served?;
         replication.shutdown().await;
         tracing::info!("gRPC server stopped; closing the store");
-        app.store.close().await;
+        app.store().close().await;
         Ok(())
     }
 }

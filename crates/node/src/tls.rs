@@ -45,6 +45,15 @@ use x509_parser::pem::Pem;
 use crate::NodeError;
 use crate::config::TlsSection;
 
+/// How the node's connections are secured.
+#[derive(Debug, Clone)]
+pub enum Security {
+    /// Mutual TLS with the node's certificate and CAs.
+    Tls(std::sync::Arc<NodeTls>),
+    /// Plaintext, nobody authenticated (`--insecure-plaintext`).
+    InsecurePlaintext,
+}
+
 /// How long a TLS handshake may take, each way.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 

@@ -202,7 +202,7 @@ async fn a_conflict_made_on_two_nodes_is_listed_resolved_through_the_cli_and_rea
 
     // Bad input is refused, naming the field, and writes nothing.
     let heads = |node: &'static str| {
-        let store = tree.fed.node(node).app.store.clone();
+        let store = tree.fed.node(node).app.store().clone();
         let roster: DocId = roster.clone();
         async move { store.doc_heads(&roster).await.unwrap() }
     };

@@ -48,10 +48,10 @@ async fn until_synced(tree: &Tree) {
         || {
             let roster = roster.clone();
             async move {
-                let heads = tree.fed.node(VT).app.store.doc_heads(&roster).await?;
-                let hg = &tree.fed.node(HG).app.store;
+                let heads = tree.fed.node(VT).app.store().doc_heads(&roster).await?;
+                let hg = &tree.fed.node(HG).app.store();
                 let mut synced = heads.is_some()
-                    && tree.fed.node(VN).app.store.doc_heads(&roster).await? == heads
+                    && tree.fed.node(VN).app.store().doc_heads(&roster).await? == heads
                     && hg.doc_heads(&roster).await? == heads;
                 let peers = hg.peer_heads_of(&roster).await?;
                 for peer in [VN, VT] {
@@ -143,7 +143,7 @@ async fn an_administrator_inspects_and_compacts_documents_across_the_tree() {
         .fed
         .node(HG)
         .app
-        .store
+        .store()
         .doc_heads(&member::roster_doc(&UnitId::parse("unit", G1).unwrap(), 0))
         .await
         .unwrap()

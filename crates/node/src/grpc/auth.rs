@@ -38,7 +38,6 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 use hopluu_model::{AwardId, CampaignId, Clock, MemberId, ModelError, ProposalId, UnitId};
-use hopluu_store::StoreError;
 use tonic::metadata::MetadataValue;
 use tonic::service::Interceptor;
 use tonic::{Request, Status};
@@ -46,7 +45,6 @@ use tonic::{Request, Status};
 use crate::NodeError;
 use crate::app::App;
 use crate::config::LimitsSection;
-use crate::error::to_status;
 use crate::tls::Identity;
 
 /// The caller of one RPC.
@@ -126,11 +124,11 @@ fn role(identity: &Identity) -> String {
 }
 
 fn denied(message: String) -> Status {
-    to_status(&NodeError::Denied(message))
+    NodeError::Denied(message).into()
 }
 
 fn invalid(e: ModelError) -> Status {
-    to_status(&NodeError::from(e))
+    NodeError::from(e).into()
 }
 
 impl Caller {
@@ -203,14 +201,9 @@ impl Caller {
             return Ok(());
         }
         let id = MemberId::parse("member_id", member_id).map_err(invalid)?;
-        let loc = app
-            .store
-            .current_member_loc(&id)
-            .await
-            .map_err(|e| to_status(&e.into()))?;
-        match loc {
+        match app.member_unit(&id).await? {
             None => Ok(()),
-            Some(loc) => self.check_hidden(app, Access::Write, &loc.unit, "member"),
+            Some(unit) => self.check_hidden(app, Access::Write, &unit, "member"),
         }
     }
 
@@ -219,7 +212,7 @@ impl Caller {
         self.writes_owned(
             app,
             || CampaignId::parse("campaign_id", campaign_id),
-            async |id| Ok(app.store.campaign(&id).await?.map(|c| c.launching_unit)),
+            async |id| app.campaign_owner(&id).await,
         )
         .await
     }
@@ -229,7 +222,7 @@ impl Caller {
         self.writes_owned(
             app,
             || AwardId::parse("award_id", award_id),
-            async |id| Ok(app.store.award(&id).await?.map(|a| a.issuing_unit)),
+            async |id| app.award_owner(&id).await,
         )
         .await
     }
@@ -246,7 +239,7 @@ impl Caller {
         self.writes_owned(
             app,
             || ProposalId::parse("proposal_id", p),
-            async |id| Ok(app.store.proposal(&id).await?.map(|p| p.proposing_unit)),
+            async |id| app.proposal_owner(&id).await,
         )
         .await
     }
@@ -262,13 +255,13 @@ impl Caller {
         owner: impl FnOnce(Id) -> Owner,
     ) -> Result<(), Status>
     where
-        Owner: Future<Output = Result<Option<UnitId>, StoreError>>,
+        Owner: Future<Output = Result<Option<UnitId>, NodeError>>,
     {
         if self.staff_unit().is_none() {
             return Ok(());
         }
         let id = id().map_err(invalid)?;
-        match owner(id).await.map_err(|e| to_status(&e.into()))? {
+        match owner(id).await? {
             None => Ok(()),
             Some(unit) => self.check(app, Access::Write, &unit, None),
         }

@@ -30,16 +30,19 @@ fn uid(s: &str) -> UnitId {
     UnitId::parse("unit", s).expect("a unit id")
 }
 
-fn roster(unit: &str) -> DocId {
+pub(crate) fn roster(unit: &str) -> DocId {
     member::roster_doc(&uid(unit), 0)
 }
 
 /// Two changes to `doc` by node `hg-node` (hosting hau-giang), the second
 /// depending on the first, as a child would send them.
-async fn forged(node: &Node, doc: &DocId) -> Result<(DocUpdate, ChangeHash, ChangeHash)> {
+pub(crate) async fn forged(
+    node: &Node,
+    doc: &DocId,
+) -> Result<(DocUpdate, ChangeHash, ChangeHash)> {
     let bytes = node
         .app
-        .store
+        .store()
         .doc_bytes(doc)
         .await?
         .context("the document is stored")?;
@@ -70,10 +73,10 @@ async fn forged(node: &Node, doc: &DocId) -> Result<(DocUpdate, ChangeHash, Chan
 
 /// Feeds `update` to a session at `node` accepting the child hau-giang
 /// (node `hg-node`); returns the hashes the acknowledgement quarantined.
-async fn feed_from_child(node: &Node, update: DocUpdate) -> Result<Vec<ChangeHash>> {
+pub(crate) async fn feed_from_child(node: &Node, update: DocUpdate) -> Result<Vec<ChangeHash>> {
     let mut s = Session::new(
         Replica {
-            store: node.app.store.clone(),
+            store: node.app.store().clone(),
             node_id: node.app.node_id.clone(),
             unit: node.app.unit.clone(),
             private_depth: 1,
@@ -199,11 +202,11 @@ async fn quarantined_changes_are_listed_shown_released_and_discarded() -> Result
     node.add(LC_C, person("Lò Văn Páo", "LC-0001", pb::Gender::Male))
         .await?;
     let doc = roster(LC_C);
-    let before = node.app.store.doc_heads(&doc).await?;
+    let before = node.app.store().doc_heads(&doc).await?;
     let (update, first, second) = forged(&node, &doc).await?;
     let feed = node.feed().await?;
     assert_eq!(feed_from_child(&node, update).await?, vec![first, second]);
-    assert_eq!(node.app.store.doc_heads(&doc).await?, before);
+    assert_eq!(node.app.store().doc_heads(&doc).await?, before);
     assert_eq!(
         node.feed().await?,
         feed,
@@ -327,7 +330,7 @@ async fn quarantined_changes_are_listed_shown_released_and_discarded() -> Result
     assert_eq!(e.state, pb::QuarantineState::Released as i32);
     assert_eq!(e.decided_by, "admin test-admin");
     assert!(e.decided_at_millis > 0);
-    assert_eq!(node.app.store.doc_heads(&doc).await?, Some(vec![first]));
+    assert_eq!(node.app.store().doc_heads(&doc).await?, Some(vec![first]));
     assert_eq!(node.feed().await?, feed + 1);
     let again = admin(&node).release_quarantine(decide(a.id, "")).await;
     let s = expect_code(again, Code::FailedPrecondition);

@@ -733,7 +733,7 @@ impl Node {
 /// A hello as node `node_id` hosting `unit` sends it, having applied
 /// nothing of the receiver's feed.
 pub fn hello(node_id: &str, unit: &str) -> pb::SyncFrame {
-    hopluu_node::replication::to_pb(hopluu_sync::frame::Frame::Hello(
+    hopluu_node::convert::frames::to_pb(hopluu_sync::frame::Frame::Hello(
         hopluu_sync::frame::Hello {
             node_id: node_id.into(),
             unit: unit.into(),

@@ -319,6 +319,6 @@ async fn bad_limits_name_the_field() -> Result<()> {
         .expect_err("a zero burst")
         .to_string();
     assert!(e.contains("limits.burst"), "{e}");
-    app.store.close().await;
+    app.store().close().await;
     Ok(())
 }

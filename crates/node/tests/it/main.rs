@@ -14,7 +14,8 @@
 //! - [`harness`]: starting and stopping nodes, the usual tree, fixtures,
 //!   the `expect_*` checks.
 //! - [`units`]: create, rename, move, close, list, kinds.
-//! - [`members`]: add, get, update, transfer, end, list, find, buckets.
+//! - [`members`]: add, get, update, transfer, end.
+//! - [`members_listing`]: list, find, buckets, concurrent adds.
 //! - [`imports`]: ImportMembers outcomes, idempotence, buckets.
 //! - [`campaigns`]: launch, plans, coverage, close.
 //! - [`emulation`]: registration, initiatives and their review, works.
@@ -23,12 +24,14 @@
 //! - [`health`]: node info, gRPC health, reflection.
 //! - [`admin`]: the admin service: status (certificate expiry), quarantine
 //!   list, show, release, discard.
+//! - [`app_ops`]: the same operations as `App` methods, without gRPC.
 //! - [`roles`]: administrators, staff of a unit and node certificates on the
 //!   client API.
 //! - [`personal_data`]: no personal data above `private_depth`;
 //!   de-identification on request (reads, projections, documents,
-//!   replication); no name, CCCD, ethnicity, religion or birth date in
-//!   logs (captured at TRACE) or error messages.
+//!   replication).
+//! - [`personal_logs`]: no name, CCCD, ethnicity, religion or birth date
+//!   in logs (captured at TRACE) or error messages.
 //! - [`replication`]: a national, a province and a district node syncing
 //!   over real gRPC streams: upward, downward, relay, restart, refusals.
 //! - [`check`]: the convergence check between a national node and a
@@ -49,6 +52,7 @@
 //!   dialer checking its upstream, `--insecure-plaintext`, `[tls]` checks.
 
 mod admin;
+mod app_ops;
 mod attacks;
 mod awards;
 mod campaigns;
@@ -59,8 +63,10 @@ mod health;
 mod imports;
 mod limits;
 mod members;
+mod members_listing;
 mod metrics;
 mod personal_data;
+mod personal_logs;
 mod replication;
 mod reports;
 mod roles;

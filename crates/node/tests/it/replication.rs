@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use hopluu_model::{Clock, FixedClock};
 use hopluu_node::config::Upstream;
 use hopluu_proto::v1 as pb;
 
@@ -184,5 +185,34 @@ async fn a_child_whose_unit_the_parent_does_not_know_is_refused() -> Result<()> 
     // It never receives anything: not even the national unit record.
     assert!(!has_unit(&stray, VN).await?);
     stray.stop().await?;
+    national.stop().await
+}
+
+/// Edge times (connected since, last contact) come from the node's
+/// injected clock, so a test clock pins them; nothing reads the system
+/// clock behind it.
+#[tokio::test]
+async fn edge_times_come_from_the_node_clock() -> Result<()> {
+    let national = Node::with_tree().await?;
+    let province = child("hg-node", HG, &[("vn", &national)]).await?;
+    let fixed = FixedClock(today()).now_millis();
+    let edge = |n: &Node, peer: &str| n.replication.edges().into_iter().find(|e| e.peer == peer);
+    eventually("both ends have been in contact", || async {
+        Ok(
+            edge(&province, "vn").is_some_and(|e| e.last_contact_millis != 0)
+                && edge(&national, "hg-node").is_some_and(|e| e.last_contact_millis != 0),
+        )
+    })
+    .await?;
+    for (n, peer) in [(&province, "vn"), (&national, "hg-node")] {
+        let e = edge(n, peer).context("the edge")?;
+        assert!(e.connected, "{e:?}");
+        assert_eq!(
+            (e.since_millis, e.last_contact_millis),
+            (fixed, fixed),
+            "{peer}: {e:?}"
+        );
+    }
+    province.stop().await?;
     national.stop().await
 }

@@ -1,4 +1,5 @@
-//! Domain -> protobuf conversions (the only place both kinds of types meet).
+//! Units, members, campaigns, emulation, awards and report rows, and the
+//! requests that carry them.
 
 use hopluu_model::award::{Award, Proposal, ProposalStatus, Recipient, RecipientKind};
 use hopluu_model::campaign::{Campaign, CampaignStatus};
@@ -8,7 +9,18 @@ use hopluu_model::unit::{Unit, UnitStatus};
 use hopluu_proto::v1 as pb;
 use hopluu_store::read::UnitRow;
 
+use hopluu_model::Date;
+use hopluu_model::member::MemberInput;
+use tonic::Status;
+
 use crate::app::RawRecipient;
+
+/// A refusal of request field `field`, as a status.
+pub fn bad(field: &str, reason: &str) -> Status {
+    Status::from(crate::NodeError::from(hopluu_model::ModelError::invalid(
+        field, reason,
+    )))
+}
 
 pub fn unit_status(s: UnitStatus) -> pb::UnitStatus {
     match s {
@@ -321,5 +333,65 @@ pub fn award(a: &Award) -> pb::Award {
         revoked: a.revoked,
         revoked_on: a.revoked_on.map(|d| d.to_string()).unwrap_or_default(),
         revoke_reason: a.revoke_reason.clone(),
+    }
+}
+
+/// A member as a request gives it (`member` is required).
+pub fn member_input(m: Option<pb::MemberInput>) -> Result<MemberInput, Status> {
+    let m = m.ok_or_else(|| bad("member", "is required"))?;
+    Ok(MemberInput {
+        full_name: m.full_name,
+        birth_date: m.birth_date,
+        gender: gender_str(m.gender).to_owned(),
+        card_number: m.card_number,
+        joined_on: m.joined_on,
+        position: m.position,
+        national_id: m.national_id,
+        ethnicity: m.ethnicity,
+        religion: m.religion,
+    })
+}
+
+/// An optional date field, checked.
+pub fn opt_date(field: &str, s: Option<String>) -> Result<Option<Date>, Status> {
+    s.map(|s| Date::parse(field, &s))
+        .transpose()
+        .map_err(|e| Status::from(crate::NodeError::from(e)))
+}
+
+pub fn members_row(r: &hopluu_store::report::MembersRow) -> pb::MembersRow {
+    pb::MembersRow {
+        unit_id: r.unit_id.clone(),
+        unit_name: r.unit_name.clone(),
+        total: r.total,
+        active: r.active,
+        transferred: r.transferred,
+        left: r.left,
+        ceased: r.ceased,
+        male: r.male,
+        female: r.female,
+        other_gender: r.other_gender,
+    }
+}
+
+pub fn initiatives_row(r: &hopluu_store::report::InitiativesRow) -> pb::InitiativesRow {
+    pb::InitiativesRow {
+        unit_id: r.unit_id.clone(),
+        unit_name: r.unit_name.clone(),
+        recorded: r.recorded,
+        valid: r.valid,
+        plan: r.plan,
+        percent_of_plan: r.percent_of_plan,
+        rank: r.rank,
+    }
+}
+
+pub fn works_row(r: &hopluu_store::report::WorksRow) -> pb::WorksRow {
+    pb::WorksRow {
+        unit_id: r.unit_id.clone(),
+        unit_name: r.unit_name.clone(),
+        count: r.count,
+        value_vnd: r.value_vnd,
+        plaques: r.plaques,
     }
 }

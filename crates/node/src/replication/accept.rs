@@ -1,0 +1,155 @@
+//! A child's session, served: each hello checked against its certificate
+//! and the allowed children before the session sees it.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use hopluu_proto::v1 as pb;
+use hopluu_sync::drive::{self, Inbound};
+use hopluu_sync::frame::{Frame, Refusal};
+use hopluu_sync::{Role, Session, SyncError};
+use tokio::sync::mpsc;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+use tonic::{Status, Streaming};
+
+use crate::convert::frames::*;
+use crate::tls::Identity;
+
+use super::*;
+
+/// The stream a `Sync` call answers with.
+pub type ReplicationStream =
+    Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::SyncFrame, Status>> + Send + 'static>>;
+
+impl Replication {
+    /// Serves a child's session, from the peer `who` (its certificate's
+    /// identity): runs it on a tracked task and streams its frames back.
+    pub fn accept(
+        self: &Arc<Self>,
+        inbound: Streaming<pb::SyncFrame>,
+        remote: Option<std::net::SocketAddr>,
+        who: Identity,
+    ) -> ReplicationStream {
+        let (tx, rx) = mpsc::channel::<Frame>(OUTBOUND_FRAMES);
+        let this = self.clone();
+        let cancel = self.cancel.child_token();
+        let session_id = SESSION_IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.tracker.spawn(async move {
+            let mut inbound = Admitted {
+                inner: GrpcInbound(inbound),
+                replication: this.clone(),
+                who: who.clone(),
+                session: (session_id, cancel.clone()),
+                registered: None,
+            };
+            let mut session = Session::new(this.replica(), Role::Acceptor).with_reports(this.clone());
+            let address = remote.map(|a| a.to_string()).unwrap_or_default();
+            let observe = |s: &Session| {
+                if let Some(p) = s.peer() {
+                    this.set_edge(&p.node_id, |e| {
+                        if !e.connected {
+                            e.direction = "downstream";
+                            e.address = address.clone();
+                            e.connected = true;
+                            e.since_millis = this.app.clock.now_millis();
+                            e.sessions += 1;
+                        }
+                    });
+                }
+                this.observe(s);
+            };
+            let result = drive::run(
+                &mut session,
+                &mut inbound,
+                &tx,
+                &cancel,
+                &this.drive_options(),
+                &observe,
+            )
+            .await;
+            if let Some(peer) = &inbound.registered {
+                this.end_session(peer, session_id);
+            }
+            if let Some(peer) = session.peer() {
+                this.set_edge(&peer.node_id, |e| {
+                    e.connected = false;
+                    e.since_millis = this.app.clock.now_millis();
+                    if let Err(err) = &result {
+                        e.last_error = err.to_string();
+                        e.last_error_millis = e.since_millis;
+                    }
+                });
+            }
+            match result {
+                Ok(()) => tracing::info!(peer = ?session.peer().map(|p| &p.node_id), identity = %who, "sync session ended"),
+                Err(e @ SyncError::Refuse(_)) => tracing::warn!(
+                    identity = %who,
+                    remote = %address,
+                    error = %e,
+                    "refused a sync session"
+                ),
+                Err(e) => tracing::warn!(peer = ?session.peer().map(|p| &p.node_id), identity = %who, error = %e, "sync session failed"),
+            }
+        });
+        Box::pin(ReceiverStream::new(rx).map(|f| Ok(to_pb(f))))
+    }
+}
+
+/// A child's frames, each hello checked against its certificate and the
+/// children this node allows ([`Replication::admit`]) before the session
+/// sees it.
+struct Admitted {
+    inner: GrpcInbound,
+    replication: Arc<Replication>,
+    who: Identity,
+    /// This session's id and cancellation, registered once its hello passes.
+    session: (u64, CancellationToken),
+    registered: Option<String>,
+}
+
+impl Inbound for Admitted {
+    async fn recv(&mut self) -> Option<Result<Frame, SyncError>> {
+        let frame = self.inner.recv().await;
+        if let Some(Ok(Frame::Hello(hello))) = &frame {
+            if let Err(refusal) = self.replication.admit(&self.who, hello) {
+                return Some(Err(SyncError::Refuse(refusal)));
+            }
+            if self.registered.is_none() {
+                if let Err(refusal) = self
+                    .replication
+                    .begin_session(&hello.node_id, self.session.clone())
+                {
+                    return Some(Err(SyncError::Refuse(refusal)));
+                }
+                self.registered = Some(hello.node_id.clone());
+            }
+        }
+        frame
+    }
+}
+
+pub(super) struct GrpcInbound(pub(super) Streaming<pb::SyncFrame>);
+
+impl Inbound for GrpcInbound {
+    async fn recv(&mut self) -> Option<Result<Frame, SyncError>> {
+        match self.0.message().await {
+            Ok(None) => None,
+            Ok(Some(f)) => Some(from_pb(f)),
+            // Bytes that are not a frame: the peer is told so before the
+            // session ends (tonic reports a decode failure as INTERNAL).
+            Err(s) if s.code() == tonic::Code::Internal && s.message().contains("decode") => {
+                Some(Err(SyncError::Refuse(Refusal {
+                    code: "protocol".into(),
+                    reason: format!("a frame that does not decode: {}", s.message()),
+                })))
+            }
+            Err(s) => Some(Err(SyncError::Link(format!(
+                "{}: {}",
+                s.code(),
+                s.message()
+            )))),
+        }
+    }
+}

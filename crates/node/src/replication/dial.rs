@@ -1,0 +1,230 @@
+//! The dialer: one session open to the first reachable upstream, with
+//! backoff, jitter and failover (see the module doc of [`super`]).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hopluu_proto::v1 as pb;
+use hopluu_sync::drive::{self};
+use hopluu_sync::frame::Frame;
+use hopluu_sync::{Role, Session, SyncError};
+use rand::Rng;
+use tokio::sync::mpsc;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+use tonic::Request;
+
+use crate::config::Upstream;
+use crate::convert::frames::*;
+use crate::tls::Security;
+use crate::tls::error_chain;
+
+use super::accept::GrpcInbound;
+use super::*;
+
+impl Replication {
+    /// A channel endpoint to `up`: over TLS, verifying that the peer is
+    /// node `up.node_id` whatever address is dialled.
+    pub(super) fn endpoint(&self, up: &Upstream) -> Result<tonic::transport::Endpoint, String> {
+        let endpoint = tonic::transport::Endpoint::from_shared(up.address.clone())
+            .map_err(|e| format!("{}: {e}", up.address))?;
+        match &self.security {
+            Security::Tls(tls) => {
+                let config = tls.client_config(&up.node_id).map_err(|e| e.to_string())?;
+                endpoint.tls_config(config).map_err(|e| error_chain(&e))
+            }
+            Security::InsecurePlaintext => Ok(endpoint),
+        }
+    }
+
+    /// Keeps one session open to the first reachable upstream, parent
+    /// first: after `failover_after` failed attempts on one, the next is
+    /// tried; every round starts again from the parent. A session with a
+    /// fallback lasts only while the parent is unreachable: the parent is
+    /// probed meanwhile, and once it answers the session ends (gracefully)
+    /// and the parent is dialled again. Documents only the parent holds
+    /// (private rosters, which stay below the national node) reach it only
+    /// over a session with it.
+    pub(super) async fn dial_loop(self: Arc<Self>) {
+        let min = Duration::from_millis(self.config.backoff_min_ms);
+        let max = Duration::from_millis(self.config.backoff_max_ms);
+        let mut backoff = min;
+        let mut index = 0usize;
+        let mut failures = 0u32;
+        loop {
+            if self.cancel.is_cancelled() {
+                return;
+            }
+            let up = self.config.upstreams[index].clone();
+            let started = tokio::time::Instant::now();
+            let session = self.cancel.child_token();
+            let probe = async {
+                if index > 0 {
+                    self.until_parent_answers().await;
+                    tracing::info!(parent = %self.config.upstreams[0].node_id, fallback = %up.node_id, "the parent answers again: leaving the fallback");
+                    session.cancel();
+                }
+                std::future::pending::<()>().await
+            };
+            let result = tokio::select! {
+                r = self.dial_once(&up, &session) => r,
+                () = probe => unreachable!("the probe never ends"),
+            };
+            if self.cancel.is_cancelled() {
+                return;
+            }
+            if session.is_cancelled() {
+                // Back to the parent at once.
+                backoff = min;
+                failures = 0;
+                index = 0;
+                continue;
+            }
+            let refused = matches!(&result, Err(e) if e.is_refusal());
+            match &result {
+                Ok(()) => tracing::info!(peer = %up.node_id, "sync session ended"),
+                Err(e) => {
+                    tracing::warn!(peer = %up.node_id, address = %up.address, error = %e, "sync session failed");
+                    // Also a dial that never reached a session (refused
+                    // certificate, unreachable address) shows on the edge.
+                    self.set_edge(&up.node_id, |edge| {
+                        edge.direction = "upstream";
+                        edge.address = up.address.clone();
+                        edge.last_error = e.to_string();
+                        edge.last_error_millis = self.app.clock.now_millis();
+                    });
+                }
+            }
+            // A session that ran for a while was a success: start over
+            // from the parent with a short wait.
+            if started.elapsed() > Duration::from_secs(30) {
+                backoff = min;
+                failures = 0;
+                index = 0;
+            } else {
+                failures += 1;
+                backoff = if refused { max } else { (backoff * 2).min(max) };
+                if failures >= self.config.failover_after {
+                    failures = 0;
+                    index = (index + 1) % self.config.upstreams.len();
+                    if index == 0 {
+                        backoff = backoff.max(min);
+                    }
+                }
+            }
+            // Full jitter in [backoff/2, backoff].
+            let wait = backoff.mul_f64(rand::rng().random_range(0.5..=1.0));
+            tokio::select! {
+                _ = self.cancel.cancelled() => return,
+                _ = tokio::time::sleep(wait) => {}
+                _ = self.wake.notified() => {
+                    tracing::info!("dialling now, as an administrator asked");
+                    backoff = min;
+                    failures = 0;
+                    index = 0;
+                }
+            }
+        }
+    }
+
+    /// Returns once the parent (the first upstream) answers a health check,
+    /// probing every `backoff_max_ms` (at least every second).
+    async fn until_parent_answers(&self) {
+        use tonic_health::pb::health_check_response::ServingStatus;
+        use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+        let parent = &self.config.upstreams[0];
+        let every = Duration::from_millis(self.config.backoff_max_ms).max(Duration::from_secs(1));
+        loop {
+            tokio::time::sleep(every).await;
+            let probe = async {
+                let channel = self
+                    .endpoint(parent)
+                    .ok()?
+                    .connect_timeout(Duration::from_secs(5))
+                    .connect()
+                    .await
+                    .ok()?;
+                let r = HealthClient::new(channel)
+                    .check(HealthCheckRequest {
+                        service: "hopluu.v1.ReplicationService".into(),
+                    })
+                    .await
+                    .ok()?;
+                Some(r.into_inner().status == ServingStatus::Serving as i32)
+            };
+            if let Ok(Some(true)) = tokio::time::timeout(Duration::from_secs(10), probe).await {
+                return;
+            }
+        }
+    }
+
+    async fn dial_once(
+        self: &Arc<Self>,
+        up: &Upstream,
+        cancel: &CancellationToken,
+    ) -> Result<(), SyncError> {
+        let link = |e: &dyn std::fmt::Display| SyncError::Link(e.to_string());
+        let endpoint = self
+            .endpoint(up)
+            .map_err(|e| link(&e))?
+            .connect_timeout(Duration::from_secs(10))
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(Duration::from_secs(20))
+            .keep_alive_timeout(Duration::from_secs(20))
+            .keep_alive_while_idle(true);
+        let channel = tokio::select! {
+            _ = cancel.cancelled() => return Ok(()),
+            c = endpoint.connect() => c.map_err(|e| link(&error_chain(&e)))?,
+        };
+        let max = self.app_max_message_bytes();
+        let mut client = pb::replication_service_client::ReplicationServiceClient::new(channel)
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max);
+        let (tx, rx) = mpsc::channel::<Frame>(OUTBOUND_FRAMES);
+        let outbound = ReceiverStream::new(rx).map(to_pb);
+        let response = tokio::select! {
+            _ = cancel.cancelled() => return Ok(()),
+            r = client.sync(Request::new(outbound)) => r.map_err(|s| link(&s.message()))?,
+        };
+        let mut inbound = GrpcInbound(response.into_inner());
+        let mut session = Session::new(
+            self.replica(),
+            Role::Dialer {
+                expect: up.node_id.clone(),
+            },
+        )
+        .with_reports(self.clone());
+        self.set_edge(&up.node_id, |e| {
+            e.direction = "upstream";
+            e.address = up.address.clone();
+            e.connected = true;
+            e.since_millis = self.app.clock.now_millis();
+            e.sessions += 1;
+        });
+        let observe = |s: &Session| self.observe(s);
+        let result = drive::run(
+            &mut session,
+            &mut inbound,
+            &tx,
+            cancel,
+            &self.drive_options(),
+            &observe,
+        )
+        .await;
+        self.set_edge(&up.node_id, |e| {
+            e.connected = false;
+            e.since_millis = self.app.clock.now_millis();
+            if let Err(err) = &result {
+                e.last_error = err.to_string();
+                e.last_error_millis = e.since_millis;
+            }
+        });
+        result
+    }
+
+    pub(super) fn app_max_message_bytes(&self) -> usize {
+        // Large enough for a full batch plus one large document.
+        (self.config.batch_bytes * 4).max(4 << 20)
+    }
+}
