@@ -67,17 +67,31 @@ impl App {
         submitted_on: &str,
     ) -> Result<Initiative> {
         let new = NewInitiative::parse(title, authors, value_vnd, submitted_on, self.today())?;
+        self.add_to_emulation(unit, campaign, |doc, author, unit, c| {
+            emulation::record_initiative(doc, author, unit, c, &new)
+        })
+        .await
+    }
+
+    /// Adds to `unit`'s emulation record in `campaign` (both checked by
+    /// [`App::emulation_target`]) with `add`, in one transaction.
+    async fn add_to_emulation<T>(
+        &self,
+        unit: &str,
+        campaign: &str,
+        add: impl FnOnce(
+            &mut automerge::Automerge,
+            &hopluu_model::Author,
+            &hopluu_model::UnitId,
+            &hopluu_model::CampaignId,
+        ) -> std::result::Result<T, ModelError>,
+    ) -> Result<T> {
         let (unit, c) = self.emulation_target(unit, campaign).await?;
         let mut tx = self.store.begin().await?;
-        let i = emulation::record_initiative(
-            tx.doc(&emulation::doc_id(&unit, &c.id)).await?,
-            &self.author(),
-            &unit,
-            &c.id,
-            &new,
-        )?;
+        let doc = tx.doc(&emulation::doc_id(&unit, &c.id)).await?;
+        let out = add(doc, &self.author(), &unit, &c.id)?;
         tx.commit().await?;
-        Ok(i)
+        Ok(out)
     }
 
     pub async fn set_initiative_status(
@@ -121,17 +135,10 @@ impl App {
         completed_on: &str,
     ) -> Result<Work> {
         let new = NewWork::parse(name, value_vnd, plaque, completed_on, self.today())?;
-        let (unit, c) = self.emulation_target(unit, campaign).await?;
-        let mut tx = self.store.begin().await?;
-        let w = emulation::record_work(
-            tx.doc(&emulation::doc_id(&unit, &c.id)).await?,
-            &self.author(),
-            &unit,
-            &c.id,
-            &new,
-        )?;
-        tx.commit().await?;
-        Ok(w)
+        self.add_to_emulation(unit, campaign, |doc, author, unit, c| {
+            emulation::record_work(doc, author, unit, c, &new)
+        })
+        .await
     }
 
     pub async fn get_emulation(&self, unit: &str, campaign: &str) -> Result<Emulation> {

@@ -7,6 +7,22 @@ use super::{R, Services, auth};
 use crate::app::units::DecisionInput;
 use crate::convert::records as convert;
 
+/// A request's decision fields, named.
+fn decision<'a>(number: &'a str, decided_on: &'a str, effective_on: &'a str) -> DecisionInput<'a> {
+    DecisionInput {
+        number,
+        decided_on,
+        effective_on,
+    }
+}
+
+impl Services {
+    /// A unit with its depth in this node's tree.
+    fn unit_pb(&self, u: &hopluu_model::unit::Unit) -> pb::Unit {
+        convert::unit(u, self.app.tree().depth(&u.id) as u32)
+    }
+}
+
 #[tonic::async_trait]
 impl pb::unit_service_server::UnitService for Services {
     async fn create_unit(&self, req: Request<pb::CreateUnitRequest>) -> R<pb::Unit> {
@@ -19,15 +35,10 @@ impl pb::unit_service_server::UnitService for Services {
                 &r.name,
                 &r.kind,
                 &r.parent_id,
-                &DecisionInput {
-                    number: &r.decision_no,
-                    decided_on: "",
-                    effective_on: &r.effective_on,
-                },
+                &decision(&r.decision_no, "", &r.effective_on),
             )
             .await?;
-        let depth = self.app.tree().depth(&u.id) as u32;
-        Ok(Response::new(convert::unit(&u, depth)))
+        Ok(Response::new(self.unit_pb(&u)))
     }
 
     async fn rename_unit(&self, req: Request<pb::RenameUnitRequest>) -> R<pb::Unit> {
@@ -38,15 +49,10 @@ impl pb::unit_service_server::UnitService for Services {
             .rename_unit(
                 &r.unit_id,
                 &r.name,
-                &DecisionInput {
-                    number: &r.decision_no,
-                    decided_on: "",
-                    effective_on: &r.effective_on,
-                },
+                &decision(&r.decision_no, "", &r.effective_on),
             )
             .await?;
-        let depth = self.app.tree().depth(&u.id) as u32;
-        Ok(Response::new(convert::unit(&u, depth)))
+        Ok(Response::new(self.unit_pb(&u)))
     }
 
     async fn move_unit(&self, req: Request<pb::MoveUnitRequest>) -> R<pb::Unit> {
@@ -58,15 +64,10 @@ impl pb::unit_service_server::UnitService for Services {
             .move_unit(
                 &r.unit_id,
                 &r.new_parent_id,
-                &DecisionInput {
-                    number: &r.decision_no,
-                    decided_on: &r.decided_on,
-                    effective_on: &r.effective_on,
-                },
+                &decision(&r.decision_no, &r.decided_on, &r.effective_on),
             )
             .await?;
-        let depth = self.app.tree().depth(&u.id) as u32;
-        Ok(Response::new(convert::unit(&u, depth)))
+        Ok(Response::new(self.unit_pb(&u)))
     }
 
     async fn close_unit(&self, req: Request<pb::CloseUnitRequest>) -> R<pb::Unit> {
@@ -77,17 +78,12 @@ impl pb::unit_service_server::UnitService for Services {
             .close_unit(
                 &r.unit_id,
                 &r.reason,
-                &DecisionInput {
-                    number: &r.decision_no,
-                    decided_on: "",
-                    effective_on: &r.effective_on,
-                },
+                &decision(&r.decision_no, "", &r.effective_on),
                 &r.successor_ids,
                 r.merged,
             )
             .await?;
-        let depth = self.app.tree().depth(&u.id) as u32;
-        Ok(Response::new(convert::unit(&u, depth)))
+        Ok(Response::new(self.unit_pb(&u)))
     }
 
     async fn get_unit(&self, req: Request<pb::GetUnitRequest>) -> R<pb::Unit> {

@@ -25,6 +25,9 @@
 //! - [`admin`]: the admin service: status (certificate expiry), quarantine
 //!   list, show, release, discard.
 //! - [`app_ops`]: the same operations as `App` methods, without gRPC.
+//! - [`architecture`]: the house's rules over the source tree: no gRPC
+//!   module reaches the store, time only from the injected clock, node
+//!   modules depend one way, no source file outgrows a reader.
 //! - [`roles`]: administrators, staff of a unit and node certificates on the
 //!   client API.
 //! - [`personal_data`]: no personal data above `private_depth`;
@@ -53,6 +56,7 @@
 
 mod admin;
 mod app_ops;
+mod architecture;
 mod attacks;
 mod awards;
 mod campaigns;
