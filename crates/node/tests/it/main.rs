@@ -12,7 +12,7 @@
 //!
 //! # Layout
 //! - [`harness`]: starting and stopping nodes, the usual tree, fixtures,
-//!   the `expect_*` checks.
+//!   the `expect_*` checks; [`sync_stream`], sync streams opened by hand.
 //! - [`units`]: create, rename, move, close, list, kinds.
 //! - [`members`]: add, get, update, transfer, end.
 //! - [`members_listing`]: list, find, buckets, concurrent adds.
@@ -74,5 +74,6 @@ mod personal_logs;
 mod replication;
 mod reports;
 mod roles;
+mod sync_stream;
 mod tls;
 mod units;
