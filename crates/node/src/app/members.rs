@@ -12,6 +12,15 @@ use hopluu_store::read::MemberLoc;
 use super::{App, ImportOutcome, ImportRow, ParsedRow, Result, invalid};
 use crate::NodeError;
 
+/// When and why a membership changes (a transfer, an end), as a request
+/// gives it: named, so the date and the reason cannot be swapped.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Change<'a> {
+    /// Empty: today.
+    pub effective_on: &'a str,
+    pub reason: &'a str,
+}
+
 impl App {
     // ---- members -----------------------------------------------------
 
@@ -321,13 +330,11 @@ impl App {
         Ok(m)
     }
 
-    pub async fn transfer_member(
-        &self,
-        id: &str,
-        to: &str,
-        effective_on: &str,
-        reason: &str,
-    ) -> Result<Member> {
+    pub async fn transfer_member(&self, id: &str, to: &str, change: &Change<'_>) -> Result<Member> {
+        let Change {
+            effective_on,
+            reason,
+        } = *change;
         let id = MemberId::parse("member_id", id)?;
         let to = self.parse_unit("to_unit_id", to)?;
         let on = Date::parse_opt("effective_on", effective_on)?.unwrap_or(self.today());
@@ -398,9 +405,12 @@ impl App {
         &self,
         id: &str,
         status: MemberStatus,
-        reason: &str,
-        effective_on: &str,
+        change: &Change<'_>,
     ) -> Result<Member> {
+        let Change {
+            effective_on,
+            reason,
+        } = *change;
         let id = MemberId::parse("member_id", id)?;
         if !matches!(status, MemberStatus::Left | MemberStatus::Ceased) {
             return Err(invalid(

@@ -36,7 +36,7 @@ pub mod campaigns;
 pub mod conflicts;
 pub mod docs;
 mod emulation;
-mod members;
+pub mod members;
 mod peers;
 pub mod reports;
 pub mod trace;

@@ -6,6 +6,7 @@ use tonic::{Request, Response, Status};
 
 use super::{R, Services, auth};
 use crate::NodeError;
+use crate::app::members::Change;
 use crate::app::{ImportOutcome, ImportRow};
 use crate::convert::records::{self as convert, bad, member_input, opt_date};
 
@@ -119,7 +120,14 @@ impl pb::member_service_server::MemberService for Services {
         who.writes(&self.app, "to_unit_id", &r.to_unit_id)?;
         let m = self
             .app
-            .transfer_member(&r.member_id, &r.to_unit_id, &r.effective_on, &r.reason)
+            .transfer_member(
+                &r.member_id,
+                &r.to_unit_id,
+                &Change {
+                    effective_on: &r.effective_on,
+                    reason: &r.reason,
+                },
+            )
             .await?;
         Ok(Response::new(convert::member(&m, None)))
     }
@@ -131,7 +139,14 @@ impl pb::member_service_server::MemberService for Services {
             .ok_or_else(|| bad("status", "expected LEFT or CEASED"))?;
         let m = self
             .app
-            .end_membership(&r.member_id, status, &r.reason, &r.effective_on)
+            .end_membership(
+                &r.member_id,
+                status,
+                &Change {
+                    effective_on: &r.effective_on,
+                    reason: &r.reason,
+                },
+            )
             .await?;
         Ok(Response::new(convert::member(&m, None)))
     }
