@@ -23,7 +23,11 @@ pub fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
 /// the session would fail on every reconnect. After applying, the changes
 /// the document gained must be exactly among those applied; anything else
 /// refuses the update.
-pub(super) fn apply_guarded(doc: &mut Automerge, id: &DocId, changes: &[Change]) -> Result<(), String> {
+pub(super) fn apply_guarded(
+    doc: &mut Automerge,
+    id: &DocId,
+    changes: &[Change],
+) -> Result<(), String> {
     let before = doc.get_heads();
     match guarded(|| doc.apply_changes(changes.iter().cloned())) {
         Ok(Ok(())) => {}
