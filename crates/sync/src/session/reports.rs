@@ -16,7 +16,10 @@ impl Session {
             return Err(refuse("protocol", "expected a hello, received a report"));
         };
         if !matches!(self.role, Role::Acceptor) {
-            return Err(refuse("protocol", "a parent does not report to its child"));
+            return Err(refuse(
+                "protocol",
+                "expected no report from the upstream (reports go from child to parent), received one",
+            ));
         }
         if edges.len() > MAX_REPORTED_EDGES {
             return Err(refuse(
@@ -57,7 +60,10 @@ impl Session {
             return Err(refuse("protocol", "expected a hello, received receipts"));
         };
         if !matches!(self.role, Role::Dialer { .. }) {
-            return Err(refuse("protocol", "a child does not send receipts"));
+            return Err(refuse(
+                "protocol",
+                "expected no receipts from a child (receipts go from parent to child), received some",
+            ));
         }
         if r.receipts.len() > 10 * RECEIPTS_PER_FRAME as usize {
             return Err(refuse(
