@@ -583,3 +583,102 @@ fn covers(doc: &Automerge, known: &[ChangeHash], theirs: &[ChangeHash]) -> bool 
         .collect();
     theirs.iter().all(|h| !after.contains(h))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use automerge::sync::{self, SyncDoc};
+    use automerge::transaction::Transactable;
+    use automerge::{Automerge, ChangeHash, ROOT};
+
+    use super::{InOrder, covers, decode_update, plain_heads};
+    use crate::frame::{DocHeads, Payload};
+
+    fn doc_with(n: i64) -> Automerge {
+        let mut doc = Automerge::new();
+        for i in 0..n {
+            let mut tx = doc.transaction();
+            tx.put(ROOT, "k", i).unwrap();
+            tx.commit();
+        }
+        doc
+    }
+
+    fn hashes(doc: &Automerge) -> Vec<ChangeHash> {
+        doc.get_changes(&[]).iter().map(|c| c.hash()).collect()
+    }
+
+    #[test]
+    fn undecodable_payloads_say_which_part_failed() {
+        let err = decode_update(&Payload::Changes(b"not automerge".to_vec()), 10)
+            .err()
+            .unwrap();
+        assert_eq!(err, "undecodable changes: not an automerge chunk at byte 0");
+        let err = decode_update(&Payload::Sync(vec![0xff, 0x00]), 10)
+            .err()
+            .unwrap();
+        assert!(err.starts_with("undecodable sync message: "), "{err}");
+    }
+
+    #[test]
+    fn a_sync_message_gives_its_changes_to_the_gate_and_keeps_the_rest() {
+        let mut theirs = doc_with(2);
+        let ours = Automerge::new();
+        let (mut their_state, mut our_state) = (sync::State::new(), sync::State::new());
+        // One round: this side says it has nothing; the peer answers with
+        // its changes.
+        let ask = ours.generate_sync_message(&mut our_state).unwrap();
+        theirs.receive_sync_message(&mut their_state, ask).unwrap();
+        let answer = theirs.generate_sync_message(&mut their_state).unwrap();
+        let (incoming, msg) = decode_update(&Payload::Sync(answer.encode()), 10).unwrap();
+        assert_eq!(incoming.len(), 2);
+        let msg = msg.expect("a sync message");
+        assert_eq!(msg.changes.iter().count(), 0, "changes go to the gate only");
+        assert_eq!(msg.heads, theirs.get_heads());
+    }
+
+    #[test]
+    fn plain_heads_need_every_head_here_or_held() {
+        let doc = doc_with(2);
+        let h = hashes(&doc);
+        let unknown = ChangeHash([7; 32]);
+        let none = HashSet::new();
+        assert_eq!(plain_heads(&doc, &[h[1]], false, &none), Some(vec![h[1]]));
+        assert_eq!(plain_heads(&doc, &[h[1], unknown], false, &none), None);
+        // A held head counts as had, but is not recorded as the peer's.
+        let held = HashSet::from([unknown]);
+        assert_eq!(
+            plain_heads(&doc, &[h[1], unknown], false, &held),
+            Some(vec![h[1]])
+        );
+        // Orphans were left alone: the sender must resend.
+        assert_eq!(plain_heads(&doc, &[h[1]], true, &none), None);
+    }
+
+    #[test]
+    fn covers_reads_ancestry() {
+        let doc = doc_with(2);
+        let h = hashes(&doc);
+        assert!(covers(&doc, &[h[1]], &[h[0]]));
+        assert!(covers(&doc, &[h[1]], &[h[1]]));
+        assert!(!covers(&doc, &[h[0]], &[h[1]]));
+        assert!(!covers(&doc, &[ChangeHash([7; 32])], &[h[0]]));
+    }
+
+    #[test]
+    fn acks_come_back_in_batch_order() {
+        let entry = |doc: &str| DocHeads {
+            doc: doc.to_owned(),
+            heads: Vec::new(),
+            rejected: String::new(),
+            quarantined: Vec::new(),
+        };
+        let mut acks = InOrder::with_capacity(3);
+        acks.push(2, entry("c"));
+        acks.push(0, entry("a"));
+        acks.push(1, entry("b"));
+        let docs: Vec<String> = acks.into_vec().into_iter().map(|d| d.doc).collect();
+        assert_eq!(docs, ["a", "b", "c"]);
+    }
+}
