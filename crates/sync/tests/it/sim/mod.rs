@@ -66,6 +66,12 @@
 //! (`HOPLUU_SIM_TRACE=1` prints every event). `HOPLUU_SIM_SOAK=a..b` runs
 //! any range of seeds, and `.ci/soak sim A B` a long soak in parallel.
 //! `HOPLUU_SIM_SEED=N` limits the CI ranges (`sim_seeds_*`) to one seed.
+//!
+//! # Layout
+//! The federation, the world and the tests are here; the simulation's
+//! steps in `links` (sessions, frames, restarts), `writes` (local
+//! writes), `chaos` (the scheduler and the heal rounds), `check` (what a
+//! run must end with) and `trace` (the event log).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::ops::Range;
