@@ -76,9 +76,18 @@
 //!
 //! # Layout
 //! - [`frame`]: the frames, transport-free.
-//! - [`session`]: [`Session`], the state machine for one peer.
+//! - [`session`]: [`Session`], the state machine for one peer: the
+//!   handshake and frame dispatch, with
+//!   - `session::send`: the next batch, acknowledgements, rewinds;
+//!   - `session::receive`: the steps a received batch goes through;
+//!   - `session::reports`: edge reports and delivery receipts.
 //! - [`gate`]: the authority check on receipt, quarantine, release and
-//!   discard.
+//!   discard, with
+//!   - `gate::policy`: the authority rule and the private-data level;
+//!   - `gate::payload`: a peer's automerge bytes read into changes;
+//!   - `gate::guard`: automerge's panics on those bytes caught;
+//!   - `gate::admit`: the pipeline that judges one update;
+//!   - `gate::quarantine`: held changes settled, released, discarded.
 //! - [`drive`]: [`drive::run`], a session over a pair of channels with
 //!   pushes on every local commit, acknowledgement timeouts and shutdown.
 

@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::fixtures;
-use crate::gate::{hello, node, replica};
+use crate::handmade::{hello, node, replica};
 
 fn quick() -> DriveOptions {
     DriveOptions {

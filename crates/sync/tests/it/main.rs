@@ -4,6 +4,15 @@
 //!
 //! - [`fixtures`]: creating units, members and campaigns on a store the way
 //!   the node does, and reading back what the tests choose from.
+//! - [`handmade`]: one node of a fixed tree and hand-made hellos, changes
+//!   and batches, for [`gate`], [`reports`] and [`drive`].
+//! - [`gate`]: the receiver's gate, fed what a compromised or
+//!   misconfigured node could send.
+//! - [`reports`]: edge reports and delivery receipts between a child and
+//!   its parent.
+//! - [`drive`]: the driver's timeouts over channels.
+//! - [`two_nodes`]: a parent and a child with a reliable, recording wire,
+//!   for [`session`].
 //! - [`session`]: plain two-node tests of the protocol, one property each.
 //! - [`sim`]: a deterministic, seeded simulation of a federation of eight
 //!   nodes under dropped, duplicated and reordered frames, cuts, restarts
@@ -12,6 +21,8 @@
 mod drive;
 mod fixtures;
 mod gate;
+mod handmade;
 mod reports;
 mod session;
 mod sim;
+mod two_nodes;

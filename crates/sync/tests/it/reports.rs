@@ -12,7 +12,7 @@ use hopluu_sync::frame::{Ack, DocHeads, EdgeReport, Frame, Hello, Receipt, Recei
 use hopluu_sync::{EdgeReports, Limits, PeerInfo, Role, Session};
 
 use crate::fixtures;
-use crate::gate::{dialing, hello, node, replica};
+use crate::handmade::{dialing, hello, node, replica};
 
 #[derive(Default)]
 struct Recorder {

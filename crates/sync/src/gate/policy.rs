@@ -1,0 +1,147 @@
+//! Who may write what: the authority rule a change's maker must meet
+//! (DESIGN §3), and whether a private roster may be held here at all.
+
+use automerge::{ActorId, ChangeHash};
+use hopluu_model::doc::{Origin, skeleton_actor, skeleton_hash};
+use hopluu_model::{Author, DocId, DocKind, UnitId, UnitTree};
+
+/// Who sent the changes, as the session knows it.
+#[derive(Debug, Clone)]
+pub struct Sender {
+    pub node: String,
+    pub unit: UnitId,
+    /// The sender is a child of this node (it dialled in): what it sends
+    /// must be made inside its subtree. Changes from an upstream may come
+    /// from anywhere above or beside, and are held to authority only.
+    pub is_child: bool,
+}
+
+/// Why a change is held.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hold {
+    /// Stable code: `unknown-actor`, `unknown-unit`, `forged-skeleton`,
+    /// `outside-sender`, `not-authorised`, `waits`.
+    pub code: &'static str,
+    pub reason: String,
+    pub origin: Option<Origin>,
+}
+
+/// Checks one change's maker against the rule, for a document owned by
+/// `owner` (`None` while the document's owner is not known yet).
+pub fn check(
+    tree: &UnitTree,
+    sender: &Sender,
+    doc: &DocId,
+    owner: Option<&UnitId>,
+    actor: &ActorId,
+    hash: &ChangeHash,
+) -> Result<(), Hold> {
+    if *actor == skeleton_actor() {
+        return if skeleton_hash(doc).as_ref() == Some(hash) {
+            Ok(())
+        } else {
+            Err(Hold {
+                code: "forged-skeleton",
+                reason: format!("a change under the skeleton actor that is not {doc}'s skeleton"),
+                origin: None,
+            })
+        };
+    }
+    let Some(origin) = Author::origin(actor) else {
+        return Err(Hold {
+            code: "unknown-actor",
+            reason: "the change's actor names no node and unit".to_owned(),
+            origin: None,
+        });
+    };
+    // The root's record is its own owner: only the root's node writes it.
+    let self_owned = matches!(doc, DocId::Unit(u) if Some(u) == owner && !tree.contains(u));
+    if self_owned {
+        return if owner == Some(&origin.unit) {
+            Ok(())
+        } else {
+            Err(Hold {
+                code: "not-authorised",
+                reason: format!(
+                    "node {} (unit {}) cannot write the record of unit {doc}, which owns itself",
+                    origin.node, origin.unit
+                ),
+                origin: Some(origin),
+            })
+        };
+    }
+    if !tree.contains(&origin.unit) {
+        return Err(Hold {
+            code: "unknown-unit",
+            reason: format!(
+                "made by node {} for unit {}, which this node does not know (yet)",
+                origin.node, origin.unit
+            ),
+            origin: Some(origin),
+        });
+    }
+    if let Some(owner) = owner
+        && !tree.contains(owner)
+    {
+        return Err(Hold {
+            code: "unknown-unit",
+            reason: format!("{doc} is owned by unit {owner}, which this node does not know (yet)"),
+            origin: Some(origin),
+        });
+    }
+    if sender.is_child && !tree.is_within(&origin.unit, &sender.unit) {
+        return Err(Hold {
+            code: "outside-sender",
+            reason: format!(
+                "made by node {} for unit {}, outside the subtree of the sending child {} ({})",
+                origin.node, origin.unit, sender.node, sender.unit
+            ),
+            origin: Some(origin),
+        });
+    }
+    if let Some(owner) = owner
+        && !tree.has_authority(&origin.unit, owner)
+    {
+        return Err(Hold {
+            code: "not-authorised",
+            reason: format!(
+                "node {} (unit {}) holds no authority over {doc}, owned by unit {owner}",
+                origin.node, origin.unit
+            ),
+            origin: Some(origin),
+        });
+    }
+    Ok(())
+}
+
+/// Whether a private roster may be held here at all: only at or below the
+/// configured level, and only inside this node's subtree. `None` while
+/// that cannot be told yet: this node's own place in the tree (its depth)
+/// or the roster's owner unit has not arrived. Such an update waits (the
+/// sender sends it again), where a refusal would be for good: a grassroots
+/// node that judged its depth before its ancestors' records came refused
+/// its own private roster, and the sender's checkpoint moved past it
+/// (simulation seed 302977).
+pub fn private_allowed(
+    tree: &UnitTree,
+    me: &UnitId,
+    id: &DocId,
+    private_depth: usize,
+) -> Option<bool> {
+    if id.kind() != DocKind::RosterPrivate {
+        return Some(true);
+    }
+    let owner = id.owner_from_id()?;
+    if !tree.is_rooted(me) {
+        return None;
+    }
+    if tree.depth(me) < private_depth {
+        return Some(false);
+    }
+    if tree.is_within(owner, me) {
+        return Some(true);
+    }
+    // Not (yet) below this node: certain only once the owner's own place
+    // is known.
+    tree.is_rooted(owner).then_some(false)
+}
