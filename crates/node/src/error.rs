@@ -90,7 +90,10 @@ mod tests {
         assert_eq!(to_status(&storage).code(), Code::Internal);
         let denied = NodeError::Denied("CreateUnit: staff of lc may not write hg".into());
         assert_eq!(to_status(&denied).code(), Code::PermissionDenied);
-        let gate = NodeError::Gate(hopluu_sync::SyncError::Link("x".into()));
+        let gate = NodeError::Gate(hopluu_sync::SyncError::DamagedEntry {
+            id: 7,
+            reason: "x".into(),
+        });
         assert_eq!(to_status(&gate).code(), Code::Internal);
         assert!(!to_status(&gate).message().contains('x'));
     }

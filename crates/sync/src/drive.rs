@@ -241,7 +241,7 @@ async fn run_inner<I: Inbound>(
             }
             changed = feed.changed(), if out.is_empty() && !session.has_pending() => {
                 if changed.is_err() {
-                    return Err(SyncError::Link("store closed".into()));
+                    return Err(SyncError::StoreClosed);
                 }
             }
             _ = sleep_until(deadline), if deadline.is_some() => {

@@ -115,6 +115,18 @@ pub enum SyncError {
     /// The transport failed or closed.
     #[error("link: {0}")]
     Link(String),
+    /// The store closed under a running session: the node is stopping.
+    #[error("the store closed while the session was running")]
+    StoreClosed,
+    /// An administrator's decision on quarantine entry `id` cannot be
+    /// carried out as things stand: the held change waits on another that
+    /// is not here, or automerge refuses it. The entry stays held.
+    #[error("quarantine entry {id}: {reason}")]
+    NotReleasable { id: i64, reason: String },
+    /// A stored quarantine entry is damaged: expected a document id and a
+    /// change, found what `reason` says.
+    #[error("quarantine entry {id} is damaged: {reason}")]
+    DamagedEntry { id: i64, reason: String },
 }
 
 impl SyncError {

@@ -97,7 +97,9 @@ pub fn list_filter(doc_id: &str, after_id: i64) -> Result<Option<DocId>> {
 fn gate_error(e: SyncError) -> NodeError {
     match e {
         SyncError::Store(s) => s.into(),
-        SyncError::Link(reason) => NodeError::Refused(ModelError::precondition("id", reason)),
+        e @ SyncError::NotReleasable { .. } => {
+            NodeError::Refused(ModelError::precondition("id", e.to_string()))
+        }
         other => NodeError::Gate(other),
     }
 }

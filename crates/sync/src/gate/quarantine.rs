@@ -160,24 +160,31 @@ pub async fn release(
     by: &str,
     now: i64,
 ) -> Result<usize, SyncError> {
-    let id = DocId::parse("doc_id", &entry.doc)
-        .map_err(|e| SyncError::Link(format!("quarantine entry {}: {e}", entry.id)))?;
-    let change = entry_change(entry)
-        .ok_or_else(|| SyncError::Link(format!("quarantine entry {} holds no change", entry.id)))?;
+    let id = DocId::parse("doc_id", &entry.doc).map_err(|e| SyncError::DamagedEntry {
+        id: entry.id,
+        reason: e.to_string(),
+    })?;
+    let change = entry_change(entry).ok_or_else(|| SyncError::DamagedEntry {
+        id: entry.id,
+        reason: "it holds no change".into(),
+    })?;
     let doc = tx.doc(&id).await?;
     if let Some(missing) = change
         .deps()
         .iter()
         .find(|d| doc.get_change_by_hash(d).is_none())
     {
-        return Err(SyncError::Link(format!(
-            "quarantine entry {} depends on change {missing}, which is not here: release that first",
-            entry.id
-        )));
+        return Err(SyncError::NotReleasable {
+            id: entry.id,
+            reason: format!("depends on change {missing}, which is not here: release that first"),
+        });
     }
     apply_held(tx, &id, change, &entry.hash, by, now)
         .await?
-        .map_err(SyncError::Link)?;
+        .map_err(|reason| SyncError::NotReleasable {
+            id: entry.id,
+            reason,
+        })?;
     Ok(1 + settle(tx, tree, me, &id, now).await?)
 }
 
@@ -209,8 +216,10 @@ pub async fn discard(
     by: &str,
     now: i64,
 ) -> Result<usize, SyncError> {
-    let id = DocId::parse("doc_id", &entry.doc)
-        .map_err(|e| SyncError::Link(format!("quarantine entry {}: {e}", entry.id)))?;
+    let id = DocId::parse("doc_id", &entry.doc).map_err(|e| SyncError::DamagedEntry {
+        id: entry.id,
+        reason: e.to_string(),
+    })?;
     let mut gone = vec![entry.hash];
     let mut n = 0;
     while let Some(h) = gone.pop() {
