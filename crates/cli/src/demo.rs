@@ -1056,12 +1056,12 @@ impl Demo<'_> {
         let mut problems = Vec::new();
         for (c, u) in links_in_order() {
             let r = self.fed.node(c).check_peer(u, None).await?;
-            println!("  {}", crate::edges::check_summary(&r));
+            println!("  {}", crate::cmd::edges::check_summary(&r));
             if r.differing > 0 || r.compared == 0 {
                 let docs: Vec<String> = r
                     .differences
                     .iter()
-                    .map(|d| format!("{} {}", d.doc_id, crate::edges::check_state(d.state)))
+                    .map(|d| format!("{} {}", d.doc_id, crate::cmd::edges::check_state(d.state)))
                     .collect();
                 problems.push(format!(
                     "{c} -> {u}: {} of {} documents differ: {}",

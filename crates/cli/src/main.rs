@@ -14,14 +14,10 @@
 //! - [`edges`]: `hopluu peers`, `tree`, `trace`, `sync now` and `check`.
 //! - [`bench`]: `hopluu bench`.
 
-mod admin;
-mod bench;
 mod bench_sync;
-mod cert;
-mod conflicts;
+mod client;
+mod cmd;
 mod demo;
-mod docs;
-mod edges;
 mod output;
 
 use std::path::PathBuf;
@@ -32,8 +28,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use hopluu_cli::import;
 use hopluu_node::config::Config;
 use hopluu_proto::v1 as pb;
+use client::{ClientTls, Target, channel};
+use cmd::{admin, bench, cert, conflicts, docs, edges, serve};
 use output::{Table, initiatives_table, kv, print, vnd};
-use tonic::transport::Channel;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -60,38 +57,12 @@ struct Cli {
     command: Command,
 }
 
-/// How the command line reaches a node.
-#[derive(Args, Debug, Clone)]
-struct ClientTls {
-    /// A CA certificate (PEM) to trust the node's certificate by;
-    /// repeatable, or comma-separated in HOPLUU_CA. For `hopluu cert`: the
-    /// CA that signs (a directory with ca.pem and ca.key, or ca.pem).
-    #[arg(long = "ca", global = true, env = "HOPLUU_CA", value_delimiter = ',')]
-    ca: Vec<PathBuf>,
-    /// This client's certificate (PEM; `hopluu cert admin` or `staff`).
-    #[arg(long, global = true, env = "HOPLUU_CERT")]
-    cert: Option<PathBuf>,
-    /// This client's private key (PEM).
-    #[arg(long, global = true, env = "HOPLUU_KEY")]
-    key: Option<PathBuf>,
-    /// Plaintext gRPC without TLS: `hopluu serve --insecure-plaintext`
-    /// serves it, and the other commands talk it. For development only.
-    #[arg(long, global = true)]
-    insecure_plaintext: bool,
-}
-
-/// A node to talk to and how.
-#[derive(Debug, Clone)]
-struct Target {
-    addr: String,
-    tls: ClientTls,
-}
 
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run a node. Without --config: a national node on an embedded SQLite
     /// file under --data-dir, listening on 127.0.0.1:7400.
-    Serve(ServeArgs),
+    Serve(serve::ServeArgs),
     /// The node's identity and state: database, version, uptime, feed,
     /// documents, certificate expiry, quarantine (administrators; staff see
     /// the node info).
@@ -188,29 +159,6 @@ enum Command {
     /// Make certificates: a CA, and node, admin and staff certificates.
     #[command(subcommand)]
     Cert(cert::CertCmd),
-}
-
-#[derive(Args, Debug)]
-struct ServeArgs {
-    /// A node.toml (see deploy/); unknown keys are refused.
-    #[arg(long)]
-    config: Option<PathBuf>,
-    /// Data directory for the embedded default.
-    #[arg(long, default_value = "hopluu-data")]
-    data_dir: PathBuf,
-    /// Listen address, overriding the configuration.
-    #[arg(long)]
-    listen: Option<std::net::SocketAddr>,
-    /// The node's certificate (PEM; `hopluu cert node`), overriding [tls]
-    /// cert; with --tls-key and --tls-ca.
-    #[arg(long)]
-    tls_cert: Option<PathBuf>,
-    /// The node's private key (PEM), overriding [tls] key.
-    #[arg(long)]
-    tls_key: Option<PathBuf>,
-    /// A trusted CA certificate (PEM), repeatable, overriding [tls] ca.
-    #[arg(long)]
-    tls_ca: Vec<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -740,137 +688,6 @@ async fn watch(cli: Cli, secs: u64) -> anyhow::Result<()> {
     }
 }
 
-/// A channel to the node: mutual TLS for `https://`, plaintext for
-/// `http://` (only with --insecure-plaintext).
-async fn channel(target: &Target) -> anyhow::Result<Channel> {
-    let addr = &target.addr;
-    let tls = &target.tls;
-    let endpoint = Channel::from_shared(addr.clone()).context("--addr is not a URL")?;
-    let endpoint = if let Some(rest) = addr.strip_prefix("http://") {
-        if !tls.insecure_plaintext {
-            bail!(
-                "--addr: http://{rest} is plaintext, and nodes serve only mutual TLS: use \
-                 https://{rest} with --ca, --cert and --key (or HOPLUU_CA, HOPLUU_CERT, \
-                 HOPLUU_KEY), or pass --insecure-plaintext to talk to a node started with it"
-            );
-        }
-        endpoint
-    } else if addr.starts_with("https://") {
-        if tls.insecure_plaintext {
-            bail!("--insecure-plaintext talks plaintext, but --addr {addr} is TLS: use http://");
-        }
-        if tls.ca.is_empty() {
-            bail!(
-                "--ca: no CA certificate to check the node's certificate with: pass --ca FILE \
-                 (or set HOPLUU_CA), e.g. the ca.pem of `hopluu cert ca`"
-            );
-        }
-        let (Some(cert), Some(key)) = (&tls.cert, &tls.key) else {
-            bail!(
-                "--cert: a node accepts only clients with a certificate: pass --cert and --key \
-                 (or set HOPLUU_CERT and HOPLUU_KEY); make them with `hopluu cert admin`"
-            );
-        };
-        let ca = hopluu_node::tls::read_cas(&tls.ca).map_err(|e| anyhow::anyhow!("--ca: {e}"))?;
-        let read = |flag: &str, p: &PathBuf| {
-            std::fs::read_to_string(p)
-                .with_context(|| format!("{flag}: cannot read {}", p.display()))
-        };
-        let (cert, key) = (read("--cert", cert)?, read("--key", key)?);
-        endpoint
-            .tls_config(hopluu_node::tls::client_config(&ca, Some((&cert, &key))))
-            .map_err(|e| anyhow::anyhow!("--cert, --key: {}", hopluu_node::tls::error_chain(&e)))?
-    } else {
-        bail!("--addr: {addr:?} is not an address like https://127.0.0.1:7400");
-    };
-    endpoint.connect().await.map_err(|e| {
-        anyhow::anyhow!(
-            "cannot reach the node at {addr} (is `hopluu serve` running?): {}",
-            hopluu_node::tls::error_chain(&e)
-        )
-    })
-}
-
-fn init_tracing(config: &Config) {
-    use tracing_subscriber::EnvFilter;
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log.level));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match config.log.format {
-        hopluu_node::config::LogFormat::Json => builder.json().try_init(),
-        hopluu_node::config::LogFormat::Plain => builder.try_init(),
-    };
-}
-
-async fn serve(args: ServeArgs, insecure_plaintext: bool) -> anyhow::Result<()> {
-    let mut config = match &args.config {
-        Some(p) => Config::load(p)?,
-        None => Config::embedded(&args.data_dir),
-    };
-    if let Some(listen) = args.listen {
-        config.grpc.listen = listen;
-    }
-    match (args.tls_cert, args.tls_key, args.tls_ca.is_empty()) {
-        (None, None, true) => {}
-        (Some(cert), Some(key), false) => {
-            config.tls = Some(hopluu_node::config::TlsSection {
-                cert,
-                key,
-                ca: args.tls_ca,
-            });
-            config.validate()?;
-        }
-        _ => bail!(
-            "--tls-cert, --tls-key, --tls-ca: give all three (the node's certificate, its key, \
-             and the CAs it trusts)"
-        ),
-    }
-    init_tracing(&config);
-    let mut serve = hopluu_node::server::Serve::from(&config);
-    serve.insecure_plaintext = insecure_plaintext;
-    // Before the store opens: a node that may not serve stops here.
-    serve.security(&config.node.id, &config.unit_id())?;
-    if insecure_plaintext {
-        eprintln!(
-            "WARNING: --insecure-plaintext: this node serves gRPC without TLS; anyone who reaches \
-             {} can read and change everything. For development only.",
-            config.grpc.listen
-        );
-    }
-    let app = hopluu_node::server::open(&config, Arc::new(hopluu_model::SystemClock)).await?;
-    let listener = tokio::net::TcpListener::bind(config.grpc.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.grpc.listen))?;
-    // Printed for scripts and tests that start on port 0.
-    println!(
-        "hopluu node {} (unit {}) listening on {}",
-        config.node.id,
-        config.node.unit,
-        listener.local_addr()?
-    );
-    let shutdown = async {
-        let ctrl_c = tokio::signal::ctrl_c();
-        #[cfg(unix)]
-        {
-            let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                    .expect("SIGTERM handler");
-            tokio::select! {
-                _ = ctrl_c => {},
-                _ = term.recv() => {},
-            }
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = ctrl_c.await;
-        }
-        tracing::info!("shutting down");
-    };
-    hopluu_node::server::run(app, listener, serve, shutdown).await?;
-    Ok(())
-}
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let json = cli.json;
@@ -886,7 +703,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         tls: cli.tls.clone(),
     };
     match cli.command {
-        Command::Serve(args) => serve(args, cli.tls.insecure_plaintext).await,
+        Command::Serve(args) => serve::run(args, cli.tls.insecure_plaintext).await,
         Command::Bench(args) => bench::run(args).await,
         Command::BenchSync(args) => bench_sync::run(args).await,
         Command::Demo(args) => demo::run(args).await,

@@ -8,7 +8,7 @@ use hopluu_proto::v1 as pb;
 use hopluu_proto::v1::admin_service_client::AdminServiceClient;
 use tonic::transport::Channel;
 
-use crate::admin::{when, who};
+use crate::cmd::admin::{when, who};
 use crate::output::{Table, kv, print};
 
 /// `hopluu sync …`.

@@ -1,0 +1,10 @@
+//! The commands, one module per command family; `main.rs` parses the
+//! command line and calls into them.
+
+pub mod admin;
+pub mod bench;
+pub mod cert;
+pub mod conflicts;
+pub mod docs;
+pub mod edges;
+pub mod serve;
