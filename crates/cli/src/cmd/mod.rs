@@ -8,3 +8,4 @@ pub mod conflicts;
 pub mod docs;
 pub mod edges;
 pub mod serve;
+pub mod units;
