@@ -7,5 +7,6 @@ pub mod cert;
 pub mod conflicts;
 pub mod docs;
 pub mod edges;
+pub mod members;
 pub mod serve;
 pub mod units;
