@@ -25,11 +25,10 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use hopluu_cli::import;
 use hopluu_node::config::Config;
 use hopluu_proto::v1 as pb;
 use client::{ClientTls, Target, channel};
-use cmd::{admin, bench, cert, conflicts, docs, edges, members, serve, units};
+use cmd::{admin, bench, campaigns, cert, conflicts, docs, edges, import, members, serve, units};
 use output::{Table, initiatives_table, kv, print, vnd};
 
 #[derive(Parser, Debug)]
@@ -134,10 +133,10 @@ enum Command {
     Members(members::MembersCmd),
     /// Import members from a CSV or XLSX roster.
     #[command(subcommand)]
-    Import(ImportCmd),
+    Import(import::ImportCmd),
     /// Emulation campaigns (phong trào thi đua).
     #[command(subcommand)]
-    Campaigns(CampaignsCmd),
+    Campaigns(campaigns::CampaignsCmd),
     /// A unit's part in a campaign: registration, initiatives, works.
     #[command(subcommand)]
     Emulation(EmulationCmd),
@@ -159,65 +158,6 @@ enum Command {
     /// Make certificates: a CA, and node, admin and staff certificates.
     #[command(subcommand)]
     Cert(cert::CertCmd),
-}
-
-#[derive(Subcommand, Debug)]
-enum ImportCmd {
-    /// Import a roster file (.csv or .xlsx). Re-running is safe: the card
-    /// number is the key.
-    Members {
-        file: PathBuf,
-        /// The unit for rows without a unit column.
-        #[arg(long)]
-        unit: Option<String>,
-        /// Rows per request (one transaction each).
-        #[arg(long, default_value_t = 500)]
-        batch: usize,
-    },
-}
-
-#[derive(Subcommand, Debug)]
-enum CampaignsCmd {
-    Launch {
-        #[arg(long)]
-        unit: String,
-        #[arg(long)]
-        title: String,
-        #[arg(long, default_value = "")]
-        theme: String,
-        #[arg(long)]
-        starts_on: String,
-        #[arg(long)]
-        ends_on: String,
-        /// The scope subtree (the launching unit by default).
-        #[arg(long, default_value = "")]
-        scope: String,
-        #[arg(long)]
-        id: Option<String>,
-    },
-    Show {
-        id: String,
-    },
-    /// Campaigns that cover a unit.
-    List {
-        #[arg(long, default_value = "")]
-        unit: String,
-    },
-    /// Set a unit's quotas in a campaign.
-    Plan {
-        id: String,
-        #[arg(long)]
-        unit: String,
-        #[arg(long, default_value_t = 0)]
-        initiatives: u32,
-        #[arg(long, default_value_t = 0)]
-        works: u32,
-    },
-    Close {
-        id: String,
-        #[arg(long, default_value = "")]
-        on: String,
-    },
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -497,246 +437,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Units(cmd) => units::run(cmd, &target, json).await,
         Command::Members(cmd) => members::run(cmd, &target, json).await,
-        Command::Import(ImportCmd::Members { file, unit, batch }) => {
-            import_members(&target, json, &file, unit, batch).await
-        }
-        Command::Campaigns(cmd) => campaigns(cmd, &target, json).await,
+        Command::Import(cmd) => import::run(cmd, &target, json).await,
+        Command::Campaigns(cmd) => campaigns::run(cmd, &target, json).await,
         Command::Emulation(cmd) => emulation(cmd, &target, json).await,
         Command::Awards(cmd) => awards(cmd, &target, json).await,
         Command::Report(cmd) => report(cmd, &target, json).await,
-    }
-}
-
-async fn import_members(
-    addr: &Target,
-    json: bool,
-    file: &std::path::Path,
-    unit: Option<String>,
-    batch: usize,
-) -> anyhow::Result<()> {
-    use import::Column;
-    let sheet = import::read_file(file)?;
-    if unit.is_none() && !sheet.columns.contains(&Column::UnitId) {
-        bail!("the file has no unit column (\"Mã đơn vị\"): name the unit with --unit");
-    }
-    let mut c = pb::member_service_client::MemberServiceClient::new(channel(addr).await?);
-    let get = |r: &import::RawRow, col: Column| r.values.get(&col).cloned().unwrap_or_default();
-    let rows: Vec<pb::ImportRow> = sheet
-        .rows
-        .iter()
-        .map(|r| pb::ImportRow {
-            line: r.line as u32,
-            unit_id: r
-                .values
-                .get(&Column::UnitId)
-                .cloned()
-                .or_else(|| unit.clone())
-                .unwrap_or_default(),
-            member: Some(pb::MemberInput {
-                full_name: get(r, Column::FullName),
-                birth_date: get(r, Column::BirthDate),
-                gender: match get(r, Column::Gender).as_str() {
-                    "male" => pb::Gender::Male as i32,
-                    "female" => pb::Gender::Female as i32,
-                    "other" => pb::Gender::Other as i32,
-                    _ => pb::Gender::Unspecified as i32,
-                },
-                card_number: get(r, Column::CardNumber),
-                joined_on: get(r, Column::JoinedOn),
-                position: get(r, Column::Position),
-                national_id: get(r, Column::NationalId),
-                ethnicity: get(r, Column::Ethnicity),
-                religion: get(r, Column::Religion),
-            }),
-        })
-        .collect();
-    // Gender words the reader did not recognise are reported with the row.
-    let bad_gender: std::collections::HashMap<u32, String> = sheet
-        .rows
-        .iter()
-        .filter_map(|r| {
-            let g = get(r, Column::Gender);
-            (!["male", "female", "other", ""].contains(&g.as_str())).then_some((r.line as u32, g))
-        })
-        .collect();
-    let progress = if json || rows.len() < 2000 {
-        indicatif::ProgressBar::hidden()
-    } else {
-        indicatif::ProgressBar::new(rows.len() as u64)
-    };
-    let mut results = Vec::new();
-    for chunk in rows.chunks(batch.clamp(1, 5000)) {
-        let r = c
-            .import_members(pb::ImportMembersRequest {
-                rows: chunk.to_vec(),
-            })
-            .await?
-            .into_inner();
-        progress.inc(chunk.len() as u64);
-        results.extend(r.results);
-    }
-    progress.finish_and_clear();
-    for r in &mut results {
-        if let Some(g) = bad_gender.get(&r.line) {
-            for e in &mut r.errors {
-                if e.field == "gender" {
-                    e.reason = format!("expected Nam, Nữ or Khác, got {g:?}");
-                }
-            }
-        }
-    }
-    let resp = pb::ImportMembersResponse { results };
-    let count = |o: pb::ImportOutcome| {
-        resp.results
-            .iter()
-            .filter(|r| r.outcome == o as i32)
-            .count()
-    };
-    if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&output::to_json(
-                &resp,
-                "hopluu.v1.ImportMembersResponse"
-            )?)?
-        );
-    } else {
-        let mut t = Table::new(&["line", "field", "reason"]);
-        for r in resp
-            .results
-            .iter()
-            .filter(|r| r.outcome == pb::ImportOutcome::Rejected as i32)
-        {
-            for e in &r.errors {
-                t.row(vec![r.line.to_string(), e.field.clone(), e.reason.clone()]);
-            }
-        }
-        if !t.rows.is_empty() {
-            println!("Rows not imported:");
-            print!("{}", t.render());
-        }
-        println!(
-            "{} rows: {} created, {} updated, {} unchanged, {} rejected",
-            resp.results.len(),
-            count(pb::ImportOutcome::Created),
-            count(pb::ImportOutcome::Updated),
-            count(pb::ImportOutcome::Unchanged),
-            count(pb::ImportOutcome::Rejected)
-        );
-    }
-    Ok(())
-}
-
-fn campaign_table(cs: &[pb::Campaign]) -> Table {
-    let mut t = Table::new(&[
-        "id",
-        "title",
-        "launched by",
-        "scope",
-        "from",
-        "to",
-        "status",
-        "plans",
-    ]);
-    for c in cs {
-        t.row(vec![
-            c.id.clone(),
-            c.title.clone(),
-            c.launching_unit_id.clone(),
-            c.scope_unit_id.clone(),
-            c.starts_on.clone(),
-            c.ends_on.clone(),
-            if c.status == pb::CampaignStatus::Closed as i32 {
-                "closed"
-            } else {
-                "active"
-            }
-            .into(),
-            c.plans.len().to_string(),
-        ]);
-    }
-    t
-}
-
-async fn campaigns(cmd: CampaignsCmd, addr: &Target, json: bool) -> anyhow::Result<()> {
-    let mut c = pb::campaign_service_client::CampaignServiceClient::new(channel(addr).await?);
-    let one = |x: pb::Campaign| {
-        print(json, &x, "hopluu.v1.Campaign", || {
-            campaign_table(std::slice::from_ref(&x))
-        })
-    };
-    match cmd {
-        CampaignsCmd::Launch {
-            unit,
-            title,
-            theme,
-            starts_on,
-            ends_on,
-            scope,
-            id,
-        } => one(c
-            .launch_campaign(pb::LaunchCampaignRequest {
-                id,
-                launching_unit_id: unit,
-                title,
-                theme,
-                starts_on,
-                ends_on,
-                scope_unit_id: scope,
-            })
-            .await?
-            .into_inner()),
-        CampaignsCmd::Show { id } => {
-            let x = c
-                .get_campaign(pb::GetCampaignRequest { campaign_id: id })
-                .await?
-                .into_inner();
-            print(json, &x, "hopluu.v1.Campaign", || {
-                let mut t = campaign_table(std::slice::from_ref(&x));
-                for p in &x.plans {
-                    t.row(vec![
-                        String::new(),
-                        format!(
-                            "plan {}: {} initiatives, {} works",
-                            p.unit_id, p.initiative_quota, p.works_quota
-                        ),
-                    ]);
-                }
-                t
-            })
-        }
-        CampaignsCmd::List { unit } => {
-            let r = c
-                .list_campaigns(pb::ListCampaignsRequest { unit_id: unit })
-                .await?
-                .into_inner();
-            print(json, &r, "hopluu.v1.ListCampaignsResponse", || {
-                campaign_table(&r.campaigns)
-            })
-        }
-        CampaignsCmd::Plan {
-            id,
-            unit,
-            initiatives,
-            works,
-        } => one(c
-            .set_plans(pb::SetPlansRequest {
-                campaign_id: id,
-                plans: vec![pb::Plan {
-                    unit_id: unit,
-                    initiative_quota: initiatives,
-                    works_quota: works,
-                }],
-            })
-            .await?
-            .into_inner()),
-        CampaignsCmd::Close { id, on } => one(c
-            .close_campaign(pb::CloseCampaignRequest {
-                campaign_id: id,
-                closed_on: on,
-            })
-            .await?
-            .into_inner()),
     }
 }
 

@@ -3,10 +3,12 @@
 
 pub mod admin;
 pub mod bench;
+pub mod campaigns;
 pub mod cert;
 pub mod conflicts;
 pub mod docs;
 pub mod edges;
+pub mod import;
 pub mod members;
 pub mod serve;
 pub mod units;
