@@ -8,6 +8,7 @@ pub mod cert;
 pub mod conflicts;
 pub mod docs;
 pub mod edges;
+pub mod emulation;
 pub mod import;
 pub mod members;
 pub mod serve;
