@@ -28,7 +28,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use hopluu_node::config::Config;
 use hopluu_proto::v1 as pb;
 use client::{ClientTls, Target, channel};
-use cmd::{admin, bench, campaigns, cert, conflicts, docs, edges, emulation, import, members, serve, units};
+use cmd::{admin, awards, bench, campaigns, cert, conflicts, docs, edges, emulation, import, members, serve, units};
 use output::{Table, initiatives_table, kv, print, vnd};
 
 #[derive(Parser, Debug)]
@@ -142,7 +142,7 @@ enum Command {
     Emulation(emulation::EmulationCmd),
     /// Awards (khen thưởng): catalogue, proposals, decisions.
     #[command(subcommand)]
-    Awards(AwardsCmd),
+    Awards(awards::AwardsCmd),
     /// Reports over a unit's subtree.
     #[command(subcommand)]
     Report(ReportCmd),
@@ -158,67 +158,6 @@ enum Command {
     /// Make certificates: a CA, and node, admin and staff certificates.
     #[command(subcommand)]
     Cert(cert::CertCmd),
-}
-
-#[derive(Subcommand, Debug)]
-enum AwardsCmd {
-    /// The award catalogue.
-    Types,
-    Propose {
-        #[arg(long)]
-        unit: String,
-        #[arg(long)]
-        to: String,
-        #[arg(long)]
-        award_type: String,
-        #[arg(long = "member")]
-        members: Vec<String>,
-        #[arg(long = "collective")]
-        units: Vec<String>,
-        #[arg(long)]
-        reason: String,
-        #[arg(long)]
-        campaign: Option<String>,
-    },
-    Proposals {
-        #[arg(long)]
-        unit: String,
-    },
-    Decide {
-        #[arg(long)]
-        unit: String,
-        #[arg(long)]
-        decision_no: String,
-        #[arg(long)]
-        award_type: String,
-        #[arg(long = "member")]
-        members: Vec<String>,
-        #[arg(long = "collective")]
-        units: Vec<String>,
-        #[arg(long, default_value = "")]
-        decided_on: String,
-        #[arg(long, default_value = "")]
-        effective_on: String,
-        #[arg(long)]
-        campaign: Option<String>,
-        #[arg(long)]
-        proposal: Option<String>,
-        #[arg(long, default_value = "")]
-        reason: String,
-    },
-    Revoke {
-        id: String,
-        #[arg(long)]
-        reason: String,
-        #[arg(long, default_value = "")]
-        on: String,
-    },
-    List {
-        #[arg(long)]
-        unit: String,
-        #[arg(long)]
-        year: Option<u32>,
-    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -368,198 +307,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import(cmd) => import::run(cmd, &target, json).await,
         Command::Campaigns(cmd) => campaigns::run(cmd, &target, json).await,
         Command::Emulation(cmd) => emulation::run(cmd, &target, json).await,
-        Command::Awards(cmd) => awards(cmd, &target, json).await,
+        Command::Awards(cmd) => awards::run(cmd, &target, json).await,
         Command::Report(cmd) => report(cmd, &target, json).await,
-    }
-}
-
-fn recipients(members: Vec<String>, units: Vec<String>) -> Vec<pb::Recipient> {
-    members
-        .into_iter()
-        .map(|m| pb::Recipient {
-            who: Some(pb::recipient::Who::MemberId(m)),
-        })
-        .chain(units.into_iter().map(|u| pb::Recipient {
-            who: Some(pb::recipient::Who::UnitId(u)),
-        }))
-        .collect()
-}
-
-fn recipient_list(rs: &[pb::Recipient]) -> String {
-    rs.iter()
-        .filter_map(|r| match &r.who {
-            Some(pb::recipient::Who::MemberId(m)) => Some(m.clone()),
-            Some(pb::recipient::Who::UnitId(u)) => Some(u.clone()),
-            None => None,
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn award_table(awards: &[pb::Award]) -> Table {
-    let mut t = Table::new(&[
-        "id",
-        "decision",
-        "decided",
-        "by",
-        "type",
-        "recipients",
-        "revoked",
-    ]);
-    for a in awards {
-        t.row(vec![
-            a.id.clone(),
-            a.decision_no.clone(),
-            a.decided_on.clone(),
-            a.issuing_unit_id.clone(),
-            a.award_type.clone(),
-            recipient_list(&a.recipients),
-            if a.revoked {
-                a.revoked_on.clone()
-            } else {
-                String::new()
-            },
-        ]);
-    }
-    t
-}
-
-fn proposal_table(ps: &[pb::Proposal]) -> Table {
-    let mut t = Table::new(&["id", "from", "to", "type", "candidates", "status", "award"]);
-    for p in ps {
-        let status = match pb::ProposalStatus::try_from(p.status) {
-            Ok(pb::ProposalStatus::Decided) => "decided",
-            Ok(pb::ProposalStatus::Declined) => "declined",
-            _ => "pending",
-        };
-        t.row(vec![
-            p.id.clone(),
-            p.proposing_unit_id.clone(),
-            p.addressed_unit_id.clone(),
-            p.award_type.clone(),
-            recipient_list(&p.candidates),
-            status.into(),
-            p.award_id.clone(),
-        ]);
-    }
-    t
-}
-
-async fn awards(cmd: AwardsCmd, addr: &Target, json: bool) -> anyhow::Result<()> {
-    let mut c = pb::award_service_client::AwardServiceClient::new(channel(addr).await?);
-    match cmd {
-        AwardsCmd::Types => {
-            let r = c
-                .list_award_types(pb::ListAwardTypesRequest {})
-                .await?
-                .into_inner();
-            print(json, &r, "hopluu.v1.ListAwardTypesResponse", || {
-                let mut t = Table::new(&["id", "name", "to", "granted by"]);
-                for a in &r.types {
-                    let to = match pb::RecipientKind::try_from(a.kind) {
-                        Ok(pb::RecipientKind::Person) => "person",
-                        Ok(pb::RecipientKind::Collective) => "collective",
-                        _ => "both",
-                    };
-                    t.row(vec![
-                        a.id.clone(),
-                        a.name.clone(),
-                        to.into(),
-                        a.granting_kinds.join(", "),
-                    ]);
-                }
-                t
-            })
-        }
-        AwardsCmd::Propose {
-            unit,
-            to,
-            award_type,
-            members,
-            units,
-            reason,
-            campaign,
-        } => {
-            let p = c
-                .propose_award(pb::ProposeAwardRequest {
-                    proposing_unit_id: unit,
-                    addressed_unit_id: to,
-                    award_type,
-                    campaign_id: campaign,
-                    candidates: recipients(members, units),
-                    reason,
-                    proposed_on: String::new(),
-                })
-                .await?
-                .into_inner();
-            print(json, &p, "hopluu.v1.Proposal", || {
-                proposal_table(std::slice::from_ref(&p))
-            })
-        }
-        AwardsCmd::Proposals { unit } => {
-            let r = c
-                .list_proposals(pb::ListProposalsRequest { unit_id: unit })
-                .await?
-                .into_inner();
-            print(json, &r, "hopluu.v1.ListProposalsResponse", || {
-                proposal_table(&r.proposals)
-            })
-        }
-        AwardsCmd::Decide {
-            unit,
-            decision_no,
-            award_type,
-            members,
-            units,
-            decided_on,
-            effective_on,
-            campaign,
-            proposal,
-            reason,
-        } => {
-            let a = c
-                .decide_award(pb::DecideAwardRequest {
-                    issuing_unit_id: unit,
-                    decision_no,
-                    decided_on,
-                    effective_on,
-                    award_type,
-                    recipients: recipients(members, units),
-                    campaign_id: campaign,
-                    proposal_id: proposal,
-                    reason,
-                })
-                .await?
-                .into_inner();
-            print(json, &a, "hopluu.v1.Award", || {
-                award_table(std::slice::from_ref(&a))
-            })
-        }
-        AwardsCmd::Revoke { id, reason, on } => {
-            let a = c
-                .revoke_award(pb::RevokeAwardRequest {
-                    award_id: id,
-                    revoked_on: on,
-                    reason,
-                })
-                .await?
-                .into_inner();
-            print(json, &a, "hopluu.v1.Award", || {
-                award_table(std::slice::from_ref(&a))
-            })
-        }
-        AwardsCmd::List { unit, year } => {
-            let r = c
-                .list_awards(pb::ListAwardsRequest {
-                    unit_id: unit,
-                    year,
-                })
-                .await?
-                .into_inner();
-            print(json, &r, "hopluu.v1.ListAwardsResponse", || {
-                award_table(&r.awards)
-            })
-        }
     }
 }
 

@@ -2,6 +2,7 @@
 //! command line and calls into them.
 
 pub mod admin;
+pub mod awards;
 pub mod bench;
 pub mod campaigns;
 pub mod cert;
