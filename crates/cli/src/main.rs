@@ -28,7 +28,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use hopluu_node::config::Config;
 use hopluu_proto::v1 as pb;
 use client::{ClientTls, Target, channel};
-use cmd::{admin, awards, bench, campaigns, cert, conflicts, docs, edges, emulation, import, members, serve, units};
+use cmd::{admin, awards, bench, campaigns, cert, conflicts, docs, edges, emulation, import, members, reports, serve, units};
 use output::{Table, initiatives_table, kv, print, vnd};
 
 #[derive(Parser, Debug)]
@@ -145,7 +145,7 @@ enum Command {
     Awards(awards::AwardsCmd),
     /// Reports over a unit's subtree.
     #[command(subcommand)]
-    Report(ReportCmd),
+    Report(reports::ReportCmd),
     /// Measure write throughput, storage per member and report latency.
     Bench(bench::BenchArgs),
     /// Measure replication: propagation latency across the tree, bytes on
@@ -158,36 +158,6 @@ enum Command {
     /// Make certificates: a CA, and node, admin and staff certificates.
     #[command(subcommand)]
     Cert(cert::CertCmd),
-}
-
-#[derive(Subcommand, Debug)]
-enum ReportCmd {
-    /// Members by status and gender, per child unit.
-    Members {
-        #[arg(long, default_value = "")]
-        unit: String,
-    },
-    /// Valid initiatives against plan, per child unit, with rank.
-    Initiatives {
-        #[arg(long)]
-        campaign: String,
-        #[arg(long, default_value = "")]
-        unit: String,
-    },
-    /// Awards by type, level and year.
-    Awards {
-        #[arg(long, default_value = "")]
-        unit: String,
-        #[arg(long)]
-        year: Option<u32>,
-    },
-    /// Dedicated works by count and value.
-    Works {
-        #[arg(long, default_value = "")]
-        unit: String,
-        #[arg(long)]
-        campaign: Option<String>,
-    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -308,110 +278,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Campaigns(cmd) => campaigns::run(cmd, &target, json).await,
         Command::Emulation(cmd) => emulation::run(cmd, &target, json).await,
         Command::Awards(cmd) => awards::run(cmd, &target, json).await,
-        Command::Report(cmd) => report(cmd, &target, json).await,
-    }
-}
-
-async fn report(cmd: ReportCmd, addr: &Target, json: bool) -> anyhow::Result<()> {
-    let mut c = pb::report_service_client::ReportServiceClient::new(channel(addr).await?);
-    match cmd {
-        ReportCmd::Members { unit } => {
-            let r = c
-                .members_report(pb::MembersReportRequest { unit_id: unit })
-                .await?
-                .into_inner();
-            print(json, &r, "hopluu.v1.MembersReportResponse", || {
-                let mut t = Table::new(&[
-                    "unit",
-                    "name",
-                    "active",
-                    "nam",
-                    "nữ",
-                    "khác",
-                    "transferred",
-                    "left",
-                    "ceased",
-                    "records",
-                ]);
-                for row in r.rows.iter().chain(r.total.as_ref()) {
-                    t.row(vec![
-                        row.unit_id.clone(),
-                        row.unit_name.clone(),
-                        row.active.to_string(),
-                        row.male.to_string(),
-                        row.female.to_string(),
-                        row.other_gender.to_string(),
-                        row.transferred.to_string(),
-                        row.left.to_string(),
-                        row.ceased.to_string(),
-                        row.total.to_string(),
-                    ]);
-                }
-                t
-            })
-        }
-        ReportCmd::Initiatives { campaign, unit } => {
-            let r = c
-                .initiatives_report(pb::InitiativesReportRequest {
-                    campaign_id: campaign,
-                    unit_id: unit,
-                })
-                .await?
-                .into_inner();
-            print(json, &r, "hopluu.v1.InitiativesReportResponse", || {
-                initiatives_table(&r)
-            })
-        }
-        ReportCmd::Awards { unit, year } => {
-            let r = c
-                .awards_report(pb::AwardsReportRequest {
-                    unit_id: unit,
-                    year,
-                })
-                .await?
-                .into_inner();
-            print(json, &r, "hopluu.v1.AwardsReportResponse", || {
-                let mut t = Table::new(&["year", "level", "award", "recipients"]);
-                for row in &r.rows {
-                    t.row(vec![
-                        row.year.to_string(),
-                        row.level.clone(),
-                        row.award_name.clone(),
-                        row.count.to_string(),
-                    ]);
-                }
-                if let Some(total) = &r.total {
-                    t.row(vec![
-                        String::new(),
-                        String::new(),
-                        total.award_name.clone(),
-                        total.count.to_string(),
-                    ]);
-                }
-                t
-            })
-        }
-        ReportCmd::Works { unit, campaign } => {
-            let r = c
-                .works_report(pb::WorksReportRequest {
-                    unit_id: unit,
-                    campaign_id: campaign,
-                })
-                .await?
-                .into_inner();
-            print(json, &r, "hopluu.v1.WorksReportResponse", || {
-                let mut t = Table::new(&["unit", "name", "works", "value", "plaques"]);
-                for row in r.rows.iter().chain(r.total.as_ref()) {
-                    t.row(vec![
-                        row.unit_id.clone(),
-                        row.unit_name.clone(),
-                        row.count.to_string(),
-                        vnd(row.value_vnd),
-                        row.plaques.to_string(),
-                    ]);
-                }
-                t
-            })
-        }
+        Command::Report(cmd) => reports::run(cmd, &target, json).await,
     }
 }

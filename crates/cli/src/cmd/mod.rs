@@ -12,5 +12,6 @@ pub mod edges;
 pub mod emulation;
 pub mod import;
 pub mod members;
+pub mod reports;
 pub mod serve;
 pub mod units;
