@@ -35,6 +35,24 @@ pub struct Target {
     pub tls: ClientTls,
 }
 
+impl Target {
+    /// `--addr`, or this machine's default port in the scheme the TLS
+    /// flags call for.
+    pub fn new(addr: Option<String>, tls: &ClientTls) -> Target {
+        Target {
+            addr: addr.unwrap_or_else(|| {
+                let scheme = if tls.insecure_plaintext {
+                    "http"
+                } else {
+                    "https"
+                };
+                format!("{scheme}://127.0.0.1:{}", hopluu_node::config::DEFAULT_PORT)
+            }),
+            tls: tls.clone(),
+        }
+    }
+}
+
 /// A channel to the node: mutual TLS for `https://`, plaintext for
 /// `http://` (only with --insecure-plaintext).
 pub async fn channel(target: &Target) -> anyhow::Result<Channel> {

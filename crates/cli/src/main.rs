@@ -20,16 +20,13 @@ mod cmd;
 mod demo;
 mod output;
 
-use std::path::PathBuf;
-use std::sync::Arc;
-
-use anyhow::{Context, bail};
-use clap::{Args, Parser, Subcommand, ValueEnum};
-use hopluu_node::config::Config;
-use hopluu_proto::v1 as pb;
+use anyhow::bail;
+use clap::{Parser, Subcommand};
 use client::{ClientTls, Target, channel};
-use cmd::{admin, awards, bench, campaigns, cert, conflicts, docs, edges, emulation, import, members, reports, serve, units};
-use output::{Table, initiatives_table, kv, print, vnd};
+use cmd::{
+    admin, awards, bench, campaigns, cert, conflicts, docs, edges, emulation, import, members,
+    reports, serve, units,
+};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -236,20 +233,9 @@ async fn watch(cli: Cli, secs: u64) -> anyhow::Result<()> {
     }
 }
 
-
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let json = cli.json;
-    let target = Target {
-        addr: cli.addr.clone().unwrap_or_else(|| {
-            let scheme = if cli.tls.insecure_plaintext {
-                "http"
-            } else {
-                "https"
-            };
-            format!("{scheme}://127.0.0.1:{}", hopluu_node::config::DEFAULT_PORT)
-        }),
-        tls: cli.tls.clone(),
-    };
+    let target = Target::new(cli.addr.clone(), &cli.tls);
     match cli.command {
         Command::Serve(args) => serve::run(args, cli.tls.insecure_plaintext).await,
         Command::Bench(args) => bench::run(args).await,
