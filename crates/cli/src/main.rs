@@ -17,16 +17,12 @@
 mod bench_sync;
 mod client;
 mod cmd;
-mod demo;
 mod output;
 
 use anyhow::bail;
 use clap::{Parser, Subcommand};
 use client::{ClientTls, Target, channel};
-use cmd::{
-    admin, awards, bench, campaigns, cert, conflicts, docs, edges, emulation, import, members,
-    reports, serve, units,
-};
+use cmd::{admin, awards, bench, campaigns, cert, conflicts, demo, docs, edges, emulation, import, members, reports, serve, units};
 
 #[derive(Parser, Debug)]
 #[command(

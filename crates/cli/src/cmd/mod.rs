@@ -7,6 +7,7 @@ pub mod bench;
 pub mod campaigns;
 pub mod cert;
 pub mod conflicts;
+pub mod demo;
 pub mod docs;
 pub mod edges;
 pub mod emulation;
