@@ -14,7 +14,6 @@
 //! - [`edges`]: `hopluu peers`, `tree`, `trace`, `sync now` and `check`.
 //! - [`bench`]: `hopluu bench`.
 
-mod bench_sync;
 mod client;
 mod cmd;
 mod output;
@@ -22,7 +21,7 @@ mod output;
 use anyhow::bail;
 use clap::{Parser, Subcommand};
 use client::{ClientTls, Target, channel};
-use cmd::{admin, awards, bench, campaigns, cert, conflicts, demo, docs, edges, emulation, import, members, reports, serve, units};
+use cmd::{admin, awards, bench, bench_sync, campaigns, cert, conflicts, demo, docs, edges, emulation, import, members, reports, serve, units};
 
 #[derive(Parser, Debug)]
 #[command(
