@@ -127,7 +127,12 @@ pub(super) fn cpu_secs(path: &str) -> Option<f64> {
 
 /// The national node's configuration: its certificate from `pki`, and
 /// the provinces allowed to sync with it.
-pub(super) fn national_toml(dir: &Path, url: Option<&str>, pki: &Pki, provinces: usize) -> Result<String> {
+pub(super) fn national_toml(
+    dir: &Path,
+    url: Option<&str>,
+    pki: &Pki,
+    provinces: usize,
+) -> Result<String> {
     let mut s = format!(
         "[node]\nid = \"{NAT}\"\nunit = \"{NAT}\"\nunit_name = \"{NATIONAL_NAME}\"\nunit_kind = \"central\"\ndata_dir = {:?}\n\n",
         dir.display().to_string()
@@ -281,7 +286,10 @@ impl Aggregation {
     }
 }
 
-pub(super) async fn aggregation(args: &BenchSyncArgs, national_url: Option<&str>) -> Result<Aggregation> {
+pub(super) async fn aggregation(
+    args: &BenchSyncArgs,
+    national_url: Option<&str>,
+) -> Result<Aggregation> {
     let dir = tempfile::TempDir::new()?;
     let root = dir.path();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);

@@ -360,4 +360,3 @@ struct Edge {
     /// Unix milliseconds of the last exchange recorded at either end.
     last_seen: i64,
 }
-

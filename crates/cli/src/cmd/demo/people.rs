@@ -108,7 +108,11 @@ pub(super) const GIVEN_FEMALE: &[&str] = &[
 ];
 
 /// A name and ethnicity; religion as the region's spread suggests.
-pub(super) fn name(rng: &mut Rng, region: Region, female: bool) -> (String, &'static str, &'static str) {
+pub(super) fn name(
+    rng: &mut Rng,
+    region: Region,
+    female: bool,
+) -> (String, &'static str, &'static str) {
     let kinh = |rng: &mut Rng| {
         let family = rng.weighted(FAMILY);
         let (middle, given) = if female {

@@ -6,7 +6,11 @@ use super::*;
 
 impl Demo<'_> {
     /// Waits until every link (but `except`) is in step.
-    pub(super) async fn converge(&self, except: Option<(&str, &str)>, what: &str) -> Result<Duration> {
+    pub(super) async fn converge(
+        &self,
+        except: Option<(&str, &str)>,
+        what: &str,
+    ) -> Result<Duration> {
         converge(self.fed, except, self.limit, what).await
     }
 
@@ -485,7 +489,9 @@ impl Demo<'_> {
 
     /// Heals the link and waits until every link is in step; returns how
     /// long that took and the proxies' counters at the heal.
-    pub(super) async fn heal(&mut self) -> Result<(Duration, HashMap<(String, String), ProxyStats>)> {
+    pub(super) async fn heal(
+        &mut self,
+    ) -> Result<(Duration, HashMap<(String, String), ProxyStats>)> {
         let at_heal = self
             .fed
             .links()

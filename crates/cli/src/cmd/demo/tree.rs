@@ -3,7 +3,7 @@
 
 use super::*;
 
-pub(super) const fn g(id: &'static str, name: &'static str, profile: Profile, weight: usize) -> Grassroots {
+const fn g(id: &'static str, name: &'static str, profile: Profile, weight: usize) -> Grassroots {
     Grassroots {
         id,
         name,
