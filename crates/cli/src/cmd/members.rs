@@ -33,6 +33,22 @@ pub struct MemberFields {
     religion: String,
 }
 
+impl MemberFields {
+    fn input(self) -> pb::MemberInput {
+        pb::MemberInput {
+            full_name: self.name,
+            birth_date: self.birth_date,
+            gender: self.gender.pb() as i32,
+            card_number: self.card,
+            joined_on: self.joined_on,
+            position: self.position,
+            national_id: self.national_id,
+            ethnicity: self.ethnicity,
+            religion: self.religion,
+        }
+    }
+}
+
 #[derive(ValueEnum, Clone, Copy, Debug)]
 pub enum GenderArg {
     Male,
@@ -256,20 +272,6 @@ fn member_detail(m: &pb::Member) -> Table {
     kv(&pairs)
 }
 
-fn member_input(f: MemberFields) -> pb::MemberInput {
-    pb::MemberInput {
-        full_name: f.name,
-        birth_date: f.birth_date,
-        gender: f.gender.pb() as i32,
-        card_number: f.card,
-        joined_on: f.joined_on,
-        position: f.position,
-        national_id: f.national_id,
-        ethnicity: f.ethnicity,
-        religion: f.religion,
-    }
-}
-
 pub async fn run(cmd: MembersCmd, addr: &Target, json: bool) -> anyhow::Result<()> {
     let mut c = pb::member_service_client::MemberServiceClient::new(channel(addr).await?);
     let one = |m: pb::Member| print(json, &m, "hopluu.v1.Member", || member_detail(&m));
@@ -284,7 +286,7 @@ pub async fn run(cmd: MembersCmd, addr: &Target, json: bool) -> anyhow::Result<(
         MembersCmd::Add { unit, fields } => one(c
             .add_member(pb::AddMemberRequest {
                 unit_id: unit,
-                member: Some(member_input(fields)),
+                member: Some(fields.input()),
             })
             .await?
             .into_inner()),

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod awards;
 pub mod bench;
+pub mod bench_common;
 pub mod bench_sync;
 pub mod campaigns;
 pub mod cert;

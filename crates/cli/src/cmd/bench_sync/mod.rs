@@ -42,6 +42,8 @@ use tonic::transport::Channel;
 
 use crate::output::Table;
 
+use super::bench_common::{ThrowawayDb, admin_sql, member_input};
+
 mod aggregation;
 mod chain;
 mod latency;
@@ -140,7 +142,7 @@ pub async fn run(args: BenchSyncArgs) -> Result<()> {
     );
     print!("{}", machine(&args));
     if !args.skip_latency {
-        let pg = PgDatabase::create_if(args.national, &args.postgres, "chain").await?;
+        let pg = national_database(args.national, &args.postgres, "chain").await?;
         let result = latency_and_wire(&args, pg.as_ref().map(|p| p.url.as_str())).await;
         if let Some(pg) = pg {
             pg.drop().await?;
@@ -150,7 +152,7 @@ pub async fn run(args: BenchSyncArgs) -> Result<()> {
         print!("{}", wire.render());
     }
     if !args.skip_aggregation {
-        let pg = PgDatabase::create_if(args.national, &args.postgres, "agg").await?;
+        let pg = national_database(args.national, &args.postgres, "agg").await?;
         let result = aggregation(&args, pg.as_ref().map(|p| p.url.as_str())).await;
         if let Some(pg) = pg {
             pg.drop().await?;
@@ -261,72 +263,20 @@ fn proc_kb(text: &str, key: &str) -> Option<u64> {
         .ok()
 }
 
-// ---- PostgreSQL --------------------------------------------------------
-
-/// A throwaway PostgreSQL database, dropped by [`PgDatabase::drop`].
-struct PgDatabase {
-    admin: String,
-    name: String,
-    url: String,
-}
-
-impl PgDatabase {
-    async fn create_if(db: NationalDb, admin: &str, what: &str) -> Result<Option<PgDatabase>> {
-        if db != NationalDb::Postgres {
-            return Ok(None);
-        }
-        let name = format!("hopluu_bench_sync_{}_{what}", std::process::id());
-        admin_sql(admin, "").await.context(
-            "PostgreSQL is needed for --national postgres (set HOPLUU_TEST_PG or --postgres)",
-        )?;
-        admin_sql(
-            admin,
-            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-        )
-        .await?;
-        admin_sql(admin, &format!("CREATE DATABASE {name}")).await?;
-        let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(admin);
-        Ok(Some(PgDatabase {
-            admin: admin.to_owned(),
-            url: format!("{base}/{name}"),
-            name,
-        }))
+/// The national node's database for one part of the run: a throwaway
+/// PostgreSQL database with `--national postgres`, none for SQLite.
+async fn national_database(db: NationalDb, admin: &str, what: &str) -> Result<Option<ThrowawayDb>> {
+    if db != NationalDb::Postgres {
+        return Ok(None);
     }
-
-    async fn drop(self) -> Result<()> {
-        admin_sql(
-            &self.admin,
-            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
-        )
-        .await
-    }
-}
-
-async fn admin_sql(admin: &str, sql: &str) -> Result<()> {
-    hopluu_store::db::admin_execute(admin, sql)
-        .await
-        .map_err(|e| anyhow!("{e}"))
+    admin_sql(admin, "").await.context(
+        "PostgreSQL is needed for --national postgres (set HOPLUU_TEST_PG or --postgres)",
+    )?;
+    let name = format!("hopluu_bench_sync_{}_{what}", std::process::id());
+    ThrowawayDb::create(admin, name).await.map(Some)
 }
 
 // ---- shared helpers ----------------------------------------------------
-
-fn member_input(i: usize, position: &str) -> pb::MemberInput {
-    pb::MemberInput {
-        full_name: format!("Nguyễn Văn Thành {i}"),
-        birth_date: format!("19{:02}-{:02}-{:02}", 60 + i % 40, 1 + i % 12, 1 + i % 28),
-        gender: if i.is_multiple_of(2) {
-            pb::Gender::Male
-        } else {
-            pb::Gender::Female
-        } as i32,
-        card_number: format!("CD{i:09}"),
-        joined_on: "2020-05-01".into(),
-        position: position.to_owned(),
-        national_id: format!("{:012}", 1_000_000_000 + i),
-        ethnicity: "Kinh".into(),
-        religion: String::new(),
-    }
-}
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
@@ -469,4 +419,3 @@ async fn quiet(links: &[&FaultProxy]) -> Vec<ProxyStats> {
         }
     }
 }
-
