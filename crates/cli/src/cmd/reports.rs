@@ -5,7 +5,7 @@ use clap::Subcommand;
 use hopluu_proto::v1 as pb;
 
 use crate::client::{Target, channel};
-use crate::output::{Table, initiatives_table, print, vnd};
+use crate::output::{MemberCounts, Table, initiatives_table, members_report_table, print, vnd};
 
 #[derive(Subcommand, Debug)]
 pub enum ReportCmd {
@@ -46,33 +46,7 @@ pub async fn run(cmd: ReportCmd, addr: &Target, json: bool) -> anyhow::Result<()
                 .await?
                 .into_inner();
             print(json, &r, "hopluu.v1.MembersReportResponse", || {
-                let mut t = Table::new(&[
-                    "unit",
-                    "name",
-                    "active",
-                    "nam",
-                    "nữ",
-                    "khác",
-                    "transferred",
-                    "left",
-                    "ceased",
-                    "records",
-                ]);
-                for row in r.rows.iter().chain(r.total.as_ref()) {
-                    t.row(vec![
-                        row.unit_id.clone(),
-                        row.unit_name.clone(),
-                        row.active.to_string(),
-                        row.male.to_string(),
-                        row.female.to_string(),
-                        row.other_gender.to_string(),
-                        row.transferred.to_string(),
-                        row.left.to_string(),
-                        row.ceased.to_string(),
-                        row.total.to_string(),
-                    ]);
-                }
-                t
+                members_report_table(&r, MemberCounts::Every)
             })
         }
         ReportCmd::Initiatives { campaign, unit } => {

@@ -3,6 +3,7 @@
 //! waiting until every link is in step.
 
 use super::*;
+use crate::output::bytes;
 
 impl Edge {
     pub(super) fn in_step(&self) -> bool {
@@ -167,16 +168,6 @@ pub(super) fn print_edges(edges: &[Edge]) {
          should also hold and does not yet hold whole; ↑ child to upstream, ↓ back)",
         edges.len()
     );
-}
-
-pub(super) fn bytes(n: u64) -> String {
-    if n < 10 * 1024 {
-        format!("{n} B")
-    } else if n < 10 * 1024 * 1024 {
-        format!("{:.1} KiB", n as f64 / 1024.0)
-    } else {
-        format!("{:.1} MiB", n as f64 / (1024.0 * 1024.0))
-    }
 }
 
 pub(super) fn print_bytes(fed: &Federation, at_heal: &HashMap<(String, String), ProxyStats>) {

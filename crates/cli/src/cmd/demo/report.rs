@@ -2,6 +2,7 @@
 //! members held per node.
 
 use super::*;
+use crate::output::{MemberCounts, members_report_table};
 
 pub(super) fn section(title: &str) {
     println!();
@@ -49,17 +50,7 @@ pub(super) async fn national_report(fed: &Federation, campaign: &str) -> Result<
         .context("members report at vn")?
         .into_inner();
     println!("Members, as the national node vn sees them:");
-    let mut t = Table::new(&["unit", "name", "active", "nam", "nữ", "records"]);
-    for row in members.rows.iter().chain(members.total.as_ref()) {
-        t.row(vec![
-            row.unit_id.clone(),
-            row.unit_name.clone(),
-            row.active.to_string(),
-            row.male.to_string(),
-            row.female.to_string(),
-            row.total.to_string(),
-        ]);
-    }
+    let t = members_report_table(&members, MemberCounts::Active);
     print!("{}", t.render());
 
     let r = vn
