@@ -6,13 +6,35 @@
 //! talks to a node started with that flag.
 //!
 //! # Layout
-//! - `main.rs`: the command line and the commands.
-//! - [`output`]: tables and JSON.
-//! - [`import`]: reading roster spreadsheets (CSV, XLSX).
-//! - [`cert`]: `hopluu cert`: a CA and node, admin and staff certificates.
-//! - [`admin`]: `hopluu status` and `hopluu quarantine` (the admin service).
-//! - [`edges`]: `hopluu peers`, `tree`, `trace`, `sync now` and `check`.
-//! - [`bench`]: `hopluu bench`.
+//! - `main.rs`: the command line, parsed, and a call per command family.
+//! - [`client`]: the flags that reach a node (`--addr`, `--ca`, `--cert`,
+//!   `--key`, `--insecure-plaintext`) and the channel made from them.
+//! - [`output`]: tables, JSON, and the formats and tables several commands
+//!   share (byte counts, VND amounts, the members and initiatives reports).
+//! - [`cmd`]: one module per command family:
+//!   - [`cmd::serve`]: `hopluu serve`.
+//!   - [`cmd::admin`]: `hopluu status` and `hopluu quarantine`.
+//!   - [`cmd::conflicts`]: `hopluu conflicts`.
+//!   - [`cmd::docs`]: `hopluu docs` and `hopluu compact`.
+//!   - [`cmd::edges`]: `hopluu peers`, `tree`, `trace`, `sync now` and `check`.
+//!   - [`cmd::units`]: `hopluu units`.
+//!   - [`cmd::members`]: `hopluu members`.
+//!   - [`cmd::import`]: `hopluu import members`.
+//!   - [`cmd::campaigns`]: `hopluu campaigns`.
+//!   - [`cmd::emulation`]: `hopluu emulation`.
+//!   - [`cmd::awards`]: `hopluu awards`.
+//!   - [`cmd::reports`]: `hopluu report`.
+//!   - [`cmd::cert`]: `hopluu cert`: a CA and node, admin and staff
+//!     certificates.
+//!   - [`cmd::bench`]: `hopluu bench`.
+//!   - [`cmd::bench_sync`]: `hopluu bench-sync`: [`chain`](cmd::bench_sync::chain),
+//!     [`latency`](cmd::bench_sync::latency),
+//!     [`aggregation`](cmd::bench_sync::aggregation).
+//!   - [`cmd::bench_common`]: what the two benchmarks share.
+//!   - [`cmd::demo`]: `hopluu demo`: [`tree`](cmd::demo::tree),
+//!     [`steps`](cmd::demo::steps), [`people`](cmd::demo::people),
+//!     [`records`](cmd::demo::records), [`report`](cmd::demo::report),
+//!     [`links`](cmd::demo::links), [`finish`](cmd::demo::finish).
 
 mod client;
 mod cmd;
@@ -21,7 +43,10 @@ mod output;
 use anyhow::bail;
 use clap::{Parser, Subcommand};
 use client::{ClientTls, Target, channel};
-use cmd::{admin, awards, bench, bench_sync, campaigns, cert, conflicts, demo, docs, edges, emulation, import, members, reports, serve, units};
+use cmd::{
+    admin, awards, bench, bench_sync, campaigns, cert, conflicts, demo, docs, edges, emulation,
+    import, members, reports, serve, units,
+};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -47,7 +72,6 @@ struct Cli {
     #[command(subcommand)]
     command: Command,
 }
-
 
 #[derive(Subcommand, Debug)]
 enum Command {
