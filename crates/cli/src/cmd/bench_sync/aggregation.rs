@@ -2,7 +2,27 @@
 //! then a national `hopluu serve` process starts, the provinces connect,
 //! and the time until it counts every member and its peak RSS are taken.
 
-use super::*;
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail, ensure};
+use hopluu_model::{Clock, DocKind, SystemClock};
+use hopluu_node::config::{Config, Upstream};
+use hopluu_proto::v1 as pb;
+use hopluu_tests::federation::LocalNode;
+use hopluu_tests::pki::{Caller, Pki};
+use hopluu_tests::proxy::{FaultProxy, ProxyStats};
+use tonic::transport::Channel;
+
+use super::chain::NAT;
+use super::{BenchSyncArgs, NATIONAL_NAME, QUIET_LOG, bytes_delta, proc_kb, wait_unit};
+use crate::cmd::bench_common::member_input;
+use crate::output::Table;
 
 /// A `hopluu serve` process.
 pub(super) struct NationalProcess {

@@ -2,7 +2,20 @@
 //! link through a counting proxy: its nodes, and the edits made at the
 //! district with the time each reaches the levels above.
 
-use super::*;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow};
+use automerge::ChangeHash;
+use hopluu_model::{DocId, MemberId, member};
+use hopluu_proto::v1 as pb;
+use hopluu_tests::federation::{Federation, LocalNode, NodeSpec};
+use hopluu_tests::proxy::FaultProxy;
+use tokio::sync::watch;
+
+use super::{EDIT_LIMIT, NATIONAL_NAME, confirm, first_move, wait_unit};
+use crate::cmd::bench_common::member_input;
 
 pub(super) const NAT: &str = "vn";
 

@@ -2,7 +2,21 @@
 //! and the bytes on the wire of one edit, a burst of edits and a roster
 //! import, against the size of the changes.
 
-use super::*;
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, ensure};
+use hopluu_model::{DocId, member};
+use hopluu_proto::v1 as pb;
+use hopluu_tests::proxy::ProxyStats;
+
+use super::aggregation::cpu_secs;
+use super::chain::{
+    Chain, DIST, DIST_GRASSROOTS, DIST_UNIT, EditKind, NAT, WARM_MEMBERS, grassroots_id,
+};
+use super::{BenchSyncArgs, Dist, bytes_delta, fmt_ms, ms, pct, quiet};
+use crate::cmd::bench_common::member_input;
+use crate::output::Table;
 
 pub(super) struct Latency {
     pub(super) local_add: Dist,

@@ -19,38 +19,25 @@
 //!    created, is started and the provinces connect. Timed until the
 //!    national node counts every member; its peak RSS is read from `/proc`.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, anyhow, bail, ensure};
+use anyhow::{Context, Result, anyhow, ensure};
 use automerge::ChangeHash;
 use clap::{Args, ValueEnum};
-use hopluu_model::{Clock, DocId, DocKind, MemberId, SystemClock, member};
-use hopluu_node::config::{Config, Upstream};
-use hopluu_proto::v1 as pb;
+use hopluu_model::DocId;
 use hopluu_store::Store;
-use hopluu_tests::federation::{Federation, LocalNode, NodeSpec};
-use hopluu_tests::pki::{Caller, Pki};
+use hopluu_tests::federation::{Federation, LocalNode};
 use hopluu_tests::proxy::{FaultProxy, ProxyStats};
 use tokio::sync::watch;
-use tonic::transport::Channel;
 
-use crate::output::Table;
-
-use super::bench_common::{ThrowawayDb, admin_sql, member_input};
+use super::bench_common::{ThrowawayDb, admin_sql};
 
 mod aggregation;
 mod chain;
 mod latency;
 
-use aggregation::*;
-use chain::*;
-use latency::*;
+use aggregation::aggregation;
+use latency::latency_and_wire;
 
 #[derive(Args, Debug)]
 pub struct BenchSyncArgs {

@@ -1,7 +1,15 @@
 //! What the demo leaves behind: a `node.toml` per node to serve its data
 //! again, and the closing notes on looking at it.
 
-use super::*;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use super::report::section;
+use super::tree::TREE;
+use super::{CUT, NATIONAL, Summary};
+use crate::output::Table;
 
 /// The port each node listens on when served again from its node.toml.
 pub(super) fn port_of(id: &str) -> u16 {

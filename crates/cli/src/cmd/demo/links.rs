@@ -2,8 +2,19 @@
 //! each side lacks, whether its proxy is cut, the bytes it carried; and
 //! waiting until every link is in step.
 
-use super::*;
-use crate::output::bytes;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+use automerge::{ChangeHash, ReadDoc};
+use hopluu_model::{Clock, DocId, SystemClock};
+use hopluu_store::peer::FeedDoc;
+use hopluu_tests::federation::{Federation, LocalNode};
+use hopluu_tests::proxy::ProxyStats;
+
+use super::Edge;
+use super::tree::links_in_order;
+use crate::output::{Table, bytes};
 
 impl Edge {
     pub(super) fn in_step(&self) -> bool {

@@ -36,16 +36,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use automerge::{ChangeHash, ReadDoc};
 use clap::Args;
-use hopluu_model::{Clock, Date, DocId, SystemClock};
-use hopluu_proto::v1 as pb;
-use hopluu_store::peer::FeedDoc;
-use hopluu_tests::federation::{Federation, LocalNode, NodeSpec};
+use hopluu_model::{Clock, Date, SystemClock};
+use hopluu_tests::federation::Federation;
 use hopluu_tests::pki::Caller;
-use hopluu_tests::proxy::ProxyStats;
-
-use crate::output::{Table, vnd};
 
 mod finish;
 mod links;
@@ -55,12 +49,10 @@ mod report;
 mod steps;
 mod tree;
 
-use finish::*;
-use links::*;
-use people::*;
-use records::*;
-use report::*;
-use tree::*;
+use finish::{finish, write_configs};
+use links::print_bytes;
+use report::section;
+use tree::{TREE, grassroots_count};
 
 #[derive(Args, Debug)]
 pub struct DemoArgs {

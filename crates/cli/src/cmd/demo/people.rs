@@ -2,7 +2,12 @@
 //! the demo's regions, positions, initiatives and works by kind of
 //! workplace.
 
-use super::*;
+use std::collections::HashMap;
+
+use hopluu_model::Date;
+use hopluu_proto::v1 as pb;
+
+use super::{District, Grassroots, Profile, Province, Region, Rng, Roster};
 
 impl Rng {
     pub(super) fn next(&mut self) -> u64 {

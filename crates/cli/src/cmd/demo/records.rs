@@ -1,7 +1,13 @@
 //! Writes the steps share: importing rosters, reviewing initiatives,
 //! waiting for a node to receive its unit record.
 
-use super::*;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use hopluu_proto::v1 as pb;
+use hopluu_tests::federation::{Federation, LocalNode};
+
+use super::{Grassroots, Recorded, Roster};
 
 /// Imports `rows` at `node` in requests of 500 rows; every row must be
 /// created.

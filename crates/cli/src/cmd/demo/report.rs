@@ -1,8 +1,12 @@
 //! What the demo prints of the federation's data: the national report and
 //! members held per node.
 
-use super::*;
-use crate::output::{MemberCounts, members_report_table};
+use anyhow::{Context, Result};
+use hopluu_proto::v1 as pb;
+use hopluu_tests::federation::{Federation, LocalNode};
+
+use super::NATIONAL;
+use crate::output::{MemberCounts, members_report_table, vnd};
 
 pub(super) fn section(title: &str) {
     println!();

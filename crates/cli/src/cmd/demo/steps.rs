@@ -2,7 +2,22 @@
 //! load the sample data, cut a province off while both sides write, heal
 //! the link, and check that the federation is in step again.
 
-use super::*;
+use std::collections::HashMap;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use hopluu_proto::v1 as pb;
+use hopluu_tests::federation::NodeSpec;
+use hopluu_tests::proxy::ProxyStats;
+
+use super::links::{converge, edges, list_or_none, present, print_edges};
+use super::people::{clamp, initiative_titles, person, split, work_names};
+use super::records::{import, initiative_status, set_status, wait_knows_unit};
+use super::report::{active_members, national_report, short_name};
+use super::tree::{MERGE_UNIT, MERGE_UNIT_NODE, TREE, grassroots_count, links_in_order};
+use super::{
+    CUT, Demo, DuringCut, NATIONAL, NATIONAL_NAME, NodeSummary, Profile, Recorded, Summary,
+};
 
 impl Demo<'_> {
     /// Waits until every link (but `except`) is in step.

@@ -1,7 +1,7 @@
 //! The demo's federation: the national node, three provinces and the
 //! district or commune nodes below them, with their grassroots unions.
 
-use super::*;
+use super::{District, Grassroots, NATIONAL, Profile, Province, Region};
 
 const fn g(id: &'static str, name: &'static str, profile: Profile, weight: usize) -> Grassroots {
     Grassroots {
