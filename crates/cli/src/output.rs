@@ -3,6 +3,7 @@
 
 use std::sync::OnceLock;
 
+use hopluu_proto::v1 as pb;
 use prost_reflect::{DescriptorPool, DynamicMessage, SerializeOptions};
 
 fn pool() -> &'static DescriptorPool {
@@ -98,10 +99,9 @@ pub fn kv(pairs: &[(&str, String)]) -> Table {
     t
 }
 
-/// Formats a VND amount with thousands separators ("1.234.000 đ").
 /// The initiatives-against-plan report as a table: rank, unit, name,
 /// recorded, valid, plan and percent of plan, then the total row.
-pub fn initiatives_table(r: &hopluu_proto::v1::InitiativesReportResponse) -> Table {
+pub fn initiatives_table(r: &pb::InitiativesReportResponse) -> Table {
     let mut t = Table::new(&[
         "rank",
         "unit",
@@ -129,6 +129,58 @@ pub fn initiatives_table(r: &hopluu_proto::v1::InitiativesReportResponse) -> Tab
     t
 }
 
+/// The members report as a table, a row per unit and the total row:
+/// every count for `hopluu report members`, the active ones only where a
+/// narrower table reads better (the demo).
+pub fn members_report_table(r: &pb::MembersReportResponse, counts: MemberCounts) -> Table {
+    let every = counts == MemberCounts::Every;
+    let mut header = vec!["unit", "name", "active", "nam", "nữ"];
+    if every {
+        header.extend(["khác", "transferred", "left", "ceased"]);
+    }
+    header.push("records");
+    let mut t = Table::new(&header);
+    for row in r.rows.iter().chain(r.total.as_ref()) {
+        let mut cells = vec![
+            row.unit_id.clone(),
+            row.unit_name.clone(),
+            row.active.to_string(),
+            row.male.to_string(),
+            row.female.to_string(),
+        ];
+        if every {
+            cells.extend([
+                row.other_gender.to_string(),
+                row.transferred.to_string(),
+                row.left.to_string(),
+                row.ceased.to_string(),
+            ]);
+        }
+        cells.push(row.total.to_string());
+        t.row(cells);
+    }
+    t
+}
+
+/// The counts [`members_report_table`] shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberCounts {
+    /// Active by gender, transferred, left, ceased and every record.
+    Every,
+    /// Active, men and women, and every record.
+    Active,
+}
+
+/// A byte count for people: `812 B`, `14.2 KiB`, `3.1 MiB`.
+pub fn bytes(n: u64) -> String {
+    match n {
+        n if n < 1024 => format!("{n} B"),
+        n if n < 1024 * 1024 => format!("{:.1} KiB", n as f64 / 1024.0),
+        n => format!("{:.1} MiB", n as f64 / (1024.0 * 1024.0)),
+    }
+}
+
+/// Formats a VND amount with thousands separators ("1.234.000 đ").
 pub fn vnd(v: i64) -> String {
     let digits = v.unsigned_abs().to_string();
     let mut out = String::new();
@@ -160,6 +212,13 @@ mod tests {
         assert_eq!(vnd(0), "0 đ");
         assert_eq!(vnd(1_234_000), "1.234.000 đ");
         assert_eq!(vnd(-5_000), "-5.000 đ");
+    }
+
+    #[test]
+    fn byte_counts() {
+        assert_eq!(bytes(812), "812 B");
+        assert_eq!(bytes(14_540), "14.2 KiB");
+        assert_eq!(bytes(3_250_586), "3.1 MiB");
     }
 
     #[test]

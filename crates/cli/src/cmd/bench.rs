@@ -16,6 +16,8 @@ use hopluu_proto::v1 as pb;
 use hopluu_tests::pki::{Caller, Pki};
 use tonic::transport::Channel;
 
+use super::bench_common::{ThrowawayDb, admin_sql, member_input};
+
 #[derive(Args, Debug)]
 pub struct BenchArgs {
     /// Members in the federation at the end of a run.
@@ -108,24 +110,9 @@ fn ms(d: Duration) -> f64 {
 }
 
 /// A fresh PostgreSQL database for one run, dropped afterwards.
-async fn pg_database(admin: &str) -> anyhow::Result<(String, String)> {
-    sqlx_admin(admin, "").await?;
-    let name = format!("hopluu_bench_{}", std::process::id());
-    sqlx_admin(
-        admin,
-        &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-    )
-    .await?;
-    sqlx_admin(admin, &format!("CREATE DATABASE {name}")).await?;
-    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(admin);
-    Ok((format!("{base}/{name}"), name))
-}
-
-async fn sqlx_admin(admin: &str, sql: &str) -> anyhow::Result<()> {
-    let store_err = |e: hopluu_store::StoreError| anyhow::anyhow!("{e}");
-    hopluu_store::db::admin_execute(admin, sql)
-        .await
-        .map_err(store_err)
+async fn pg_database(admin: &str) -> anyhow::Result<ThrowawayDb> {
+    admin_sql(admin, "").await?;
+    ThrowawayDb::create(admin, format!("hopluu_bench_{}", std::process::id())).await
 }
 
 async fn run_one(args: &BenchArgs, backend: &str) -> anyhow::Result<Figures> {
@@ -137,15 +124,15 @@ async fn run_one(args: &BenchArgs, backend: &str) -> anyhow::Result<Figures> {
     config.replication.private_depth = 0;
     let pki = Pki::create(&dir.path().join("pki"), "hopluu bench CA")?;
     config.tls = Some(pki.node_tls(&config.node.id, &config.node.unit)?);
-    let mut pg_name = None;
+    let mut pg = None;
     match backend {
         "sqlite" => {}
         "postgres" => {
-            let (url, name) = pg_database(&args.postgres).await.with_context(|| {
+            let db = pg_database(&args.postgres).await.with_context(|| {
                 "PostgreSQL is needed for this run (--backends sqlite skips it)".to_string()
             })?;
-            config.database.url = Some(url);
-            pg_name = Some(name);
+            config.database.url = Some(db.url.clone());
+            pg = Some(db);
         }
         other => anyhow::bail!("unknown backend {other:?}: expected sqlite or postgres"),
     }
@@ -188,21 +175,7 @@ async fn run_one(args: &BenchArgs, backend: &str) -> anyhow::Result<Figures> {
         }
     }
 
-    let member = |i: usize| pb::MemberInput {
-        full_name: format!("Nguyễn Văn Thành {i}"),
-        birth_date: format!("19{:02}-{:02}-{:02}", 60 + i % 40, 1 + i % 12, 1 + i % 28),
-        gender: if i.is_multiple_of(2) {
-            pb::Gender::Male
-        } else {
-            pb::Gender::Female
-        } as i32,
-        card_number: format!("CD{i:09}"),
-        joined_on: "2020-05-01".into(),
-        position: "Đoàn viên".into(),
-        national_id: format!("{:012}", 1_000_000_000 + i),
-        ethnicity: "Kinh".into(),
-        religion: String::new(),
-    };
+    let member = |i: usize| member_input(i, "Đoàn viên");
 
     // One member per request, `concurrency` requests in flight.
     let single = args.single.min(args.members);
@@ -305,12 +278,8 @@ async fn run_one(args: &BenchArgs, backend: &str) -> anyhow::Result<Figures> {
 
     let _ = stop.send(());
     server.await??;
-    if let Some(name) = pg_name {
-        sqlx_admin(
-            &args.postgres,
-            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-        )
-        .await?;
+    if let Some(db) = pg {
+        db.drop().await?;
     }
     let n = args.members.max(1) as f64;
     Ok(Figures {

@@ -8,8 +8,8 @@ use hopluu_proto::v1 as pb;
 use hopluu_proto::v1::admin_service_client::AdminServiceClient;
 use tonic::transport::Channel;
 
-use crate::admin::{when, who};
-use crate::output::{Table, kv, print};
+use crate::cmd::admin::{when, who};
+use crate::output::{Table, bytes, kv, print};
 
 /// `hopluu sync …`.
 #[derive(Subcommand, Debug, Clone)]
@@ -75,14 +75,6 @@ fn secs(s: u64) -> String {
         s if s < 7_200 => format!("{} min", s / 60),
         s if s < 172_800 => format!("{} h", s / 3_600),
         s => format!("{} d", s / 86_400),
-    }
-}
-
-fn bytes(b: u64) -> String {
-    match b {
-        b if b < 10 << 10 => format!("{b} B"),
-        b if b < 10 << 20 => format!("{} KiB", b >> 10),
-        b => format!("{} MiB", b >> 20),
     }
 }
 

@@ -14,7 +14,7 @@ use hopluu_proto::v1 as pb;
 use hopluu_proto::v1::admin_service_client::AdminServiceClient;
 use tonic::transport::Channel;
 
-use crate::output::{Table, kv, print, to_json};
+use crate::output::{Table, bytes, kv, print, to_json};
 
 #[derive(Subcommand, Debug)]
 pub enum DocsCmd {
@@ -75,15 +75,6 @@ fn maker(c: &pb::ChangeSummary) -> String {
         ("", _) => format!("(unknown actor {})", short(&c.actor)),
         (node, "") => node.to_owned(),
         (node, unit) => format!("{node} ({unit})"),
-    }
-}
-
-/// A byte count for people: `812 B`, `14.2 KiB`, `3.1 MiB`.
-pub fn bytes(n: u64) -> String {
-    match n {
-        n if n < 1024 => format!("{n} B"),
-        n if n < 1024 * 1024 => format!("{:.1} KiB", n as f64 / 1024.0),
-        n => format!("{:.1} MiB", n as f64 / (1024.0 * 1024.0)),
     }
 }
 

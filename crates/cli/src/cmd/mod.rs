@@ -1,0 +1,20 @@
+//! The commands, one module per command family; `main.rs` parses the
+//! command line and calls into them.
+
+pub mod admin;
+pub mod awards;
+pub mod bench;
+pub mod bench_common;
+pub mod bench_sync;
+pub mod campaigns;
+pub mod cert;
+pub mod conflicts;
+pub mod demo;
+pub mod docs;
+pub mod edges;
+pub mod emulation;
+pub mod import;
+pub mod members;
+pub mod reports;
+pub mod serve;
+pub mod units;
