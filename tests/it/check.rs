@@ -26,7 +26,7 @@ use hopluu_model::{DocId, DocMeta, UnitId, UnitTree};
 use hopluu_proto::v1 as pb;
 use hopluu_store::quarantine::{QuarantineFilter, QuarantineState};
 use hopluu_store::{Store, StoreOptions};
-use hopluu_tests::federation::{Federation, LocalNode};
+use hopluu_devcluster::federation::{Federation, LocalNode};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use sqlx::{AssertSqlSafe, Row};

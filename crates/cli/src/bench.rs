@@ -13,7 +13,7 @@ use clap::Args;
 use hopluu_model::FixedClock;
 use hopluu_node::config::Config;
 use hopluu_proto::v1 as pb;
-use hopluu_tests::pki::{Caller, Pki};
+use hopluu_devcluster::pki::{Caller, Pki};
 use tonic::transport::Channel;
 
 #[derive(Args, Debug)]

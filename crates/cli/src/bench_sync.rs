@@ -34,9 +34,9 @@ use hopluu_model::{Clock, DocId, DocKind, MemberId, SystemClock, member};
 use hopluu_node::config::{Config, Upstream};
 use hopluu_proto::v1 as pb;
 use hopluu_store::Store;
-use hopluu_tests::federation::{Federation, LocalNode, NodeSpec};
-use hopluu_tests::pki::{Caller, Pki};
-use hopluu_tests::proxy::{FaultProxy, ProxyStats};
+use hopluu_devcluster::federation::{Federation, LocalNode, NodeSpec};
+use hopluu_devcluster::pki::{Caller, Pki};
+use hopluu_devcluster::proxy::{FaultProxy, ProxyStats};
 use tokio::sync::watch;
 use tonic::transport::Channel;
 

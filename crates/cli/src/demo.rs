@@ -41,9 +41,9 @@ use clap::Args;
 use hopluu_model::{Clock, Date, DocId, SystemClock};
 use hopluu_proto::v1 as pb;
 use hopluu_store::peer::FeedDoc;
-use hopluu_tests::federation::{Federation, LocalNode, NodeSpec};
-use hopluu_tests::pki::Caller;
-use hopluu_tests::proxy::ProxyStats;
+use hopluu_devcluster::federation::{Federation, LocalNode, NodeSpec};
+use hopluu_devcluster::pki::Caller;
+use hopluu_devcluster::proxy::ProxyStats;
 
 use crate::output::{Table, vnd};
 

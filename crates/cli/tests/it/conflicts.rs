@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use hopluu_model::{DocId, UnitId, member};
 use hopluu_proto::v1 as pb;
-use hopluu_tests::federation::Federation;
+use hopluu_devcluster::federation::Federation;
 use serde_json::Value;
 
 use crate::tree::{G1, HG, LIMIT, Tree, VN, VT};

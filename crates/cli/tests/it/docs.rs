@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use hopluu_model::{UnitId, member};
-use hopluu_tests::federation::Federation;
+use hopluu_devcluster::federation::Federation;
 use serde_json::Value;
 
 use crate::tree::{G1, HG, LIMIT, Tree, VN, VT};
