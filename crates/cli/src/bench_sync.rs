@@ -30,13 +30,13 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail, ensure};
 use automerge::ChangeHash;
 use clap::{Args, ValueEnum};
+use hopluu_devcluster::federation::{Federation, LocalNode, NodeSpec};
+use hopluu_devcluster::pki::{Caller, Pki};
+use hopluu_devcluster::proxy::{FaultProxy, ProxyStats};
 use hopluu_model::{Clock, DocId, DocKind, MemberId, SystemClock, member};
 use hopluu_node::config::{Config, Upstream};
 use hopluu_proto::v1 as pb;
 use hopluu_store::Store;
-use hopluu_devcluster::federation::{Federation, LocalNode, NodeSpec};
-use hopluu_devcluster::pki::{Caller, Pki};
-use hopluu_devcluster::proxy::{FaultProxy, ProxyStats};
 use tokio::sync::watch;
 use tonic::transport::Channel;
 

@@ -38,12 +38,12 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use automerge::{ChangeHash, ReadDoc};
 use clap::Args;
-use hopluu_model::{Clock, Date, DocId, SystemClock};
-use hopluu_proto::v1 as pb;
-use hopluu_store::peer::FeedDoc;
 use hopluu_devcluster::federation::{Federation, LocalNode, NodeSpec};
 use hopluu_devcluster::pki::Caller;
 use hopluu_devcluster::proxy::ProxyStats;
+use hopluu_model::{Clock, Date, DocId, SystemClock};
+use hopluu_proto::v1 as pb;
+use hopluu_store::peer::FeedDoc;
 
 use crate::output::{Table, vnd};
 

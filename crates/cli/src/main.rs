@@ -29,9 +29,9 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use hopluu_cli::import;
 use hopluu_node::config::Config;
 use hopluu_proto::v1 as pb;
+use hopluu_sheet as import;
 use output::{Table, initiatives_table, kv, print, vnd};
 use tonic::transport::Channel;
 
