@@ -1,6 +1,12 @@
 //! The `hopluu` binary end to end: a real `hopluu serve` process on
 //! loopback, over mutual TLS with certificates made by `hopluu cert`,
 //! driven by the CLI as an office clerk would.
+//!
+//! # Layout
+//! The clerk's commands against one node are here; `cert` holds
+//! `hopluu cert` and `serve` on its files, `tools` the `demo` and
+//! `bench-sync` commands, and `tree` a running tree of nodes on which
+//! `admin`, `edges`, `docs` and `conflicts` run the administrator's commands.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
