@@ -1,3 +1,3 @@
 #![no_main]
-// The body is `hopluu_cli::fuzzing::import`, also replayed by `hopluu-tests`.
-libfuzzer_sys::fuzz_target!(|data: &[u8]| hopluu_cli::fuzzing::import(data));
+// The body is `hopluu_fuzzing::import`, also replayed by `hopluu-tests`.
+libfuzzer_sys::fuzz_target!(|data: &[u8]| hopluu_fuzzing::import(data));

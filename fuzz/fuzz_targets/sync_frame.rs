@@ -1,3 +1,3 @@
 #![no_main]
-// The body is `hopluu_cli::fuzzing::sync_frame`, also replayed by `hopluu-tests`.
-libfuzzer_sys::fuzz_target!(|data: &[u8]| hopluu_cli::fuzzing::sync_frame(data));
+// The body is `hopluu_fuzzing::sync_frame`, also replayed by `hopluu-tests`.
+libfuzzer_sys::fuzz_target!(|data: &[u8]| hopluu_fuzzing::sync_frame(data));

@@ -31,8 +31,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
+use hopluu_devcluster::federation::{Federation, NodeSpec};
 use hopluu_proto::v1 as pb;
-use hopluu_tests::federation::{Federation, NodeSpec};
 use sqlx::Row;
 
 use crate::check::{self, Ledger, View};

@@ -22,11 +22,11 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
 use automerge::ChangeHash;
+use hopluu_devcluster::federation::{Federation, LocalNode};
 use hopluu_model::{DocId, DocMeta, UnitId, UnitTree};
 use hopluu_proto::v1 as pb;
 use hopluu_store::quarantine::{QuarantineFilter, QuarantineState};
 use hopluu_store::{Store, StoreOptions};
-use hopluu_tests::federation::{Federation, LocalNode};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use sqlx::{AssertSqlSafe, Row};

@@ -39,12 +39,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
+use hopluu_devcluster::federation::{Federation, LocalNode, NodeSpec};
+use hopluu_devcluster::pki::{Caller, Pki};
+use hopluu_devcluster::proxy::FaultProxy;
 use hopluu_model::SystemClock;
 use hopluu_node::config::{self, Config, TlsSection, Upstream};
 use hopluu_proto::v1 as pb;
-use hopluu_tests::federation::{Federation, LocalNode, NodeSpec};
-use hopluu_tests::pki::{Caller, Pki};
-use hopluu_tests::proxy::FaultProxy;
 use rand::Rng;
 use rand::rngs::StdRng;
 use sqlx::Row;

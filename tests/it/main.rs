@@ -2,9 +2,9 @@
 //!
 //! Every test runs real nodes (a store, the gRPC server, the replication
 //! dialer and service) and talks to them through their gRPC API only; the
-//! links between nodes go through [`hopluu_tests::proxy::FaultProxy`]s that
+//! links between nodes go through [`hopluu_devcluster::proxy::FaultProxy`]s that
 //! the tests cut, slow down, truncate and reset. Convergence is polled
-//! ([`hopluu_tests::federation::Federation::until`]) with generous limits;
+//! ([`hopluu_devcluster::federation::Federation::until`]) with generous limits;
 //! nothing asserts on elapsed time.
 //!
 //! # Layout

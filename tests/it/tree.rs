@@ -32,9 +32,9 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
+use hopluu_devcluster::federation::{Federation, LocalNode, NodeSpec};
+use hopluu_devcluster::proxy::FaultProxy;
 use hopluu_proto::v1 as pb;
-use hopluu_tests::federation::{Federation, LocalNode, NodeSpec};
-use hopluu_tests::proxy::FaultProxy;
 use rand::Rng;
 use rand::rngs::StdRng;
 use sqlx::AssertSqlSafe;

@@ -1,17 +1,13 @@
-//! Support for hopluu's end-to-end tests: a fault-injecting TCP proxy and
-//! helpers to run several real nodes on loopback.
+//! Test-only support for hopluu's end-to-end tests, and the tests themselves
+//! (`it/`). This package is only ever a dev-dependency: nothing shipped
+//! links it. The nodes, proxies and certificates the tests run on are
+//! product tooling and live in `hopluu-devcluster`.
 //!
 //! # Layout
-//! - [`proxy`]: a TCP proxy the test controls (cut, delay, drop mid-message, reset).
-//! - [`federation`]: several real nodes in one process, each child dialling
-//!   its upstreams through its own proxy; also what `hopluu demo` and
-//!   `hopluu bench sync` run.
-//! - [`pki`]: a CA and certificates as files, and client channels with
-//!   any identity ([`pki::Caller`]).
 //! - [`rogue`]: a hostile child on a parent's sync stream, speaking the
 //!   frames by hand (forged changes, lying hellos, replays).
+//! - `it/`: the end-to-end tests (see `it/main.rs`), on
+//!   `hopluu_devcluster`'s federation and fault proxy, and the replay of
+//!   the committed fuzz inputs through `hopluu_fuzzing`.
 
-pub mod federation;
-pub mod pki;
-pub mod proxy;
 pub mod rogue;

@@ -10,8 +10,8 @@
 //! parent that never answers fails the test instead of hanging it.
 //!
 //! ```no_run
-//! # async fn f(fed: &hopluu_tests::federation::Federation) -> anyhow::Result<()> {
-//! use hopluu_tests::pki::Caller;
+//! # async fn f(fed: &hopluu_devcluster::federation::Federation) -> anyhow::Result<()> {
+//! use hopluu_devcluster::pki::Caller;
 //! use hopluu_tests::rogue::Rogue;
 //! let channel = fed.channel_as("hau-giang", &Caller::node("hg-a", "hg-a")).await?;
 //! let (mut rogue, _parent) = Rogue::connect(channel, "hg-a", "hg-a").await?;

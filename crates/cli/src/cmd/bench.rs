@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
+use hopluu_devcluster::pki::{Caller, Pki};
 use hopluu_model::FixedClock;
 use hopluu_node::config::Config;
 use hopluu_proto::v1 as pb;
-use hopluu_tests::pki::{Caller, Pki};
 use tonic::transport::Channel;
 
 use super::bench_common::{ThrowawayDb, admin_sql, member_input};

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use anyhow::bail;
 use clap::Subcommand;
-use hopluu_cli::import;
 use hopluu_proto::v1 as pb;
+use hopluu_sheet as import;
 
 use crate::client::{Target, channel};
 use crate::output::{self, Table};

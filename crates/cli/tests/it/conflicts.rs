@@ -6,9 +6,9 @@
 
 use std::time::Duration;
 
+use hopluu_devcluster::federation::Federation;
 use hopluu_model::{DocId, UnitId, member};
 use hopluu_proto::v1 as pb;
-use hopluu_tests::federation::Federation;
 use serde_json::Value;
 
 use crate::tree::{G1, HG, LIMIT, Tree, VN, VT};

@@ -5,8 +5,8 @@
 
 use std::collections::BTreeMap;
 
+use hopluu_devcluster::federation::Federation;
 use hopluu_model::{UnitId, member};
-use hopluu_tests::federation::Federation;
 use serde_json::Value;
 
 use crate::tree::{G1, HG, LIMIT, Tree, VN, VT};

@@ -7,8 +7,8 @@ use std::io::Read;
 use std::process::Stdio;
 use std::time::Duration;
 
+use hopluu_devcluster::federation::{Federation, LocalNode};
 use hopluu_proto::v1 as pb;
-use hopluu_tests::federation::{Federation, LocalNode};
 use serde_json::Value;
 
 use crate::tree::{G1, HG, LIMIT, Tree, VN, VT};

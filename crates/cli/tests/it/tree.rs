@@ -10,8 +10,8 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use hopluu_tests::federation::{Federation, NodeSpec};
-use hopluu_tests::pki::Caller;
+use hopluu_devcluster::federation::{Federation, NodeSpec};
+use hopluu_devcluster::pki::Caller;
 
 use crate::BIN;
 

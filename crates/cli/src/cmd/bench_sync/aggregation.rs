@@ -11,12 +11,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail, ensure};
+use hopluu_devcluster::federation::LocalNode;
+use hopluu_devcluster::pki::{Caller, Pki};
+use hopluu_devcluster::proxy::{FaultProxy, ProxyStats};
 use hopluu_model::{Clock, DocKind, SystemClock};
 use hopluu_node::config::{Config, Upstream};
 use hopluu_proto::v1 as pb;
-use hopluu_tests::federation::LocalNode;
-use hopluu_tests::pki::{Caller, Pki};
-use hopluu_tests::proxy::{FaultProxy, ProxyStats};
 use tonic::transport::Channel;
 
 use super::chain::NAT;

@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow};
 use automerge::ChangeHash;
+use hopluu_devcluster::federation::{Federation, LocalNode, NodeSpec};
+use hopluu_devcluster::proxy::FaultProxy;
 use hopluu_model::{DocId, MemberId, member};
 use hopluu_proto::v1 as pb;
-use hopluu_tests::federation::{Federation, LocalNode, NodeSpec};
-use hopluu_tests::proxy::FaultProxy;
 use tokio::sync::watch;
 
 use super::{EDIT_LIMIT, NATIONAL_NAME, confirm, first_move, wait_unit};

@@ -6,9 +6,9 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, ensure};
+use hopluu_devcluster::proxy::ProxyStats;
 use hopluu_model::{DocId, member};
 use hopluu_proto::v1 as pb;
-use hopluu_tests::proxy::ProxyStats;
 
 use super::aggregation::cpu_secs;
 use super::chain::{

@@ -24,10 +24,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, ensure};
 use automerge::ChangeHash;
 use clap::{Args, ValueEnum};
+use hopluu_devcluster::federation::{Federation, LocalNode};
+use hopluu_devcluster::proxy::{FaultProxy, ProxyStats};
 use hopluu_model::DocId;
 use hopluu_store::Store;
-use hopluu_tests::federation::{Federation, LocalNode};
-use hopluu_tests::proxy::{FaultProxy, ProxyStats};
 use tokio::sync::watch;
 
 use super::bench_common::{ThrowawayDb, admin_sql};

@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 use automerge::{ChangeHash, ReadDoc};
+use hopluu_devcluster::federation::{Federation, LocalNode};
+use hopluu_devcluster::proxy::ProxyStats;
 use hopluu_model::{Clock, DocId, SystemClock};
 use hopluu_store::peer::FeedDoc;
-use hopluu_tests::federation::{Federation, LocalNode};
-use hopluu_tests::proxy::ProxyStats;
 
 use super::Edge;
 use super::tree::links_in_order;

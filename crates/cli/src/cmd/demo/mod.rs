@@ -1,6 +1,6 @@
 //! `hopluu demo`: a small federation on loopback in one command.
 //!
-//! Real nodes, in this process (`hopluu_tests::federation`): the national
+//! Real nodes, in this process (`hopluu_devcluster::federation`): the national
 //! node `vn`, three provinces (Hậu Giang, Lai Châu, Kiên Giang) and four
 //! district or commune nodes below them, each child dialling its parent
 //! through a proxy the demo can cut. Each level creates the unit records of
@@ -37,9 +37,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use hopluu_devcluster::federation::Federation;
+use hopluu_devcluster::pki::Caller;
 use hopluu_model::{Clock, Date, SystemClock};
-use hopluu_tests::federation::Federation;
-use hopluu_tests::pki::Caller;
 
 mod finish;
 mod links;

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use hopluu_devcluster::federation::{Federation, LocalNode};
 use hopluu_proto::v1 as pb;
-use hopluu_tests::federation::{Federation, LocalNode};
 
 use super::{Grassroots, Recorded, Roster};
 

@@ -2,8 +2,8 @@
 //! members held per node.
 
 use anyhow::{Context, Result};
+use hopluu_devcluster::federation::{Federation, LocalNode};
 use hopluu_proto::v1 as pb;
-use hopluu_tests::federation::{Federation, LocalNode};
 
 use super::NATIONAL;
 use crate::output::{MemberCounts, members_report_table, vnd};

@@ -6,9 +6,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use hopluu_devcluster::federation::NodeSpec;
+use hopluu_devcluster::proxy::ProxyStats;
 use hopluu_proto::v1 as pb;
-use hopluu_tests::federation::NodeSpec;
-use hopluu_tests::proxy::ProxyStats;
 
 use super::links::{converge, edges, list_or_none, present, print_edges};
 use super::people::{clamp, initiative_titles, person, split, work_names};
