@@ -45,7 +45,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, RwLock};
 
 use automerge::Automerge;
-use hopluu_model::{DocId, ModelError, UnitTree};
+use hopluu_model::{Clock, DocId, ModelError, UnitTree};
 use thiserror::Error;
 
 pub use db::{Backend, StoreOptions};
@@ -100,6 +100,9 @@ struct Inner {
     pool: sqlx::AnyPool,
     backend: Backend,
     options: StoreOptions,
+    /// Every time the store writes (feed, receipts, quarantine, peers,
+    /// conflicts) comes from here, so tests and simulations pin it.
+    clock: Arc<dyn Clock>,
     incarnation: Vec<u8>,
     writer: Arc<tokio::sync::Mutex<()>>,
     cache: Mutex<DocCache>,
@@ -119,6 +122,11 @@ impl Store {
 
     pub fn options(&self) -> &StoreOptions {
         &self.inner.options
+    }
+
+    /// The clock given to [`Store::open`]: the time of every write.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.clock
     }
 
     /// Random bytes chosen when the database was created: part of the

@@ -115,13 +115,15 @@ async fn delete_by_doc(conn: &mut AnyConnection, table: &str, doc: i64) -> Resul
 
 /// Rewrites the projection rows that `doc` (stored as `docs.id = row`)
 /// implies, given the heads it had before this write, and keeps the
-/// document's recorded conflicts right ([`conflicts::track`]).
+/// document's recorded conflicts right ([`conflicts::track`]); `now` is
+/// the commit's time.
 pub(crate) async fn apply(
     conn: &mut AnyConnection,
     row: i64,
     id: &DocId,
     doc: &Automerge,
     before: &[ChangeHash],
+    now: i64,
 ) -> Result<()> {
     // The diff since `before` is computed once, and only when needed: for
     // a roster written before (to re-read only the touched members), and
@@ -138,7 +140,7 @@ pub(crate) async fn apply(
         )
     };
     project(conn, row, id, doc, touched).await?;
-    conflicts::track(conn, row, id, doc, found).await
+    conflicts::track(conn, row, id, doc, found, now).await
 }
 
 /// The projection rows of one document; `touched`: the members a roster

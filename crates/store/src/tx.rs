@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use automerge::{Automerge, ChangeHash};
 use hopluu_model::unit::{self, Unit};
-use hopluu_model::{Clock, DocId, DocKind, DocMeta, SystemClock, UnitId, UnitTree};
+use hopluu_model::{DocId, DocKind, DocMeta, UnitId, UnitTree};
 use sqlx::{AssertSqlSafe, Row};
 
 use crate::{Result, Store, StoreError, project};
@@ -225,7 +225,7 @@ impl<'s> WriteTx<'s> {
             peer: peer.to_owned(),
             unit: unit.to_string(),
             applied_upto,
-            now: SystemClock.now_millis(),
+            now: self.store.clock().now_millis(),
         });
     }
 
@@ -235,7 +235,7 @@ impl<'s> WriteTx<'s> {
             peer: peer.to_owned(),
             unit: unit.to_string(),
             acked_upto,
-            now: SystemClock.now_millis(),
+            now: self.store.clock().now_millis(),
         });
     }
 
@@ -282,6 +282,9 @@ impl<'s> WriteTx<'s> {
         let mut committed = Committed::default();
         let mut rows: BTreeMap<DocId, (i64, i64, i64)> = BTreeMap::new();
         let mut units: Vec<Unit> = Vec::new();
+        // One time for the whole commit: its feed entries, conflicts and
+        // rescoped documents were written together.
+        let now = self.store.clock().now_millis();
         if !changed.is_empty() {
             let n = changed.len() as i64;
             let last: i64 = sqlx::query(
@@ -291,7 +294,6 @@ impl<'s> WriteTx<'s> {
             .fetch_one(&mut *self.tx)
             .await?
             .get(0);
-            let now = SystemClock.now_millis();
             let opts = self.store.options().clone();
             for (i, open) in changed.into_iter().enumerate() {
                 let seq = last - n + 1 + i as i64;
@@ -387,7 +389,7 @@ impl<'s> WriteTx<'s> {
                     .bind(now)
                     .execute(&mut *self.tx)
                     .await?;
-                project::apply(&mut self.tx, row, &l.id, &l.doc, &open.base_heads).await?;
+                project::apply(&mut self.tx, row, &l.id, &l.doc, &open.base_heads, now).await?;
                 rows.insert(l.id.clone(), (row, snapshot_len, chunks_len));
                 committed.docs.push((l.id.clone(), seq));
                 if l.id.kind() == DocKind::Unit {
@@ -402,7 +404,7 @@ impl<'s> WriteTx<'s> {
             };
             if !moved.is_empty() {
                 let first = committed.docs.iter().map(|(_, s)| *s).min().unwrap_or(0);
-                committed.rescoped = rescope(&mut self.tx, &moved, first).await?;
+                committed.rescoped = rescope(&mut self.tx, &moved, first, now).await?;
             }
         }
         for w in std::mem::take(&mut self.peer_writes) {
@@ -496,7 +498,12 @@ fn moved_subtrees(tree: &UnitTree, units: &[Unit]) -> Vec<Rescope> {
 /// them), and the unit records of a moved unit's new ancestors. Documents
 /// written by this commit (sequences from `first`) are in the feed already.
 /// Unchanged documents cost a peer nothing: it already has their heads.
-async fn rescope(conn: &mut sqlx::AnyConnection, scopes: &[Rescope], first: i64) -> Result<usize> {
+async fn rescope(
+    conn: &mut sqlx::AnyConnection,
+    scopes: &[Rescope],
+    first: i64,
+    now: i64,
+) -> Result<usize> {
     let mut ids: std::collections::BTreeSet<i64> = std::collections::BTreeSet::new();
     let all: Vec<&UnitId> = scopes.iter().flat_map(|r| &r.subtree).collect();
     let named: std::collections::HashSet<&str> = all.iter().map(|u| u.as_str()).collect();
@@ -547,7 +554,6 @@ async fn rescope(conn: &mut sqlx::AnyConnection, scopes: &[Rescope], first: i64)
             .fetch_one(&mut *conn)
             .await?
             .get(0);
-    let now = SystemClock.now_millis();
     for (i, id) in ids.iter().enumerate() {
         let seq = last - n + 1 + i as i64;
         sqlx::query("UPDATE docs SET seq = $1 WHERE id = $2")

@@ -28,6 +28,7 @@
 //! - [`members`]: roster buckets, paging and search.
 //! - [`reports`]: members, initiatives, awards and works reports.
 //! - [`peers`]: the feed as replication reads it, peer state, rescoping.
+//! - [`clock`]: every time the store writes comes from its clock.
 
 /// Generates the `sqlite` and `postgres` test of every named case of the
 /// calling module.
@@ -54,6 +55,7 @@ macro_rules! suite {
 
 mod cache;
 mod check;
+mod clock;
 mod commit;
 mod compaction;
 mod conflicts;
