@@ -23,6 +23,7 @@
 //! - [`compaction`]: chunks folded into snapshots keep the content.
 //! - [`cache`]: the document cache never serves or stores a stale document.
 //! - [`projections`]: a scripted history, checked after every step.
+//! - [`rows`]: each document kind's projection rows, column by column.
 //! - [`units`]: the closure table through create, move, close and
 //!   out-of-order arrival.
 //! - [`members`]: roster buckets, paging and search.
@@ -69,4 +70,5 @@ mod projections;
 mod quarantine;
 mod receipts;
 mod reports;
+mod rows;
 mod units;
