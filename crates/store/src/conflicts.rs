@@ -64,7 +64,8 @@ use hopluu_model::{
 };
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
-use crate::project::{V, upsert};
+use crate::project::ConflictRow;
+use crate::project::sql::write;
 use crate::{Result, Store, StoreError, WriteTx};
 
 /// A recorded conflict: where it is, not what it holds.
@@ -340,34 +341,16 @@ pub(crate) async fn track(
     let rows = found
         .into_iter()
         .filter(|f| !held.contains(&(f.obj.clone(), f.field.clone())))
-        .map(|f| {
-            vec![
-                row.into(),
-                id.to_string().into(),
-                f.obj.into(),
-                f.field.into(),
-                f.path.into(),
-                f.record.into(),
-                now.into(),
-            ]
-        })
-        .collect::<Vec<Vec<V>>>();
-    upsert(
-        conn,
-        "conflicts",
-        &[
-            "doc",
-            "doc_id",
-            "obj",
-            "field",
-            "path",
-            "record",
-            "detected_at",
-        ],
-        &["doc", "obj", "field"],
-        rows,
-    )
-    .await
+        .map(|f| ConflictRow {
+            doc: row,
+            doc_id: id.to_string(),
+            obj: f.obj,
+            field: f.field,
+            path: f.path,
+            record: f.record,
+            detected_at: now,
+        });
+    write(conn, rows).await
 }
 
 fn count(doc: &Automerge, obj: &ObjId, key: &str) -> usize {
