@@ -17,13 +17,17 @@
 //! # Layout
 //! - [`db`]: opening SQLite or PostgreSQL, pragmas, migrations.
 //! - [`tx`]: [`WriteTx`], documents as snapshot plus chunks, compaction, the feed.
-//! - [`project`]: document -> projection rows.
+//! - [`project`]: document -> projection rows, one typed row per table.
 //! - [`conflicts`]: fields where concurrent writes left more than one value.
 //! - [`read`]: queries over projections and documents.
 //! - [`report`]: the federation's reports (members, initiatives against plan,
 //!   awards, works).
 //! - [`peer`]: what replication needs: the feed as documents to send, and
 //!   per-peer checkpoints and heads.
+//! - [`receipts`]: delivery receipts of documents acknowledged above.
+//! - [`quarantine`]: changes held back by the replication gate.
+//! - [`docs_admin`]: stored documents listed for administrators, and
+//!   compaction on request.
 //!
 //! The store also keeps the unit tree in memory ([`Store::tree`]), updated
 //! by every commit that changes a unit record, and publishes its feed
