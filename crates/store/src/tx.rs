@@ -53,20 +53,24 @@ enum PeerWrite {
         heads: Vec<u8>,
         sync: Option<Vec<u8>>,
     },
-    /// The peer's feed is applied here up to `applied_upto`.
-    Applied {
+    /// How far the peer's feed is applied here, or this node's feed
+    /// acknowledged by the peer.
+    Checkpoint {
         peer: String,
         unit: String,
-        applied_upto: i64,
+        side: Side,
+        upto: i64,
         now: i64,
     },
-    /// The peer has acknowledged this node's feed up to `acked_upto`.
-    Acked {
-        peer: String,
-        unit: String,
-        acked_upto: i64,
-        now: i64,
-    },
+}
+
+/// Which of a peer's two checkpoints a write moves.
+#[derive(Clone, Copy)]
+enum Side {
+    /// The peer's feed, applied here (`peers.applied_upto`).
+    Applied,
+    /// This node's feed, acknowledged by the peer (`peers.acked_upto`).
+    Acked,
 }
 
 impl Committed {
@@ -221,20 +225,22 @@ impl<'s> WriteTx<'s> {
     /// Records, with this transaction, that `peer`'s feed is applied up to
     /// `applied_upto`: durable exactly when what was applied is.
     pub fn set_peer_applied(&mut self, peer: &str, unit: &UnitId, applied_upto: i64) {
-        self.peer_writes.push(PeerWrite::Applied {
+        self.peer_writes.push(PeerWrite::Checkpoint {
             peer: peer.to_owned(),
             unit: unit.to_string(),
-            applied_upto,
+            side: Side::Applied,
+            upto: applied_upto,
             now: self.store.clock().now_millis(),
         });
     }
 
     /// Records that `peer` has acknowledged this node's feed up to `acked_upto`.
     pub fn set_peer_acked(&mut self, peer: &str, unit: &UnitId, acked_upto: i64) {
-        self.peer_writes.push(PeerWrite::Acked {
+        self.peer_writes.push(PeerWrite::Checkpoint {
             peer: peer.to_owned(),
             unit: unit.to_string(),
-            acked_upto,
+            side: Side::Acked,
+            upto: acked_upto,
             now: self.store.clock().now_millis(),
         });
     }
@@ -597,43 +603,36 @@ async fn write_peer(conn: &mut sqlx::AnyConnection, w: PeerWrite) -> Result<()> 
             .execute(&mut *conn)
             .await?;
         }
-        PeerWrite::Applied {
+        PeerWrite::Checkpoint {
             peer,
             unit,
-            applied_upto,
+            side,
+            upto,
             now,
         } => {
-            sqlx::query(
-                "INSERT INTO peers (node_id, unit, applied_upto, acked_upto, last_seen) \
-                 VALUES ($1, $2, $3, 0, $4) \
-                 ON CONFLICT (node_id) DO UPDATE SET unit = excluded.unit, \
-                 applied_upto = excluded.applied_upto, last_seen = excluded.last_seen",
-            )
-            .bind(peer)
-            .bind(unit)
-            .bind(applied_upto)
-            .bind(now)
-            .execute(&mut *conn)
-            .await?;
-        }
-        PeerWrite::Acked {
-            peer,
-            unit,
-            acked_upto,
-            now,
-        } => {
-            sqlx::query(
-                "INSERT INTO peers (node_id, unit, applied_upto, acked_upto, last_seen) \
-                 VALUES ($1, $2, 0, $3, $4) \
-                 ON CONFLICT (node_id) DO UPDATE SET unit = excluded.unit, \
-                 acked_upto = excluded.acked_upto, last_seen = excluded.last_seen",
-            )
-            .bind(peer)
-            .bind(unit)
-            .bind(acked_upto)
-            .bind(now)
-            .execute(&mut *conn)
-            .await?;
+            // A new row starts the other checkpoint at 0; an existing one
+            // keeps it.
+            let sql = match side {
+                Side::Applied => {
+                    "INSERT INTO peers (node_id, unit, applied_upto, acked_upto, last_seen) \
+                     VALUES ($1, $2, $3, 0, $4) \
+                     ON CONFLICT (node_id) DO UPDATE SET unit = excluded.unit, \
+                     applied_upto = excluded.applied_upto, last_seen = excluded.last_seen"
+                }
+                Side::Acked => {
+                    "INSERT INTO peers (node_id, unit, applied_upto, acked_upto, last_seen) \
+                     VALUES ($1, $2, 0, $3, $4) \
+                     ON CONFLICT (node_id) DO UPDATE SET unit = excluded.unit, \
+                     acked_upto = excluded.acked_upto, last_seen = excluded.last_seen"
+                }
+            };
+            sqlx::query(sql)
+                .bind(peer)
+                .bind(unit)
+                .bind(upto)
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
         }
     }
     Ok(())
