@@ -56,9 +56,13 @@ impl View {
     /// A store of our own on the database of a node that runs in another
     /// process (SQLite in WAL mode takes readers from other processes).
     pub async fn open(name: &str, unit: &str, url: &str) -> Result<View> {
-        let store = Store::open(url, StoreOptions::default())
-            .await
-            .with_context(|| format!("opening the database of node {name} at {url}"))?;
+        let store = Store::open(
+            url,
+            StoreOptions::default(),
+            Arc::new(hopluu_model::SystemClock),
+        )
+        .await
+        .with_context(|| format!("opening the database of node {name} at {url}"))?;
         Ok(View {
             name: name.to_owned(),
             unit: UnitId::parse("unit", unit)?,

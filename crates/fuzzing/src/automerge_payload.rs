@@ -421,7 +421,12 @@ fn scratch_dir() -> PathBuf {
 /// as it arrived from the district.
 async fn prepare(path: &Path) -> anyhow::Result<Store> {
     let url = format!("sqlite:{}", path.display());
-    let store = Store::open(&url, receiver_options()).await?;
+    let store = Store::open(
+        &url,
+        receiver_options(),
+        std::sync::Arc::new(hopluu_model::SystemClock),
+    )
+    .await?;
     let units = [
         ("vn", "Tổng Liên đoàn Lao động Việt Nam", "central", None),
         ("hau-giang", "LĐLĐ tỉnh Hậu Giang", "provincial", Some("vn")),
@@ -482,9 +487,13 @@ async fn open_copy(dir: &Path) -> Store {
         }
     }
     let url = format!("sqlite:{}", dir.join(LIVE).display());
-    Store::open(&url, receiver_options())
-        .await
-        .unwrap_or_else(|e| panic!("opening the receiving node's store: {e}"))
+    Store::open(
+        &url,
+        receiver_options(),
+        std::sync::Arc::new(hopluu_model::SystemClock),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("opening the receiving node's store: {e}"))
 }
 
 /// Reads `doc` with every reader of the model, under ids of every kind

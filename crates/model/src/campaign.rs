@@ -174,6 +174,20 @@ pub fn read(id: &DocId, doc: &Automerge) -> Result<Campaign, ModelError> {
     })
 }
 
+/// The campaign this document holds, refused with `closed` ("campaign
+/// {id} {closed}") when it is closed: no edit reopens a closed campaign.
+fn still_open(doc: &Automerge, closed: &str) -> Result<(DocId, Campaign), ModelError> {
+    let id = DocId::Campaign(CampaignId::parse("campaign_id", &Obj::root(doc).str("id"))?);
+    let c = read(&id, doc)?;
+    if c.status == CampaignStatus::Closed {
+        return Err(ModelError::invalid(
+            "campaign_id",
+            format!("campaign {} {closed}", c.id),
+        ));
+    }
+    Ok((id, c))
+}
+
 /// Sets (or replaces) plans for units; the caller checks that each unit
 /// lies in the campaign's scope.
 pub fn set_plans(
@@ -181,17 +195,7 @@ pub fn set_plans(
     author: &Author,
     plans: &[(UnitId, Plan)],
 ) -> Result<Campaign, ModelError> {
-    let id = DocId::Campaign(CampaignId::parse(
-        "campaign_id",
-        &Obj::root(&*doc).str("id"),
-    )?);
-    let c = read(&id, doc)?;
-    if c.status == CampaignStatus::Closed {
-        return Err(ModelError::invalid(
-            "campaign_id",
-            format!("campaign {} is closed", c.id),
-        ));
-    }
+    let (id, _) = still_open(doc, "is closed")?;
     edit(doc, author, "set plans", |tx| {
         let map = am::ensure_map(tx, &automerge::ROOT, "plans")?;
         for (unit, plan) in plans {
@@ -205,17 +209,7 @@ pub fn set_plans(
 }
 
 pub fn close(doc: &mut Automerge, author: &Author, on: Date) -> Result<Campaign, ModelError> {
-    let id = DocId::Campaign(CampaignId::parse(
-        "campaign_id",
-        &Obj::root(&*doc).str("id"),
-    )?);
-    let c = read(&id, doc)?;
-    if c.status == CampaignStatus::Closed {
-        return Err(ModelError::invalid(
-            "campaign_id",
-            format!("campaign {} is already closed", c.id),
-        ));
-    }
+    let (id, c) = still_open(doc, "is already closed")?;
     if on < c.starts_on {
         return Err(ModelError::invalid(
             "closed_on",

@@ -16,6 +16,7 @@
 //! - [`campaign`], [`emulation`], [`award`]: campaigns and plans, initiatives
 //!   and works, the award catalogue, proposals and decisions.
 //! - [`am`]: small helpers over automerge used by the modules above.
+//! - [`error`]: [`ModelError`], naming the field and the reason.
 
 pub mod am;
 pub mod award;

@@ -50,6 +50,7 @@ pub async fn open(config: &Config, clock: Arc<dyn Clock>) -> Result<Arc<App>, No
             bucket_size: config.roster.bucket_size,
             ..StoreOptions::default()
         },
+        clock.clone(),
     )
     .await?;
     tracing::info!(

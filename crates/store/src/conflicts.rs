@@ -59,12 +59,13 @@ use automerge::{
     Automerge, ChangeHash, ObjId, Patch, PatchAction, Prop, ReadDoc, ScalarValue, Value, hydrate,
 };
 use hopluu_model::{
-    Author, Clock, DocId, DocKind, MemberId, ModelError, SystemClock, award, campaign, doc::edit,
-    emulation, ids::clean_text, member, unit,
+    Author, DocId, DocKind, MemberId, ModelError, award, campaign, doc::edit, emulation,
+    ids::clean_text, member, unit,
 };
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
-use crate::project::{V, upsert};
+use crate::project::ConflictRow;
+use crate::project::sql::write;
 use crate::{Result, Store, StoreError, WriteTx};
 
 /// A recorded conflict: where it is, not what it holds.
@@ -305,13 +306,14 @@ pub(crate) fn find(id: &DocId, doc: &Automerge, patches: &[Patch]) -> Vec<Found>
 /// Keeps the `conflicts` rows of document `row` right after a write:
 /// drops those whose field holds one value or none, and records `found`
 /// (the conflicts the write's diff shows; `None` when the write cannot
-/// have made any, see [`linear`]).
+/// have made any, see [`linear`]), stamped `now`.
 pub(crate) async fn track(
     conn: &mut AnyConnection,
     row: i64,
     id: &DocId,
     doc: &Automerge,
     found: Option<Vec<Found>>,
+    now: i64,
 ) -> Result<()> {
     let known = sqlx::query("SELECT id, obj, field FROM conflicts WHERE doc = $1")
         .bind(row)
@@ -336,38 +338,19 @@ pub(crate) async fn track(
     let Some(found) = found else {
         return Ok(());
     };
-    let now = SystemClock.now_millis();
     let rows = found
         .into_iter()
         .filter(|f| !held.contains(&(f.obj.clone(), f.field.clone())))
-        .map(|f| {
-            vec![
-                row.into(),
-                id.to_string().into(),
-                f.obj.into(),
-                f.field.into(),
-                f.path.into(),
-                f.record.into(),
-                now.into(),
-            ]
-        })
-        .collect::<Vec<Vec<V>>>();
-    upsert(
-        conn,
-        "conflicts",
-        &[
-            "doc",
-            "doc_id",
-            "obj",
-            "field",
-            "path",
-            "record",
-            "detected_at",
-        ],
-        &["doc", "obj", "field"],
-        rows,
-    )
-    .await
+        .map(|f| ConflictRow {
+            doc: row,
+            doc_id: id.to_string(),
+            obj: f.obj,
+            field: f.field,
+            path: f.path,
+            record: f.record,
+            detected_at: now,
+        });
+    write(conn, rows).await
 }
 
 fn count(doc: &Automerge, obj: &ObjId, key: &str) -> usize {

@@ -5,6 +5,7 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use hopluu_model::Clock;
 use sqlx::any::AnyPoolOptions;
 use sqlx::{Executor, Row};
 
@@ -95,7 +96,8 @@ impl Store {
     /// SQLite: `sqlite:PATH` (the file and its directory are created);
     /// WAL journal, `synchronous=FULL` (a committed write survives a power
     /// loss), foreign keys on, a busy timeout. PostgreSQL: `postgres://…`.
-    pub async fn open(url: &str, options: StoreOptions) -> Result<Store> {
+    /// `clock` stamps every time the store writes.
+    pub async fn open(url: &str, options: StoreOptions, clock: Arc<dyn Clock>) -> Result<Store> {
         sqlx::any::install_default_drivers();
         let backend = Backend::of_url(url)?;
         let url = match backend {
@@ -154,6 +156,7 @@ impl Store {
                 backend,
                 cache: Mutex::new(DocCache::new(options.cache_docs)),
                 options,
+                clock,
                 incarnation,
                 writer: std::sync::Arc::new(tokio::sync::Mutex::new(())),
                 tree: RwLock::new(Arc::new(tree)),

@@ -17,13 +17,17 @@
 //! # Layout
 //! - [`db`]: opening SQLite or PostgreSQL, pragmas, migrations.
 //! - [`tx`]: [`WriteTx`], documents as snapshot plus chunks, compaction, the feed.
-//! - [`project`]: document -> projection rows.
+//! - [`project`]: document -> projection rows, one typed row per table.
 //! - [`conflicts`]: fields where concurrent writes left more than one value.
 //! - [`read`]: queries over projections and documents.
 //! - [`report`]: the federation's reports (members, initiatives against plan,
 //!   awards, works).
 //! - [`peer`]: what replication needs: the feed as documents to send, and
 //!   per-peer checkpoints and heads.
+//! - [`receipts`]: delivery receipts of documents acknowledged above.
+//! - [`quarantine`]: changes held back by the replication gate.
+//! - [`docs_admin`]: stored documents listed for administrators, and
+//!   compaction on request.
 //!
 //! The store also keeps the unit tree in memory ([`Store::tree`]), updated
 //! by every commit that changes a unit record, and publishes its feed
@@ -45,7 +49,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, RwLock};
 
 use automerge::Automerge;
-use hopluu_model::{DocId, ModelError, UnitTree};
+use hopluu_model::{Clock, DocId, ModelError, UnitTree};
 use thiserror::Error;
 
 pub use db::{Backend, StoreOptions};
@@ -100,6 +104,9 @@ struct Inner {
     pool: sqlx::AnyPool,
     backend: Backend,
     options: StoreOptions,
+    /// Every time the store writes (feed, receipts, quarantine, peers,
+    /// conflicts) comes from here, so tests and simulations pin it.
+    clock: Arc<dyn Clock>,
     incarnation: Vec<u8>,
     writer: Arc<tokio::sync::Mutex<()>>,
     cache: Mutex<DocCache>,
@@ -119,6 +126,11 @@ impl Store {
 
     pub fn options(&self) -> &StoreOptions {
         &self.inner.options
+    }
+
+    /// The clock given to [`Store::open`]: the time of every write.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.clock
     }
 
     /// Random bytes chosen when the database was created: part of the

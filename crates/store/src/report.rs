@@ -74,6 +74,74 @@ async fn groups(store: &Store, unit: &UnitId) -> Result<Vec<(String, String)>> {
     Ok(out)
 }
 
+/// A report's row, summed over a group's subtree.
+trait GroupRow: Default {
+    fn name(&mut self, unit_id: String, unit_name: String);
+    /// Adds this row's counts to `total`.
+    fn add_to(&self, total: &mut Self);
+}
+
+/// The report's rows in [`groups`] order, each found in `by` or empty (the
+/// unit's own row only where it holds records), and their total.
+async fn rollup<R: GroupRow>(
+    store: &Store,
+    unit: &UnitId,
+    mut by: BTreeMap<String, R>,
+) -> Result<(Vec<R>, R)> {
+    let mut out = Vec::new();
+    let mut total = R::default();
+    total.name(unit.to_string(), "Tổng cộng".to_owned());
+    for (id, name) in groups(store, unit).await? {
+        let row = by.remove(&id);
+        if row.is_none() && id == unit.as_str() {
+            continue;
+        }
+        let mut row = row.unwrap_or_default();
+        row.name(id, name);
+        row.add_to(&mut total);
+        out.push(row);
+    }
+    Ok((out, total))
+}
+
+impl GroupRow for MembersRow {
+    fn name(&mut self, unit_id: String, unit_name: String) {
+        (self.unit_id, self.unit_name) = (unit_id, unit_name);
+    }
+    fn add_to(&self, total: &mut Self) {
+        total.total += self.total;
+        total.active += self.active;
+        total.transferred += self.transferred;
+        total.left += self.left;
+        total.ceased += self.ceased;
+        total.male += self.male;
+        total.female += self.female;
+        total.other_gender += self.other_gender;
+    }
+}
+
+impl GroupRow for InitiativesRow {
+    fn name(&mut self, unit_id: String, unit_name: String) {
+        (self.unit_id, self.unit_name) = (unit_id, unit_name);
+    }
+    fn add_to(&self, total: &mut Self) {
+        total.recorded += self.recorded;
+        total.valid += self.valid;
+        total.plan += self.plan;
+    }
+}
+
+impl GroupRow for WorksRow {
+    fn name(&mut self, unit_id: String, unit_name: String) {
+        (self.unit_id, self.unit_name) = (unit_id, unit_name);
+    }
+    fn add_to(&self, total: &mut Self) {
+        total.count += self.count;
+        total.value_vnd += self.value_vnd;
+        total.plaques += self.plaques;
+    }
+}
+
 /// `SELECT group_id, …` joins: the group a record's unit belongs to is the
 /// direct child of `$1` above it, or `$1` itself.
 const GROUP_OF: &str = "(SELECT c.descendant AS unit, g.id AS grp FROM units g \
@@ -112,36 +180,7 @@ impl Store {
                 }
             }
         }
-        let mut out = Vec::new();
-        let mut total = MembersRow {
-            unit_id: unit.to_string(),
-            unit_name: "Tổng cộng".to_owned(),
-            ..Default::default()
-        };
-        for (id, name) in groups(self, unit).await? {
-            let Some(mut row) = by.remove(&id) else {
-                if id != unit.as_str() {
-                    out.push(MembersRow {
-                        unit_id: id,
-                        unit_name: name,
-                        ..Default::default()
-                    });
-                }
-                continue;
-            };
-            row.unit_id = id;
-            row.unit_name = name;
-            total.total += row.total;
-            total.active += row.active;
-            total.transferred += row.transferred;
-            total.left += row.left;
-            total.ceased += row.ceased;
-            total.male += row.male;
-            total.female += row.female;
-            total.other_gender += row.other_gender;
-            out.push(row);
-        }
-        Ok((out, total))
+        rollup(self, unit, by).await
     }
 
     pub async fn initiatives_report(
@@ -177,25 +216,9 @@ impl Store {
         for r in plans {
             by.entry(r.get(0)).or_default().plan = r.get::<i64, _>(1) as u64;
         }
-        let mut out = Vec::new();
-        let mut total = InitiativesRow {
-            unit_id: unit.to_string(),
-            unit_name: "Tổng cộng".to_owned(),
-            ..Default::default()
-        };
-        for (id, name) in groups(self, unit).await? {
-            let row = by.remove(&id);
-            if row.is_none() && id == unit.as_str() {
-                continue;
-            }
-            let mut row = row.unwrap_or_default();
-            row.unit_id = id;
-            row.unit_name = name;
+        let (mut out, mut total) = rollup(self, unit, by).await?;
+        for row in &mut out {
             row.percent_of_plan = percent(row.valid, row.plan);
-            total.recorded += row.recorded;
-            total.valid += row.valid;
-            total.plan += row.plan;
-            out.push(row);
         }
         total.percent_of_plan = percent(total.valid, total.plan);
         // Rank by percentage of plan, then by valid count; ties share a rank.
@@ -264,26 +287,7 @@ impl Store {
             row.value_vnd = r.get(2);
             row.plaques = r.get::<i64, _>(3) as u64;
         }
-        let mut out = Vec::new();
-        let mut total = WorksRow {
-            unit_id: unit.to_string(),
-            unit_name: "Tổng cộng".to_owned(),
-            ..Default::default()
-        };
-        for (id, name) in groups(self, unit).await? {
-            let row = by.remove(&id);
-            if row.is_none() && id == unit.as_str() {
-                continue;
-            }
-            let mut row = row.unwrap_or_default();
-            row.unit_id = id;
-            row.unit_name = name;
-            total.count += row.count;
-            total.value_vnd += row.value_vnd;
-            total.plaques += row.plaques;
-            out.push(row);
-        }
-        Ok((out, total))
+        rollup(self, unit, by).await
     }
 }
 

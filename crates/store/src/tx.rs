@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use automerge::{Automerge, ChangeHash};
 use hopluu_model::unit::{self, Unit};
-use hopluu_model::{Clock, DocId, DocKind, DocMeta, SystemClock, UnitId, UnitTree};
+use hopluu_model::{DocId, DocKind, DocMeta, UnitId, UnitTree};
 use sqlx::{AssertSqlSafe, Row};
 
 use crate::{Result, Store, StoreError, project};
@@ -53,20 +53,24 @@ enum PeerWrite {
         heads: Vec<u8>,
         sync: Option<Vec<u8>>,
     },
-    /// The peer's feed is applied here up to `applied_upto`.
-    Applied {
+    /// How far the peer's feed is applied here, or this node's feed
+    /// acknowledged by the peer.
+    Checkpoint {
         peer: String,
         unit: String,
-        applied_upto: i64,
+        side: Side,
+        upto: i64,
         now: i64,
     },
-    /// The peer has acknowledged this node's feed up to `acked_upto`.
-    Acked {
-        peer: String,
-        unit: String,
-        acked_upto: i64,
-        now: i64,
-    },
+}
+
+/// Which of a peer's two checkpoints a write moves.
+#[derive(Clone, Copy)]
+enum Side {
+    /// The peer's feed, applied here (`peers.applied_upto`).
+    Applied,
+    /// This node's feed, acknowledged by the peer (`peers.acked_upto`).
+    Acked,
 }
 
 impl Committed {
@@ -221,21 +225,23 @@ impl<'s> WriteTx<'s> {
     /// Records, with this transaction, that `peer`'s feed is applied up to
     /// `applied_upto`: durable exactly when what was applied is.
     pub fn set_peer_applied(&mut self, peer: &str, unit: &UnitId, applied_upto: i64) {
-        self.peer_writes.push(PeerWrite::Applied {
+        self.peer_writes.push(PeerWrite::Checkpoint {
             peer: peer.to_owned(),
             unit: unit.to_string(),
-            applied_upto,
-            now: SystemClock.now_millis(),
+            side: Side::Applied,
+            upto: applied_upto,
+            now: self.store.clock().now_millis(),
         });
     }
 
     /// Records that `peer` has acknowledged this node's feed up to `acked_upto`.
     pub fn set_peer_acked(&mut self, peer: &str, unit: &UnitId, acked_upto: i64) {
-        self.peer_writes.push(PeerWrite::Acked {
+        self.peer_writes.push(PeerWrite::Checkpoint {
             peer: peer.to_owned(),
             unit: unit.to_string(),
-            acked_upto,
-            now: SystemClock.now_millis(),
+            side: Side::Acked,
+            upto: acked_upto,
+            now: self.store.clock().now_millis(),
         });
     }
 
@@ -282,6 +288,9 @@ impl<'s> WriteTx<'s> {
         let mut committed = Committed::default();
         let mut rows: BTreeMap<DocId, (i64, i64, i64)> = BTreeMap::new();
         let mut units: Vec<Unit> = Vec::new();
+        // One time for the whole commit: its feed entries, conflicts and
+        // rescoped documents were written together.
+        let now = self.store.clock().now_millis();
         if !changed.is_empty() {
             let n = changed.len() as i64;
             let last: i64 = sqlx::query(
@@ -291,7 +300,6 @@ impl<'s> WriteTx<'s> {
             .fetch_one(&mut *self.tx)
             .await?
             .get(0);
-            let now = SystemClock.now_millis();
             let opts = self.store.options().clone();
             for (i, open) in changed.into_iter().enumerate() {
                 let seq = last - n + 1 + i as i64;
@@ -387,7 +395,7 @@ impl<'s> WriteTx<'s> {
                     .bind(now)
                     .execute(&mut *self.tx)
                     .await?;
-                project::apply(&mut self.tx, row, &l.id, &l.doc, &open.base_heads).await?;
+                project::apply(&mut self.tx, row, &l.id, &l.doc, &open.base_heads, now).await?;
                 rows.insert(l.id.clone(), (row, snapshot_len, chunks_len));
                 committed.docs.push((l.id.clone(), seq));
                 if l.id.kind() == DocKind::Unit {
@@ -402,7 +410,7 @@ impl<'s> WriteTx<'s> {
             };
             if !moved.is_empty() {
                 let first = committed.docs.iter().map(|(_, s)| *s).min().unwrap_or(0);
-                committed.rescoped = rescope(&mut self.tx, &moved, first).await?;
+                committed.rescoped = rescope(&mut self.tx, &moved, first, now).await?;
             }
         }
         for w in std::mem::take(&mut self.peer_writes) {
@@ -496,7 +504,12 @@ fn moved_subtrees(tree: &UnitTree, units: &[Unit]) -> Vec<Rescope> {
 /// them), and the unit records of a moved unit's new ancestors. Documents
 /// written by this commit (sequences from `first`) are in the feed already.
 /// Unchanged documents cost a peer nothing: it already has their heads.
-async fn rescope(conn: &mut sqlx::AnyConnection, scopes: &[Rescope], first: i64) -> Result<usize> {
+async fn rescope(
+    conn: &mut sqlx::AnyConnection,
+    scopes: &[Rescope],
+    first: i64,
+    now: i64,
+) -> Result<usize> {
     let mut ids: std::collections::BTreeSet<i64> = std::collections::BTreeSet::new();
     let all: Vec<&UnitId> = scopes.iter().flat_map(|r| &r.subtree).collect();
     let named: std::collections::HashSet<&str> = all.iter().map(|u| u.as_str()).collect();
@@ -547,7 +560,6 @@ async fn rescope(conn: &mut sqlx::AnyConnection, scopes: &[Rescope], first: i64)
             .fetch_one(&mut *conn)
             .await?
             .get(0);
-    let now = SystemClock.now_millis();
     for (i, id) in ids.iter().enumerate() {
         let seq = last - n + 1 + i as i64;
         sqlx::query("UPDATE docs SET seq = $1 WHERE id = $2")
@@ -591,43 +603,36 @@ async fn write_peer(conn: &mut sqlx::AnyConnection, w: PeerWrite) -> Result<()> 
             .execute(&mut *conn)
             .await?;
         }
-        PeerWrite::Applied {
+        PeerWrite::Checkpoint {
             peer,
             unit,
-            applied_upto,
+            side,
+            upto,
             now,
         } => {
-            sqlx::query(
-                "INSERT INTO peers (node_id, unit, applied_upto, acked_upto, last_seen) \
-                 VALUES ($1, $2, $3, 0, $4) \
-                 ON CONFLICT (node_id) DO UPDATE SET unit = excluded.unit, \
-                 applied_upto = excluded.applied_upto, last_seen = excluded.last_seen",
-            )
-            .bind(peer)
-            .bind(unit)
-            .bind(applied_upto)
-            .bind(now)
-            .execute(&mut *conn)
-            .await?;
-        }
-        PeerWrite::Acked {
-            peer,
-            unit,
-            acked_upto,
-            now,
-        } => {
-            sqlx::query(
-                "INSERT INTO peers (node_id, unit, applied_upto, acked_upto, last_seen) \
-                 VALUES ($1, $2, 0, $3, $4) \
-                 ON CONFLICT (node_id) DO UPDATE SET unit = excluded.unit, \
-                 acked_upto = excluded.acked_upto, last_seen = excluded.last_seen",
-            )
-            .bind(peer)
-            .bind(unit)
-            .bind(acked_upto)
-            .bind(now)
-            .execute(&mut *conn)
-            .await?;
+            // A new row starts the other checkpoint at 0; an existing one
+            // keeps it.
+            let sql = match side {
+                Side::Applied => {
+                    "INSERT INTO peers (node_id, unit, applied_upto, acked_upto, last_seen) \
+                     VALUES ($1, $2, $3, 0, $4) \
+                     ON CONFLICT (node_id) DO UPDATE SET unit = excluded.unit, \
+                     applied_upto = excluded.applied_upto, last_seen = excluded.last_seen"
+                }
+                Side::Acked => {
+                    "INSERT INTO peers (node_id, unit, applied_upto, acked_upto, last_seen) \
+                     VALUES ($1, $2, 0, $3, $4) \
+                     ON CONFLICT (node_id) DO UPDATE SET unit = excluded.unit, \
+                     acked_upto = excluded.acked_upto, last_seen = excluded.last_seen"
+                }
+            };
+            sqlx::query(sql)
+                .bind(peer)
+                .bind(unit)
+                .bind(upto)
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
         }
     }
     Ok(())

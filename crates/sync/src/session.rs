@@ -465,7 +465,7 @@ impl Session {
             unit: peer.unit.clone(),
             is_child: matches!(self.role, Role::Acceptor),
         };
-        let now = hopluu_model::Clock::now_millis(&hopluu_model::SystemClock);
+        let now = self.replica.store.clock().now_millis();
         let store = self.replica.store.clone();
         let mut tx = store.begin().await?;
         // Read under the writer lock: a session with another peer may have
@@ -493,7 +493,7 @@ impl Session {
             batch: b.id,
             applied_upto: self.applied,
             docs: acks.into_vec(),
-            at: hopluu_model::Clock::now_millis(&hopluu_model::SystemClock),
+            at: store.clock().now_millis(),
         })
     }
 }

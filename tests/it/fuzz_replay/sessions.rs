@@ -27,9 +27,13 @@ impl Node {
             max_connections: 2,
             ..StoreOptions::default()
         };
-        let store = Store::open(&url, options)
-            .await
-            .with_context(|| format!("opening {url}"))?;
+        let store = Store::open(
+            &url,
+            options,
+            std::sync::Arc::new(hopluu_model::SystemClock),
+        )
+        .await
+        .with_context(|| format!("opening {url}"))?;
         Ok(Node { id, store })
     }
 

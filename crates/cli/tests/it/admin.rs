@@ -49,7 +49,11 @@ fn quarantine_two(node: &Node) -> (DocId, ChangeHash, ChangeHash) {
     tokio::runtime::Runtime::new()
         .unwrap()
         .block_on(async move {
-            let store = Store::open(&url, StoreOptions::default())
+            let store = Store::open(
+                &url,
+                StoreOptions::default(),
+                std::sync::Arc::new(hopluu_model::SystemClock),
+            )
                 .await
                 .expect("the node's database opens beside it");
             let doc = member::roster_doc(&UnitId::parse("unit", "hg-truong-a").unwrap(), 0);

@@ -7,6 +7,7 @@
 //! writes at time 0, so nothing here reads the system clock.
 
 mod awards;
+mod buckets;
 mod campaigns;
 mod members;
 mod merge;

@@ -14,7 +14,7 @@ use hopluu_model::{Author, DocId, ModelError};
 use hopluu_store::Store;
 use hopluu_store::conflicts::{self, Conflict, ConflictFilter, Resolution};
 
-use crate::harness::{add_member, author, mid, roster_of, small_tree, today, uid};
+use crate::harness::{add_member, author, mid, now, roster_of, small_tree, today, uid};
 
 suite!(
     case_concurrent_edits_are_recorded_and_a_resolution_clears_them,
@@ -22,6 +22,7 @@ suite!(
     case_a_later_overwrite_clears_a_conflict,
     case_a_new_document_holding_a_conflict_is_found,
     case_bad_resolutions_are_refused_and_write_nothing,
+    case_a_conflict_is_stamped_with_the_store_clock,
 );
 
 /// The actor of a node hosting `unit`, writing at `time_millis`.
@@ -423,5 +424,16 @@ pub async fn case_bad_resolutions_are_refused_and_write_nothing(store: Store) ->
     conflicts::resolve(doc, &author(&store), &g, &Resolution::Keep(keep.op_id))?;
     tx.commit().await?;
     no_conflict(&store).await?;
+    Ok(())
+}
+
+/// The time a conflict was found is the merging store's, not a writer's.
+pub async fn case_a_conflict_is_stamped_with_the_store_clock(store: Store) -> Result<()> {
+    small_tree(&store).await?;
+    add_member(&store, "g1", "m-1", "Nguyễn Văn An", "male", "G1-0001").await?;
+    let (roster, a, b) = two_edits(&store, "m-1").await?;
+    merge(&store, &roster, a.into_iter().chain(b).collect()).await?;
+    let c = only_conflict(&store).await?;
+    ensure!(c.detected_at == now(), "{c:?}");
     Ok(())
 }

@@ -1,9 +1,11 @@
 //! Backends, the runner, fixtures and write helpers.
 //!
-//! Time is explicit: [`TODAY`] is fixed and every change is made at time 0
-//! by the actor of node `node-t` (with the store's incarnation).
+//! Time is explicit: [`TODAY`] is fixed, the store's clock is stopped on it
+//! ([`clock`]), and every change is made at time 0 by the actor of node
+//! `node-t` (with the store's incarnation).
 
 use std::future::Future;
+use std::sync::Arc;
 
 use anyhow::{Context, Result, bail, ensure};
 use automerge::Automerge;
@@ -13,8 +15,8 @@ use hopluu_model::emulation::{self, InitiativeStatus, NewInitiative, NewWork};
 use hopluu_model::member::{self, Member, MemberInput, MemberStatus, NewMember};
 use hopluu_model::unit::{self, Decision, KindCatalogue, NewUnit, Unit};
 use hopluu_model::{
-    Author, AwardId, CampaignId, Date, DocId, InitiativeId, KindId, MemberId, ModelError,
-    ProposalId, UnitId,
+    Author, AwardId, CampaignId, Clock, Date, DocId, FixedClock, InitiativeId, KindId, MemberId,
+    ModelError, ProposalId, UnitId,
 };
 use hopluu_store::{Backend, Store, StoreOptions};
 use sqlx::{AssertSqlSafe, Connection, Row};
@@ -42,6 +44,17 @@ pub fn options() -> StoreOptions {
     }
 }
 
+/// The store's clock, stopped at [`TODAY`]: every time the store writes
+/// is [`now`].
+pub fn clock() -> Arc<dyn Clock> {
+    Arc::new(FixedClock(today()))
+}
+
+/// The time every store write carries, ms since the epoch.
+pub fn now() -> i64 {
+    FixedClock(today()).now_millis()
+}
+
 /// Runs `case` on a fresh database of `kind`, then checks the store's
 /// consistency and integrity, then removes the database.
 pub async fn run<F, Fut>(kind: Kind, case: F) -> Result<()>
@@ -53,14 +66,14 @@ where
         Kind::Sqlite => {
             let dir = tempfile::TempDir::new().context("temporary directory")?;
             let url = format!("sqlite:{}/node.sqlite", dir.path().display());
-            let store = Store::open(&url, options())
+            let store = Store::open(&url, options(), clock())
                 .await
                 .with_context(|| format!("opening SQLite at {url}"))?;
             run_on(store, case).await
         }
         Kind::Postgres => {
             let db = PgDatabase::create().await;
-            let store = Store::open(&db.url, options())
+            let store = Store::open(&db.url, options(), clock())
                 .await
                 .with_context(|| format!("opening PostgreSQL database {}", db.name))?;
             let r = run_on(store, case).await;
@@ -211,7 +224,7 @@ pub async fn reopen_with(store: &Store, options: StoreOptions) -> Result<Store> 
             pg_url_for(&pg_admin_url(), &name)
         }
     };
-    Ok(Store::open(&url, options).await?)
+    Ok(Store::open(&url, options, store.clock().clone()).await?)
 }
 
 // ---------------------------------------------------------------- fixtures

@@ -23,11 +23,13 @@
 //! - [`compaction`]: chunks folded into snapshots keep the content.
 //! - [`cache`]: the document cache never serves or stores a stale document.
 //! - [`projections`]: a scripted history, checked after every step.
+//! - [`rows`]: each document kind's projection rows, column by column.
 //! - [`units`]: the closure table through create, move, close and
 //!   out-of-order arrival.
 //! - [`members`]: roster buckets, paging and search.
 //! - [`reports`]: members, initiatives, awards and works reports.
 //! - [`peers`]: the feed as replication reads it, peer state, rescoping.
+//! - [`clock`]: every time the store writes comes from its clock.
 
 /// Generates the `sqlite` and `postgres` test of every named case of the
 /// calling module.
@@ -54,6 +56,7 @@ macro_rules! suite {
 
 mod cache;
 mod check;
+mod clock;
 mod commit;
 mod compaction;
 mod conflicts;
@@ -67,4 +70,5 @@ mod projections;
 mod quarantine;
 mod receipts;
 mod reports;
+mod rows;
 mod units;

@@ -89,7 +89,16 @@ pub fn store_url(dir: &Path, node: &str) -> String {
 }
 
 pub async fn open(url: &str, options: StoreOptions) -> Store {
-    Store::open(url, options)
+    open_with_clock(url, options, std::sync::Arc::new(hopluu_model::SystemClock)).await
+}
+
+/// [`open`] with the store's clock chosen by the test.
+pub async fn open_with_clock(
+    url: &str,
+    options: StoreOptions,
+    clock: std::sync::Arc<dyn hopluu_model::Clock>,
+) -> Store {
+    Store::open(url, options, clock)
         .await
         .unwrap_or_else(|e| panic!("opening {url}: {e}"))
 }

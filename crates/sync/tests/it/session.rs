@@ -648,3 +648,42 @@ async fn a_private_roster_waits_for_the_records_that_place_its_node() {
     assert_eq!(ack.applied_upto, 5);
     assert_eq!(g1.heads(&private).await, vn.heads(&private).await);
 }
+
+/// Every time a session writes comes from its store's clock: the parent's
+/// acknowledgements (and so the receipts its child keeps of them) and the
+/// parent's record of its child.
+#[tokio::test(flavor = "current_thread")]
+async fn a_session_stamps_acks_receipts_and_peers_with_the_store_clock() {
+    let dir = fixtures::tempdir();
+    let (mut vn, p1, ids) = national_and_province(&dir, 3).await;
+    let fixed = hopluu_model::FixedClock(hopluu_model::Date::new(2025, 9, 1).unwrap());
+    let at = hopluu_model::Clock::now_millis(&fixed);
+    vn.store.close().await;
+    vn.store = fixtures::open_with_clock(&vn.url, options(), std::sync::Arc::new(fixed)).await;
+    let g1 = roster("g1");
+    let mut wire = Wire::open(&p1, &vn, limits()).await;
+    wire.run().await;
+    // An edit at the province goes up, so the national node acknowledges
+    // a document the province then keeps a receipt of.
+    p1.edit("g1", &ids[1], "Tổ trưởng công đoàn").await;
+    wire.run().await;
+    let acks: Vec<i64> = wire
+        .log
+        .iter()
+        .filter_map(|(d, f)| match (d, f) {
+            (Dir::Down, Frame::Ack(a)) => Some(a.at),
+            _ => None,
+        })
+        .collect();
+    assert!(!acks.is_empty(), "the national node acknowledged");
+    assert!(acks.iter().all(|t| *t == at), "{acks:?}");
+    wire.close().await;
+    let receipts = p1.store.receipts_of(&g1).await.unwrap();
+    assert!(
+        receipts.iter().any(|r| r.node_id == "node-vn"),
+        "{receipts:?}"
+    );
+    assert!(receipts.iter().all(|r| r.at == at), "{receipts:?}");
+    let child = vn.store.peer("node-p1").await.unwrap().expect("p1 known");
+    assert_eq!(child.last_seen, at);
+}

@@ -1,0 +1,208 @@
+//! Projections: SQL rows derived from documents, written in the same
+//! transaction as the document change they come from.
+//!
+//! Roster documents are projected incrementally: the automerge diff between
+//! the heads before and after the write names the members that changed, and
+//! only their rows are rewritten (a 1,000-member roster does not rewrite
+//! 1,000 rows for one edit). Smaller documents are projected whole.
+//!
+//! - [`sql`]: the [`sql::Row`] trait and the batched upsert behind it.
+//! - [`rows`]: one typed row per projection table.
+//! - [`unit`]: units and the closure table.
+
+mod rows;
+pub(crate) mod sql;
+mod unit;
+
+use std::collections::BTreeSet;
+
+use automerge::{Automerge, ChangeHash};
+use hopluu_model::{DocId, UnitId, award, campaign, emulation, member};
+use sqlx::{AnyConnection, Row as _};
+
+use crate::{Result, conflicts};
+pub(crate) use rows::ConflictRow;
+use rows::{
+    AwardRow, CampaignRow, InitiativeRow, MemberRow, PlanRow, PrivateRow, ProposalRow,
+    RecipientRow, RegistrationRow, WorkRow,
+};
+use sql::{delete_by_doc, write};
+
+/// Rewrites the projection rows that `doc` (stored as `docs.id = row`)
+/// implies, given the heads it had before this write, and keeps the
+/// document's recorded conflicts right ([`conflicts::track`]); `now` is
+/// the commit's time.
+pub(crate) async fn apply(
+    conn: &mut AnyConnection,
+    row: i64,
+    id: &DocId,
+    doc: &Automerge,
+    before: &[ChangeHash],
+    now: i64,
+) -> Result<()> {
+    // The diff since `before` is computed once, and only when needed: for
+    // a roster written before (to re-read only the touched members), and
+    // for a write that merged concurrent changes (to find new conflicts).
+    let (touched, found) = {
+        let roster =
+            !before.is_empty() && matches!(id, DocId::Roster { .. } | DocId::RosterPrivate { .. });
+        let merged = !conflicts::linear(doc, before);
+        let patches = (roster || merged).then(|| doc.diff(before, &doc.get_heads()));
+        let patches = patches.as_deref().unwrap_or_default();
+        (
+            roster.then(|| member::touched_members(patches)).flatten(),
+            merged.then(|| conflicts::find(id, doc, patches)),
+        )
+    };
+    project(conn, row, id, doc, touched).await?;
+    conflicts::track(conn, row, id, doc, found, now).await
+}
+
+/// The projection rows of one document; `touched`: the members a roster
+/// write touched (`None`: all of them).
+async fn project(
+    conn: &mut AnyConnection,
+    row: i64,
+    id: &DocId,
+    doc: &Automerge,
+    touched: Option<BTreeSet<String>>,
+) -> Result<()> {
+    match id {
+        DocId::Unit(_) => unit::project(conn, row, id, doc).await,
+        DocId::Roster { bucket, .. } => project_roster(conn, row, *bucket, doc, touched).await,
+        DocId::RosterPrivate { unit, bucket } => {
+            project_private(conn, unit, *bucket, doc, touched).await
+        }
+        DocId::Campaign(_) => project_campaign(conn, row, id, doc).await,
+        DocId::Emulation { .. } => project_emulation(conn, row, doc).await,
+        DocId::Proposal(_) => project_proposal(conn, row, id, doc).await,
+        DocId::Award(_) => project_award(conn, row, id, doc).await,
+    }
+}
+
+/// A public roster bucket: the touched members' rows.
+async fn project_roster(
+    conn: &mut AnyConnection,
+    row: i64,
+    bucket: u32,
+    doc: &Automerge,
+    touched: Option<BTreeSet<String>>,
+) -> Result<()> {
+    let members = member::read_many(doc, touched.as_ref())?;
+    write(conn, members.iter().map(|m| MemberRow::new(m, row, bucket))).await
+}
+
+/// A private roster bucket: the touched members' rows, and the rows of
+/// members it no longer holds removed.
+async fn project_private(
+    conn: &mut AnyConnection,
+    unit: &UnitId,
+    bucket: u32,
+    doc: &Automerge,
+    touched: Option<BTreeSet<String>>,
+) -> Result<()> {
+    let held = member::read_private(doc, touched.as_ref())?;
+    forget_private_rows(conn, unit, bucket, touched, &held).await?;
+    let rows = held
+        .into_iter()
+        .map(|(m, p)| PrivateRow::new(&m, unit, bucket, p));
+    write(conn, rows).await
+}
+
+/// A campaign and its plans (the plans rewritten whole).
+async fn project_campaign(
+    conn: &mut AnyConnection,
+    row: i64,
+    id: &DocId,
+    doc: &Automerge,
+) -> Result<()> {
+    let c = campaign::read(id, doc)?;
+    write(conn, [CampaignRow::new(&c, row)]).await?;
+    sqlx::query("DELETE FROM campaign_plans WHERE campaign = $1")
+        .bind(c.id.as_str())
+        .execute(&mut *conn)
+        .await?;
+    write(conn, c.plans.iter().map(|(u, p)| PlanRow::new(&c, u, p))).await
+}
+
+/// A unit's emulation in a campaign: its registration, and its
+/// initiatives and works (rewritten whole).
+async fn project_emulation(conn: &mut AnyConnection, row: i64, doc: &Automerge) -> Result<()> {
+    let e = emulation::read(doc)?;
+    write(conn, [RegistrationRow::new(&e, row)]).await?;
+    delete_by_doc(conn, "initiatives", row).await?;
+    delete_by_doc(conn, "works", row).await?;
+    let initiatives = e.initiatives.iter().map(|i| InitiativeRow::new(&e, i, row));
+    write(conn, initiatives).await?;
+    write(conn, e.works.iter().map(|w| WorkRow::new(&e, w, row))).await
+}
+
+async fn project_proposal(
+    conn: &mut AnyConnection,
+    row: i64,
+    id: &DocId,
+    doc: &Automerge,
+) -> Result<()> {
+    let p = award::read_proposal(id, doc)?;
+    write(conn, [ProposalRow::new(&p, row)]).await
+}
+
+/// An award decision and its recipients (rewritten whole).
+async fn project_award(
+    conn: &mut AnyConnection,
+    row: i64,
+    id: &DocId,
+    doc: &Automerge,
+) -> Result<()> {
+    let a = award::read_award(id, doc)?;
+    write(conn, [AwardRow::new(&a, row)]).await?;
+    sqlx::query("DELETE FROM award_recipients WHERE award = $1")
+        .bind(a.id.as_str())
+        .execute(&mut *conn)
+        .await?;
+    let recipients = a
+        .recipients
+        .iter()
+        .enumerate()
+        .map(|(n, r)| RecipientRow::new(&a, n, r));
+    write(conn, recipients).await
+}
+
+/// Deletes the `member_private` rows of this private roster bucket whose
+/// member it no longer holds (removed by a de-identification): among the
+/// touched members, or among all of the bucket's rows when the whole
+/// document is re-read. A row projected from another bucket of the unit
+/// (a member placed twice) is that bucket's to keep or remove.
+async fn forget_private_rows(
+    conn: &mut AnyConnection,
+    unit: &UnitId,
+    bucket: u32,
+    touched: Option<BTreeSet<String>>,
+    held: &[(hopluu_model::MemberId, member::PrivateData)],
+) -> Result<()> {
+    let candidates: BTreeSet<String> = match touched {
+        Some(t) => t,
+        None => {
+            sqlx::query("SELECT member_id FROM member_private WHERE unit_id = $1 AND bucket = $2")
+                .bind(unit.as_str())
+                .bind(i64::from(bucket))
+                .fetch_all(&mut *conn)
+                .await?
+                .iter()
+                .map(|r| r.get::<String, _>(0))
+                .collect()
+        }
+    };
+    let held: BTreeSet<&str> = held.iter().map(|(m, _)| m.as_str()).collect();
+    for gone in candidates.iter().filter(|c| !held.contains(c.as_str())) {
+        sqlx::query(
+            "DELETE FROM member_private WHERE member_id = $1 AND unit_id = $2 AND bucket = $3",
+        )
+        .bind(gone.as_str())
+        .bind(unit.as_str())
+        .bind(i64::from(bucket))
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,80 @@
+//! Units: the `units` row, and the closure table kept right when a unit
+//! is new or its parent changed.
+
+use automerge::Automerge;
+use hopluu_model::{DocId, unit};
+use sqlx::{AnyConnection, AssertSqlSafe, Row};
+
+use super::rows::UnitRow;
+use super::sql::write;
+use crate::Result;
+
+/// Projects a unit and keeps the closure table right. When the parent link
+/// is new or changed, the unit's whole subtree (found by parent links, so a
+/// child that arrived before its parent is attached too) is re-linked.
+pub(super) async fn project(
+    conn: &mut AnyConnection,
+    row: i64,
+    id: &DocId,
+    doc: &Automerge,
+) -> Result<()> {
+    let u = unit::read(id, doc)?;
+    let old_parent: Option<Option<String>> = sqlx::query("SELECT parent FROM units WHERE id = $1")
+        .bind(u.id.as_str())
+        .fetch_optional(&mut *conn)
+        .await?
+        .map(|r| r.get(0));
+    let parent = u.parent.as_ref().map(|p| p.to_string());
+    write(conn, [UnitRow::new(&u, row)]).await?;
+    // The root stores no parent: keep NULL rather than '' for it.
+    if parent.is_none() {
+        sqlx::query("UPDATE units SET parent = NULL WHERE id = $1")
+            .bind(u.id.as_str())
+            .execute(&mut *conn)
+            .await?;
+    }
+    if old_parent.as_ref() == Some(&parent) {
+        return Ok(());
+    }
+    relink(conn, u.id.as_str(), parent.as_deref()).await
+}
+
+const SUBTREE: &str = "WITH RECURSIVE sub(id, d) AS ( \
+        SELECT CAST($1 AS TEXT), 0 \
+        UNION SELECT u.id, sub.d + 1 FROM units u JOIN sub ON u.parent = sub.id WHERE sub.d < 64)";
+
+async fn relink(conn: &mut AnyConnection, unit: &str, parent: Option<&str>) -> Result<()> {
+    sqlx::query(AssertSqlSafe(format!(
+        "{SUBTREE} DELETE FROM unit_closure WHERE descendant IN (SELECT id FROM sub)"
+    )))
+    .bind(unit)
+    .execute(&mut *conn)
+    .await?;
+    // Paths inside the subtree.
+    sqlx::query(AssertSqlSafe(format!(
+        "{SUBTREE}, pairs(anc, des, d) AS ( \
+            SELECT id, id, 0 FROM sub \
+            UNION SELECT p.anc, u.id, p.d + 1 FROM pairs p JOIN units u ON u.parent = p.des WHERE p.d < 64) \
+         INSERT INTO unit_closure (ancestor, descendant, depth) \
+         SELECT anc, des, MIN(d) FROM pairs GROUP BY anc, des \
+         ON CONFLICT (ancestor, descendant) DO NOTHING"
+    )))
+    .bind(unit)
+    .execute(&mut *conn)
+    .await?;
+    // Paths from the parent's ancestors (and the parent) into the subtree.
+    if let Some(parent) = parent {
+        sqlx::query(AssertSqlSafe(format!(
+            "{SUBTREE} INSERT INTO unit_closure (ancestor, descendant, depth) \
+             SELECT c.ancestor, sub.id, MIN(c.depth + 1 + sub.d) FROM unit_closure c, sub \
+             WHERE c.descendant = $2 AND c.ancestor NOT IN (SELECT id FROM sub) \
+             GROUP BY c.ancestor, sub.id \
+             ON CONFLICT (ancestor, descendant) DO NOTHING"
+        )))
+        .bind(unit)
+        .bind(parent)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
