@@ -127,39 +127,55 @@ pub(crate) fn heads_from_bytes(b: &[u8]) -> Vec<ChangeHash> {
 }
 
 /// Loads a stored document through `conn` (None if it is not stored).
+///
+/// The row and its chunks are read in one statement, so they come from
+/// one snapshot of the database on both backends. Read in two, a
+/// compaction (or a write that folds the chunks into a new snapshot)
+/// committed in between would hand back the old snapshot without the
+/// chunks it folded: an older document, missing acknowledged changes, that
+/// the cache would then keep.
 pub(crate) async fn load(conn: &mut sqlx::AnyConnection, id: &DocId) -> Result<Option<Loaded>> {
     let key = id.to_string();
-    let Some(row) =
-        sqlx::query("SELECT id, snapshot, snapshot_len, chunks_len FROM docs WHERE doc_id = $1")
-            .bind(&key)
-            .fetch_optional(&mut *conn)
-            .await?
-    else {
+    // Part 0 is the row (its snapshot as `data`), parts 1 its chunks in
+    // order; the chunk branch reports 0 for the row's own columns.
+    let rows = sqlx::query(
+        "SELECT CAST(0 AS BIGINT) AS part, CAST(0 AS BIGINT) AS seq, d.id, d.snapshot AS data, \
+                d.snapshot_len, d.chunks_len \
+         FROM docs d WHERE d.doc_id = $1 \
+         UNION ALL \
+         SELECT CAST(1 AS BIGINT), c.seq, c.doc, c.data, CAST(0 AS BIGINT), CAST(0 AS BIGINT) \
+         FROM doc_chunks c JOIN docs d ON c.doc = d.id WHERE d.doc_id = $1 \
+         ORDER BY part, seq",
+    )
+    .bind(&key)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut rows = rows.into_iter();
+    let Some(row) = rows.next() else {
         return Ok(None);
     };
-    let row_id: i64 = row.get(0);
-    let snapshot: Vec<u8> = row.get(1);
-    let corrupt = |e: automerge::AutomergeError| StoreError::Corrupt {
+    let corrupt = |reason: String| StoreError::Corrupt {
         doc: key.clone(),
-        reason: e.to_string(),
+        reason,
     };
-    let mut doc = Automerge::load(&snapshot).map_err(corrupt)?;
-    let chunks_len: i64 = row.get(3);
-    if chunks_len > 0 {
-        let chunks = sqlx::query("SELECT data FROM doc_chunks WHERE doc = $1 ORDER BY seq")
-            .bind(row_id)
-            .fetch_all(&mut *conn)
-            .await?;
-        for c in chunks {
-            let data: Vec<u8> = c.get(0);
-            doc.load_incremental(&data).map_err(corrupt)?;
-        }
+    let part: i64 = row.try_get(0)?;
+    if part != 0 {
+        return Err(corrupt("chunks without their document row".into()));
+    }
+    let row_id: i64 = row.get(2);
+    let snapshot: Vec<u8> = row.get(3);
+    let mut doc = Automerge::load(&snapshot).map_err(|e| corrupt(e.to_string()))?;
+    let chunks_len: i64 = row.get(5);
+    for c in rows {
+        let data: Vec<u8> = c.get(3);
+        doc.load_incremental(&data)
+            .map_err(|e| corrupt(e.to_string()))?;
     }
     Ok(Some(Loaded {
         id: id.clone(),
         doc,
         row: Some(row_id),
-        snapshot_len: row.get(2),
+        snapshot_len: row.get(4),
         chunks_len,
     }))
 }

@@ -67,15 +67,32 @@ async fn quarantine_is_listed_released_and_discarded_through_the_app() -> Result
     assert_eq!(field(&m), "note");
     assert_eq!(app.counts().await?.quarantine_held, 2);
 
-    // Releasing the first releases the one waiting on it.
+    // Releasing the first applies it; the one waiting on it is judged
+    // again, and stays held for what it is (not authorised).
     let d = app
         .decide_quarantine(Decide::Release, held[0].id, "admin", "checked by phone")
         .await?;
-    assert_eq!(d.changes, 2);
+    assert_eq!(d.changes, 1);
     assert_eq!(d.entry.state, QuarantineState::Released);
     assert_eq!(d.entry.decided_by.as_deref(), Some("admin"));
-    let heads = app.store().doc_heads(&doc).await?.unwrap_or_default();
-    assert_eq!(heads, vec![second], "both changes applied");
+    assert_eq!(d.entry.decided_at, Some(FixedClock(today()).now_millis()));
+    assert_eq!(app.store().doc_heads(&doc).await?, Some(vec![first]));
+    let still = app
+        .quarantine_list(&QuarantineQuery {
+            state: Some(QuarantineState::Held),
+            ..Default::default()
+        })
+        .await?;
+    assert_eq!(still.len(), 1);
+    assert_eq!(
+        (still[0].hash, still[0].code.as_str()),
+        (second, "not-authorised")
+    );
+    let d = app
+        .decide_quarantine(Decide::Release, still[0].id, "admin", "")
+        .await?;
+    assert_eq!(d.changes, 1);
+    assert_eq!(app.store().doc_heads(&doc).await?, Some(vec![second]));
 
     // A decided entry cannot be decided again: a precondition naming `id`.
     let m = refusal(

@@ -10,8 +10,8 @@ use anyhow::{Context, Result, ensure};
 use automerge::ChangeHash;
 use hopluu_model::member::{self, Member, MemberUpdate};
 use hopluu_model::{DocId, DocKind};
-use hopluu_store::Store;
 use hopluu_store::docs_admin::{DocFilter, PeerHeads};
+use hopluu_store::{Store, StoreOptions};
 use sqlx::Row;
 
 use crate::harness::*;
@@ -22,6 +22,7 @@ suite!(
     case_compact_folds_every_chunk_keeping_heads,
     case_compact_beside_concurrent_writes_loses_nothing,
     case_compact_stopped_anywhere_leaves_every_document_whole,
+    case_a_cold_read_racing_a_compaction_sees_every_change,
 );
 
 /// The small tree, a campaign of p1, six members in g1 and g2 (g1's roster
@@ -419,5 +420,53 @@ pub async fn case_compact_stopped_anywhere_leaves_every_document_whole(store: St
         let loc = store.current_member_loc(&m.id).await?.context("member")?;
         ensure!(store.member(&loc).await?.as_ref() == Some(m), "{}", m.id);
     }
+    Ok(())
+}
+
+/// Regression (`compact_stopped_anywhere…` failed once under load: "roster/g1
+/// loads to other heads"). A document read from the database (a cache
+/// miss) took its row and its chunks in two statements; a compaction
+/// committed between them handed back the old snapshot without the chunks
+/// it had folded, an older document that the cache then kept. Here a
+/// reader with no cache loads the document again and again while
+/// compactions fold it: every load must show every change written.
+pub async fn case_a_cold_read_racing_a_compaction_sees_every_change(store: Store) -> Result<()> {
+    let mut members = populate(&store).await?;
+    let roster = member::roster_doc(&hopluu_model::UnitId::parse("unit", "g1")?, 0);
+    let reader = reopen_with(
+        &store,
+        StoreOptions {
+            cache_docs: 0,
+            ..store.options().clone()
+        },
+    )
+    .await?;
+    for round in 0..40 {
+        let i = round % members.len();
+        members[i] = set_position(&store, &members[i], &format!("Lượt {round}")).await?;
+        let want = store.doc_heads(&roster).await?.context("stored")?;
+        let compact = async {
+            store.compaction(0).await?.run(|_| {}).await?;
+            anyhow::Ok(())
+        };
+        let read = async {
+            for _ in 0..8 {
+                let heads = reader
+                    .read_doc(&roster, |d| d.get_heads())
+                    .await?
+                    .context("stored")?;
+                ensure!(
+                    heads == want,
+                    "round {round}: a read beside a compaction lost changes"
+                );
+                tokio::task::yield_now().await;
+            }
+            anyhow::Ok(())
+        };
+        let (c, r) = tokio::join!(compact, read);
+        c?;
+        r?;
+    }
+    reader.close().await;
     Ok(())
 }
