@@ -19,6 +19,8 @@
 //! - [`tx`]: [`WriteTx`], documents as snapshot plus chunks, compaction, the feed.
 //! - [`project`]: document -> projection rows, one typed row per table.
 //! - [`conflicts`]: fields where concurrent writes left more than one value.
+//! - [`place`]: a new member placed in its roster bucket, record and
+//!   private entry ([`WriteTx::add_new_member`]).
 //! - [`read`]: queries over projections and documents.
 //! - [`report`]: the federation's reports (members, initiatives against plan,
 //!   awards, works).
@@ -38,6 +40,7 @@ pub mod conflicts;
 pub mod db;
 pub mod docs_admin;
 pub mod peer;
+pub mod place;
 pub mod project;
 pub mod quarantine;
 pub mod read;

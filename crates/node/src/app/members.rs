@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use hopluu_model::member::{
-    self, Member, MemberInput, MemberStatus, MemberUpdate, NewMember, PrivateData, choose_bucket,
+    self, Member, MemberInput, MemberStatus, MemberUpdate, NewMember, PrivateData,
 };
 use hopluu_model::{CardNumber, Date, MemberId, ModelError, UnitId};
 use hopluu_store::WriteTx;
@@ -24,13 +24,6 @@ pub struct Change<'a> {
 impl App {
     // ---- members -----------------------------------------------------
 
-    /// Where a new member of `unit` goes, given the counts so far.
-    fn place(&self, id: &MemberId, counts: &HashMap<u32, usize>) -> u32 {
-        choose_bucket(id, self.store.options().bucket_size, |b| {
-            counts.get(&b).copied().unwrap_or(0)
-        })
-    }
-
     async fn write_new_member(
         &self,
         tx: &mut WriteTx<'_>,
@@ -39,27 +32,9 @@ impl App {
         new: &NewMember,
     ) -> Result<Member> {
         let id = MemberId::generate();
-        let bucket = self.place(&id, counts);
-        *counts.entry(bucket).or_default() += 1;
-        let m = member::joining(id.clone(), unit.clone(), new);
-        let author = self.author();
-        member::add(
-            tx.doc(&member::roster_doc(unit, bucket)).await?,
-            &author,
-            unit,
-            bucket,
-            &m,
-        )?;
-        if !new.private.is_empty() {
-            member::put_private(
-                tx.doc(&member::private_doc(unit, bucket)).await?,
-                &author,
-                unit,
-                bucket,
-                &id,
-                &new.private,
-            )?;
-        }
+        let (m, _) = tx
+            .add_new_member(&self.author(), unit, &id, new, counts)
+            .await?;
         Ok(m)
     }
 
@@ -375,7 +350,7 @@ impl App {
             Some(l) => l.bucket,
             None => {
                 let counts = tx.bucket_counts(&to).await?;
-                self.place(&id, &counts)
+                tx.bucket_for(&id, &counts)
             }
         };
         let m = member::transfer_in(

@@ -166,6 +166,18 @@ fn member_input(name: &str, card: &str, national_id: &str) -> MemberInput {
     }
 }
 
+/// A member's CCCD in the fixtures, from its id (empty: no personal data).
+fn national_id(id: &MemberId, private: bool) -> String {
+    if private {
+        format!(
+            "0011900{:05}",
+            hopluu_model::ids::stable_hash(id.as_str()) % 100_000
+        )
+    } else {
+        String::new()
+    }
+}
+
 /// Adds a member to a grassroots unit as the node does: the bucket from
 /// the projection's counts, the public record, then (when `private`) the
 /// private one. Returns the commit and the bucket.
@@ -178,38 +190,13 @@ pub async fn add_member(
     card: &str,
     private: bool,
 ) -> Result<(Written, u32), StoreError> {
-    let national_id = if private {
-        format!(
-            "0011900{:05}",
-            hopluu_model::ids::stable_hash(id.as_str()) % 100_000
-        )
-    } else {
-        String::new()
-    };
+    let national_id = national_id(id, private);
     let new = NewMember::parse(&member_input(name, card, &national_id), today())?;
-    let m = member::joining(id.clone(), unit.clone(), &new);
     let mut tx = store.begin().await?;
-    let counts = tx.bucket_counts(unit).await?;
-    let bucket = member::choose_bucket(id, store.options().bucket_size, |b| {
-        counts.get(&b).copied().unwrap_or(0)
-    });
-    member::add(
-        tx.doc(&member::roster_doc(unit, bucket)).await?,
-        author,
-        unit,
-        bucket,
-        &m,
-    )?;
-    if !new.private.is_empty() {
-        member::put_private(
-            tx.doc(&member::private_doc(unit, bucket)).await?,
-            author,
-            unit,
-            bucket,
-            id,
-            &new.private,
-        )?;
-    }
+    let mut counts = tx.bucket_counts(unit).await?;
+    let (_, bucket) = tx
+        .add_new_member(author, unit, id, &new, &mut counts)
+        .await?;
     Ok((commit(store, tx).await?, bucket))
 }
 
@@ -226,37 +213,10 @@ pub async fn import_members(
     let mut tx = store.begin().await?;
     let mut counts = tx.bucket_counts(unit).await?;
     for (id, name, card) in members {
-        let national_id = if private {
-            format!(
-                "0011900{:05}",
-                hopluu_model::ids::stable_hash(id.as_str()) % 100_000
-            )
-        } else {
-            String::new()
-        };
+        let national_id = national_id(id, private);
         let new = NewMember::parse(&member_input(name, card, &national_id), today())?;
-        let bucket = member::choose_bucket(id, store.options().bucket_size, |b| {
-            counts.get(&b).copied().unwrap_or(0)
-        });
-        *counts.entry(bucket).or_default() += 1;
-        let m = member::joining(id.clone(), unit.clone(), &new);
-        member::add(
-            tx.doc(&member::roster_doc(unit, bucket)).await?,
-            author,
-            unit,
-            bucket,
-            &m,
-        )?;
-        if !new.private.is_empty() {
-            member::put_private(
-                tx.doc(&member::private_doc(unit, bucket)).await?,
-                author,
-                unit,
-                bucket,
-                id,
-                &new.private,
-            )?;
-        }
+        tx.add_new_member(author, unit, id, &new, &mut counts)
+            .await?;
     }
     commit(store, tx).await
 }

@@ -1,0 +1,56 @@
+//! Placing a new member: the roster bucket it joins (by the counts the
+//! write has seen so far), its public record, and its private entry when
+//! it has personal data. One path for the node's add and import and for
+//! every fixture that writes members as the node does.
+
+use std::collections::HashMap;
+
+use hopluu_model::member::{self, Member, NewMember};
+use hopluu_model::{Author, MemberId, UnitId};
+
+use crate::{Result, WriteTx};
+
+impl WriteTx<'_> {
+    /// The bucket member `id` joins, given the members per bucket so far
+    /// (a full bucket is passed over).
+    pub fn bucket_for(&self, id: &MemberId, counts: &HashMap<u32, usize>) -> u32 {
+        member::choose_bucket(id, self.store().options().bucket_size, |b| {
+            counts.get(&b).copied().unwrap_or(0)
+        })
+    }
+
+    /// Writes new member `id` of `unit` in this transaction. `counts`
+    /// holds the members per bucket of `unit` (start from
+    /// [`WriteTx::bucket_counts`]) and is updated, so a batch of members
+    /// fills the buckets as it goes. Returns the record and its bucket.
+    pub async fn add_new_member(
+        &mut self,
+        author: &Author,
+        unit: &UnitId,
+        id: &MemberId,
+        new: &NewMember,
+        counts: &mut HashMap<u32, usize>,
+    ) -> Result<(Member, u32)> {
+        let bucket = self.bucket_for(id, counts);
+        *counts.entry(bucket).or_default() += 1;
+        let m = member::joining(id.clone(), unit.clone(), new);
+        member::add(
+            self.doc(&member::roster_doc(unit, bucket)).await?,
+            author,
+            unit,
+            bucket,
+            &m,
+        )?;
+        if !new.private.is_empty() {
+            member::put_private(
+                self.doc(&member::private_doc(unit, bucket)).await?,
+                author,
+                unit,
+                bucket,
+                id,
+                &new.private,
+            )?;
+        }
+        Ok((m, bucket))
+    }
+}
