@@ -150,6 +150,15 @@ fn sender_of(tree: &UnitTree, me: &UnitId, e: &QuarantineEntry) -> Sender {
     }
 }
 
+/// The document a held entry is of: a damaged entry when its id does not
+/// parse.
+fn entry_doc(entry: &QuarantineEntry) -> Result<DocId, SyncError> {
+    DocId::parse("doc_id", &entry.doc).map_err(|e| SyncError::DamagedEntry {
+        id: entry.id,
+        reason: e.to_string(),
+    })
+}
+
 /// Applies a held change on an administrator's word (`by`), then whatever
 /// waited on it and now passes. Returns the changes applied.
 pub async fn release(
@@ -160,10 +169,7 @@ pub async fn release(
     by: &str,
     now: i64,
 ) -> Result<usize, SyncError> {
-    let id = DocId::parse("doc_id", &entry.doc).map_err(|e| SyncError::DamagedEntry {
-        id: entry.id,
-        reason: e.to_string(),
-    })?;
+    let id = entry_doc(entry)?;
     let change = entry_change(entry).ok_or_else(|| SyncError::DamagedEntry {
         id: entry.id,
         reason: "it holds no change".into(),
@@ -216,10 +222,7 @@ pub async fn discard(
     by: &str,
     now: i64,
 ) -> Result<usize, SyncError> {
-    let id = DocId::parse("doc_id", &entry.doc).map_err(|e| SyncError::DamagedEntry {
-        id: entry.id,
-        reason: e.to_string(),
-    })?;
+    let id = entry_doc(entry)?;
     let mut gone = vec![entry.hash];
     let mut n = 0;
     while let Some(h) = gone.pop() {
