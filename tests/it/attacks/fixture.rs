@@ -201,7 +201,7 @@ pub(super) const ROWS: &[&str] = &[
 
 impl Snapshot {
     pub(super) async fn of(n: &LocalNode) -> Result<Snapshot> {
-        let store = &n.app.store();
+        let store = n.app.store();
         let mut docs = BTreeMap::new();
         for id in store.doc_ids().await? {
             let heads = store.doc_heads(&id).await?.unwrap_or_default();

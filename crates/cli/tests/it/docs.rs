@@ -49,7 +49,7 @@ async fn until_synced(tree: &Tree) {
             let roster = roster.clone();
             async move {
                 let heads = tree.fed.node(VT).app.store().doc_heads(&roster).await?;
-                let hg = &tree.fed.node(HG).app.store();
+                let hg = tree.fed.node(HG).app.store();
                 let mut synced = heads.is_some()
                     && tree.fed.node(VN).app.store().doc_heads(&roster).await? == heads
                     && hg.doc_heads(&roster).await? == heads;

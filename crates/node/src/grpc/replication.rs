@@ -55,10 +55,7 @@ impl pb::replication_service_server::ReplicationService for ReplicationGrpc {
             a => Some(hopluu_model::DocId::parse("after", a).map_err(NodeError::from)?),
         };
         let app = self.0.app();
-        let page = app
-            .scope_heads(&caller, after.as_ref(), r.limit)
-            .await
-            .map_err(NodeError::from)?;
+        let page = app.scope_heads(&caller, after.as_ref(), r.limit).await?;
         Ok(Response::new(pb::ScopeHeadsResponse {
             node_id: app.node_id.clone(),
             unit_id: app.unit.to_string(),
@@ -81,12 +78,7 @@ impl pb::replication_service_server::ReplicationService for ReplicationGrpc {
             .into_iter()
             .map(|d| scope_doc_from_pb("docs", d).map_err(NodeError::from))
             .collect::<Result<Vec<_>, _>>()?;
-        let missing = self
-            .0
-            .app()
-            .missing_changes(&caller, &asks)
-            .await
-            .map_err(NodeError::from)?;
+        let missing = self.0.app().missing_changes(&caller, &asks).await?;
         Ok(Response::new(pb::MissingChangesResponse {
             docs: missing.into_iter().map(scope_doc_to_pb).collect(),
         }))

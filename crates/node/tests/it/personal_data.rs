@@ -396,7 +396,7 @@ async fn deidentify_removes_personal_data_from_reads_projections_and_documents()
     }
 
     // Projections: no member_private row left for her; the other member's stays.
-    let store = &node.app.store();
+    let store = node.app.store();
     let her_id = MemberId::parse("member", &her.id)?;
     for (unit, _) in &places {
         assert!(store.private_data(&her_id, unit).await?.is_none());

@@ -150,7 +150,7 @@ impl Chain {
         };
         let acked = Instant::now();
         let deadline = tokio::time::Instant::now() + EDIT_LIMIT;
-        let store = &dist.app.store();
+        let store = dist.app.store();
         let locate = async {
             let doc = match known.clone() {
                 Some(d) => d,
@@ -178,10 +178,10 @@ impl Chain {
         );
         let (doc, heads) = located?;
         let targets = [(doc.clone(), heads.clone())];
-        let pt = confirm(&prov.app.store(), &mut pf, pt?, &targets, deadline)
+        let pt = confirm(prov.app.store(), &mut pf, pt?, &targets, deadline)
             .await
             .context("at the province")?;
-        let nt = confirm(&nat.app.store(), &mut nf, nt?, &targets, deadline)
+        let nt = confirm(nat.app.store(), &mut nf, nt?, &targets, deadline)
             .await
             .context("at the national node")?;
         let before = self.heads.get(&doc).cloned().unwrap_or_default();
@@ -233,7 +233,7 @@ impl Chain {
         let deadline = tokio::time::Instant::now() + EDIT_LIMIT * 4;
         let targets = self.district_heads(docs).await?;
         let at = first_move(nf, n0, deadline).await?;
-        confirm(&self.node(NAT).app.store(), nf, at, &targets, deadline).await
+        confirm(self.node(NAT).app.store(), nf, at, &targets, deadline).await
     }
 
     /// Bytes of the district's changes to `docs` since `before`.
