@@ -585,9 +585,7 @@ impl App {
             }
             (None, Some(card)) => {
                 let card = CardNumber::parse("card_number", card)?;
-                self.store.active_card(&card).await?.ok_or_else(|| {
-                    NodeError::Refused(ModelError::not_found("active member with card", &card))
-                })?
+                self.card_holder(&card).await?
             }
             (None, None) => return Err(invalid("key", "give a member_id or a card_number")),
         };
@@ -602,6 +600,40 @@ impl App {
             None
         };
         Ok((m, private))
+    }
+
+    /// The member card `card` names: its active holder; with none, the one
+    /// member whose records carry it, in whatever status (a member who
+    /// left or ceased is still found by card). A card that passed from
+    /// one person to another and is held by nobody now is ambiguous: the
+    /// refusal names the members, to be asked by id.
+    async fn card_holder(&self, card: &CardNumber) -> Result<MemberLoc> {
+        if let Some(loc) = self.store.active_card(card).await? {
+            return Ok(loc);
+        }
+        let mut ids: Vec<MemberId> = self
+            .store
+            .card_records(card)
+            .await?
+            .into_iter()
+            .map(|l| l.member)
+            .collect();
+        ids.dedup();
+        match ids.as_slice() {
+            [] => Err(ModelError::not_found("member with card", card).into()),
+            [one] => self.store.current_member_loc(one).await?.ok_or_else(|| {
+                NodeError::Refused(ModelError::not_found("member", one))
+            }),
+            many => Err(ModelError::precondition(
+                "card_number",
+                format!(
+                    "card {card} was held by {} members, none of them active now ({}): ask by member_id",
+                    many.len(),
+                    many.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+            )
+            .into()),
+        }
     }
 
     pub async fn list_members(

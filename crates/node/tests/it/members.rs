@@ -637,3 +637,54 @@ async fn end_membership_left_and_ceased() -> Result<()> {
     assert_ne!(again.id, a.id);
     node.stop().await
 }
+
+/// A member who left or ceased is still found by card; a card given to
+/// someone new answers its active holder; a card held by several people,
+/// none active, is refused naming them.
+#[tokio::test]
+async fn an_ended_member_is_found_by_card() -> Result<()> {
+    let node = Node::with_tree().await?;
+    let m = node
+        .add(HG_A, person("Đinh Thị Hà", "HG-0100", pb::Gender::Female))
+        .await?;
+    node.end(&m.id, pb::MemberStatus::Ceased, "Giải thể công đoàn cơ sở")
+        .await?;
+    let got = node
+        .members()
+        .get_member(by_card("HG-0100", false))
+        .await?
+        .into_inner();
+    assert_eq!(
+        (got.id.as_str(), got.status),
+        (m.id.as_str(), pb::MemberStatus::Ceased as i32)
+    );
+    let s = expect_code(
+        node.members().get_member(by_card("HG-9999", false)).await,
+        Code::NotFound,
+    );
+    assert!(s.message().contains("HG-9999"), "{s:?}");
+
+    let n = node
+        .add(HG_B, person("Lý Văn Minh", "HG-0100", pb::Gender::Male))
+        .await?;
+    let got = node
+        .members()
+        .get_member(by_card("HG-0100", false))
+        .await?
+        .into_inner();
+    assert_eq!(got.id, n.id, "the active holder answers");
+
+    node.end(&n.id, pb::MemberStatus::Left, "chuyển vùng")
+        .await?;
+    let s = expect_code(
+        node.members().get_member(by_card("HG-0100", false)).await,
+        Code::FailedPrecondition,
+    );
+    assert!(
+        s.message().starts_with("card_number: ")
+            && s.message().contains(&m.id)
+            && s.message().contains(&n.id),
+        "{s:?}"
+    );
+    node.stop().await
+}
