@@ -17,13 +17,21 @@ const MAX_LIST: u32 = 1000;
 /// A decision's note goes to the node's log: keep it short.
 pub const MAX_NOTE_CHARS: usize = 500;
 
-/// What `hopluu status` counts at this node.
+/// What any caller may learn of this node's store (`GetNodeInfo`): cheap
+/// reads only, as peers and monitors ask often.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NodeCounts {
+pub struct NodeSummary {
     /// `sqlite` or `postgres`.
     pub database: &'static str,
     pub feed_position: u64,
     pub documents: u64,
+}
+
+/// What `hopluu status` counts at this node: the summary, the quarantine
+/// and the conflicts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeCounts {
+    pub summary: NodeSummary,
     pub quarantine_held: u64,
     pub quarantine_released: u64,
     pub quarantine_discarded: u64,
@@ -105,14 +113,21 @@ fn gate_error(e: SyncError) -> NodeError {
 }
 
 impl App {
+    /// The store's backend, feed position and document count.
+    pub async fn summary(&self) -> Result<NodeSummary> {
+        Ok(NodeSummary {
+            database: self.store.backend().as_str(),
+            feed_position: self.store.feed_position().await?.max(0) as u64,
+            documents: self.store.doc_count().await?.max(0) as u64,
+        })
+    }
+
     /// The counts `hopluu status` shows.
     pub async fn counts(&self) -> Result<NodeCounts> {
         let q = self.store.quarantine_counts().await?;
         let count = |s| q.get(&s).copied().unwrap_or(0).max(0) as u64;
         Ok(NodeCounts {
-            database: self.store.backend().as_str(),
-            feed_position: self.store.feed_position().await?.max(0) as u64,
-            documents: self.store.doc_count().await?.max(0) as u64,
+            summary: self.summary().await?,
             quarantine_held: count(QuarantineState::Held),
             quarantine_released: count(QuarantineState::Released),
             quarantine_discarded: count(QuarantineState::Discarded),

@@ -611,14 +611,7 @@ impl App {
         if let Some(loc) = self.store.active_card(card).await? {
             return Ok(loc);
         }
-        let mut ids: Vec<MemberId> = self
-            .store
-            .card_records(card)
-            .await?
-            .into_iter()
-            .map(|l| l.member)
-            .collect();
-        ids.dedup();
+        let ids = self.card_members(card).await?;
         match ids.as_slice() {
             [] => Err(ModelError::not_found("member with card", card).into()),
             [one] => self.store.current_member_loc(one).await?.ok_or_else(|| {

@@ -93,6 +93,12 @@ impl App {
 
     /// The member a card names, when it names exactly one.
     pub async fn card_member(&self, card: &CardNumber) -> Result<Option<MemberId>> {
+        let mut ids = self.card_members(card).await?;
+        Ok((ids.len() == 1).then(|| ids.remove(0)))
+    }
+
+    /// Every member whose records carry `card`, in any status, each once.
+    pub(super) async fn card_members(&self, card: &CardNumber) -> Result<Vec<MemberId>> {
         let mut ids: Vec<MemberId> = self
             .store
             .card_records(card)
@@ -100,8 +106,9 @@ impl App {
             .into_iter()
             .map(|l| l.member)
             .collect();
+        // Ordered by member id: one member's records lie together.
         ids.dedup();
-        Ok((ids.len() == 1).then(|| ids.remove(0)))
+        Ok(ids)
     }
 
     /// The unit that launched a campaign (none: not known here).

@@ -144,11 +144,11 @@ impl pb::admin_service_server::AdminService for AdminGrpc {
             node_id: app.node_id.clone(),
             unit_id: app.unit.to_string(),
             unit_name: app.unit_name(),
-            database: counts.database.to_owned(),
+            database: counts.summary.database.to_owned(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
             uptime_seconds: app.uptime_seconds(),
-            feed_position: counts.feed_position,
-            documents: counts.documents,
+            feed_position: counts.summary.feed_position,
+            documents: counts.summary.documents,
             tls: self
                 .tls
                 .as_ref()

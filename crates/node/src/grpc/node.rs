@@ -11,15 +11,15 @@ impl pb::node_service_server::NodeService for Services {
         // Any certificate: peers and monitors check a node's id and version.
         auth::anyone(req, "GetNodeInfo")?;
         let app = &self.app;
-        let counts = app.counts().await?;
+        let summary = app.summary().await?;
         Ok(Response::new(pb::NodeInfo {
             node_id: app.node_id.clone(),
             unit_id: app.unit.to_string(),
             unit_name: app.unit_name(),
-            database: counts.database.to_owned(),
+            database: summary.database.to_owned(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
-            feed_position: counts.feed_position,
-            documents: counts.documents,
+            feed_position: summary.feed_position,
+            documents: summary.documents,
             uptime_seconds: app.uptime_seconds(),
         }))
     }
