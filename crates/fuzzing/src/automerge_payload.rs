@@ -516,6 +516,7 @@ fn read_through_model(doc: &Automerge) {
                 DocKind::Campaign => drop(campaign::read(&id, doc)),
                 DocKind::Proposal => drop(award::read_proposal(&id, doc)),
                 DocKind::Award => drop(award::read_award(&id, doc)),
+                DocKind::Decision => drop(hopluu_model::reorg::read(&id, doc)),
                 DocKind::Roster | DocKind::RosterPrivate | DocKind::Emulation => {}
             }
         }
@@ -546,5 +547,6 @@ fn ids_of_every_kind(u: &UnitId) -> Vec<DocId> {
     ];
     ids.extend(DocId::parse("doc_id", "proposal/p1").ok());
     ids.extend(DocId::parse("doc_id", "award/a1").ok());
+    ids.extend(DocId::parse("doc_id", "decision/d1").ok());
     ids
 }

@@ -15,6 +15,7 @@
 //! | `emulation/{unit}/{campaign}` | the unit |
 //! | `proposal/{id}` | the proposing unit |
 //! | `award/{id}` | the deciding unit |
+//! | `decision/{id}` | the issuing unit (a reorganisation decision) |
 
 use std::fmt;
 use std::str::FromStr;
@@ -24,7 +25,7 @@ use automerge::{ActorId, Automerge};
 
 use crate::am::Obj;
 use crate::error::ModelError;
-use crate::ids::{AwardId, CampaignId, ProposalId, UnitId};
+use crate::ids::{AwardId, CampaignId, DecisionId, ProposalId, UnitId};
 
 /// The schema version written into every document's root (`v`). A reader
 /// refuses documents from a newer major schema instead of misreading them.
@@ -39,10 +40,11 @@ pub enum DocKind {
     Emulation,
     Proposal,
     Award,
+    Decision,
 }
 
 impl DocKind {
-    pub const ALL: [DocKind; 7] = [
+    pub const ALL: [DocKind; 8] = [
         DocKind::Unit,
         DocKind::Roster,
         DocKind::RosterPrivate,
@@ -50,6 +52,7 @@ impl DocKind {
         DocKind::Emulation,
         DocKind::Proposal,
         DocKind::Award,
+        DocKind::Decision,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -61,6 +64,7 @@ impl DocKind {
             DocKind::Emulation => "emulation",
             DocKind::Proposal => "proposal",
             DocKind::Award => "award",
+            DocKind::Decision => "decision",
         }
     }
 
@@ -79,6 +83,7 @@ pub enum DocId {
     Emulation { unit: UnitId, campaign: CampaignId },
     Proposal(ProposalId),
     Award(AwardId),
+    Decision(DecisionId),
 }
 
 impl DocId {
@@ -91,6 +96,7 @@ impl DocId {
             DocId::Emulation { .. } => DocKind::Emulation,
             DocId::Proposal(_) => DocKind::Proposal,
             DocId::Award(_) => DocKind::Award,
+            DocId::Decision(_) => DocKind::Decision,
         }
     }
 
@@ -138,6 +144,7 @@ impl DocId {
             },
             (DocKind::Proposal, 1) => DocId::Proposal(ProposalId::parse(field, rest[0])?),
             (DocKind::Award, 1) => DocId::Award(AwardId::parse(field, rest[0])?),
+            (DocKind::Decision, 1) => DocId::Decision(DecisionId::parse(field, rest[0])?),
             _ => return Err(bad()),
         };
         // Only the canonical form is an id: `roster/u/0` is spelled `roster/u`.
@@ -160,6 +167,7 @@ impl fmt::Display for DocId {
             DocId::Emulation { unit, campaign } => write!(f, "emulation/{unit}/{campaign}"),
             DocId::Proposal(p) => write!(f, "proposal/{p}"),
             DocId::Award(a) => write!(f, "award/{a}"),
+            DocId::Decision(d) => write!(f, "decision/{d}"),
         }
     }
 }
@@ -178,6 +186,7 @@ pub struct DocMeta {
     pub id: DocId,
     pub owner: UnitId,
     /// Campaigns: the scope unit. Awards: the recipients' units.
+    /// Decisions: the issuing unit (they flow down its subtree).
     /// Proposals: the unit the proposal is addressed to.
     pub addressed: Vec<UnitId>,
 }

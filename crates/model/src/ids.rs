@@ -131,6 +131,10 @@ opaque_id!(
     AwardId, 'a'
 );
 opaque_id!(
+    /// A reorganisation decision (quyết định sắp xếp tổ chức).
+    DecisionId, 'd'
+);
+opaque_id!(
     /// A kind of unit or of award in a catalogue.
     KindId, 'k'
 );

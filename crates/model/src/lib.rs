@@ -15,6 +15,8 @@
 //! - [`member`]: members, roster documents and their hash buckets, private data.
 //! - [`campaign`], [`emulation`], [`award`]: campaigns and plans, initiatives
 //!   and works, the award catalogue, proposals and decisions.
+//! - [`reorg`]: reorganisation decisions: a plan of steps, checked whole
+//!   against the tree ([`reorg::simulate`]), and its `decision/{id}` document.
 //! - [`am`]: small helpers over automerge used by the modules above.
 //! - [`error`]: [`ModelError`], naming the field and the reason.
 
@@ -27,6 +29,7 @@ pub mod emulation;
 pub mod error;
 pub mod ids;
 pub mod member;
+pub mod reorg;
 pub mod tree;
 pub mod unit;
 
@@ -34,7 +37,7 @@ pub use date::{Clock, Date, FixedClock, SystemClock};
 pub use doc::{Author, DocId, DocKind, DocMeta};
 pub use error::ModelError;
 pub use ids::{
-    AwardId, CampaignId, CardNumber, InitiativeId, KindId, MemberId, NationalId, ProposalId,
-    UnitId, WorkId,
+    AwardId, CampaignId, CardNumber, DecisionId, InitiativeId, KindId, MemberId, NationalId,
+    ProposalId, UnitId, WorkId,
 };
 pub use tree::UnitTree;

@@ -244,7 +244,7 @@ impl UnitTree {
                 // Its own subtree's records, its own record, its ancestors'.
                 owned_below || self.is_within(node_unit, u)
             }
-            DocKind::Campaign => {
+            DocKind::Campaign | DocKind::Decision => {
                 // Covers the node when the scope is above it or inside it.
                 owned_below
                     || meta

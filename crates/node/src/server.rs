@@ -317,6 +317,9 @@ impl NodeServer {
             .set_serving::<pb::report_service_server::ReportServiceServer<Services>>()
             .await;
         health
+            .set_serving::<pb::reorg_service_server::ReorgServiceServer<Services>>()
+            .await;
+        health
             .set_serving::<pb::node_service_server::NodeServiceServer<Services>>()
             .await;
         health
@@ -362,6 +365,7 @@ impl NodeServer {
             .add_service(svc!(emulation_service_server::EmulationServiceServer))
             .add_service(svc!(award_service_server::AwardServiceServer))
             .add_service(svc!(report_service_server::ReportServiceServer))
+            .add_service(svc!(reorg_service_server::ReorgServiceServer))
             .add_service(svc!(node_service_server::NodeServiceServer))
             .add_service(svc!(
                 admin_service_server::AdminServiceServer,

@@ -28,6 +28,8 @@
 //!   per-peer checkpoints and heads.
 //! - [`receipts`]: delivery receipts of documents acknowledged above.
 //! - [`quarantine`]: changes held back by the replication gate.
+//! - [`decisions`]: reorganisation decisions as listed, and the counts a
+//!   decision's dry run reads.
 //! - [`docs_admin`]: stored documents listed for administrators, and
 //!   compaction on request.
 //!
@@ -38,6 +40,7 @@
 
 pub mod conflicts;
 pub mod db;
+pub mod decisions;
 pub mod docs_admin;
 pub mod peer;
 pub mod place;

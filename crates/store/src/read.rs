@@ -561,7 +561,7 @@ async fn member_locations(conn: &mut sqlx::AnyConnection, id: &MemberId) -> Resu
     rows.iter().map(loc_row).collect()
 }
 
-fn loc_row(r: &AnyRow) -> Result<MemberLoc> {
+pub(crate) fn loc_row(r: &AnyRow) -> Result<MemberLoc> {
     Ok(MemberLoc {
         member: MemberId::parse("member_id", &r.get::<String, _>(0))
             .map_err(|e| corrupt("members", e))?,

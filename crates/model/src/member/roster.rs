@@ -42,6 +42,7 @@ fn event_record(e: &MemberEvent) -> Record {
             "other_unit",
             e.other_unit.as_ref().map(UnitId::as_str).unwrap_or(""),
         )
+        .str("decision", &e.decision)
 }
 
 pub(super) fn deidentified_record(d: &Deidentified) -> Record {
@@ -202,6 +203,7 @@ fn read_obj(unit: &str, id: &str, o: &Obj<'_, Automerge>) -> Result<Member, Mode
                     "" => None,
                     s => Some(UnitId::parse("other_unit", s)?),
                 },
+                decision: e.str("decision"),
             })
         })
         .collect::<Result<Vec<_>, ModelError>>()
@@ -309,6 +311,21 @@ pub fn end(
     on: Date,
     other_unit: Option<&UnitId>,
 ) -> Result<Member, ModelError> {
+    end_by(doc, author, id, status, reason, on, other_unit, "")
+}
+
+/// Like [`end`], recording the reorganisation decision that made it.
+#[allow(clippy::too_many_arguments)]
+pub fn end_by(
+    doc: &mut Automerge,
+    author: &Author,
+    id: &MemberId,
+    status: MemberStatus,
+    reason: &str,
+    on: Date,
+    other_unit: Option<&UnitId>,
+    decision: &str,
+) -> Result<Member, ModelError> {
     let current = read(doc, id)?.ok_or_else(|| ModelError::not_found("member", id))?;
     if current.status != MemberStatus::Active {
         return Err(ModelError::invalid(
@@ -343,6 +360,7 @@ pub fn end(
         on,
         reason: reason.clone(),
         other_unit: other_unit.cloned(),
+        decision: decision.to_owned(),
     };
     edit(doc, author, kind, |tx| {
         let obj = member_obj(tx, id)?;
@@ -356,6 +374,96 @@ pub fn end(
     read(doc, id)?.ok_or_else(|| ModelError::not_found("member", id))
 }
 
+/// Ends, in one change, the active memberships in this roster of `ids`
+/// (every active member when `None`): ceased or left on `on`, with the
+/// reason and the decision that ended them. Returns the members ended; a
+/// named member who is not active here, or who joined after `on`, refuses
+/// the whole change.
+pub fn end_many(
+    doc: &mut Automerge,
+    author: &Author,
+    ids: Option<&[MemberId]>,
+    status: MemberStatus,
+    reason: &str,
+    on: Date,
+    decision: &str,
+) -> Result<Vec<Member>, ModelError> {
+    if !matches!(status, MemberStatus::Left | MemberStatus::Ceased) {
+        return Err(ModelError::invalid("status", "expected left or ceased"));
+    }
+    let reason = clean_text("reason", reason, 500, true)?;
+    let wanted: Option<BTreeSet<String>> =
+        ids.map(|ids| ids.iter().map(|m| m.to_string()).collect());
+    let mut ending = Vec::new();
+    for m in read_many(doc, wanted.as_ref())? {
+        if m.status != MemberStatus::Active {
+            if wanted.is_some() {
+                return Err(ModelError::invalid(
+                    "members",
+                    format!(
+                        "member {} is not active in unit {} (status {})",
+                        m.id,
+                        m.unit,
+                        m.status.as_str()
+                    ),
+                ));
+            }
+            continue;
+        }
+        if on < m.joined_on {
+            return Err(ModelError::invalid(
+                "on",
+                format!("{on} is before member {} joined ({})", m.id, m.joined_on),
+            ));
+        }
+        ending.push(m);
+    }
+    if let Some(w) = &wanted
+        && w.len() != ending.len()
+    {
+        let found: BTreeSet<&str> = ending.iter().map(|m| m.id.as_str()).collect();
+        let missing = w.iter().find(|id| !found.contains(id.as_str()));
+        return Err(ModelError::invalid(
+            "members",
+            format!(
+                "member {} is not in this roster",
+                missing.map(String::as_str).unwrap_or("?")
+            ),
+        ));
+    }
+    if ending.is_empty() {
+        return Ok(ending);
+    }
+    let event = MemberEvent {
+        kind: status.as_str().to_owned(),
+        on,
+        reason: reason.clone(),
+        other_unit: None,
+        decision: decision.to_owned(),
+    };
+    let on_s = on.to_string();
+    edit(doc, author, status.as_str(), |tx| {
+        let members = members_map(tx)?;
+        for m in &ending {
+            let obj = am::child(tx, &members, m.id.as_str())
+                .ok_or_else(|| ModelError::not_found("member", &m.id))?;
+            am::put_str(tx, &obj, "status", status.as_str())?;
+            am::put_str(tx, &obj, "status_reason", &reason)?;
+            am::put_str(tx, &obj, "status_on", &on_s)?;
+            let history = am::ensure_list(tx, &obj, "history")?;
+            event_record(&event).append(tx, &history)?;
+        }
+        Ok(())
+    })?;
+    for m in &mut ending {
+        m.status = status;
+        m.status_reason = reason.clone();
+        m.status_on = Some(on);
+        m.history.push(event.clone());
+    }
+    Ok(ending)
+}
+
 /// Receives a transferred member: a new record, or the old record made
 /// active again when the member comes back to a unit they were in.
 pub fn transfer_in(
@@ -367,11 +475,27 @@ pub fn transfer_in(
     reason: &str,
     on: Date,
 ) -> Result<Member, ModelError> {
+    transfer_in_by(doc, author, unit, bucket, from, reason, on, "")
+}
+
+/// Like [`transfer_in`], recording the reorganisation decision that made it.
+#[allow(clippy::too_many_arguments)]
+pub fn transfer_in_by(
+    doc: &mut Automerge,
+    author: &Author,
+    unit: &UnitId,
+    bucket: u32,
+    from: &Member,
+    reason: &str,
+    on: Date,
+    decision: &str,
+) -> Result<Member, ModelError> {
     let event = MemberEvent {
         kind: "transferred_in".to_owned(),
         on,
         reason: clean_text("reason", reason, 500, false)?,
         other_unit: Some(from.unit.clone()),
+        decision: decision.to_owned(),
     };
     if let Some(existing) = read(doc, &from.id)?
         && existing.status == MemberStatus::Active
@@ -449,6 +573,7 @@ pub fn joining(id: MemberId, unit: UnitId, new: &NewMember) -> Member {
             on: new.joined_on,
             reason: String::new(),
             other_unit: None,
+            decision: String::new(),
         }],
         deidentified: None,
     }

@@ -75,6 +75,9 @@ pub struct MemberEvent {
     pub on: Date,
     pub reason: String,
     pub other_unit: Option<UnitId>,
+    /// The reorganisation decision that made the change (its number and
+    /// id, `QĐ 12/2025 (d…)`); empty for a change made one by one.
+    pub decision: String,
 }
 
 /// A member as the roster of one unit records them. `Debug` hides the
@@ -157,7 +160,7 @@ impl Deidentified {
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ` for milliseconds since the Unix epoch.
-fn utc_timestamp(millis: i64) -> String {
+pub fn utc_timestamp(millis: i64) -> String {
     let secs = millis.div_euclid(1000);
     let day = Date::from_days_since_epoch(secs.div_euclid(86_400));
     let s = secs.rem_euclid(86_400);

@@ -9,6 +9,8 @@
 //!   (the unit is known, active, writable, keeps a roster).
 //! - `units`, `members`, `campaigns`, `emulation`, `awards`: the offices'
 //!   records, one module per domain.
+//! - [`reorg`]: reorganisation decisions: checked whole, their impact, and
+//!   applied in one transaction (a dry run drops it).
 //! - [`reports`]: the report rows, and who owns a record (for the role check).
 //! - [`admin`]: the node's counts and the quarantine (list, release, discard).
 //! - [`docs`]: documents for the administrator, and compaction.
@@ -38,6 +40,7 @@ pub mod docs;
 mod emulation;
 pub mod members;
 mod peers;
+pub mod reorg;
 pub mod reports;
 pub mod trace;
 pub mod units;

@@ -6,9 +6,11 @@
 //! # Layout
 //! - [`records`]: units, members, campaigns, emulation, awards, reports,
 //!   and the requests that carry them.
+//! - [`reorg`]: reorganisation plans, impacts and decisions.
 //! - [`admin`]: the `AdminService`'s messages.
 //! - [`frames`]: sync frames, edge reports and scope heads.
 
 pub mod admin;
 pub mod frames;
 pub mod records;
+pub mod reorg;

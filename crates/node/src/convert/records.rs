@@ -155,6 +155,7 @@ pub fn member(m: &Member, private: Option<&PrivateData>) -> pb::Member {
                     .as_ref()
                     .map(ToString::to_string)
                     .unwrap_or_default(),
+                decision: e.decision.clone(),
             })
             .collect(),
         private: private.map(|p| pb::PrivateData {

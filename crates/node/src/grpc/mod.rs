@@ -9,7 +9,7 @@
 //! - [`auth`]: who may call what (administrators, staff of a unit, nodes),
 //!   and how often (each caller's budget of requests).
 //! - [`units`], [`members`], [`campaigns`], [`emulation`], [`awards`],
-//!   [`reports`], [`node`]: the public services, on [`Services`].
+//!   [`reports`], [`reorg`], [`node`]: the public services, on [`Services`].
 //! - [`admin`]: the `AdminService`; [`compact`], its compaction stream.
 //! - [`replication`]: the `ReplicationService` a parent serves its children.
 
@@ -21,6 +21,7 @@ pub mod compact;
 pub mod emulation;
 pub mod members;
 pub mod node;
+pub mod reorg;
 pub mod replication;
 pub mod reports;
 pub mod units;

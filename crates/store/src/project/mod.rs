@@ -17,13 +17,13 @@ mod unit;
 use std::collections::BTreeSet;
 
 use automerge::{Automerge, ChangeHash};
-use hopluu_model::{DocId, UnitId, award, campaign, emulation, member};
+use hopluu_model::{DocId, UnitId, award, campaign, emulation, member, reorg};
 use sqlx::{AnyConnection, Row as _};
 
 use crate::{Result, conflicts};
 pub(crate) use rows::ConflictRow;
 use rows::{
-    AwardRow, CampaignRow, InitiativeRow, MemberRow, PlanRow, PrivateRow, ProposalRow,
+    AwardRow, CampaignRow, DecisionRow, InitiativeRow, MemberRow, PlanRow, PrivateRow, ProposalRow,
     RecipientRow, RegistrationRow, WorkRow,
 };
 use sql::{delete_by_doc, write};
@@ -77,6 +77,7 @@ async fn project(
         DocId::Emulation { .. } => project_emulation(conn, row, doc).await,
         DocId::Proposal(_) => project_proposal(conn, row, id, doc).await,
         DocId::Award(_) => project_award(conn, row, id, doc).await,
+        DocId::Decision(_) => write(conn, [DecisionRow::new(&reorg::read(id, doc)?, row)]).await,
     }
 }
 

@@ -6,6 +6,7 @@ use hopluu_model::award::{Award, Proposal, Recipient};
 use hopluu_model::campaign::{Campaign, Plan};
 use hopluu_model::emulation::{Emulation, Initiative, Work};
 use hopluu_model::member::{Deidentified, Member, PrivateData};
+use hopluu_model::reorg::Recorded;
 use hopluu_model::unit::Unit;
 use hopluu_model::{Date, MemberId, UnitId, ids::fold};
 
@@ -381,5 +382,49 @@ row! {
         path: String,
         record: String,
         detected_at: i64,
+    }
+}
+
+row! {
+    DecisionRow in "decisions", key ["id"] {
+        id: String,
+        number: String,
+        title: String,
+        issuing_unit: String,
+        decided_on: String,
+        effective_on: String,
+        applied_at: String,
+        applied_by: String,
+        steps: i64,
+        units_created: i64,
+        units_moved: i64,
+        units_closed: i64,
+        members_transferred: i64,
+        members_ceased: i64,
+        doc: i64,
+    }
+}
+
+impl DecisionRow {
+    pub(crate) fn new(d: &Recorded, doc: i64) -> DecisionRow {
+        let n = |v: u64| v as i64;
+        let o = &d.outcome;
+        DecisionRow {
+            id: d.id.as_str().into(),
+            number: d.plan.number.clone(),
+            title: d.plan.title.clone(),
+            issuing_unit: d.plan.issuing_unit.clone(),
+            decided_on: d.plan.decided_on.clone(),
+            effective_on: d.plan.effective_on.clone(),
+            applied_at: d.applied_at.clone(),
+            applied_by: d.applied_by.clone(),
+            steps: d.plan.steps.len() as i64,
+            units_created: n(o.units_created),
+            units_moved: n(o.units_moved),
+            units_closed: n(o.units_closed),
+            members_transferred: n(o.members_transferred),
+            members_ceased: n(o.members_ceased),
+            doc,
+        }
     }
 }

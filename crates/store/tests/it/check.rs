@@ -352,6 +352,30 @@ pub async fn consistent(store: &Store) -> Result<()> {
                     );
                 }
             }
+            DocId::Decision(_) => {
+                let d = hopluu_model::reorg::read(id, &doc)?;
+                let o = &d.outcome;
+                put(
+                    "decisions",
+                    vec![
+                        s(&d.id),
+                        d.plan.number.clone(),
+                        d.plan.title.clone(),
+                        d.plan.issuing_unit.clone(),
+                        d.plan.decided_on.clone(),
+                        d.plan.effective_on.clone(),
+                        d.applied_at.clone(),
+                        d.applied_by.clone(),
+                        s(d.plan.steps.len()),
+                        s(o.units_created),
+                        s(o.units_moved),
+                        s(o.units_closed),
+                        s(o.members_transferred),
+                        s(o.members_ceased),
+                        r.clone(),
+                    ],
+                );
+            }
         }
     }
     ensure!(
@@ -402,7 +426,7 @@ pub async fn consistent(store: &Store) -> Result<()> {
         }
     }
 
-    const TABLES: [(&str, &str); 13] = [
+    const TABLES: [(&str, &str); 14] = [
         (
             "units",
             "SELECT id, name, kind, parent, status, successors, closed_on, close_reason, doc FROM units",
@@ -456,6 +480,12 @@ pub async fn consistent(store: &Store) -> Result<()> {
         (
             "award_recipients",
             "SELECT award, n, member_id, unit_id FROM award_recipients",
+        ),
+        (
+            "decisions",
+            "SELECT id, number, title, issuing_unit, decided_on, effective_on, applied_at, \
+             applied_by, steps, units_created, units_moved, units_closed, members_transferred, \
+             members_ceased, doc FROM decisions",
         ),
         ("feed_docs", "SELECT DISTINCT CAST(doc AS BIGINT) FROM feed"),
     ];
