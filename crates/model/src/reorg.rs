@@ -515,7 +515,6 @@ struct Sim<'a> {
     tree: UnitTree,
     kinds: &'a KindCatalogue,
     node_unit: &'a UnitId,
-    original: &'a UnitTree,
     plan: &'a Plan,
     facts: &'a Facts,
     active: HashMap<UnitId, u64>,
@@ -1039,7 +1038,6 @@ pub fn simulate(
         tree: tree.clone(),
         kinds,
         node_unit,
-        original: tree,
         plan,
         facts,
         active: facts.active_members.clone(),
@@ -1048,7 +1046,6 @@ pub fn simulate(
         created: HashMap::new(),
         fx: Effects::default(),
     };
-    let _ = sim.original;
     for (i, s) in plan.steps.iter().enumerate() {
         sim.step(i, s)?;
     }
@@ -1057,16 +1054,29 @@ pub fn simulate(
     Ok(fx)
 }
 
-/// The unit above every unit a plan names, where the decision can be
-/// applied: the lowest common ancestor of their owners in `tree`.
+/// The unit above every record a plan writes, where the decision can be
+/// applied: the lowest common ancestor, in `tree`, of the issuing unit,
+/// the parents of the units it changes (who own their records) and the
+/// units it moves into or ceases members of.
 pub fn applying_unit(plan: &Plan, tree: &UnitTree) -> Option<UnitId> {
-    let mut owners = Vec::new();
-    for u in plan.named_units() {
-        match tree.get(&u) {
-            Some(n) => owners.push(n.parent.clone().unwrap_or_else(|| u.clone())),
-            None => continue,
+    let parent = |u: &UnitId| tree.get(u).and_then(|n| n.parent.clone());
+    let mut owners = vec![plan.issuing_unit.clone()];
+    for s in &plan.steps {
+        match s {
+            Step::Create { parent: p, .. } => owners.push(p.clone()),
+            Step::Rename { unit, .. } | Step::Close { unit, .. } => owners.extend(parent(unit)),
+            Step::Move { units, to } | Step::Merge { sources: units, into: to } => {
+                owners.extend(units.iter().filter_map(parent));
+                owners.push(to.clone());
+            }
+            Step::Split { unit, parts } => {
+                owners.extend(parent(unit));
+                owners.extend(parts.iter().map(|p| p.successor.clone()));
+            }
+            Step::Cease { units, .. } => owners.extend(units.iter().cloned()),
         }
     }
+    owners.retain(|o| tree.contains(o));
     let first = owners.first()?.clone();
     let mut path: Vec<UnitId> = std::iter::once(first.clone())
         .chain(tree.ancestors(&first))
