@@ -27,6 +27,7 @@
 //!   - [`cmd::cert`]: `hopluu cert`: a CA and node, admin and staff
 //!     certificates.
 //!   - [`cmd::bench`]: `hopluu bench`.
+//!   - [`cmd::bench_reorg`]: `hopluu bench-reorg`, decisions at scale.
 //!   - [`cmd::bench_sync`]: `hopluu bench-sync`: [`chain`](cmd::bench_sync::chain),
 //!     [`latency`](cmd::bench_sync::latency),
 //!     [`aggregation`](cmd::bench_sync::aggregation).
@@ -44,8 +45,8 @@ use anyhow::bail;
 use clap::{Parser, Subcommand};
 use client::{ClientTls, Target, channel};
 use cmd::{
-    admin, awards, bench, bench_sync, campaigns, cert, conflicts, demo, docs, edges, emulation,
-    import, members, reports, serve, units,
+    admin, awards, bench, bench_reorg, bench_sync, campaigns, cert, conflicts, demo, docs, edges,
+    emulation, import, members, reports, serve, units,
 };
 
 #[derive(Parser, Debug)]
@@ -167,6 +168,9 @@ enum Command {
     /// Measure replication: propagation latency across the tree, bytes on
     /// the wire, initial aggregation at the national node.
     BenchSync(bench_sync::BenchSyncArgs),
+    /// Measure reorganisation decisions at scale: one decision moving 900
+    /// grassroots unions, one ceasing 30,000 members of 800 unions.
+    BenchReorg(bench_reorg::BenchReorgArgs),
     /// Start a small federation on loopback, load sample data, cut and heal
     /// a province's link, and print the national report and every edge's
     /// sync state before and after.
@@ -259,6 +263,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve::run(args, cli.tls.insecure_plaintext).await,
         Command::Bench(args) => bench::run(args).await,
         Command::BenchSync(args) => bench_sync::run(args).await,
+        Command::BenchReorg(args) => bench_reorg::run(args).await,
         Command::Demo(args) => demo::run(args).await,
         Command::Cert(cmd) => cert::run(cmd, &cli.tls.ca),
         Command::Status => admin::status(channel(&target).await?, json).await,

@@ -1065,7 +1065,11 @@ pub fn applying_unit(plan: &Plan, tree: &UnitTree) -> Option<UnitId> {
         match s {
             Step::Create { parent: p, .. } => owners.push(p.clone()),
             Step::Rename { unit, .. } | Step::Close { unit, .. } => owners.extend(parent(unit)),
-            Step::Move { units, to } | Step::Merge { sources: units, into: to } => {
+            Step::Move { units, to }
+            | Step::Merge {
+                sources: units,
+                into: to,
+            } => {
                 owners.extend(units.iter().filter_map(parent));
                 owners.push(to.clone());
             }

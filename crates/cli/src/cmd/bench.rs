@@ -5,18 +5,14 @@
 //! comparable between machines and runs. It serves mutual TLS, as every
 //! node does (a CA and certificates made for the run).
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
-use hopluu_devcluster::pki::{Caller, Pki};
-use hopluu_model::FixedClock;
-use hopluu_node::config::Config;
 use hopluu_proto::v1 as pb;
 use tonic::transport::Channel;
 
-use super::bench_common::{ThrowawayDb, admin_sql, member_input};
+use super::bench_common::{BenchNode, member_input};
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
@@ -109,54 +105,10 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// A fresh PostgreSQL database for one run, dropped afterwards.
-async fn pg_database(admin: &str) -> anyhow::Result<ThrowawayDb> {
-    admin_sql(admin, "").await?;
-    ThrowawayDb::create(admin, format!("hopluu_bench_{}", std::process::id())).await
-}
-
 async fn run_one(args: &BenchArgs, backend: &str) -> anyhow::Result<Figures> {
-    let dir = tempfile::TempDir::new()?;
-    let mut config = Config::embedded(dir.path());
-    config.grpc.listen = "127.0.0.1:0".parse()?;
-    // One node holds everything here, private data included (a national
-    // node of a federation holds none: `private_depth`).
-    config.replication.private_depth = 0;
-    let pki = Pki::create(&dir.path().join("pki"), "hopluu bench CA")?;
-    config.tls = Some(pki.node_tls(&config.node.id, &config.node.unit)?);
-    let mut pg = None;
-    match backend {
-        "sqlite" => {}
-        "postgres" => {
-            let db = pg_database(&args.postgres).await.with_context(|| {
-                "PostgreSQL is needed for this run (--backends sqlite skips it)".to_string()
-            })?;
-            config.database.url = Some(db.url.clone());
-            pg = Some(db);
-        }
-        other => anyhow::bail!("unknown backend {other:?}: expected sqlite or postgres"),
-    }
     let today = hopluu_model::Date::new(2026, 11, 22).expect("valid date");
-    // One administrator makes thousands of requests as fast as the node
-    // answers them: the per-caller limit would measure itself, and its
-    // budget never refills on the fixed clock.
-    config.limits.enabled = false;
-    let app = hopluu_node::server::open(&config, Arc::new(FixedClock(today))).await?;
-    let listener = tokio::net::TcpListener::bind(config.grpc.listen).await?;
-    let addr = listener.local_addr()?;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(hopluu_node::server::run(
-        app.clone(),
-        listener,
-        hopluu_node::server::Serve {
-            max_message_bytes: 64 << 20,
-            ..hopluu_node::server::Serve::from(&config)
-        },
-        async {
-            let _ = stopped.await;
-        },
-    ));
-    let channel = pki.channel(addr, &Caller::admin()).await?;
+    let node = BenchNode::start(backend, &args.postgres, today).await?;
+    let (app, channel) = (node.app.clone(), node.channel.clone());
 
     // The tree: vn -> provinces -> communes -> grassroots.
     let mut units = pb::unit_service_client::UnitServiceClient::new(channel.clone());
@@ -237,13 +189,7 @@ async fn run_one(args: &BenchArgs, backend: &str) -> anyhow::Result<Figures> {
     let batch_secs = started.elapsed().as_secs_f64();
 
     let doc_bytes = app.store().stored_doc_bytes().await? as f64;
-    let file_bytes = if backend == "sqlite" {
-        let db = dir.path().join("hopluu.sqlite");
-        let size = |p: std::path::PathBuf| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
-        Some((size(db.clone()) + size(db.with_extension("sqlite-wal"))) as f64)
-    } else {
-        None
-    };
+    let file_bytes = node.sqlite_file_bytes().map(|b| b as f64);
 
     let mut reports = pb::report_service_client::ReportServiceClient::new(channel.clone());
     let mut times = Vec::new();
@@ -276,11 +222,7 @@ async fn run_one(args: &BenchArgs, backend: &str) -> anyhow::Result<Figures> {
     }
     province_times.sort();
 
-    let _ = stop.send(());
-    server.await??;
-    if let Some(db) = pg {
-        db.drop().await?;
-    }
+    node.stop().await?;
     let n = args.members.max(1) as f64;
     Ok(Figures {
         backend: backend.to_owned(),

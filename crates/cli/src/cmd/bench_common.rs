@@ -1,8 +1,110 @@
-//! What `hopluu bench` and `hopluu bench-sync` share: the synthetic members
-//! both load, and a throwaway PostgreSQL database for a run.
+//! What the benchmarks share: the synthetic members they load, a throwaway
+//! PostgreSQL database for a run, and one node started in-process for
+//! `hopluu bench` and `hopluu bench-reorg`.
 
-use anyhow::{Result, anyhow};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, anyhow};
+use hopluu_devcluster::pki::{Caller, Pki};
+use hopluu_model::FixedClock;
+use hopluu_node::app::App;
+use hopluu_node::config::Config;
 use hopluu_proto::v1 as pb;
+use tonic::transport::Channel;
+
+/// One node serving mutual TLS on loopback with a fresh database (a temp
+/// directory for SQLite, a throwaway PostgreSQL database), as every node
+/// does; an administrator's channel to it.
+pub struct BenchNode {
+    pub app: Arc<App>,
+    pub channel: Channel,
+    pub dir: tempfile::TempDir,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<Result<(), hopluu_node::NodeError>>,
+    pg: Option<ThrowawayDb>,
+}
+
+impl BenchNode {
+    /// Starts the node hosting `vn` on `backend` (sqlite or postgres; the
+    /// latter on a database made through `postgres`), its clock fixed on
+    /// `today`.
+    pub async fn start(
+        backend: &str,
+        postgres: &str,
+        today: hopluu_model::Date,
+    ) -> Result<BenchNode> {
+        let dir = tempfile::TempDir::new()?;
+        let mut config = Config::embedded(dir.path());
+        config.grpc.listen = "127.0.0.1:0".parse()?;
+        // One node holds everything here, private data included (a national
+        // node of a federation holds none: `private_depth`).
+        config.replication.private_depth = 0;
+        let pki = Pki::create(&dir.path().join("pki"), "hopluu bench CA")?;
+        config.tls = Some(pki.node_tls(&config.node.id, &config.node.unit)?);
+        let mut pg = None;
+        match backend {
+            "sqlite" => {}
+            "postgres" => {
+                admin_sql(postgres, "").await.with_context(|| {
+                    "PostgreSQL is needed for this run (--backends sqlite skips it)".to_string()
+                })?;
+                let db =
+                    ThrowawayDb::create(postgres, format!("hopluu_bench_{}", std::process::id()))
+                        .await?;
+                config.database.url = Some(db.url.clone());
+                pg = Some(db);
+            }
+            other => anyhow::bail!("unknown backend {other:?}: expected sqlite or postgres"),
+        }
+        // One administrator makes thousands of requests as fast as the node
+        // answers them: the per-caller limit would measure itself, and its
+        // budget never refills on the fixed clock.
+        config.limits.enabled = false;
+        let app = hopluu_node::server::open(&config, Arc::new(FixedClock(today))).await?;
+        let listener = tokio::net::TcpListener::bind(config.grpc.listen).await?;
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(hopluu_node::server::run(
+            app.clone(),
+            listener,
+            hopluu_node::server::Serve {
+                max_message_bytes: 64 << 20,
+                ..hopluu_node::server::Serve::from(&config)
+            },
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        let channel = pki.channel(addr, &Caller::admin()).await?;
+        Ok(BenchNode {
+            app,
+            channel,
+            dir,
+            stop,
+            server,
+            pg,
+        })
+    }
+
+    /// Bytes of the SQLite database file and its WAL (`None` on PostgreSQL).
+    pub fn sqlite_file_bytes(&self) -> Option<u64> {
+        self.pg.is_none().then(|| {
+            let db = self.dir.path().join("hopluu.sqlite");
+            let size = |p: std::path::PathBuf| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+            size(db.clone()) + size(db.with_extension("sqlite-wal"))
+        })
+    }
+
+    /// Stops the server and drops the PostgreSQL database.
+    pub async fn stop(self) -> Result<()> {
+        let _ = self.stop.send(());
+        self.server.await??;
+        if let Some(db) = self.pg {
+            db.drop().await?;
+        }
+        Ok(())
+    }
+}
 
 /// The `i`-th synthetic member; the same `i` gives the same member, so a
 /// re-import of a range updates rather than creates.

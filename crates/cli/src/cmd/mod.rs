@@ -5,6 +5,7 @@ pub mod admin;
 pub mod awards;
 pub mod bench;
 pub mod bench_common;
+pub mod bench_reorg;
 pub mod bench_sync;
 pub mod campaigns;
 pub mod cert;

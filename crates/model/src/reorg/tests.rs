@@ -48,7 +48,8 @@ fn facts() -> Facts {
     f.active_members.insert(u("g1"), 30);
     f.active_members.insert(u("g2"), 12);
     f.active_members.insert(u("g3"), 5);
-    f.member_units.insert(MemberId::parse("m", "m1").unwrap(), u("g3"));
+    f.member_units
+        .insert(MemberId::parse("m", "m1").unwrap(), u("g3"));
     f
 }
 
@@ -195,7 +196,10 @@ fn create_rename_split_and_cease_are_planned() {
     assert_eq!(fx.creates[0].0, u("ct-w2"));
     assert_eq!(fx.renames[0].0, u("ct"));
     assert_eq!(fx.moves.len(), 2);
-    assert_eq!(fx.tree_after.get(&u("g2")).unwrap().parent, Some(u("ct-w2")));
+    assert_eq!(
+        fx.tree_after.get(&u("g2")).unwrap().parent,
+        Some(u("ct-w2"))
+    );
     assert_eq!(fx.closes[0].successors, [u("ct-w1"), u("ct-w2")]);
     let c = &fx.ceases[0];
     assert_eq!(c.units, [u("g1")]);
@@ -354,7 +358,10 @@ fn a_unit_outside_the_issuing_units_subtree_is_refused() {
     input.issuing_unit = "hg".to_owned();
     let (field, reason) = refused(&input);
     assert_eq!(field, "steps[0].units[0]");
-    assert!(reason.contains("outside the subtree of the issuing unit hg"), "{reason}");
+    assert!(
+        reason.contains("outside the subtree of the issuing unit hg"),
+        "{reason}"
+    );
 }
 
 #[test]
@@ -380,7 +387,10 @@ fn fields_a_step_does_not_take_are_refused() {
         d("2025-12-01"),
     )
     .unwrap_err();
-    assert!(e.to_string().starts_with("steps[0].kind: unknown step"), "{e}");
+    assert!(
+        e.to_string().starts_with("steps[0].kind: unknown step"),
+        "{e}"
+    );
 }
 
 #[test]

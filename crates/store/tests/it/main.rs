@@ -18,6 +18,8 @@
 //! # Layout
 //! - [`harness`]: backends, the runner, fixtures and write helpers.
 //! - [`check`]: documents vs projections, cache vs storage.
+//! - [`decisions`]: reorganisation decisions listed and found; a roster
+//!   ceased in one change; the counts a decision's dry run reads.
 //! - [`docs`]: every document kind round-trips, warm and cold.
 //! - [`feed`]: the change feed, group commit, dropped transactions.
 //! - [`compaction`]: chunks folded into snapshots keep the content.
@@ -60,6 +62,7 @@ mod clock;
 mod commit;
 mod compaction;
 mod conflicts;
+mod decisions;
 mod docs;
 mod docs_admin;
 mod feed;
