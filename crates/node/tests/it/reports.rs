@@ -15,6 +15,7 @@ async fn members_report(node: &Node, unit: &str) -> Result<pb::MembersReportResp
         .reports()
         .members_report(pb::MembersReportRequest {
             unit_id: unit.to_owned(),
+            as_of: String::new(),
         })
         .await?
         .into_inner())
@@ -112,6 +113,7 @@ async fn members_report_counts_each_province() -> Result<()> {
         node.reports()
             .members_report(pb::MembersReportRequest {
                 unit_id: "khong-co".into(),
+                as_of: String::new(),
             })
             .await,
         Code::NotFound,
@@ -163,6 +165,7 @@ async fn initiatives_report_ranks_by_percent_of_plan() -> Result<()> {
         .initiatives_report(pb::InitiativesReportRequest {
             campaign_id: CAMPAIGN.into(),
             unit_id: VN.into(),
+            as_of: String::new(),
         })
         .await?
         .into_inner();
@@ -189,6 +192,7 @@ async fn initiatives_report_ranks_by_percent_of_plan() -> Result<()> {
         .initiatives_report(pb::InitiativesReportRequest {
             campaign_id: CAMPAIGN.into(),
             unit_id: HG_CT.into(),
+            as_of: String::new(),
         })
         .await?
         .into_inner();
@@ -201,6 +205,7 @@ async fn initiatives_report_ranks_by_percent_of_plan() -> Result<()> {
             .initiatives_report(pb::InitiativesReportRequest {
                 campaign_id: "khong-co".into(),
                 unit_id: VN.into(),
+                as_of: String::new(),
             })
             .await,
         Code::NotFound,
@@ -248,6 +253,7 @@ async fn awards_report_leaves_out_revoked_awards() -> Result<()> {
             .awards_report(pb::AwardsReportRequest {
                 unit_id: unit.to_owned(),
                 year,
+                as_of: String::new(),
             })
             .await?
             .into_inner())
@@ -329,6 +335,7 @@ async fn works_report_sums_value_and_plaques() -> Result<()> {
             .works_report(pb::WorksReportRequest {
                 unit_id: unit.to_owned(),
                 campaign_id: campaign.map(str::to_owned),
+                as_of: String::new(),
             })
             .await?
             .into_inner())
@@ -363,6 +370,7 @@ async fn works_report_sums_value_and_plaques() -> Result<()> {
             .works_report(pb::WorksReportRequest {
                 unit_id: VN.into(),
                 campaign_id: Some("khong-co".into()),
+                as_of: String::new(),
             })
             .await,
         Code::NotFound,

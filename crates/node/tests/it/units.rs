@@ -306,7 +306,10 @@ async fn move_reparents_the_whole_subtree() -> Result<()> {
     assert_eq!(node.list(HG, true, None).await?.total, 0);
     let report = node
         .reports()
-        .members_report(pb::MembersReportRequest { unit_id: VN.into() })
+        .members_report(pb::MembersReportRequest {
+            unit_id: VN.into(),
+            as_of: String::new(),
+        })
         .await?
         .into_inner();
     let row = |id: &str| report.rows.iter().find(|r| r.unit_id == id).unwrap().active;
