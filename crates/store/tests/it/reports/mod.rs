@@ -5,6 +5,11 @@
 //!    │    └ d2 ─ g3
 //!    └ p2
 //! ```
+//!
+//! Here on today's tree; [`as_of`] as the tree and the rosters stood on
+//! other dates, around a merger of p1 into p2.
+
+mod as_of;
 
 use std::collections::BTreeMap;
 
@@ -24,7 +29,7 @@ suite!(
     case_works_report,
 );
 
-async fn province(store: &Store) -> Result<()> {
+pub(super) async fn province(store: &Store) -> Result<()> {
     create_unit(store, "vn", "Tổng Liên đoàn", "central", None).await?;
     create_unit(store, "p1", "LĐLĐ tỉnh Hậu Giang", "provincial", Some("vn")).await?;
     create_unit(store, "p2", "LĐLĐ TP Cần Thơ", "provincial", Some("vn")).await?;
@@ -44,7 +49,7 @@ async fn province(store: &Store) -> Result<()> {
     Ok(())
 }
 
-fn name(unit: &str) -> &'static str {
+pub(super) fn name(unit: &str) -> &'static str {
     match unit {
         "vn" => "Tổng Liên đoàn",
         "p1" => "LĐLĐ tỉnh Hậu Giang",
@@ -55,12 +60,13 @@ fn name(unit: &str) -> &'static str {
         "g2" => "CĐCS Trường Ngã Sáu",
         "g3" => "CĐCS Nhà máy Giấy",
         "g4" => "CĐCS Chợ Nổi",
+        "g5" => "CĐCS Cảng Cái Cui",
         _ => "Tổng cộng",
     }
 }
 
 /// `[total, active, transferred, left, ceased, male, female, other]`.
-fn members_row(unit: &str, n: [u64; 8]) -> MembersRow {
+pub(super) fn members_row(unit: &str, n: [u64; 8]) -> MembersRow {
     MembersRow {
         unit_id: unit.to_owned(),
         unit_name: name(unit).to_owned(),
@@ -75,7 +81,7 @@ fn members_row(unit: &str, n: [u64; 8]) -> MembersRow {
     }
 }
 
-fn by_unit<T: Clone>(rows: &[T], id: impl Fn(&T) -> &str) -> BTreeMap<String, T> {
+pub(super) fn by_unit<T: Clone>(rows: &[T], id: impl Fn(&T) -> &str) -> BTreeMap<String, T> {
     rows.iter().map(|r| (id(r).to_owned(), r.clone())).collect()
 }
 
@@ -196,7 +202,7 @@ pub async fn case_members_report(store: Store) -> Result<()> {
     Ok(())
 }
 
-fn initiatives_row(
+pub(super) fn initiatives_row(
     unit: &str,
     recorded: u64,
     valid: u64,
@@ -312,7 +318,7 @@ pub async fn case_initiatives_report(store: Store) -> Result<()> {
     Ok(())
 }
 
-fn awards_row(award_type: &str, level: &str, year: u32, count: u64) -> AwardsRow {
+pub(super) fn awards_row(award_type: &str, level: &str, year: u32, count: u64) -> AwardsRow {
     AwardsRow {
         award_type: award_type.to_owned(),
         level: level.to_owned(),
@@ -439,7 +445,7 @@ pub async fn case_awards_report(store: Store) -> Result<()> {
     Ok(())
 }
 
-fn works_row(unit: &str, count: u64, value_vnd: i64, plaques: u64) -> WorksRow {
+pub(super) fn works_row(unit: &str, count: u64, value_vnd: i64, plaques: u64) -> WorksRow {
     WorksRow {
         unit_id: unit.to_owned(),
         unit_name: name(unit).to_owned(),
