@@ -4,11 +4,15 @@
 //! decided and revoked.
 
 use anyhow::{Result, ensure};
+use hopluu_model::am;
 use hopluu_model::award::Recipient;
+use hopluu_model::doc::edit;
 use hopluu_model::emulation::InitiativeStatus::Valid;
 use hopluu_model::member::MemberStatus;
+use hopluu_model::unit;
 use hopluu_store::Store;
 use hopluu_store::report::MembersRow;
+use sqlx::Row;
 
 use super::{awards_row, by_unit, initiatives_row, province, works_row};
 use crate::harness::*;
@@ -19,6 +23,7 @@ suite!(
     case_cessation_and_transfer_as_of,
     case_closed_unit_as_of,
     case_awards_as_of,
+    case_migration_backfills_links_and_since,
 );
 
 /// Adds members (joined 2012-03-01): `(unit, id, gender)`.
@@ -372,6 +377,122 @@ pub async fn case_awards_as_of(store: Store) -> Result<()> {
         on("vn", "2025-07-31").await? == [a2, a1],
         "vn: {:?}",
         on("vn", "2025-07-31").await?
+    );
+    Ok(())
+}
+
+/// A database migrated before `unit_links` and `members.since_on` existed
+/// gets them from its projections: each unit under its current parent from
+/// the first day until it closed, each record since its active status
+/// began, else since joining. The exact history comes with the next write
+/// of each document.
+pub async fn case_migration_backfills_links_and_since(store: Store) -> Result<()> {
+    let s = &store;
+    province(s).await?;
+    members(s, &[("g1", "m-a1", "nam"), ("g1", "m-a2", "nữ")]).await?;
+    end_member(
+        s,
+        "m-a2",
+        "g1",
+        MemberStatus::Left,
+        "nghỉ việc",
+        "2025-03-01",
+    )
+    .await?;
+    transfer(s, "m-a1", "g1", "g3", "2025-05-01").await?;
+    move_unit_on(s, "g3", "d1", "2025-05-20", "2025-06-01").await?;
+    close_unit_on(s, "d2", &[], false, "2025-06-01").await?;
+
+    // Back to schema 8, then open again: migration 9 runs on this data.
+    for sql in [
+        "DELETE FROM _sqlx_migrations WHERE version = 9",
+        "DROP TABLE unit_links",
+        "ALTER TABLE members DROP COLUMN since_on",
+    ] {
+        sqlx::query(sql).execute(s.pool()).await?;
+    }
+    reopen(s).await?.close().await;
+
+    let links: Vec<(String, String, String, String)> = sqlx::query(
+        "SELECT unit, parent, valid_from, valid_to FROM unit_links ORDER BY unit, valid_from",
+    )
+    .fetch_all(s.pool())
+    .await?
+    .iter()
+    .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+    .collect();
+    let link = |u: &str, p: &str, to: &str| {
+        (
+            u.to_owned(),
+            p.to_owned(),
+            "1900-01-01".to_owned(),
+            to.to_owned(),
+        )
+    };
+    let open = "9999-12-31";
+    ensure!(
+        links
+            == [
+                link("d1", "p1", open),
+                link("d2", "p1", "2025-06-01"),
+                link("g1", "d1", open),
+                link("g2", "d1", open),
+                link("g3", "d1", open),
+                link("g4", "d1", open),
+                link("p1", "vn", open),
+                link("p2", "vn", open),
+                link("vn", "", open),
+            ],
+        "backfilled links: {links:#?}"
+    );
+    let since: Vec<(String, String, String)> =
+        sqlx::query("SELECT member_id, unit_id, since_on FROM members ORDER BY member_id, unit_id")
+            .fetch_all(s.pool())
+            .await?
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect();
+    let row = |m: &str, u: &str, on: &str| (m.to_owned(), u.to_owned(), on.to_owned());
+    ensure!(
+        since
+            == [
+                row("m-a1", "g1", "2012-03-01"),
+                row("m-a1", "g3", "2025-05-01"),
+                row("m-a2", "g1", "2012-03-01"),
+            ],
+        "backfilled since_on: {since:#?}"
+    );
+    // Reports read the backfilled rows as the tree of today.
+    let (r, total) = members_on(s, "p1", TODAY).await?;
+    ensure!(
+        r == rows(&[("d1", [3, 1, 1, 1, 0, 1, 0, 0])]),
+        "p1 after the migration: {r:?}"
+    );
+    ensure!(total[0] == 3, "{total:?}");
+
+    // The next write of each unit's document projects its exact history
+    // (the closed one by a correction of its record).
+    for u in ["vn", "p1", "p2", "d1", "g1", "g2", "g3", "g4"] {
+        let decision = decision("20/QĐ", "2025-08-01", "2025-08-01");
+        write(s, &unit_doc(u), |doc, a| {
+            let name = unit::read(&unit_doc(u), doc)?.name;
+            unit::rename(doc, a, &format!("{name} (mới)"), &decision)
+        })
+        .await?;
+    }
+    write(s, &unit_doc("d2"), |doc, a| {
+        edit(doc, a, "correct the reason", |tx| {
+            am::put_str(tx, &automerge::ROOT, "close_reason", "Sáp nhập vào d1")
+        })
+    })
+    .await?;
+    let from: String = sqlx::query("SELECT valid_from FROM unit_links WHERE unit = 'd2'")
+        .fetch_one(s.pool())
+        .await?
+        .get(0);
+    ensure!(
+        from == "2020-02-01",
+        "d2's link after its next write: {from}"
     );
     Ok(())
 }
