@@ -368,12 +368,22 @@ fn a_clerk_adds_a_unit_and_a_member_and_reads_the_report() {
         works.starts_with(&format!("Dedicated works of hau-giang, as of {today}\n")),
         "{works}"
     );
-    let err = node.fails(&["report", "awards", "--as-of", "2000-01-01"]);
+    let err = node.fails(&[
+        "report",
+        "awards",
+        "--unit",
+        "hau-giang",
+        "--as-of",
+        "2000-01-01",
+    ]);
     assert!(
-        err.contains("as_of: unit vn did not exist on 2000-01-01")
+        err.contains("as_of: unit hau-giang did not exist on 2000-01-01")
             && err.contains("not yet created"),
         "{err}"
     );
+    // The node's own unit holds from the beginning of the records.
+    let old = node.json(&["report", "members", "--as-of", "2000-01-01"]);
+    assert_eq!(old["total"]["total"], "0", "{old}");
     let err = node.fails(&["report", "members", "--as-of", "01/07/2025"]);
     assert!(err.contains("as_of: expected a date"), "{err}");
     node.stop();

@@ -492,6 +492,10 @@ async fn reports_as_of_a_date_follow_the_tree_and_statuses_of_that_date() -> Res
     assert_eq!(by_unit(&before), [(CT, one(1, 1)), (PH, one(1, 0))]);
     let on = members_on(&node, HG, "2025-07-01").await?;
     assert_eq!(by_unit(&on), [(CT, one(2, 1))]);
+    // The node's own unit, recorded when the node first started, reports
+    // on earlier dates too.
+    let vn = members_on(&node, VN, "2025-06-30").await?;
+    assert_eq!(by_unit(&vn), [(HG, one(2, 1))]);
     // The cessation counts from its day.
     let r = members_on(&node, HG, "2026-02-28").await?;
     assert_eq!(counts(&r.total.unwrap()), one(2, 1));

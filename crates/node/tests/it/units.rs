@@ -27,7 +27,11 @@ async fn builds_and_lists_the_tree() -> Result<()> {
         assert_eq!(u.status, pb::UnitStatus::Active as i32, "{id}");
         assert_eq!(u.name_history.len(), 1, "{id}");
         assert_eq!(u.parent_history.len(), 1, "{id}");
-        assert_eq!(u.parent_history[0].effective_on, TODAY, "{id}");
+        // The node's own unit, recorded at its first start, holds from
+        // the beginning of the records: the office existed before its node.
+        let since = if id == VN { "1900-01-01" } else { TODAY };
+        assert_eq!(u.parent_history[0].effective_on, since, "{id}");
+        assert_eq!(u.parent_history[0].decided_on, TODAY, "{id}");
     }
 
     // Root first, parents before children.
