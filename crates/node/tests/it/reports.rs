@@ -583,6 +583,19 @@ async fn reports_as_of_a_date_follow_the_tree_and_statuses_of_that_date() -> Res
         .await?
         .into_inner();
     assert_eq!(works.as_of, TODAY);
+    let works = node
+        .reports()
+        .works_report(pb::WorksReportRequest {
+            unit_id: HG.into(),
+            campaign_id: Some("thi-dua-2023".into()),
+            as_of: String::new(),
+        })
+        .await?
+        .into_inner();
+    assert_eq!(
+        works.as_of, "2023-12-31",
+        "a campaign's works: its last day"
+    );
     let awards = node
         .reports()
         .awards_report(pb::AwardsReportRequest {
