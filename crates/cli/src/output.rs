@@ -90,6 +90,21 @@ pub fn print<M: prost::Message>(
     Ok(())
 }
 
+/// Like [`print`], with a heading line above the table (a report's title
+/// and date); the JSON carries the same facts in its fields.
+pub fn print_headed<M: prost::Message>(
+    json: bool,
+    msg: &M,
+    name: &str,
+    heading: &str,
+    table: impl FnOnce() -> Table,
+) -> anyhow::Result<()> {
+    if !json {
+        println!("{heading}");
+    }
+    print(json, msg, name, table)
+}
+
 /// Prints key/value pairs as a two-column table.
 pub fn kv(pairs: &[(&str, String)]) -> Table {
     let mut t = Table::new(&["field", "value"]);

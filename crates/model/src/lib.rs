@@ -13,6 +13,8 @@
 //! - [`unit`] and [`tree`]: units, kinds as data, and the unit tree with the
 //!   authority and scope rules.
 //! - [`member`]: members, roster documents and their hash buckets, private data.
+//! - [`timeline`]: a unit's parent links as dated intervals, and a member's
+//!   record on a date: what reports as of a date read.
 //! - [`campaign`], [`emulation`], [`award`]: campaigns and plans, initiatives
 //!   and works, the award catalogue, proposals and decisions.
 //! - [`reorg`]: reorganisation decisions: a plan of steps, checked whole
@@ -30,6 +32,7 @@ pub mod error;
 pub mod ids;
 pub mod member;
 pub mod reorg;
+pub mod timeline;
 pub mod tree;
 pub mod unit;
 

@@ -23,7 +23,7 @@
 //!   private entry ([`WriteTx::add_new_member`]).
 //! - [`read`]: queries over projections and documents.
 //! - [`report`]: the federation's reports (members, initiatives against plan,
-//!   awards, works).
+//!   awards, works), as the tree and the rosters stood on a date.
 //! - [`peer`]: what replication needs: the feed as documents to send, and
 //!   per-peer checkpoints and heads.
 //! - [`receipts`]: delivery receipts of documents acknowledged above.

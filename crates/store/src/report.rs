@@ -1,11 +1,20 @@
-//! The federation's reports, computed in SQL over the projections and the
-//! unit closure table: one row per direct child unit (each summing its whole
-//! subtree), one for records held by the unit itself where it has any, and a
-//! total.
+//! The federation's reports, computed in SQL over the projections as the
+//! tree stood on a date: one row per unit directly below the report's unit
+//! on that date (each summing its whole subtree then), one for records held
+//! by the unit itself where it has any, and a total.
+//!
+//! The tree of a date comes from `unit_links` (each unit's parent links as
+//! dated intervals, `hopluu_model::timeline`): a recursive query walks it
+//! down from the report's unit, keeping at each level the links that hold
+//! on the date, one index lookup per level. So a province merged in 2025
+//! keeps its 2023 initiatives in a report as of 2023, and a district closed
+//! in 2025 is no row of a report as of 2026. Members count by their
+//! records' dates (`since_on`, `status_on`), works by completion, awards by
+//! decision and revocation.
 
 use std::collections::BTreeMap;
 
-use hopluu_model::{CampaignId, UnitId};
+use hopluu_model::{CampaignId, Date, UnitId};
 use sqlx::{AssertSqlSafe, Row};
 
 use crate::{Result, Store};
@@ -55,9 +64,9 @@ pub struct WorksRow {
     pub plaques: u64,
 }
 
-/// Rows keyed by group unit: the direct children of `unit`, and `unit`
-/// itself for records it holds directly.
-async fn groups(store: &Store, unit: &UnitId) -> Result<Vec<(String, String)>> {
+/// Rows keyed by group unit: the units directly below `unit` on `as_of`,
+/// and `unit` itself for records it holds directly.
+async fn groups(store: &Store, unit: &UnitId, as_of: Date) -> Result<Vec<(String, String)>> {
     let mut out = Vec::new();
     let me = sqlx::query("SELECT id, name FROM units WHERE id = $1")
         .bind(unit.as_str())
@@ -66,10 +75,15 @@ async fn groups(store: &Store, unit: &UnitId) -> Result<Vec<(String, String)>> {
     if let Some(r) = me {
         out.push((r.get(0), r.get(1)));
     }
-    let rows = sqlx::query("SELECT id, name FROM units WHERE parent = $1 ORDER BY name, id")
-        .bind(unit.as_str())
-        .fetch_all(store.pool())
-        .await?;
+    let rows = sqlx::query(
+        "SELECT u.id, u.name FROM unit_links l JOIN units u ON u.id = l.unit \
+         WHERE l.parent = $1 AND l.valid_from <= $2 AND l.valid_to > $2 AND l.unit <> $1 \
+         ORDER BY u.name, u.id",
+    )
+    .bind(unit.as_str())
+    .bind(as_of.to_string())
+    .fetch_all(store.pool())
+    .await?;
     out.extend(rows.iter().map(|r| (r.get(0), r.get(1))));
     Ok(out)
 }
@@ -86,12 +100,13 @@ trait GroupRow: Default {
 async fn rollup<R: GroupRow>(
     store: &Store,
     unit: &UnitId,
+    as_of: Date,
     mut by: BTreeMap<String, R>,
 ) -> Result<(Vec<R>, R)> {
     let mut out = Vec::new();
     let mut total = R::default();
     total.name(unit.to_string(), "Tổng cộng".to_owned());
-    for (id, name) in groups(store, unit).await? {
+    for (id, name) in groups(store, unit, as_of).await? {
         let row = by.remove(&id);
         if row.is_none() && id == unit.as_str() {
             continue;
@@ -142,19 +157,37 @@ impl GroupRow for WorksRow {
     }
 }
 
-/// `SELECT group_id, …` joins: the group a record's unit belongs to is the
-/// direct child of `$1` above it, or `$1` itself.
-const GROUP_OF: &str = "(SELECT c.descendant AS unit, g.id AS grp FROM units g \
-    JOIN unit_closure c ON c.ancestor = g.id WHERE g.parent = $1 \
-    UNION ALL SELECT $1, $1)";
+/// `WITH` clauses naming, for the report's unit `$1` on the date `$2`,
+/// `grp_of(unit, grp)`: every unit of its subtree then, with the group it
+/// reports under (the unit directly below `$1` above it, or `$1` itself).
+/// Each level keeps the links that hold on the date (one index lookup on
+/// `unit_links (parent, valid_from)`); the depth bound and the exclusion
+/// of `$1` keep a cycle in links from outside from looping or counting
+/// twice.
+const TREE_ON: &str = "WITH RECURSIVE sub(unit, grp, depth) AS ( \
+        SELECT l.unit, l.unit, 1 FROM unit_links l \
+        WHERE l.parent = $1 AND l.valid_from <= $2 AND l.valid_to > $2 AND l.unit <> $1 \
+        UNION ALL SELECT l.unit, sub.grp, sub.depth + 1 FROM unit_links l JOIN sub ON l.parent = sub.unit \
+        WHERE l.valid_from <= $2 AND l.valid_to > $2 AND l.unit <> $1 AND sub.depth < 64), \
+    grp_of(unit, grp) AS (SELECT DISTINCT unit, grp FROM sub UNION ALL SELECT $1, $1)";
 
 impl Store {
-    pub async fn members_report(&self, unit: &UnitId) -> Result<(Vec<MembersRow>, MembersRow)> {
+    /// Member records by status and gender on `as_of`: a record counts
+    /// from the day it began (`since_on`), and is active until the day its
+    /// membership ended (`status_on`, which counts as ended).
+    pub async fn members_report(
+        &self,
+        unit: &UnitId,
+        as_of: Date,
+    ) -> Result<(Vec<MembersRow>, MembersRow)> {
         let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT g.grp, m.status, m.gender, COUNT(*) FROM members m JOIN {GROUP_OF} g \
-             ON g.unit = m.unit_id GROUP BY g.grp, m.status, m.gender"
+            "{TREE_ON} SELECT g.grp, \
+             CASE WHEN m.status = 'active' OR m.status_on > $2 THEN 'active' ELSE m.status END, \
+             m.gender, COUNT(*) FROM members m JOIN grp_of g ON g.unit = m.unit_id \
+             WHERE m.since_on <= $2 GROUP BY 1, 2, 3"
         )))
         .bind(unit.as_str())
+        .bind(as_of.to_string())
         .fetch_all(self.pool())
         .await?;
         let mut by: BTreeMap<String, MembersRow> = BTreeMap::new();
@@ -171,7 +204,7 @@ impl Store {
                 "left" => row.left += n,
                 _ => row.ceased += n,
             }
-            // Gender counts describe current members only.
+            // Gender counts describe the members active on the date.
             if status == "active" {
                 match gender.as_str() {
                     "male" => row.male += n,
@@ -180,30 +213,35 @@ impl Store {
                 }
             }
         }
-        rollup(self, unit, by).await
+        rollup(self, unit, as_of, by).await
     }
 
+    /// Initiatives against plan in `campaign`, both grouped by the tree of
+    /// `as_of`, ranked by percentage of plan.
     pub async fn initiatives_report(
         &self,
         campaign: &CampaignId,
         unit: &UnitId,
+        as_of: Date,
     ) -> Result<(Vec<InitiativesRow>, InitiativesRow)> {
         let counts = sqlx::query(AssertSqlSafe(format!(
-            "SELECT g.grp, COUNT(*), \
+            "{TREE_ON} SELECT g.grp, COUNT(*), \
              CAST(COALESCE(SUM(CASE WHEN i.status IN ('valid', 'recognised') THEN 1 ELSE 0 END), 0) AS BIGINT) \
-             FROM initiatives i JOIN {GROUP_OF} g ON g.unit = i.unit_id \
-             WHERE i.campaign = $2 GROUP BY g.grp"
+             FROM initiatives i JOIN grp_of g ON g.unit = i.unit_id \
+             WHERE i.campaign = $3 GROUP BY g.grp"
         )))
         .bind(unit.as_str())
+        .bind(as_of.to_string())
         .bind(campaign.as_str())
         .fetch_all(self.pool())
         .await?;
         let plans = sqlx::query(AssertSqlSafe(format!(
-            "SELECT g.grp, CAST(COALESCE(SUM(p.initiative_quota), 0) AS BIGINT) \
-             FROM campaign_plans p JOIN {GROUP_OF} g ON g.unit = p.unit_id \
-             WHERE p.campaign = $2 GROUP BY g.grp"
+            "{TREE_ON} SELECT g.grp, CAST(COALESCE(SUM(p.initiative_quota), 0) AS BIGINT) \
+             FROM campaign_plans p JOIN grp_of g ON g.unit = p.unit_id \
+             WHERE p.campaign = $3 GROUP BY g.grp"
         )))
         .bind(unit.as_str())
+        .bind(as_of.to_string())
         .bind(campaign.as_str())
         .fetch_all(self.pool())
         .await?;
@@ -216,7 +254,7 @@ impl Store {
         for r in plans {
             by.entry(r.get(0)).or_default().plan = r.get::<i64, _>(1) as u64;
         }
-        let (mut out, mut total) = rollup(self, unit, by).await?;
+        let (mut out, mut total) = rollup(self, unit, as_of, by).await?;
         for row in &mut out {
             row.percent_of_plan = percent(row.valid, row.plan);
         }
@@ -242,15 +280,24 @@ impl Store {
         Ok((out, total))
     }
 
-    pub async fn awards_report(&self, unit: &UnitId, year: Option<u32>) -> Result<Vec<AwardsRow>> {
-        let rows = sqlx::query(
-            "SELECT a.award_type, a.level, a.year, COUNT(*) FROM awards a \
+    /// Award recipients in the subtree of `as_of`, by type, level and
+    /// year: awards decided by then and not revoked by then.
+    pub async fn awards_report(
+        &self,
+        unit: &UnitId,
+        year: Option<u32>,
+        as_of: Date,
+    ) -> Result<Vec<AwardsRow>> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "{TREE_ON} SELECT a.award_type, a.level, a.year, COUNT(*) FROM awards a \
              JOIN award_recipients r ON r.award = a.id \
-             JOIN unit_closure c ON c.descendant = r.unit_id AND c.ancestor = $1 \
-             WHERE a.revoked = 0 AND ($2 = 0 OR a.year = $2) \
-             GROUP BY a.award_type, a.level, a.year ORDER BY a.year DESC, a.level, a.award_type",
-        )
+             JOIN grp_of g ON g.unit = r.unit_id \
+             WHERE a.decided_on <= $2 AND (a.revoked = 0 OR a.revoked_on > $2) \
+             AND ($3 = 0 OR a.year = $3) \
+             GROUP BY a.award_type, a.level, a.year ORDER BY a.year DESC, a.level, a.award_type"
+        )))
         .bind(unit.as_str())
+        .bind(as_of.to_string())
         .bind(i64::from(year.unwrap_or(0)))
         .fetch_all(self.pool())
         .await?;
@@ -265,18 +312,23 @@ impl Store {
             .collect())
     }
 
+    /// Dedicated works completed by `as_of` (or without a completion
+    /// date), of one campaign or all, grouped by the tree of `as_of`.
     pub async fn works_report(
         &self,
         unit: &UnitId,
         campaign: Option<&CampaignId>,
+        as_of: Date,
     ) -> Result<(Vec<WorksRow>, WorksRow)> {
         let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT g.grp, COUNT(*), CAST(COALESCE(SUM(w.value_vnd), 0) AS BIGINT), \
+            "{TREE_ON} SELECT g.grp, COUNT(*), CAST(COALESCE(SUM(w.value_vnd), 0) AS BIGINT), \
              CAST(COALESCE(SUM(w.plaque), 0) AS BIGINT) \
-             FROM works w JOIN {GROUP_OF} g ON g.unit = w.unit_id \
-             WHERE ($2 = '' OR w.campaign = $2) GROUP BY g.grp"
+             FROM works w JOIN grp_of g ON g.unit = w.unit_id \
+             WHERE ($3 = '' OR w.campaign = $3) AND (w.completed_on = '' OR w.completed_on <= $2) \
+             GROUP BY g.grp"
         )))
         .bind(unit.as_str())
+        .bind(as_of.to_string())
         .bind(campaign.map(|c| c.as_str()).unwrap_or(""))
         .fetch_all(self.pool())
         .await?;
@@ -287,7 +339,7 @@ impl Store {
             row.value_vnd = r.get(2);
             row.plaques = r.get::<i64, _>(3) as u64;
         }
-        rollup(self, unit, by).await
+        rollup(self, unit, as_of, by).await
     }
 }
 

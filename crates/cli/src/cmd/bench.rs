@@ -198,6 +198,7 @@ async fn run_one(args: &BenchArgs, backend: &str) -> anyhow::Result<Figures> {
         let r = reports
             .members_report(pb::MembersReportRequest {
                 unit_id: "vn".into(),
+                as_of: String::new(),
             })
             .await?
             .into_inner();
@@ -216,6 +217,7 @@ async fn run_one(args: &BenchArgs, backend: &str) -> anyhow::Result<Figures> {
         reports
             .members_report(pb::MembersReportRequest {
                 unit_id: "p03".into(),
+                as_of: String::new(),
             })
             .await?;
         province_times.push(t.elapsed());

@@ -346,6 +346,46 @@ fn a_clerk_adds_a_unit_and_a_member_and_reads_the_report() {
     assert_eq!(report["total"]["active"], "1");
     let table = node.ok(&["report", "members"]);
     assert!(table.contains("LĐLĐ tỉnh Hậu Giang"), "{table}");
+
+    // Every report is as of a date: today by default, said in the JSON
+    // and in the table's heading; another date with --as-of.
+    let today = report["as_of"]
+        .as_str()
+        .expect("as_of in the JSON")
+        .to_owned();
+    assert_eq!(today.len(), 10, "{today}");
+    assert!(
+        table.starts_with(&format!("Members of vn, as of {today}\n")),
+        "{table}"
+    );
+    let on = node.json(&["report", "members", "--as-of", &today]);
+    assert_eq!(
+        (&on["as_of"], &on["total"]),
+        (&report["as_of"], &report["total"])
+    );
+    let works = node.ok(&["report", "works", "--unit", "hau-giang", "--as-of", &today]);
+    assert!(
+        works.starts_with(&format!("Dedicated works of hau-giang, as of {today}\n")),
+        "{works}"
+    );
+    let err = node.fails(&[
+        "report",
+        "awards",
+        "--unit",
+        "hau-giang",
+        "--as-of",
+        "2000-01-01",
+    ]);
+    assert!(
+        err.contains("as_of: unit hau-giang did not exist on 2000-01-01")
+            && err.contains("not yet created"),
+        "{err}"
+    );
+    // The node's own unit holds from the beginning of the records.
+    let old = node.json(&["report", "members", "--as-of", "2000-01-01"]);
+    assert_eq!(old["total"]["total"], "0", "{old}");
+    let err = node.fails(&["report", "members", "--as-of", "01/07/2025"]);
+    assert!(err.contains("as_of: expected a date"), "{err}");
     node.stop();
 }
 

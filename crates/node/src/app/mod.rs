@@ -158,8 +158,15 @@ impl App {
                     ));
                 }
             };
-            let today = app.clock.today();
-            let decision = Decision::parse("", "", "", today)?;
+            // The office existed before its node: its record holds from
+            // the beginning of the records, so that reports as of earlier
+            // dates can be asked of it (a national node first started in
+            // 2026 still ranks the 2023 campaign).
+            let decision = Decision {
+                decision_no: String::new(),
+                decided_on: app.clock.today(),
+                effective_on: hopluu_model::timeline::beginning(),
+            };
             let new = NewUnit::parse(
                 &app.kinds,
                 Some(app.unit.as_str()),

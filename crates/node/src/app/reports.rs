@@ -1,16 +1,44 @@
-//! Reports over a unit's subtree, read from the projections, and the
-//! lookups the role check makes before an operation (who owns a record).
+//! Reports over a unit's subtree as it stood on a date, read from the
+//! projections, and the lookups the role check makes before an operation
+//! (who owns a record).
+//!
+//! A report is as of a date: the request's, else today by the node's
+//! clock, else (for a campaign's initiatives) the campaign's last day when
+//! it ended before today, so that a campaign's ranking stays what it was
+//! after a later merger. A unit that did not exist on the date (not yet
+//! created, or closed or merged before it) is refused, naming `as_of`.
 
 use std::collections::BTreeMap;
 
-use hopluu_model::{AwardId, CampaignId, CardNumber, MemberId, ModelError, ProposalId, UnitId};
+use hopluu_model::{
+    AwardId, CampaignId, CardNumber, Date, MemberId, ModelError, ProposalId, UnitId, timeline,
+};
 use hopluu_store::report::{AwardsRow, InitiativesRow, MembersRow, WorksRow};
 
 use super::{App, Result};
 
-/// A report's rows, one per unit directly below the report's unit (and
-/// the unit itself), and its total row.
-pub type Report<Row> = (Vec<Row>, Row);
+/// A report's rows, one per unit directly below the report's unit on the
+/// date (and the unit itself), its total row, and the date it is of.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report<Row> {
+    pub rows: Vec<Row>,
+    pub total: Row,
+    pub as_of: Date,
+}
+
+/// The awards report: rows with the catalogue's name of each award type,
+/// and the date it is of.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AwardsReport {
+    pub rows: Vec<(AwardsRow, String)>,
+    pub as_of: Date,
+}
+
+impl<Row> Report<Row> {
+    fn of((rows, total): (Vec<Row>, Row), as_of: Date) -> Report<Row> {
+        Report { rows, total, as_of }
+    }
+}
 
 impl App {
     /// The unit a report is of: `unit` (empty: this node's), which must be
@@ -28,41 +56,75 @@ impl App {
         }
     }
 
-    pub async fn members_report(&self, unit: &UnitId) -> Result<Report<MembersRow>> {
-        Ok(self.store.members_report(unit).await?)
+    /// The date a report is of: `as_of` (`YYYY-MM-DD`), else `default`;
+    /// `unit` must have existed on it.
+    async fn report_date(&self, unit: &UnitId, as_of: &str, default: Date) -> Result<Date> {
+        let date = Date::parse_opt("as_of", as_of)?.unwrap_or(default);
+        let u = self
+            .store
+            .unit(unit)
+            .await?
+            .ok_or_else(|| ModelError::not_found("unit", unit))?;
+        timeline::require_exists_on(&u, date, "as_of")?;
+        Ok(date)
     }
 
-    /// Initiatives against plan in campaign `campaign` (which must exist).
+    /// Members by status and gender on `as_of` (empty: today).
+    pub async fn members_report(&self, unit: &UnitId, as_of: &str) -> Result<Report<MembersRow>> {
+        let date = self.report_date(unit, as_of, self.today()).await?;
+        let report = self.store.members_report(unit, date).await?;
+        Ok(Report::of(report, date))
+    }
+
+    /// Initiatives against plan in campaign `campaign` (which must exist),
+    /// on `as_of` (empty: the campaign's last day, or today while it runs).
     pub async fn initiatives_report(
         &self,
         campaign: &str,
         unit: &UnitId,
+        as_of: &str,
     ) -> Result<Report<InitiativesRow>> {
         let c = self.get_campaign(campaign).await?;
-        Ok(self.store.initiatives_report(&c.id, unit).await?)
+        let date = self
+            .report_date(unit, as_of, c.ends_on.min(self.today()))
+            .await?;
+        let report = self.store.initiatives_report(&c.id, unit, date).await?;
+        Ok(Report::of(report, date))
     }
 
-    /// Dedicated works, of one campaign (which must exist) or of all.
+    /// Dedicated works completed by `as_of`, of one campaign (which must
+    /// exist) or of all; `as_of` empty: today, or the campaign's last day
+    /// when it ended before today.
     pub async fn works_report(
         &self,
         unit: &UnitId,
         campaign: Option<&str>,
+        as_of: &str,
     ) -> Result<Report<WorksRow>> {
         let campaign = match campaign.filter(|c| !c.trim().is_empty()) {
             None => None,
-            Some(c) => Some(self.get_campaign(c).await?.id),
+            Some(c) => Some(self.get_campaign(c).await?),
         };
-        Ok(self.store.works_report(unit, campaign.as_ref()).await?)
+        let default = campaign
+            .as_ref()
+            .map_or(self.today(), |c| c.ends_on.min(self.today()));
+        let date = self.report_date(unit, as_of, default).await?;
+        let id = campaign.map(|c| c.id);
+        let report = self.store.works_report(unit, id.as_ref(), date).await?;
+        Ok(Report::of(report, date))
     }
 
-    /// Awards by type, level and year, and the catalogue's name of each type.
+    /// Awards by type, level and year as they stood on `as_of` (empty:
+    /// today), and the catalogue's name of each type.
     pub async fn awards_report(
         &self,
         unit: &UnitId,
         year: Option<u32>,
-    ) -> Result<Vec<(AwardsRow, String)>> {
-        let rows = self.store.awards_report(unit, year).await?;
-        Ok(rows
+        as_of: &str,
+    ) -> Result<AwardsReport> {
+        let date = self.report_date(unit, as_of, self.today()).await?;
+        let rows = self.store.awards_report(unit, year, date).await?;
+        let rows = rows
             .into_iter()
             .map(|r| {
                 let name = self
@@ -72,7 +134,8 @@ impl App {
                     .unwrap_or_default();
                 (r, name)
             })
-            .collect())
+            .collect();
+        Ok(AwardsReport { rows, as_of: date })
     }
 
     /// Unit names for report rows.

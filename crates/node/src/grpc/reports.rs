@@ -1,5 +1,7 @@
 //! The `ReportService`: members, initiatives against plan, works and
-//! awards over a unit's subtree.
+//! awards over a unit's subtree as it stood on a date (the request's
+//! `as_of`, which the App parses and defaults), each response naming the
+//! date it is of.
 
 use hopluu_model::UnitId;
 use hopluu_proto::v1 as pb;
@@ -28,10 +30,11 @@ impl pb::report_service_server::ReportService for Services {
     ) -> R<pb::MembersReportResponse> {
         let (who, r) = auth::client(req, "MembersReport")?;
         let unit = self.report_unit(&who, r.unit_id)?;
-        let (rows, total) = self.app.members_report(&unit).await?;
+        let report = self.app.members_report(&unit, &r.as_of).await?;
         Ok(Response::new(pb::MembersReportResponse {
-            rows: rows.iter().map(members_row).collect(),
-            total: Some(members_row(&total)),
+            rows: report.rows.iter().map(members_row).collect(),
+            total: Some(members_row(&report.total)),
+            as_of: report.as_of.to_string(),
         }))
     }
 
@@ -41,10 +44,14 @@ impl pb::report_service_server::ReportService for Services {
     ) -> R<pb::InitiativesReportResponse> {
         let (who, r) = auth::client(req, "InitiativesReport")?;
         let unit = self.report_unit(&who, r.unit_id)?;
-        let (rows, total) = self.app.initiatives_report(&r.campaign_id, &unit).await?;
+        let report = self
+            .app
+            .initiatives_report(&r.campaign_id, &unit, &r.as_of)
+            .await?;
         Ok(Response::new(pb::InitiativesReportResponse {
-            rows: rows.iter().map(initiatives_row).collect(),
-            total: Some(initiatives_row(&total)),
+            rows: report.rows.iter().map(initiatives_row).collect(),
+            total: Some(initiatives_row(&report.total)),
+            as_of: report.as_of.to_string(),
         }))
     }
 
@@ -54,10 +61,11 @@ impl pb::report_service_server::ReportService for Services {
     ) -> R<pb::AwardsReportResponse> {
         let (who, r) = auth::client(req, "AwardsReport")?;
         let unit = self.report_unit(&who, r.unit_id.clone())?;
-        let rows = self.app.awards_report(&unit, r.year).await?;
-        let total: u64 = rows.iter().map(|(r, _)| r.count).sum();
+        let report = self.app.awards_report(&unit, r.year, &r.as_of).await?;
+        let total: u64 = report.rows.iter().map(|(r, _)| r.count).sum();
         Ok(Response::new(pb::AwardsReportResponse {
-            rows: rows
+            rows: report
+                .rows
                 .iter()
                 .map(|(r, name)| pb::AwardsRow {
                     award_type: r.award_type.clone(),
@@ -74,6 +82,7 @@ impl pb::report_service_server::ReportService for Services {
                 year: r.year.unwrap_or(0),
                 count: total,
             }),
+            as_of: report.as_of.to_string(),
         }))
     }
 
@@ -83,13 +92,14 @@ impl pb::report_service_server::ReportService for Services {
     ) -> R<pb::WorksReportResponse> {
         let (who, r) = auth::client(req, "WorksReport")?;
         let unit = self.report_unit(&who, r.unit_id.clone())?;
-        let (rows, total) = self
+        let report = self
             .app
-            .works_report(&unit, r.campaign_id.as_deref())
+            .works_report(&unit, r.campaign_id.as_deref(), &r.as_of)
             .await?;
         Ok(Response::new(pb::WorksReportResponse {
-            rows: rows.iter().map(works_row).collect(),
-            total: Some(works_row(&total)),
+            rows: report.rows.iter().map(works_row).collect(),
+            total: Some(works_row(&report.total)),
+            as_of: report.as_of.to_string(),
         }))
     }
 }

@@ -15,6 +15,7 @@ async fn members_report(node: &Node, unit: &str) -> Result<pb::MembersReportResp
         .reports()
         .members_report(pb::MembersReportRequest {
             unit_id: unit.to_owned(),
+            as_of: String::new(),
         })
         .await?
         .into_inner())
@@ -112,6 +113,7 @@ async fn members_report_counts_each_province() -> Result<()> {
         node.reports()
             .members_report(pb::MembersReportRequest {
                 unit_id: "khong-co".into(),
+                as_of: String::new(),
             })
             .await,
         Code::NotFound,
@@ -163,6 +165,7 @@ async fn initiatives_report_ranks_by_percent_of_plan() -> Result<()> {
         .initiatives_report(pb::InitiativesReportRequest {
             campaign_id: CAMPAIGN.into(),
             unit_id: VN.into(),
+            as_of: String::new(),
         })
         .await?
         .into_inner();
@@ -189,6 +192,7 @@ async fn initiatives_report_ranks_by_percent_of_plan() -> Result<()> {
         .initiatives_report(pb::InitiativesReportRequest {
             campaign_id: CAMPAIGN.into(),
             unit_id: HG_CT.into(),
+            as_of: String::new(),
         })
         .await?
         .into_inner();
@@ -201,6 +205,7 @@ async fn initiatives_report_ranks_by_percent_of_plan() -> Result<()> {
             .initiatives_report(pb::InitiativesReportRequest {
                 campaign_id: "khong-co".into(),
                 unit_id: VN.into(),
+                as_of: String::new(),
             })
             .await,
         Code::NotFound,
@@ -248,6 +253,7 @@ async fn awards_report_leaves_out_revoked_awards() -> Result<()> {
             .awards_report(pb::AwardsReportRequest {
                 unit_id: unit.to_owned(),
                 year,
+                as_of: String::new(),
             })
             .await?
             .into_inner())
@@ -329,6 +335,7 @@ async fn works_report_sums_value_and_plaques() -> Result<()> {
             .works_report(pb::WorksReportRequest {
                 unit_id: unit.to_owned(),
                 campaign_id: campaign.map(str::to_owned),
+                as_of: String::new(),
             })
             .await?
             .into_inner())
@@ -363,9 +370,241 @@ async fn works_report_sums_value_and_plaques() -> Result<()> {
             .works_report(pb::WorksReportRequest {
                 unit_id: VN.into(),
                 campaign_id: Some("khong-co".into()),
+                as_of: String::new(),
             })
             .await,
         Code::NotFound,
     );
+    node.stop().await
+}
+
+/// Hậu Giang's districts, from 2020, and their abolition: Phụng Hiệp's
+/// grassroots union moved to Châu Thành by a decision of 1/11/2026
+/// effective 1/7/2025, and Phụng Hiệp merged into Châu Thành that day.
+const CT: &str = "hg-chau-thanh";
+const PH: &str = "hg-phung-hiep";
+
+async fn districts(node: &Node) -> Result<()> {
+    for (id, name, kind, parent) in [
+        (HG, "LĐLĐ tỉnh Hậu Giang", "provincial", VN),
+        (CT, "LĐLĐ huyện Châu Thành", "district", HG),
+        (PH, "LĐLĐ huyện Phụng Hiệp", "district", HG),
+        (HG_A, "CĐCS Trường THPT A", "grassroots", CT),
+        (HG_B, "CĐCS Nhà máy B", "grassroots", PH),
+    ] {
+        node.units()
+            .create_unit(pb::CreateUnitRequest {
+                id: Some(id.to_owned()),
+                name: name.to_owned(),
+                kind: kind.to_owned(),
+                parent_id: parent.to_owned(),
+                effective_on: "2020-01-01".to_owned(),
+                decision_no: "01/QĐ".to_owned(),
+            })
+            .await?;
+    }
+    Ok(())
+}
+
+async fn abolish_phung_hiep(node: &Node) -> Result<()> {
+    node.units()
+        .move_unit(pb::MoveUnitRequest {
+            unit_id: HG_B.into(),
+            new_parent_id: CT.into(),
+            decided_on: "2026-11-01".into(),
+            effective_on: "2025-07-01".into(),
+            decision_no: "1656/QĐ".into(),
+        })
+        .await?;
+    node.units()
+        .close_unit(pb::CloseUnitRequest {
+            unit_id: PH.into(),
+            reason: "Sắp xếp đơn vị hành chính".into(),
+            effective_on: "2025-07-01".into(),
+            decision_no: "1657/QĐ".into(),
+            successor_ids: vec![CT.into()],
+            merged: true,
+        })
+        .await?;
+    Ok(())
+}
+
+async fn members_on(node: &Node, unit: &str, as_of: &str) -> Result<pb::MembersReportResponse> {
+    Ok(node
+        .reports()
+        .members_report(pb::MembersReportRequest {
+            unit_id: unit.to_owned(),
+            as_of: as_of.to_owned(),
+        })
+        .await?
+        .into_inner())
+}
+
+fn by_unit(r: &pb::MembersReportResponse) -> Vec<(&str, [u64; 8])> {
+    r.rows
+        .iter()
+        .map(|x| (x.unit_id.as_str(), counts(x)))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_as_of_a_date_follow_the_tree_and_statuses_of_that_date() -> Result<()> {
+    let node = Node::start().await?;
+    districts(&node).await?;
+    use pb::Gender::{Female, Male};
+    node.add(HG_A, person("Nguyễn Văn An", "HG-0001", Male))
+        .await?;
+    let bich = node
+        .add(HG_A, person("Trần Thị Bích", "HG-0002", Female))
+        .await?;
+    node.add(HG_B, person("Lê Hoàng Cường", "HG-0003", Male))
+        .await?;
+    node.members()
+        .end_membership(pb::EndMembershipRequest {
+            member_id: bich.id.clone(),
+            status: pb::MemberStatus::Ceased as i32,
+            reason: "giải thể tổ".into(),
+            effective_on: "2026-03-01".into(),
+        })
+        .await?;
+    // A 2023 campaign of the province: Phụng Hiệp 1 of 1, Châu Thành 1 of 2.
+    node.campaigns()
+        .launch_campaign(pb::LaunchCampaignRequest {
+            id: Some("thi-dua-2023".into()),
+            launching_unit_id: HG.into(),
+            title: "Phong trào thi đua 2023".into(),
+            theme: String::new(),
+            starts_on: "2023-01-01".into(),
+            ends_on: "2023-12-31".into(),
+            scope_unit_id: HG.into(),
+        })
+        .await?;
+    node.set_plans("thi-dua-2023", &[(HG_A, 2, 0), (HG_B, 1, 0)])
+        .await?;
+    node.valid_initiative(HG_A, "thi-dua-2023", "A1").await?;
+    node.valid_initiative(HG_B, "thi-dua-2023", "B1").await?;
+    abolish_phung_hiep(&node).await?;
+
+    // Before the merger, both districts; from it, Châu Thành alone.
+    let one = |m: u64, f: u64| [m + f, m + f, 0, 0, 0, m, f, 0];
+    let before = members_on(&node, HG, "2025-06-30").await?;
+    assert_eq!(before.as_of, "2025-06-30");
+    assert_eq!(by_unit(&before), [(CT, one(1, 1)), (PH, one(1, 0))]);
+    let on = members_on(&node, HG, "2025-07-01").await?;
+    assert_eq!(by_unit(&on), [(CT, one(2, 1))]);
+    // The node's own unit, recorded when the node first started, reports
+    // on earlier dates too.
+    let vn = members_on(&node, VN, "2025-06-30").await?;
+    assert_eq!(by_unit(&vn), [(HG, one(2, 1))]);
+    // The cessation counts from its day.
+    let r = members_on(&node, HG, "2026-02-28").await?;
+    assert_eq!(counts(&r.total.unwrap()), one(2, 1));
+    let r = members_on(&node, HG, "2026-03-01").await?;
+    assert_eq!(counts(&r.total.unwrap()), [3, 2, 0, 0, 1, 2, 0, 0]);
+    // Without a date: today, by the node's clock.
+    let today = members_on(&node, HG, "").await?;
+    assert_eq!(today.as_of, TODAY);
+    assert_eq!(by_unit(&today), [(CT, [3, 2, 0, 0, 1, 2, 0, 0])]);
+
+    // A unit that did not exist on the date is refused, saying why.
+    let m = expect_invalid(
+        node.reports()
+            .members_report(pb::MembersReportRequest {
+                unit_id: PH.into(),
+                as_of: "2025-07-01".into(),
+            })
+            .await,
+        "as_of",
+    );
+    assert!(
+        m.contains(PH) && m.contains(&format!("merged into {CT} on 2025-07-01")),
+        "{m}"
+    );
+    let m = expect_invalid(
+        node.reports()
+            .works_report(pb::WorksReportRequest {
+                unit_id: HG.into(),
+                campaign_id: None,
+                as_of: "2019-12-31".into(),
+            })
+            .await,
+        "as_of",
+    );
+    assert!(m.contains("not yet created"), "{m}");
+    expect_invalid(
+        node.reports()
+            .awards_report(pb::AwardsReportRequest {
+                unit_id: HG.into(),
+                year: None,
+                as_of: "31/12/2025".into(),
+            })
+            .await,
+        "as_of",
+    );
+    // Phụng Hiệp's own history stays readable.
+    let ph = members_on(&node, PH, "2025-06-30").await?;
+    assert_eq!(by_unit(&ph), [(HG_B, one(1, 0))]);
+
+    // A campaign's report is as of its last day: its ranking stays.
+    let initiatives = async |as_of: &str| -> Result<pb::InitiativesReportResponse> {
+        Ok(node
+            .reports()
+            .initiatives_report(pb::InitiativesReportRequest {
+                campaign_id: "thi-dua-2023".into(),
+                unit_id: HG.into(),
+                as_of: as_of.to_owned(),
+            })
+            .await?
+            .into_inner())
+    };
+    let ranking = |r: &pb::InitiativesReportResponse| -> Vec<(String, u64, u64, u32)> {
+        r.rows
+            .iter()
+            .map(|x| (x.unit_id.clone(), x.valid, x.plan, x.rank))
+            .collect()
+    };
+    let r = initiatives("").await?;
+    assert_eq!(r.as_of, "2023-12-31");
+    assert_eq!(
+        ranking(&r),
+        [(CT.to_owned(), 1, 2, 2), (PH.to_owned(), 1, 1, 1)]
+    );
+    let r = initiatives("2025-07-01").await?;
+    assert_eq!(ranking(&r), [(CT.to_owned(), 2, 3, 1)]);
+
+    // Works and awards say which date they are of too.
+    let works = node
+        .reports()
+        .works_report(pb::WorksReportRequest {
+            unit_id: HG.into(),
+            campaign_id: None,
+            as_of: String::new(),
+        })
+        .await?
+        .into_inner();
+    assert_eq!(works.as_of, TODAY);
+    let works = node
+        .reports()
+        .works_report(pb::WorksReportRequest {
+            unit_id: HG.into(),
+            campaign_id: Some("thi-dua-2023".into()),
+            as_of: String::new(),
+        })
+        .await?
+        .into_inner();
+    assert_eq!(
+        works.as_of, "2023-12-31",
+        "a campaign's works: its last day"
+    );
+    let awards = node
+        .reports()
+        .awards_report(pb::AwardsReportRequest {
+            unit_id: HG.into(),
+            year: None,
+            as_of: "2025-01-01".into(),
+        })
+        .await?
+        .into_inner();
+    assert_eq!(awards.as_of, "2025-01-01");
     node.stop().await
 }

@@ -102,6 +102,7 @@ async fn staff_write_and_read_only_within_their_unit() -> Result<()> {
         .reports()
         .members_report(pb::MembersReportRequest {
             unit_id: String::new(),
+            as_of: String::new(),
         })
         .await?
         .into_inner();
@@ -170,6 +171,7 @@ async fn staff_write_and_read_only_within_their_unit() -> Result<()> {
             .reports()
             .members_report(pb::MembersReportRequest {
                 unit_id: HG_CT.into(),
+                as_of: String::new(),
             })
             .await,
         &["MembersReport", HG_CT],

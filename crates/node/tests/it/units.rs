@@ -27,7 +27,11 @@ async fn builds_and_lists_the_tree() -> Result<()> {
         assert_eq!(u.status, pb::UnitStatus::Active as i32, "{id}");
         assert_eq!(u.name_history.len(), 1, "{id}");
         assert_eq!(u.parent_history.len(), 1, "{id}");
-        assert_eq!(u.parent_history[0].effective_on, TODAY, "{id}");
+        // The node's own unit, recorded at its first start, holds from
+        // the beginning of the records: the office existed before its node.
+        let since = if id == VN { "1900-01-01" } else { TODAY };
+        assert_eq!(u.parent_history[0].effective_on, since, "{id}");
+        assert_eq!(u.parent_history[0].decided_on, TODAY, "{id}");
     }
 
     // Root first, parents before children.
@@ -306,7 +310,10 @@ async fn move_reparents_the_whole_subtree() -> Result<()> {
     assert_eq!(node.list(HG, true, None).await?.total, 0);
     let report = node
         .reports()
-        .members_report(pb::MembersReportRequest { unit_id: VN.into() })
+        .members_report(pb::MembersReportRequest {
+            unit_id: VN.into(),
+            as_of: String::new(),
+        })
         .await?
         .into_inner();
     let row = |id: &str| report.rows.iter().find(|r| r.unit_id == id).unwrap().active;

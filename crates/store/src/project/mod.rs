@@ -8,7 +8,7 @@
 //!
 //! - [`sql`]: the [`sql::Row`] trait and the batched upsert behind it.
 //! - [`rows`]: one typed row per projection table.
-//! - [`unit`]: units and the closure table.
+//! - [`unit`]: units, their dated parent links and the closure table.
 
 mod rows;
 pub(crate) mod sql;

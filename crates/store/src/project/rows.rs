@@ -7,6 +7,7 @@ use hopluu_model::campaign::{Campaign, Plan};
 use hopluu_model::emulation::{Emulation, Initiative, Work};
 use hopluu_model::member::{Deidentified, Member, PrivateData};
 use hopluu_model::reorg::Recorded;
+use hopluu_model::timeline::{Link, member_since};
 use hopluu_model::unit::Unit;
 use hopluu_model::{Date, MemberId, UnitId, ids::fold};
 
@@ -53,6 +54,32 @@ impl UnitRow {
     }
 }
 
+/// The end of a link that still holds, as stored.
+pub(crate) const OPEN_END: &str = "9999-12-31";
+
+row! {
+    /// One interval of a unit's life under one parent.
+    UnitLinkRow in "unit_links", key ["unit", "valid_from"] {
+        unit: String,
+        /// Empty for a root.
+        parent: String,
+        valid_from: String,
+        /// [`OPEN_END`] while the link holds.
+        valid_to: String,
+    }
+}
+
+impl UnitLinkRow {
+    pub(crate) fn new(u: &Unit, l: &Link) -> UnitLinkRow {
+        UnitLinkRow {
+            unit: u.id.as_str().into(),
+            parent: l.parent.as_ref().map(|p| p.to_string()).unwrap_or_default(),
+            valid_from: l.from.to_string(),
+            valid_to: l.to.map_or_else(|| OPEN_END.to_owned(), |d| d.to_string()),
+        }
+    }
+}
+
 row! {
     MemberRow in "members", key ["member_id", "unit_id"],
     // Two records of one member in one unit (placed concurrently in two
@@ -78,6 +105,8 @@ row! {
         deidentified_operator: String,
         deidentified_reason: String,
         deidentified_reference: String,
+        /// The day this record began ([`member_since`]).
+        since_on: String,
     }
 }
 
@@ -106,6 +135,7 @@ impl MemberRow {
             deidentified_operator: de(|d| &d.operator),
             deidentified_reason: de(|d| &d.reason),
             deidentified_reference: de(|d| &d.reference),
+            since_on: member_since(m).to_string(),
         }
     }
 }

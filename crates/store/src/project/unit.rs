@@ -1,17 +1,19 @@
-//! Units: the `units` row, and the closure table kept right when a unit
-//! is new or its parent changed.
+//! Units: the `units` row, the unit's dated parent links (`unit_links`,
+//! rewritten whole), and the closure table kept right when a unit is new
+//! or its parent changed.
 
 use automerge::Automerge;
-use hopluu_model::{DocId, unit};
+use hopluu_model::{DocId, timeline, unit};
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
-use super::rows::UnitRow;
+use super::rows::{UnitLinkRow, UnitRow};
 use super::sql::write;
 use crate::Result;
 
-/// Projects a unit and keeps the closure table right. When the parent link
-/// is new or changed, the unit's whole subtree (found by parent links, so a
-/// child that arrived before its parent is attached too) is re-linked.
+/// Projects a unit: its row, its dated links, and the closure table. When
+/// the parent link is new or changed, the unit's whole subtree (found by
+/// parent links, so a child that arrived before its parent is attached
+/// too) is re-linked in the closure table.
 pub(super) async fn project(
     conn: &mut AnyConnection,
     row: i64,
@@ -33,6 +35,14 @@ pub(super) async fn project(
             .execute(&mut *conn)
             .await?;
     }
+    // Every decision may reshape the whole timeline (a later decision with
+    // an earlier effective date replaces what follows it): rewrite it.
+    sqlx::query("DELETE FROM unit_links WHERE unit = $1")
+        .bind(u.id.as_str())
+        .execute(&mut *conn)
+        .await?;
+    let links = timeline::parent_links(&u);
+    write(conn, links.iter().map(|l| UnitLinkRow::new(&u, l))).await?;
     if old_parent.as_ref() == Some(&parent) {
         return Ok(());
     }

@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail, ensure};
 use automerge::{Automerge, ChangeHash};
 use hopluu_model::award::{self, Recipient};
 use hopluu_model::ids::fold;
-use hopluu_model::{DocId, DocMeta, campaign, emulation, member, unit};
+use hopluu_model::{DocId, DocMeta, campaign, emulation, member, timeline, unit};
 use hopluu_store::Store;
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -189,6 +189,17 @@ pub async fn consistent(store: &Store) -> Result<()> {
                         r.clone(),
                     ],
                 );
+                for l in timeline::parent_links(&x) {
+                    put(
+                        "unit_links",
+                        vec![
+                            s(&x.id),
+                            opt(l.parent.as_ref()),
+                            s(l.from),
+                            l.to.map_or_else(|| "9999-12-31".to_owned(), s),
+                        ],
+                    );
+                }
             }
             DocId::Roster { unit, bucket } => {
                 for m in member::read_many(&doc, None)? {
@@ -213,6 +224,7 @@ pub async fn consistent(store: &Store) -> Result<()> {
                         opt(m.deidentified.as_ref().map(|d| &d.operator)),
                         opt(m.deidentified.as_ref().map(|d| &d.reason)),
                         opt(m.deidentified.as_ref().map(|d| &d.reference)),
+                        s(timeline::member_since(&m)),
                     ];
                     // A member with records in two buckets of one unit is
                     // projected from the lowest.
@@ -426,7 +438,7 @@ pub async fn consistent(store: &Store) -> Result<()> {
         }
     }
 
-    const TABLES: [(&str, &str); 14] = [
+    const TABLES: [(&str, &str); 15] = [
         (
             "units",
             "SELECT id, name, kind, parent, status, successors, closed_on, close_reason, doc FROM units",
@@ -436,10 +448,15 @@ pub async fn consistent(store: &Store) -> Result<()> {
             "SELECT ancestor, descendant, depth FROM unit_closure",
         ),
         (
+            "unit_links",
+            "SELECT unit, parent, valid_from, valid_to FROM unit_links",
+        ),
+        (
             "members",
             "SELECT member_id, unit_id, doc, bucket, full_name, name_key, birth_date, gender, \
              card_number, joined_on, position, status, status_reason, status_on, deidentified_at, \
-             deidentified_by, deidentified_operator, deidentified_reason, deidentified_reference FROM members",
+             deidentified_by, deidentified_operator, deidentified_reason, deidentified_reference, \
+             since_on FROM members",
         ),
         (
             "member_private",

@@ -316,6 +316,38 @@ pub async fn create_unit(
     write(store, &unit_doc(id), |doc, a| unit::create(doc, a, &new)).await
 }
 
+/// Moves a unit under `to` by a decision of `decided_on`, effective
+/// `effective_on` (which may lie before the decision).
+pub async fn move_unit_on(
+    store: &Store,
+    id: &str,
+    to: &str,
+    decided_on: &str,
+    effective_on: &str,
+) -> Result<Unit> {
+    let decision = decision("1656/QĐ-TLĐ", decided_on, effective_on);
+    write(store, &unit_doc(id), |doc, a| {
+        unit::move_to(doc, a, &uid(to), &decision)
+    })
+    .await
+}
+
+/// Closes a unit effective `on`; merged into `successors` when `merged`.
+pub async fn close_unit_on(
+    store: &Store,
+    id: &str,
+    successors: &[&str],
+    merged: bool,
+    on: &str,
+) -> Result<Unit> {
+    let decision = decision("1657/QĐ-TLĐ", on, on);
+    let successors: Vec<UnitId> = successors.iter().map(|s| uid(s)).collect();
+    write(store, &unit_doc(id), |doc, a| {
+        unit::close(doc, a, "Sắp xếp tổ chức", &successors, merged, &decision)
+    })
+    .await
+}
+
 /// A member form; `gender` in any spelling `Gender::parse` accepts.
 pub fn input(full_name: &str, gender: &str, card: &str) -> MemberInput {
     MemberInput {

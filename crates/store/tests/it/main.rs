@@ -29,7 +29,8 @@
 //! - [`units`]: the closure table through create, move, close and
 //!   out-of-order arrival.
 //! - [`members`]: roster buckets, paging and search.
-//! - [`reports`]: members, initiatives, awards and works reports.
+//! - [`reports`]: members, initiatives, awards and works reports, today
+//!   and as of other dates.
 //! - [`peers`]: the feed as replication reads it, peer state, rescoping.
 //! - [`clock`]: every time the store writes comes from its clock.
 

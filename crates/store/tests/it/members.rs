@@ -365,7 +365,7 @@ pub async fn case_deidentified_member_projects_without_personal_data(store: Stor
         let by_card = store.find_members("HG-0001", &uid("vn"), 10).await?;
         ensure!(by_card.len() == 2 && by_card.iter().all(|m| m.deidentified.is_some()));
         // Still counted, by status and gender.
-        let (_, total) = store.members_report(&uid("vn")).await?;
+        let (_, total) = store.members_report(&uid("vn"), today()).await?;
         ensure!(
             (total.active, total.transferred, total.male) == (2, 1, 2),
             "{total:?}"

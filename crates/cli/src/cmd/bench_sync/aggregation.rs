@@ -460,6 +460,7 @@ pub(super) async fn aggregation(
             let r = reports
                 .members_report(pb::MembersReportRequest {
                     unit_id: NAT.into(),
+                    as_of: String::new(),
                 })
                 .await?
                 .into_inner();

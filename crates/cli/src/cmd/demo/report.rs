@@ -33,6 +33,7 @@ pub(super) async fn active_members(node: &LocalNode, unit: &str) -> Result<u64> 
         .reports()
         .members_report(pb::MembersReportRequest {
             unit_id: unit.into(),
+            as_of: String::new(),
         })
         .await
         .with_context(|| format!("members report at {}", node.id))?
@@ -49,6 +50,7 @@ pub(super) async fn national_report(fed: &Federation, campaign: &str) -> Result<
         .reports()
         .members_report(pb::MembersReportRequest {
             unit_id: NATIONAL.into(),
+            as_of: String::new(),
         })
         .await
         .context("members report at vn")?
@@ -62,6 +64,7 @@ pub(super) async fn national_report(fed: &Federation, campaign: &str) -> Result<
         .initiatives_report(pb::InitiativesReportRequest {
             campaign_id: campaign.into(),
             unit_id: NATIONAL.into(),
+            as_of: String::new(),
         })
         .await
         .context("initiatives report at vn")?
@@ -75,6 +78,7 @@ pub(super) async fn national_report(fed: &Federation, campaign: &str) -> Result<
         .works_report(pb::WorksReportRequest {
             unit_id: NATIONAL.into(),
             campaign_id: Some(campaign.into()),
+            as_of: String::new(),
         })
         .await
         .context("works report at vn")?
@@ -86,6 +90,7 @@ pub(super) async fn national_report(fed: &Federation, campaign: &str) -> Result<
         .awards_report(pb::AwardsReportRequest {
             unit_id: NATIONAL.into(),
             year: None,
+            as_of: String::new(),
         })
         .await
         .context("awards report at vn")?

@@ -5,6 +5,11 @@
 //!    │    └ d2 ─ g3
 //!    └ p2
 //! ```
+//!
+//! Here on today's tree; [`as_of`] as the tree and the rosters stood on
+//! other dates, around a merger of p1 into p2.
+
+mod as_of;
 
 use std::collections::BTreeMap;
 
@@ -24,7 +29,7 @@ suite!(
     case_works_report,
 );
 
-async fn province(store: &Store) -> Result<()> {
+pub(super) async fn province(store: &Store) -> Result<()> {
     create_unit(store, "vn", "Tổng Liên đoàn", "central", None).await?;
     create_unit(store, "p1", "LĐLĐ tỉnh Hậu Giang", "provincial", Some("vn")).await?;
     create_unit(store, "p2", "LĐLĐ TP Cần Thơ", "provincial", Some("vn")).await?;
@@ -44,7 +49,7 @@ async fn province(store: &Store) -> Result<()> {
     Ok(())
 }
 
-fn name(unit: &str) -> &'static str {
+pub(super) fn name(unit: &str) -> &'static str {
     match unit {
         "vn" => "Tổng Liên đoàn",
         "p1" => "LĐLĐ tỉnh Hậu Giang",
@@ -55,12 +60,13 @@ fn name(unit: &str) -> &'static str {
         "g2" => "CĐCS Trường Ngã Sáu",
         "g3" => "CĐCS Nhà máy Giấy",
         "g4" => "CĐCS Chợ Nổi",
+        "g5" => "CĐCS Cảng Cái Cui",
         _ => "Tổng cộng",
     }
 }
 
 /// `[total, active, transferred, left, ceased, male, female, other]`.
-fn members_row(unit: &str, n: [u64; 8]) -> MembersRow {
+pub(super) fn members_row(unit: &str, n: [u64; 8]) -> MembersRow {
     MembersRow {
         unit_id: unit.to_owned(),
         unit_name: name(unit).to_owned(),
@@ -75,7 +81,7 @@ fn members_row(unit: &str, n: [u64; 8]) -> MembersRow {
     }
 }
 
-fn by_unit<T: Clone>(rows: &[T], id: impl Fn(&T) -> &str) -> BTreeMap<String, T> {
+pub(super) fn by_unit<T: Clone>(rows: &[T], id: impl Fn(&T) -> &str) -> BTreeMap<String, T> {
     rows.iter().map(|r| (id(r).to_owned(), r.clone())).collect()
 }
 
@@ -131,7 +137,7 @@ pub async fn case_members_report(store: Store) -> Result<()> {
     let d2 = [2, 1, 1, 0, 0, 1, 0, 0];
     let p1 = [10, 7, 1, 1, 1, 4, 2, 1];
 
-    let (rows, total) = s.members_report(&uid("d1")).await?;
+    let (rows, total) = s.members_report(&uid("d1"), today()).await?;
     ensure!(
         by_unit(&rows, |r| &r.unit_id)
             == by_unit(
@@ -154,7 +160,7 @@ pub async fn case_members_report(store: Store) -> Result<()> {
         "total of d1: {total:?}"
     );
 
-    let (rows, total) = s.members_report(&uid("p1")).await?;
+    let (rows, total) = s.members_report(&uid("p1"), today()).await?;
     ensure!(
         by_unit(&rows, |r| &r.unit_id)
             == by_unit(&[members_row("d1", d1), members_row("d2", d2)], |r| &r
@@ -171,7 +177,7 @@ pub async fn case_members_report(store: Store) -> Result<()> {
     );
 
     // A grassroots union reports on its own records.
-    let (rows, total) = s.members_report(&uid("g1")).await?;
+    let (rows, total) = s.members_report(&uid("g1"), today()).await?;
     ensure!(rows == [members_row("g1", g1)], "rows of g1: {rows:#?}");
     ensure!(
         total
@@ -182,7 +188,7 @@ pub async fn case_members_report(store: Store) -> Result<()> {
         "total of g1"
     );
 
-    let (rows, total) = s.members_report(&uid("vn")).await?;
+    let (rows, total) = s.members_report(&uid("vn"), today()).await?;
     ensure!(
         by_unit(&rows, |r| &r.unit_id)
             == by_unit(&[members_row("p1", p1), members_row("p2", [0; 8])], |r| &r
@@ -196,7 +202,7 @@ pub async fn case_members_report(store: Store) -> Result<()> {
     Ok(())
 }
 
-fn initiatives_row(
+pub(super) fn initiatives_row(
     unit: &str,
     recorded: u64,
     valid: u64,
@@ -242,7 +248,9 @@ pub async fn case_initiatives_report(store: Store) -> Result<()> {
     }
 
     // g1 and g2 tie at 1 of 2 (50 %) and share rank 1; g4 comes third.
-    let (rows, total) = s.initiatives_report(&cid("c1"), &uid("d1")).await?;
+    let (rows, total) = s
+        .initiatives_report(&cid("c1"), &uid("d1"), today())
+        .await?;
     ensure!(
         by_unit(&rows, |r| &r.unit_id)
             == by_unit(
@@ -264,7 +272,9 @@ pub async fn case_initiatives_report(store: Store) -> Result<()> {
         "total of d1: {total:?}"
     );
 
-    let (rows, total) = s.initiatives_report(&cid("c1"), &uid("p1")).await?;
+    let (rows, total) = s
+        .initiatives_report(&cid("c1"), &uid("p1"), today())
+        .await?;
     ensure!(
         by_unit(&rows, |r| &r.unit_id)
             == by_unit(
@@ -286,7 +296,9 @@ pub async fn case_initiatives_report(store: Store) -> Result<()> {
     );
 
     // The other campaign: 2 of 9 in g1, nothing planned elsewhere.
-    let (rows, total) = s.initiatives_report(&cid("c2"), &uid("d1")).await?;
+    let (rows, total) = s
+        .initiatives_report(&cid("c2"), &uid("d1"), today())
+        .await?;
     ensure!(
         by_unit(&rows, |r| &r.unit_id)
             == by_unit(
@@ -306,7 +318,7 @@ pub async fn case_initiatives_report(store: Store) -> Result<()> {
     Ok(())
 }
 
-fn awards_row(award_type: &str, level: &str, year: u32, count: u64) -> AwardsRow {
+pub(super) fn awards_row(award_type: &str, level: &str, year: u32, count: u64) -> AwardsRow {
     AwardsRow {
         award_type: award_type.to_owned(),
         level: level.to_owned(),
@@ -392,7 +404,7 @@ pub async fn case_awards_report(store: Store) -> Result<()> {
     )
     .await?;
 
-    let p1 = s.awards_report(&uid("p1"), None).await?;
+    let p1 = s.awards_report(&uid("p1"), None, today()).await?;
     ensure!(
         p1 == [
             awards_row("giay-khen", "district", 2025, 2),
@@ -402,12 +414,12 @@ pub async fn case_awards_report(store: Store) -> Result<()> {
         ],
         "p1, every year, the revoked award left out: {p1:#?}"
     );
-    let y2024 = s.awards_report(&uid("p1"), Some(2024)).await?;
+    let y2024 = s.awards_report(&uid("p1"), Some(2024), today()).await?;
     ensure!(
         y2024 == [awards_row("bang-khen-cap-tinh", "provincial", 2024, 1)],
         "2024: {y2024:?}"
     );
-    let d1 = s.awards_report(&uid("d1"), None).await?;
+    let d1 = s.awards_report(&uid("d1"), None, today()).await?;
     ensure!(
         d1 == [
             awards_row("giay-khen", "district", 2025, 2),
@@ -416,21 +428,24 @@ pub async fn case_awards_report(store: Store) -> Result<()> {
         ],
         "d1: {d1:#?}"
     );
-    let d2 = s.awards_report(&uid("d2"), Some(2025)).await?;
+    let d2 = s.awards_report(&uid("d2"), Some(2025), today()).await?;
     ensure!(
         d2 == [awards_row("co-thi-dua-cap-tinh", "provincial", 2025, 1)],
         "d2: {d2:?}"
     );
-    let g2 = s.awards_report(&uid("g2"), None).await?;
+    let g2 = s.awards_report(&uid("g2"), None, today()).await?;
     ensure!(
         g2 == [awards_row("lao-dong-tien-tien", "district", 2025, 1)],
         "g2: {g2:?}"
     );
-    ensure!(s.awards_report(&uid("p2"), None).await?.is_empty(), "p2");
+    ensure!(
+        s.awards_report(&uid("p2"), None, today()).await?.is_empty(),
+        "p2"
+    );
     Ok(())
 }
 
-fn works_row(unit: &str, count: u64, value_vnd: i64, plaques: u64) -> WorksRow {
+pub(super) fn works_row(unit: &str, count: u64, value_vnd: i64, plaques: u64) -> WorksRow {
     WorksRow {
         unit_id: unit.to_owned(),
         unit_name: name(unit).to_owned(),
@@ -455,7 +470,9 @@ pub async fn case_works_report(store: Store) -> Result<()> {
         work(s, u, c, name, value, plaque).await?;
     }
 
-    let (rows, total) = s.works_report(&uid("d1"), Some(&cid("c1"))).await?;
+    let (rows, total) = s
+        .works_report(&uid("d1"), Some(&cid("c1")), today())
+        .await?;
     ensure!(
         by_unit(&rows, |r| &r.unit_id)
             == by_unit(
@@ -477,7 +494,7 @@ pub async fn case_works_report(store: Store) -> Result<()> {
         "total: {total:?}"
     );
 
-    let (rows, total) = s.works_report(&uid("d1"), None).await?;
+    let (rows, total) = s.works_report(&uid("d1"), None, today()).await?;
     ensure!(
         by_unit(&rows, |r| &r.unit_id)
             == by_unit(
@@ -499,7 +516,9 @@ pub async fn case_works_report(store: Store) -> Result<()> {
         "total: {total:?}"
     );
 
-    let (rows, total) = s.works_report(&uid("p1"), Some(&cid("c1"))).await?;
+    let (rows, total) = s
+        .works_report(&uid("p1"), Some(&cid("c1")), today())
+        .await?;
     ensure!(
         by_unit(&rows, |r| &r.unit_id)
             == by_unit(
