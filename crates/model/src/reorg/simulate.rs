@@ -561,22 +561,13 @@ pub fn simulate(
     Ok(fx)
 }
 
-/// The unit above every unit a plan names, where the decision can be
-/// applied: the lowest common ancestor of their owners in `tree`.
+/// The unit whose node can apply the plan: its issuing unit. [`simulate`]
+/// asks for authority over the issuing unit (which owns the decision's
+/// document), and every unit the plan changes must lie below it, so the
+/// node hosting the issuing unit (or one above it) applies it; a plan
+/// naming units elsewhere is refused there, naming them. `None` when
+/// `tree` does not know the issuing unit.
 pub fn applying_unit(plan: &Plan, tree: &UnitTree) -> Option<UnitId> {
-    let mut owners = Vec::new();
-    for u in plan.named_units() {
-        match tree.get(&u) {
-            Some(n) => owners.push(n.parent.clone().unwrap_or_else(|| u.clone())),
-            None => continue,
-        }
-    }
-    let first = owners.first()?.clone();
-    let mut path: Vec<UnitId> = std::iter::once(first.clone())
-        .chain(tree.ancestors(&first))
-        .collect();
-    for o in &owners[1..] {
-        path.retain(|a| tree.is_within(o, a));
-    }
-    path.into_iter().next()
+    tree.contains(&plan.issuing_unit)
+        .then(|| plan.issuing_unit.clone())
 }
