@@ -309,32 +309,28 @@ impl StepInput {
         };
         // Fields a step does not use are refused rather than ignored: a
         // plan that says more than it does is a mistake in the plan.
-        match &step {
-            Step::Create { .. } => {
-                none("units", self.units.is_empty())?;
-                none("members", self.members.is_empty())?;
-                none("successors", self.successors.is_empty())?;
-            }
-            Step::Rename { .. } => {
-                none("to", self.to.trim().is_empty())?;
-                none("units", self.units.is_empty())?;
-            }
-            Step::Move { .. } | Step::Merge { .. } => {
-                none("unit", self.unit.trim().is_empty())?;
-                none("members", self.members.is_empty())?;
-                none("successors", self.successors.is_empty())?;
-            }
-            Step::Split { .. } => {
-                none("units", self.units.is_empty())?;
-                none("to", self.to.trim().is_empty())?;
-            }
-            Step::Close { .. } => {
-                none("units", self.units.is_empty())?;
-                none("to", self.to.trim().is_empty())?;
-            }
-            Step::Cease { .. } => {
-                none("unit", self.unit.trim().is_empty())?;
-                none("to", self.to.trim().is_empty())?;
+        let takes: &[&str] = match &step {
+            Step::Create { .. } => &["unit", "name", "unit_kind", "to"],
+            Step::Rename { .. } => &["unit", "name"],
+            Step::Move { .. } | Step::Merge { .. } => &["units", "to"],
+            Step::Split { .. } => &["unit", "successors", "parts"],
+            Step::Close { .. } => &["unit", "successors", "reason"],
+            Step::Cease { .. } => &["units", "members", "reason", "on"],
+        };
+        for (field, empty) in [
+            ("unit", self.unit.trim().is_empty()),
+            ("name", self.name.trim().is_empty()),
+            ("unit_kind", self.unit_kind.trim().is_empty()),
+            ("to", self.to.trim().is_empty()),
+            ("units", self.units.is_empty()),
+            ("members", self.members.is_empty()),
+            ("successors", self.successors.is_empty()),
+            ("parts", self.parts.is_empty()),
+            ("reason", self.reason.trim().is_empty()),
+            ("on", self.on.trim().is_empty()),
+        ] {
+            if !takes.contains(&field) {
+                none(field, empty)?;
             }
         }
         Ok(step)

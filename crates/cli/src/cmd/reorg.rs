@@ -173,12 +173,13 @@ fn applied_text(r: &pb::ApplyDecisionResponse) -> String {
         out.push_str(&format!("Decision {}\n", summary.number));
     }
     out.push_str(&format!(
-        "  {}; issued by {}, decided {}, effective {}; {} steps\n\n",
+        "  {}; issued by {}, decided {}, effective {}; {} step{}\n\n",
         summary.title,
         summary.issuing_unit,
         summary.decided_on,
         summary.effective_on,
-        summary.steps
+        summary.steps,
+        if summary.steps == 1 { "" } else { "s" }
     ));
     let i = r.impact.clone().unwrap_or_default();
     let head = if r.applied { "" } else { "would be " };

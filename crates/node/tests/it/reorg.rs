@@ -456,6 +456,15 @@ async fn cease_ends_a_units_members_and_a_list_of_members() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_plan_writes_nothing_and_names_the_step() -> Result<()> {
     let (node, _) = fixture().await?;
+    let late = node
+        .add(
+            VT_G2,
+            pb::MemberInput {
+                joined_on: "2026-01-15".into(),
+                ..person("Đoàn viên mới", "CD-V2", pb::Gender::Male)
+            },
+        )
+        .await?;
     let tree = units(&node).await?;
     let counts = members(&node).await?;
     let rename = |unit: &str| pb::ReorgStep {
@@ -498,6 +507,25 @@ async fn a_refused_plan_writes_nothing_and_names_the_step() -> Result<()> {
             past(plan("5/QĐ", HG, vec![moving(&[VT_G1], HG_CT)])),
             "steps[0].to",
             "before unit hg-chau-thanh existed (2020-01-01)",
+        ),
+        (
+            "a member who joined after the day they would cease",
+            plan(
+                "7/QĐ",
+                HG,
+                vec![
+                    rename(VT_G1),
+                    pb::ReorgStep {
+                        kind: "cease".into(),
+                        members: vec![late.id.clone()],
+                        reason: "giải thể".into(),
+                        on: "2026-01-01".into(),
+                        ..Default::default()
+                    },
+                ],
+            ),
+            "steps[1].on",
+            "is before member",
         ),
         (
             "a field the kind does not take",
