@@ -444,6 +444,9 @@ async fn cease_ends_a_units_members_and_a_list_of_members() -> Result<()> {
             ("2026-11-01", "Doanh nghiệp giải thể"),
             "{card}"
         );
+        let last = m.history.last().expect("a history");
+        assert_eq!(last.kind, "ceased", "{card}");
+        assert!(last.decision.contains("44/QĐ-LĐLĐ"), "{card}: {last:?}");
     }
     let b2 = node.member(&cards["B2"], false).await?;
     assert_eq!(b2.status, pb::MemberStatus::Active as i32);
