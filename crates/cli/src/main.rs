@@ -20,6 +20,8 @@
 //!   - [`cmd::units`]: `hopluu units`.
 //!   - [`cmd::members`]: `hopluu members`.
 //!   - [`cmd::import`]: `hopluu import members`.
+//!   - [`cmd::reorg`]: `hopluu reorg`: reorganisation decisions from a TOML
+//!     plan or a sheet of moves, with a dry run.
 //!   - [`cmd::campaigns`]: `hopluu campaigns`.
 //!   - [`cmd::emulation`]: `hopluu emulation`.
 //!   - [`cmd::awards`]: `hopluu awards`.
@@ -46,7 +48,7 @@ use clap::{Parser, Subcommand};
 use client::{ClientTls, Target, channel};
 use cmd::{
     admin, awards, bench, bench_reorg, bench_sync, campaigns, cert, conflicts, demo, docs, edges,
-    emulation, import, members, reports, serve, units,
+    emulation, import, members, reorg, reports, serve, units,
 };
 
 #[derive(Parser, Debug)]
@@ -151,6 +153,10 @@ enum Command {
     /// Import members from a CSV or XLSX roster.
     #[command(subcommand)]
     Import(import::ImportCmd),
+    /// Reorganisation decisions: apply one (a TOML plan, or a sheet of
+    /// unit moves) with --dry-run to see its impact first; list, show.
+    #[command(subcommand)]
+    Reorg(reorg::ReorgCmd),
     /// Emulation campaigns (phong trào thi đua).
     #[command(subcommand)]
     Campaigns(campaigns::CampaignsCmd),
@@ -285,6 +291,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Units(cmd) => units::run(cmd, &target, json).await,
         Command::Members(cmd) => members::run(cmd, &target, json).await,
         Command::Import(cmd) => import::run(cmd, &target, json).await,
+        Command::Reorg(cmd) => reorg::run(cmd, &target, json).await,
         Command::Campaigns(cmd) => campaigns::run(cmd, &target, json).await,
         Command::Emulation(cmd) => emulation::run(cmd, &target, json).await,
         Command::Awards(cmd) => awards::run(cmd, &target, json).await,

@@ -1,5 +1,6 @@
 //! Reading a union office's member roster (CSV or XLSX) into raw,
-//! normalised rows.
+//! normalised rows, and a sheet of unit moves (the [`moves`] module's
+//! layout) for a reorganisation decision.
 //!
 //! # Accepted layout
 //!
@@ -66,21 +67,25 @@
 //! # Layout
 //! - `column`: the known columns and how header cells are matched to them.
 //! - `read`: the file formats (CSV, XLSX) and their cells.
-//! - `sheet`: finding the header row and building the rows under it.
+//! - `sheet`: finding a roster's header row and building the rows under it.
+//! - [`moves`]: a sheet of unit moves (unit, new parent), read with the
+//!   same file formats and its own header.
 //! - `normalise`: values (dates, gender, id numbers) as the caller gets them.
 //! - `error`: why a file as a whole could not be read.
 //!
-//! This crate only reads; turning rows into members (and checking them) is
-//! the caller's.
+//! This crate only reads; turning rows into members or steps of a decision
+//! (and checking them against the tree) is the caller's.
 
 mod column;
 mod error;
+pub mod moves;
 mod normalise;
 mod read;
 mod sheet;
 
 pub use column::Column;
 pub use error::ImportFileError;
+pub use moves::{Moves, MovesError, read_moves_csv, read_moves_file, read_moves_xlsx};
 pub use read::{read_csv, read_file, read_xlsx};
 pub use sheet::{RawRow, Sheet};
 

@@ -8,14 +8,40 @@ use calamine::{Data, Reader, Xlsx};
 
 use crate::error::ImportFileError;
 use crate::normalise::excel_date_iso;
-use crate::sheet::{HEADER_SEARCH_ROWS, Sheet, build_sheet, find_header};
+use crate::sheet::{HEADER_SEARCH_ROWS, Sheet, build_sheet, roster_header};
 
 /// Excel's sheet: 1,048,576 rows and 16,384 columns (`XFD`).
 const XLSX_ROWS: u32 = 1 << 20;
 const XLSX_COLUMNS: u32 = 1 << 14;
 
+/// Rows of cells as a file holds them, each with the number under which
+/// the clerk sees it (the row in Excel, the line in a text editor).
+pub(crate) type Rows = Vec<(usize, Vec<Cell>)>;
+
+/// How a layout (a roster, a sheet of moves) knows its header row: the
+/// number of its columns a row names, when that makes the row its header.
+/// CSV files are read with the delimiter under which the header names the
+/// most columns.
+pub(crate) type HeaderScore = fn(&[Cell]) -> Option<usize>;
+
 /// Reads a roster file, a `.csv` or an `.xlsx` (by extension, any case).
 pub fn read_file(path: &Path) -> Result<Sheet, ImportFileError> {
+    build_sheet(read_path(path, roster_header)?)
+}
+
+/// Reads a CSV roster (UTF-8, optional BOM, `,` `;` or tab delimited).
+pub fn read_csv<R: Read>(r: R) -> Result<Sheet, ImportFileError> {
+    build_sheet(csv_cells(r, roster_header)?)
+}
+
+/// Reads the first worksheet of an XLSX roster.
+pub fn read_xlsx<R: Read + Seek>(r: R) -> Result<Sheet, ImportFileError> {
+    build_sheet(xlsx_cells(r)?)
+}
+
+/// The rows of a `.csv` or `.xlsx` file (by extension, any case); a CSV
+/// file's delimiter is the one under which `header` finds the header.
+pub(crate) fn read_path(path: &Path, header: HeaderScore) -> Result<Rows, ImportFileError> {
     let extension = path
         .extension()
         .map(|e| e.to_string_lossy().to_lowercase())
@@ -37,31 +63,31 @@ pub fn read_file(path: &Path) -> Result<Sheet, ImportFileError> {
     };
     let file = std::fs::File::open(path).map_err(unreadable)?;
     if extension == "csv" {
-        read_csv(file).map_err(|e| match e {
+        csv_cells(file, header).map_err(|e| match e {
             ImportFileError::Unreadable { path: None, source } => unreadable(source),
             e => e,
         })
     } else {
-        read_xlsx(BufReader::new(file))
+        xlsx_cells(BufReader::new(file))
     }
 }
 
-/// Reads a CSV roster (UTF-8, optional BOM, `,` `;` or tab delimited).
-pub fn read_csv<R: Read>(mut r: R) -> Result<Sheet, ImportFileError> {
+/// The rows of a CSV file (UTF-8, optional BOM, `,` `;` or tab delimited).
+pub(crate) fn csv_cells<R: Read>(mut r: R, header: HeaderScore) -> Result<Rows, ImportFileError> {
     let mut bytes = Vec::new();
     r.read_to_end(&mut bytes)
         .map_err(|source| ImportFileError::Unreadable { path: None, source })?;
-    csv_from_bytes(&bytes)
+    csv_from_bytes(&bytes, header)
 }
 
-/// Reads the first worksheet of an XLSX roster.
+/// The rows of the first worksheet of an XLSX workbook.
 ///
 /// The cells are read one by one, not as a calamine `Range`: a range is
 /// dense, so a single cell at a far address (`ZZZZZZ1`, found by fuzzing)
 /// made it allocate tens of gigabytes. A cell beyond Excel's last row or
 /// column is refused; rows span the first to the last non-empty row, and
 /// columns start at the first non-empty column, as a range's did.
-pub fn read_xlsx<R: Read + Seek>(r: R) -> Result<Sheet, ImportFileError> {
+pub(crate) fn xlsx_cells<R: Read + Seek>(r: R) -> Result<Rows, ImportFileError> {
     let mut workbook = Xlsx::new(r).map_err(ImportFileError::Xlsx)?;
     let name = workbook
         .sheet_names()
@@ -71,7 +97,7 @@ pub fn read_xlsx<R: Read + Seek>(r: R) -> Result<Sheet, ImportFileError> {
     let mut reader = match workbook.worksheet_cells_reader(&name) {
         Ok(reader) => reader,
         // A chart sheet first: no cells, as calamine's range reads it.
-        Err(calamine::XlsxError::NotAWorksheet(_)) => return build_sheet(Vec::new()),
+        Err(calamine::XlsxError::NotAWorksheet(_)) => return Ok(Vec::new()),
         Err(e) => return Err(ImportFileError::Xlsx(e)),
     };
     let mut cells: BTreeMap<u32, Vec<(u32, Cell)>> = BTreeMap::new();
@@ -96,9 +122,9 @@ pub fn read_xlsx<R: Read + Seek>(r: R) -> Result<Sheet, ImportFileError> {
         cells.keys().next_back(),
         cells.values().flatten().map(|&(c, _)| c).min(),
     ) else {
-        return build_sheet(Vec::new());
+        return Ok(Vec::new());
     };
-    let rows = (first_row..=last_row)
+    Ok((first_row..=last_row)
         .map(|row| {
             let mut line: Vec<Cell> = Vec::new();
             for (column, cell) in cells.remove(&row).unwrap_or_default() {
@@ -110,11 +136,10 @@ pub fn read_xlsx<R: Read + Seek>(r: R) -> Result<Sheet, ImportFileError> {
             }
             (row as usize + 1, line)
         })
-        .collect();
-    build_sheet(rows)
+        .collect())
 }
 
-fn csv_from_bytes(bytes: &[u8]) -> Result<Sheet, ImportFileError> {
+fn csv_from_bytes(bytes: &[u8], header: HeaderScore) -> Result<Rows, ImportFileError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let text = std::str::from_utf8(bytes).map_err(|e| ImportFileError::NotUtf8 {
         line: 1 + bytes[..e.valid_up_to()]
@@ -127,26 +152,21 @@ fn csv_from_bytes(bytes: &[u8]) -> Result<Sheet, ImportFileError> {
     let mut best: Option<(usize, u8)> = None;
     for delimiter in [b',', b';', b'\t'] {
         let head = csv_rows(text, delimiter, Some(HEADER_SEARCH_ROWS))?;
-        if let Some(header) = find_header(&head) {
-            let count = header.columns.len();
-            if best.is_none_or(|(c, _)| count > c) {
-                best = Some((count, delimiter));
-            }
+        if let Some(count) = head.iter().find_map(|(_, cells)| header(cells))
+            && best.is_none_or(|(c, _)| count > c)
+        {
+            best = Some((count, delimiter));
         }
     }
     let Some((_, delimiter)) = best else {
         return Err(ImportFileError::NoHeaderRow);
     };
-    build_sheet(csv_rows(text, delimiter, None)?)
+    csv_rows(text, delimiter, None)
 }
 
 /// Parses CSV records with their starting line numbers, up to `limit`
 /// records (blank lines are not records).
-fn csv_rows(
-    text: &str,
-    delimiter: u8,
-    limit: Option<usize>,
-) -> Result<Vec<(usize, Vec<Cell>)>, ImportFileError> {
+fn csv_rows(text: &str, delimiter: u8, limit: Option<usize>) -> Result<Rows, ImportFileError> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)

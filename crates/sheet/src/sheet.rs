@@ -34,7 +34,7 @@ pub struct Sheet {
 pub(crate) struct Header {
     index: usize,
     line: usize,
-    pub(crate) columns: Vec<(usize, Column)>,
+    columns: Vec<(usize, Column)>,
 }
 
 /// The known columns of a row, by cell index; the first of duplicates wins.
@@ -50,7 +50,13 @@ fn header_columns(cells: &[Cell]) -> Vec<(usize, Column)> {
     columns
 }
 
-pub(crate) fn find_header(rows: &[(usize, Vec<Cell>)]) -> Option<Header> {
+/// A roster's header names at least three known columns.
+pub(crate) fn roster_header(cells: &[Cell]) -> Option<usize> {
+    let n = header_columns(cells).len();
+    (n >= MIN_HEADER_COLUMNS).then_some(n)
+}
+
+fn find_header(rows: &[(usize, Vec<Cell>)]) -> Option<Header> {
     rows.iter()
         .take(HEADER_SEARCH_ROWS)
         .enumerate()

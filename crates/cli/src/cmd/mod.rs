@@ -16,6 +16,7 @@ pub mod edges;
 pub mod emulation;
 pub mod import;
 pub mod members;
+pub mod reorg;
 pub mod reports;
 pub mod serve;
 pub mod units;

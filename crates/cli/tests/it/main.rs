@@ -3,7 +3,8 @@
 //! driven by the CLI as an office clerk would.
 //!
 //! # Layout
-//! The clerk's commands against one node are here; `cert` holds
+//! The clerk's commands against one node are here, and `reorg` holds
+//! reorganisation decisions (a TOML plan, a sheet of moves); `cert` holds
 //! `hopluu cert` and `serve` on its files, `tools` the `demo` and
 //! `bench-sync` commands, and `tree` a running tree of nodes on which
 //! `admin`, `edges`, `docs` and `conflicts` run the administrator's commands.
@@ -17,6 +18,7 @@ mod cert;
 mod conflicts;
 mod docs;
 mod edges;
+mod reorg;
 mod tools;
 mod tree;
 

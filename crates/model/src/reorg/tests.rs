@@ -1,5 +1,8 @@
 use super::*;
+use crate::doc::{Author, DocId};
+use crate::tree::TreeNode;
 use crate::unit::UnitStatus;
+use automerge::Automerge;
 
 fn u(s: &str) -> UnitId {
     UnitId::parse("u", s).unwrap()

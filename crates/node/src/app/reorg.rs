@@ -326,7 +326,16 @@ impl App {
         for (from, to) in &fx.transfers {
             out.members_transferred += self.transfer_all(tx, from, to, plan, &label).await?;
         }
-        for c in &fx.ceases {
+        // The k-th ceasing is the k-th cease step: a refusal here (a member
+        // who joined after the day they would cease) names it.
+        let cease_steps = plan
+            .steps
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| matches!(s, reorg::Step::Cease { .. }))
+            .map(|(i, _)| format!("steps[{i}]."));
+        for (c, step) in fx.ceases.iter().zip(cease_steps) {
+            let in_step = |e: ModelError| e.in_field(&step);
             for u in &c.units {
                 for b in tx.roster_buckets(u).await? {
                     let doc = tx.doc(&member::roster_doc(u, b)).await?;
@@ -338,7 +347,8 @@ impl App {
                         &c.reason,
                         c.on,
                         &label,
-                    )?;
+                    )
+                    .map_err(in_step)?;
                     out.members_ceased += ended.len() as u64;
                 }
             }
@@ -357,7 +367,8 @@ impl App {
                         &c.reason,
                         c.on,
                         &label,
-                    )?;
+                    )
+                    .map_err(in_step)?;
                     out.members_ceased += ended.len() as u64;
                 }
             }

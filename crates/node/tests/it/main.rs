@@ -20,6 +20,10 @@
 //! - [`campaigns`]: launch, plans, coverage, close.
 //! - [`emulation`]: registration, initiatives and their review, works.
 //! - [`awards`]: catalogue, proposals, decisions, revocation.
+//! - [`reorg`]: reorganisation decisions: every step kind, refusals that
+//!   write nothing, dry run against application, past effective dates;
+//!   [`reorg_authority`]: a number applied once, staff, and the node that
+//!   can apply a decision.
 //! - [`reports`]: members, initiatives (percent and rank), awards, works.
 //! - [`health`]: node info, gRPC health, reflection.
 //! - [`admin`]: the admin service: status (certificate expiry), quarantine
@@ -71,6 +75,8 @@ mod members_listing;
 mod metrics;
 mod personal_data;
 mod personal_logs;
+mod reorg;
+mod reorg_authority;
 mod replication;
 mod reports;
 mod roles;

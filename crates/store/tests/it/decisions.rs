@@ -54,9 +54,21 @@ async fn put(store: &Store, rec: &Recorded) -> Result<()> {
 
 async fn case_a_decision_is_listed_and_found(store: Store) -> Result<()> {
     small_tree(&store).await?;
-    put(&store, &recorded("d-merger", "759/QĐ-TLĐ", "vn", "2025-07-01")).await?;
-    put(&store, &recorded("d-district", "12/QĐ-LĐLĐ", "p1", "2025-08-01")).await?;
-    put(&store, &recorded("d-other", "12/QĐ-LĐLĐ", "p2", "2025-03-01")).await?;
+    put(
+        &store,
+        &recorded("d-merger", "759/QĐ-TLĐ", "vn", "2025-07-01"),
+    )
+    .await?;
+    put(
+        &store,
+        &recorded("d-district", "12/QĐ-LĐLĐ", "p1", "2025-08-01"),
+    )
+    .await?;
+    put(
+        &store,
+        &recorded("d-other", "12/QĐ-LĐLĐ", "p2", "2025-03-01"),
+    )
+    .await?;
     let all = store.list_decisions(None).await?;
     let ids: Vec<&str> = all.iter().map(|r| r.id.as_str()).collect();
     ensure!(
@@ -64,7 +76,10 @@ async fn case_a_decision_is_listed_and_found(store: Store) -> Result<()> {
         "newest effective date first: {ids:?}"
     );
     let within = store.list_decisions(Some(&uid("p1"))).await?;
-    ensure!(within.len() == 1 && within[0].id == "d-district", "{within:?}");
+    ensure!(
+        within.len() == 1 && within[0].id == "d-district",
+        "{within:?}"
+    );
     let row = store
         .decision_row(&DecisionId::parse("id", "d-merger")?)
         .await?
@@ -79,10 +94,25 @@ async fn case_a_decision_is_listed_and_found(store: Store) -> Result<()> {
 async fn case_a_roster_ceases_in_one_change(store: Store) -> Result<()> {
     small_tree(&store).await?;
     for i in 0..5 {
-        add_member(&store, "g1", &format!("m{i}"), "Lê Văn Tám", "nam", &format!("HG-{i:04}"))
-            .await?;
+        add_member(
+            &store,
+            "g1",
+            &format!("m{i}"),
+            "Lê Văn Tám",
+            "nam",
+            &format!("HG-{i:04}"),
+        )
+        .await?;
     }
-    end_member(&store, "m4", "g1", MemberStatus::Left, "Nghỉ hưu", "2024-01-01").await?;
+    end_member(
+        &store,
+        "m4",
+        "g1",
+        MemberStatus::Left,
+        "Nghỉ hưu",
+        "2024-01-01",
+    )
+    .await?;
     let roster = roster_of(&store, "m0", "g1").await?;
     let before = store.doc_heads(&roster).await?.unwrap_or_default();
     let ended = write(&store, &roster, |doc, a| {
@@ -106,7 +136,10 @@ async fn case_a_roster_ceases_in_one_change(store: Store) -> Result<()> {
         .expect("m0");
     ensure!(m.status == MemberStatus::Ceased && m.status_on == Some(d("2025-06-01")));
     let last = m.history.last().expect("an event");
-    ensure!(last.kind == "ceased" && last.decision == "759/QĐ-TLĐ (d-merger)", "{last:?}");
+    ensure!(
+        last.kind == "ceased" && last.decision == "759/QĐ-TLĐ (d-merger)",
+        "{last:?}"
+    );
     let counts = store.member_status_counts(&[uid("g1")]).await?;
     let want: BTreeMap<String, u64> = [("ceased".to_owned(), 4), ("left".to_owned(), 1)].into();
     ensure!(counts == want, "{counts:?}");
@@ -130,20 +163,42 @@ async fn case_a_roster_ceases_in_one_change(store: Store) -> Result<()> {
 async fn case_the_dry_run_counts(store: Store) -> Result<()> {
     small_tree(&store).await?;
     for i in 0..3 {
-        add_member(&store, "g1", &format!("a{i}"), "Trần Thị Hoa", "nữ", &format!("A-{i:04}"))
-            .await?;
+        add_member(
+            &store,
+            "g1",
+            &format!("a{i}"),
+            "Trần Thị Hoa",
+            "nữ",
+            &format!("A-{i:04}"),
+        )
+        .await?;
     }
     add_member(&store, "g2", "b0", "Phạm Văn Nam", "nam", "B-0001").await?;
-    end_member(&store, "a2", "g1", MemberStatus::Left, "Chuyển công tác", "2024-05-01").await?;
-    let active = store.active_member_counts(&[uid("g1"), uid("g2"), uid("d1")]).await?;
+    end_member(
+        &store,
+        "a2",
+        "g1",
+        MemberStatus::Left,
+        "Chuyển công tác",
+        "2024-05-01",
+    )
+    .await?;
+    let active = store
+        .active_member_counts(&[uid("g1"), uid("g2"), uid("d1")])
+        .await?;
     ensure!(active.get(&uid("g1")) == Some(&2) && active.get(&uid("g2")) == Some(&1));
-    ensure!(!active.contains_key(&uid("d1")), "a unit without members is absent");
+    ensure!(
+        !active.contains_key(&uid("d1")),
+        "a unit without members is absent"
+    );
     let docs = store.docs_owned_by(&[uid("g1"), uid("g2")]).await?;
     ensure!(
         docs.get("roster") == Some(&2) && docs.get("roster-private") == Some(&2),
         "{docs:?}"
     );
-    let locs = store.active_locations(&[mid("a0"), mid("a2"), mid("b0")]).await?;
+    let locs = store
+        .active_locations(&[mid("a0"), mid("a2"), mid("b0")])
+        .await?;
     ensure!(locs.len() == 2, "a2 left: {locs:?}");
     ensure!(locs[&mid("b0")].unit == uid("g2"));
     Ok(())
