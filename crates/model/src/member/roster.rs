@@ -34,15 +34,21 @@ pub fn choose_bucket(member: &MemberId, bucket_size: usize, count: impl Fn(u32) 
 }
 
 fn event_record(e: &MemberEvent) -> Record {
-    Record::new()
+    let r = Record::new()
         .str("kind", &e.kind)
         .str("on", e.on.to_string())
         .str("reason", &e.reason)
         .str(
             "other_unit",
             e.other_unit.as_ref().map(UnitId::as_str).unwrap_or(""),
-        )
-        .str("decision", &e.decision)
+        );
+    // Written only when a decision made the change: the events of every
+    // other change stay as they were (and cost no bytes more).
+    if e.decision.is_empty() {
+        r
+    } else {
+        r.str("decision", &e.decision)
+    }
 }
 
 pub(super) fn deidentified_record(d: &Deidentified) -> Record {
