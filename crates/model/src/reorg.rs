@@ -28,7 +28,7 @@ use crate::unit::{Decision, KindCatalogue, UnitStatus, unit_name};
 mod record;
 mod simulate;
 
-pub use record::{Outcome, Recorded, normal_input, read, write};
+pub use record::{Outcome, Recorded, Seal, normal_input, read, write};
 pub use simulate::{applying_unit, simulate};
 
 /// The most steps one decision may carry, and the most units or members

@@ -6,7 +6,7 @@
 //! - **Scope.** A node hosting `H` holds every document owned inside its
 //!   subtree, plus documents addressed into its subtree from outside
 //!   (campaigns whose scope covers it, awards to its units and members) and
-//!   the unit records of its ancestors. Private rosters are held only at or
+//!   the unit records of its ancestors and of their children. Private rosters are held only at or
 //!   below the configured level.
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -241,8 +241,12 @@ impl UnitTree {
                 let DocId::Unit(u) = &meta.id else {
                     return false;
                 };
-                // Its own subtree's records, its own record, its ancestors'.
-                owned_below || self.is_within(node_unit, u)
+                // Its own subtree's records, its own record, its ancestors',
+                // and their children's (owned by an ancestor): a unit that
+                // leaves the subtree for one of them is placed in the tree.
+                owned_below
+                    || self.is_within(node_unit, u)
+                    || self.is_within(node_unit, &meta.owner)
             }
             DocKind::Campaign | DocKind::Decision => {
                 // Covers the node when the scope is above it or inside it.

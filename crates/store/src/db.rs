@@ -150,6 +150,9 @@ impl Store {
         let quarantined: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM quarantine")
             .fetch_one(&pool)
             .await?;
+        let sealed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM decision_seals")
+            .fetch_one(&pool)
+            .await?;
         Ok(Store {
             inner: Arc::new(Inner {
                 pool,
@@ -162,6 +165,7 @@ impl Store {
                 tree: RwLock::new(Arc::new(tree)),
                 feed: tokio::sync::watch::Sender::new(position),
                 quarantine_hint: std::sync::atomic::AtomicBool::new(quarantined > 0),
+                seals_hint: std::sync::atomic::AtomicBool::new(sealed > 0),
             }),
         })
     }

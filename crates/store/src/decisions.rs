@@ -6,11 +6,13 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use hopluu_model::{DecisionId, MemberId, UnitId};
+use automerge::ChangeHash;
+use hopluu_model::{DecisionId, DocId, MemberId, UnitId};
 use sqlx::{AssertSqlSafe, Row};
 
 use crate::read::MemberLoc;
-use crate::{Result, Store};
+use crate::tx::heads_from_bytes;
+use crate::{Result, Store, WriteTx};
 
 /// A decision as the `decisions` projection lists it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -170,6 +172,30 @@ impl Store {
         Ok(out)
     }
 
+    /// Every stored document owned by `units`, with its heads: what a
+    /// decision moving them seals.
+    pub async fn docs_heads_owned_by(
+        &self,
+        units: &[UnitId],
+    ) -> Result<Vec<(String, Vec<ChangeHash>)>> {
+        let mut out = Vec::new();
+        for chunk in units.chunks(CHUNK) {
+            let rows = sqlx::query(AssertSqlSafe(format!(
+                "SELECT doc_id, heads FROM docs WHERE owner IN ({}) ORDER BY doc_id",
+                in_list(chunk)
+            )))
+            .fetch_all(self.pool())
+            .await?;
+            for r in rows {
+                out.push((
+                    r.get::<String, _>(0),
+                    heads_from_bytes(&r.get::<Vec<u8>, _>(1)),
+                ));
+            }
+        }
+        Ok(out)
+    }
+
     /// Where each of `members` is active (members not active here are
     /// absent).
     pub async fn active_locations(
@@ -188,6 +214,46 @@ impl Store {
             for r in &rows {
                 let loc = crate::read::loc_row(r)?;
                 out.insert(loc.member.clone(), loc);
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl WriteTx<'_> {
+    /// The sealed heads of each of `docs` that a decision held here moved
+    /// (documents no decision sealed are absent). Read in the transaction,
+    /// so a decision committed by another session before it counts.
+    pub async fn sealed_heads(
+        &mut self,
+        docs: &[DocId],
+    ) -> Result<HashMap<DocId, Vec<ChangeHash>>> {
+        let mut out: HashMap<DocId, Vec<ChangeHash>> = HashMap::new();
+        if docs.is_empty() || !self.store().has_seals() {
+            return Ok(out);
+        }
+        let keys: Vec<String> = docs.iter().map(DocId::to_string).collect();
+        for (chunk, ids) in keys.chunks(CHUNK).zip(docs.chunks(CHUNK)) {
+            let list = (1..=chunk.len())
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mut q = sqlx::query(AssertSqlSafe(format!(
+                "SELECT doc_id, head FROM decision_seals WHERE doc_id IN ({list})"
+            )));
+            for k in chunk {
+                q = q.bind(k.clone());
+            }
+            let rows = q.fetch_all(&mut *self.conn()).await?;
+            for r in rows {
+                let doc: String = r.get(0);
+                let head: String = r.get(1);
+                let Some(i) = chunk.iter().position(|k| *k == doc) else {
+                    continue;
+                };
+                if let Ok(h) = head.parse::<ChangeHash>() {
+                    out.entry(ids[i].clone()).or_default().push(h);
+                }
             }
         }
         Ok(out)

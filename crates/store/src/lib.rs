@@ -123,6 +123,9 @@ struct Inner {
     /// Whether the quarantine may hold rows: receivers skip looking it up
     /// while it is false (it never was used).
     quarantine_hint: std::sync::atomic::AtomicBool,
+    /// Whether a decision has sealed documents: receivers skip looking the
+    /// seals up while it is false.
+    seals_hint: std::sync::atomic::AtomicBool,
 }
 
 impl Store {
@@ -166,6 +169,18 @@ impl Store {
     pub(crate) fn set_quarantine_hint(&self) {
         self.inner
             .quarantine_hint
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    pub(crate) fn has_seals(&self) -> bool {
+        self.inner
+            .seals_hint
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    pub(crate) fn set_seals_hint(&self) {
+        self.inner
+            .seals_hint
             .store(true, std::sync::atomic::Ordering::Release);
     }
 

@@ -414,6 +414,11 @@ impl<'s> WriteTx<'s> {
                 if l.id.kind() == DocKind::Unit {
                     units.push(unit::read(&l.id, &l.doc)?);
                 }
+                if l.id.kind() == DocKind::Decision {
+                    // Before the commit: a session judging a batch after
+                    // it must look its seals up (the flag only ever turns on).
+                    self.store.set_seals_hint();
+                }
             }
         }
         if !units.is_empty() {

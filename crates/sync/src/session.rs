@@ -474,9 +474,10 @@ impl Session {
         // applied with its entry left held (and what waits on it stuck).
         let held_all = tx.quarantined_in(&valid).await?;
         let mut judging = Judging::new(peer.clone(), sender, now, held_all, store.tree());
+        judging.seals = tx.sealed_heads(&valid).await?;
         let docs = std::mem::take(&mut b.docs);
         let acks = self.judge_updates(&mut tx, &mut judging, docs, ids).await?;
-        let (complete, units_changed) = (judging.complete, judging.units_changed);
+        let (complete, units_changed) = (judging.complete, judging.units_changed || judging.sealed);
         drop(judging);
         self.checkpoint(&mut tx, &peer, &b, complete);
         self.flush_into(&mut tx);
@@ -485,7 +486,7 @@ impl Session {
         tx.commit().await?;
         if units_changed {
             // Changes held because their maker's unit was not known yet
-            // pass now that it is.
+            // pass now that it is; changes a decision sealed pass too.
             gate::settle_all(&store, &self.replica.unit, now).await?;
         }
         self.stats.batches_applied += 1;

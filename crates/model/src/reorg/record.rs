@@ -28,6 +28,21 @@ pub struct Recorded {
     pub applied_at: String,
     pub applied_by: String,
     pub outcome: Outcome,
+    /// The heads, at the applying node when it applied the decision, of
+    /// every document owned in a subtree the decision moved. The changes
+    /// they cover were made by the units' hosts before the move, with
+    /// authority then: every node keeps accepting them after it (the gate
+    /// checks a change against the tree of now, where their makers may no
+    /// longer hold authority). A change not covered is judged as any other.
+    pub seals: Vec<Seal>,
+}
+
+/// A moved document's heads when the decision was applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seal {
+    pub doc: String,
+    /// Change hashes, hex.
+    pub heads: Vec<String>,
 }
 
 fn step_record(s: &StepInput) -> Record {
@@ -162,6 +177,13 @@ pub fn write(doc: &mut Automerge, author: &Author, rec: &Recorded) -> Result<(),
                     .int("members_transferred", n(o.members_transferred))
                     .int("members_ceased", n(o.members_ceased)),
             )
+            .records(
+                "seals",
+                rec.seals
+                    .iter()
+                    .map(|s| Record::new().str("doc", &s.doc).strings("heads", &s.heads))
+                    .collect(),
+            )
             .init_root(tx)
     })
 }
@@ -215,5 +237,13 @@ pub fn read(id: &DocId, doc: &Automerge) -> Result<Recorded, ModelError> {
             members_transferred: n("members_transferred"),
             members_ceased: n("members_ceased"),
         },
+        seals: root
+            .list("seals")
+            .iter()
+            .map(|s| Seal {
+                doc: s.str("doc"),
+                heads: s.strings("heads"),
+            })
+            .collect(),
     })
 }

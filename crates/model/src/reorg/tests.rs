@@ -428,6 +428,10 @@ fn the_document_keeps_the_plan_and_its_outcome() {
             units_closed: 2,
             ..Outcome::default()
         },
+        seals: vec![Seal {
+            doc: "roster/g1".to_owned(),
+            heads: vec!["ab".repeat(32)],
+        }],
     };
     let mut doc = Automerge::new();
     let author = Author {

@@ -83,6 +83,13 @@ impl App {
             }
         }
         let mut impact = self.impact(&tree, &fx).await?;
+        // What the moved units' hosts made until now stays theirs to have
+        // made: sealed by the decision (before its own changes).
+        let seals = if dry_run {
+            Vec::new()
+        } else {
+            self.seals(&fx).await?
+        };
         let mut tx = self.store().begin().await?;
         let outcome = self.write(&mut tx, &plan, &fx).await?;
         impact.members_transferred = outcome.members_transferred;
@@ -101,6 +108,7 @@ impl App {
                 self.node_id.clone()
             },
             outcome,
+            seals,
         };
         if dry_run {
             // Dropped, not committed: nothing of it is written.
@@ -176,6 +184,29 @@ impl App {
             node_unit,
             target: hint,
         })
+    }
+
+    /// The heads of every document owned in a subtree `fx` moves.
+    async fn seals(&self, fx: &Effects) -> Result<Vec<reorg::Seal>> {
+        let mut units = Vec::new();
+        let mut seen = HashSet::new();
+        for m in &fx.moves {
+            for u in fx.tree_after.subtree(&m.unit) {
+                if seen.insert(u.clone()) {
+                    units.push(u);
+                }
+            }
+        }
+        Ok(self
+            .store()
+            .docs_heads_owned_by(&units)
+            .await?
+            .into_iter()
+            .map(|(doc, heads)| reorg::Seal {
+                doc,
+                heads: heads.iter().map(ToString::to_string).collect(),
+            })
+            .collect())
     }
 
     /// What the plan's checks read from the projections.

@@ -77,6 +77,7 @@ mod personal_data;
 mod personal_logs;
 mod reorg;
 mod reorg_authority;
+mod reorg_replication;
 mod replication;
 mod reports;
 mod roles;

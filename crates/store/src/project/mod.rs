@@ -24,7 +24,7 @@ use crate::{Result, conflicts};
 pub(crate) use rows::ConflictRow;
 use rows::{
     AwardRow, CampaignRow, DecisionRow, InitiativeRow, MemberRow, PlanRow, PrivateRow, ProposalRow,
-    RecipientRow, RegistrationRow, WorkRow,
+    RecipientRow, RegistrationRow, SealRow, WorkRow,
 };
 use sql::{delete_by_doc, write};
 
@@ -77,8 +77,34 @@ async fn project(
         DocId::Emulation { .. } => project_emulation(conn, row, doc).await,
         DocId::Proposal(_) => project_proposal(conn, row, id, doc).await,
         DocId::Award(_) => project_award(conn, row, id, doc).await,
-        DocId::Decision(_) => write(conn, [DecisionRow::new(&reorg::read(id, doc)?, row)]).await,
+        DocId::Decision(_) => project_decision(conn, row, id, doc).await,
     }
+}
+
+/// A decision's list entry and its seals (rewritten whole).
+async fn project_decision(
+    conn: &mut AnyConnection,
+    row: i64,
+    id: &DocId,
+    doc: &Automerge,
+) -> Result<()> {
+    let d = reorg::read(id, doc)?;
+    write(conn, [DecisionRow::new(&d, row)]).await?;
+    sqlx::query("DELETE FROM decision_seals WHERE decision = $1")
+        .bind(d.id.as_str())
+        .execute(&mut *conn)
+        .await?;
+    let mut seals = Vec::new();
+    for s in &d.seals {
+        for h in &s.heads {
+            seals.push(SealRow {
+                decision: d.id.to_string(),
+                doc_id: s.doc.clone(),
+                head: h.clone(),
+            });
+        }
+    }
+    write(conn, seals).await
 }
 
 /// A public roster bucket: the touched members' rows.

@@ -458,3 +458,12 @@ impl DecisionRow {
         }
     }
 }
+
+row! {
+    SealRow in "decision_seals", key ["decision", "doc_id", "head"] {
+        decision: String,
+        doc_id: String,
+        /// A change hash, hex.
+        head: String,
+    }
+}

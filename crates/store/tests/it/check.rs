@@ -387,6 +387,14 @@ pub async fn consistent(store: &Store) -> Result<()> {
                         r.clone(),
                     ],
                 );
+                for seal in &d.seals {
+                    for h in &seal.heads {
+                        put(
+                            "decision_seals",
+                            vec![s(&d.id), seal.doc.clone(), h.clone()],
+                        );
+                    }
+                }
             }
         }
     }
@@ -438,7 +446,7 @@ pub async fn consistent(store: &Store) -> Result<()> {
         }
     }
 
-    const TABLES: [(&str, &str); 15] = [
+    const TABLES: [(&str, &str); 16] = [
         (
             "units",
             "SELECT id, name, kind, parent, status, successors, closed_on, close_reason, doc FROM units",
@@ -503,6 +511,10 @@ pub async fn consistent(store: &Store) -> Result<()> {
             "SELECT id, number, title, issuing_unit, decided_on, effective_on, applied_at, \
              applied_by, steps, units_created, units_moved, units_closed, members_transferred, \
              members_ceased, doc FROM decisions",
+        ),
+        (
+            "decision_seals",
+            "SELECT decision, doc_id, head FROM decision_seals",
         ),
         ("feed_docs", "SELECT DISTINCT CAST(doc AS BIGINT) FROM feed"),
     ];

@@ -42,6 +42,7 @@ fn recorded(id: &str, number: &str, issuing: &str, effective_on: &str) -> Record
             units_moved: 1,
             ..Outcome::default()
         },
+        seals: Vec::new(),
     }
 }
 

@@ -99,13 +99,17 @@ impl Gate<'_> {
     ///
     /// With `defer`, an update that names a unit this node does not know
     /// is left untouched ([`Admitted::deferred`]) for the caller to offer
-    /// again once more unit records are in.
+    /// again once more unit records are in. Changes in the past of
+    /// `sealed` (the document's heads a reorganisation decision recorded)
+    /// pass the authority rule: their makers held authority when they
+    /// made them.
     pub async fn admit(
         &self,
         tx: &mut WriteTx<'_>,
         id: &DocId,
         mut incoming: Incoming,
         held: &mut Held,
+        sealed: &[ChangeHash],
         defer: bool,
     ) -> Result<Admitted, SyncError> {
         let doc = tx.doc(id).await?;
@@ -119,7 +123,8 @@ impl Gate<'_> {
         if let Err(reason) = check_op_counters(doc, &incoming.metas) {
             return Ok(Admitted::refused(reason));
         }
-        let verdicts = self.judge(doc, id, owner.as_ref(), &incoming.metas, held);
+        let covered = sealed_past(sealed, &incoming.metas);
+        let verdicts = self.judge(doc, id, owner.as_ref(), &incoming.metas, held, &covered);
         if defer && verdicts.names_unknown_unit() {
             for (i, _, _) in &verdicts.holds {
                 held.remove(&incoming.metas[*i].hash);
@@ -187,6 +192,7 @@ impl Gate<'_> {
         owner: Option<&UnitId>,
         metas: &[Meta],
         held: &mut Held,
+        covered: &HashSet<ChangeHash>,
     ) -> Verdicts {
         let mut v = Verdicts::default();
         let rooted = rooted(doc, held, metas);
@@ -225,7 +231,13 @@ impl Gate<'_> {
                 }
                 continue;
             }
-            match check(self.tree, self.sender, id, owner, &c.actor, &h) {
+            let verdict = match check(self.tree, self.sender, id, owner, &c.actor, &h) {
+                // Made before a reorganisation moved the document, by a
+                // host that held authority then: sealed by the decision.
+                Err(hold) if hold.code == "not-authorised" && covered.contains(&h) => Ok(()),
+                other => other,
+            };
+            match verdict {
                 Ok(()) => {
                     // A held change that passes now no longer holds back
                     // what follows it in this update.
@@ -595,6 +607,29 @@ fn claimed_owner(id: &DocId, incoming: &Incoming) -> Option<UnitId> {
         .ok()?
         .ok()?;
     DocMeta::read(id.clone(), &scratch).ok().map(|m| m.owner)
+}
+
+/// The changes `metas` brings that lie in the past of `sealed` (heads a
+/// reorganisation decision recorded for the document): the sealed heads
+/// and, through the dependencies the payload carries, everything before
+/// them.
+fn sealed_past(sealed: &[ChangeHash], metas: &[Meta]) -> HashSet<ChangeHash> {
+    let mut out = HashSet::new();
+    if sealed.is_empty() {
+        return out;
+    }
+    let deps: HashMap<ChangeHash, &[ChangeHash]> =
+        metas.iter().map(|m| (m.hash, m.deps.as_slice())).collect();
+    let mut stack: Vec<ChangeHash> = sealed.to_vec();
+    while let Some(h) = stack.pop() {
+        if !out.insert(h) {
+            continue;
+        }
+        if let Some(d) = deps.get(&h) {
+            stack.extend(d.iter().copied());
+        }
+    }
+    out
 }
 
 #[cfg(test)]

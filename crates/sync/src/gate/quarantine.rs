@@ -2,6 +2,8 @@
 //! or their maker's unit arrives, and an administrator's release or
 //! discard.
 
+use std::collections::{HashMap, HashSet};
+
 use automerge::{Change, ChangeHash, ReadDoc};
 use hopluu_model::{DocId, DocMeta, UnitId, UnitTree};
 use hopluu_store::quarantine::{QuarantineEntry, QuarantineState};
@@ -76,8 +78,14 @@ async fn settle_with(
     all: bool,
 ) -> Result<usize, SyncError> {
     let mut applied = 0;
+    let sealed = tx
+        .sealed_heads(std::slice::from_ref(id))
+        .await?
+        .remove(id)
+        .unwrap_or_default();
     loop {
         let entries = tx.quarantine_held(id).await?;
+        let covered = sealed_entries(&sealed, &entries);
         let mut progress = false;
         for e in entries {
             let doc = tx.doc(id).await?;
@@ -102,7 +110,7 @@ async fn settle_with(
             }
             let sender = sender_of(tree, me, &e);
             let owner = DocMeta::read(id.clone(), doc).ok().map(|m| m.owner);
-            match check(
+            let verdict = match check(
                 tree,
                 &sender,
                 id,
@@ -110,6 +118,12 @@ async fn settle_with(
                 change.actor_id(),
                 &e.hash,
             ) {
+                // Sealed by a reorganisation decision: made with authority
+                // before the document moved.
+                Err(hold) if hold.code == "not-authorised" && covered.contains(&e.hash) => Ok(()),
+                other => other,
+            };
+            match verdict {
                 Ok(()) => {
                     if let Err(reason) =
                         apply_held(tx, id, change, &e.hash, "dependency released", now).await?
@@ -134,6 +148,28 @@ async fn settle_with(
             return Ok(applied);
         }
     }
+}
+
+/// The held entries in the past of `sealed` (heads a reorganisation
+/// decision recorded for the document), through their dependencies.
+fn sealed_entries(sealed: &[ChangeHash], entries: &[QuarantineEntry]) -> HashSet<ChangeHash> {
+    let mut out = HashSet::new();
+    if sealed.is_empty() {
+        return out;
+    }
+    let deps: HashMap<ChangeHash, Vec<ChangeHash>> = entries
+        .iter()
+        .filter_map(|e| entry_change(e).map(|c| (e.hash, c.deps().to_vec())))
+        .collect();
+    let mut stack = sealed.to_vec();
+    while let Some(h) = stack.pop() {
+        if out.insert(h)
+            && let Some(d) = deps.get(&h)
+        {
+            stack.extend(d.iter().copied());
+        }
+    }
+    out
 }
 
 pub(super) fn entry_change(e: &QuarantineEntry) -> Option<Change> {

@@ -42,6 +42,11 @@ pub(super) struct Judging {
     /// be sent again after a reconnect, and the sender resumes from the
     /// checkpoint.
     pub(super) complete: bool,
+    /// The sealed heads of the batch's documents (what a reorganisation
+    /// decision moved), plus the seals of decisions this batch brings.
+    pub(super) seals: HashMap<DocId, Vec<ChangeHash>>,
+    /// The batch brought a decision's seals.
+    pub(super) sealed: bool,
 }
 
 impl Judging {
@@ -62,6 +67,8 @@ impl Judging {
             grew: false,
             last_pass: false,
             complete: true,
+            seals: HashMap::new(),
+            sealed: false,
         }
     }
 }
@@ -296,7 +303,10 @@ impl Session {
             sender: &j.sender,
             now: j.now,
         };
-        let admitted = gate.admit(tx, id, incoming, held, !j.last_pass).await?;
+        let sealed = j.seals.get(id).map(Vec::as_slice).unwrap_or_default();
+        let admitted = gate
+            .admit(tx, id, incoming, held, sealed, !j.last_pass)
+            .await?;
         if admitted.deferred {
             return Ok(Received::Wait);
         }
@@ -412,6 +422,24 @@ impl Session {
             gate::settle(tx, &j.tree, &self.replica.unit, id, j.now).await?;
         }
         let doc = tx.doc(id).await?;
+        if id.kind() == DocKind::Decision
+            && doc.get_heads() != before
+            && let Ok(d) = hopluu_model::reorg::read(id, doc)
+        {
+            // Its seals count for the rest of the batch (the projection
+            // has them only once the batch commits), and for what is held
+            // already (settled after the commit).
+            j.sealed = true;
+            for seal in d.seals {
+                if let Ok(doc_id) = DocId::parse("doc", &seal.doc) {
+                    let heads = seal
+                        .heads
+                        .iter()
+                        .filter_map(|h| h.parse::<ChangeHash>().ok());
+                    j.seals.entry(doc_id).or_default().extend(heads);
+                }
+            }
+        }
         if id.kind() == DocKind::Unit
             && doc.get_heads() != before
             && let Ok(unit) = hopluu_model::unit::read(id, doc)

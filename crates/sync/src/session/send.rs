@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use automerge::sync::{self, SyncDoc};
 use automerge::{Automerge, ChangeHash, ReadDoc};
-use hopluu_model::DocId;
+use hopluu_model::{DocId, DocKind};
 use hopluu_store::peer::PeerDoc;
 use hopluu_store::receipts::NewReceipt;
 
@@ -200,21 +200,38 @@ impl Session {
             if scan.upto <= upto {
                 break;
             }
-            let wanted: HashSet<i64> = {
+            let (mut wanted, departed): (HashSet<i64>, HashSet<i64>) = {
                 let tree = self.replica.store.tree();
-                scan.docs
+                let (inside, outside): (Vec<_>, Vec<_>) = scan
+                    .docs
                     .iter()
-                    .filter(|f| tree.in_scope(&peer.unit, &f.meta, self.replica.private_depth))
-                    .map(|f| f.seq)
-                    .collect()
+                    .partition(|f| tree.in_scope(&peer.unit, &f.meta, self.replica.private_depth));
+                (
+                    inside.iter().map(|f| f.seq).collect(),
+                    outside
+                        .iter()
+                        .filter(|f| f.meta.id.kind() == DocKind::Unit)
+                        .map(|f| f.seq)
+                        .collect(),
+                )
             };
             let ids: Vec<DocId> = scan
                 .docs
                 .iter()
-                .filter(|f| wanted.contains(&f.seq))
+                .filter(|f| wanted.contains(&f.seq) || departed.contains(&f.seq))
                 .map(|f| f.meta.id.clone())
                 .collect();
             self.load_known(&peer.node_id, &ids).await?;
+            // A unit record that left the peer's scope (the unit moved out
+            // of its subtree) is still sent when the peer is known to hold
+            // it: the peer learns the unit is no longer its to write for,
+            // rather than keep writing what its upstream will refuse.
+            wanted.extend(
+                scan.docs
+                    .iter()
+                    .filter(|f| departed.contains(&f.seq) && self.known(&f.meta.id).is_some())
+                    .map(|f| f.seq),
+            );
             let mut full = false;
             let mut last_seq = scan.upto;
             for f in &scan.docs {

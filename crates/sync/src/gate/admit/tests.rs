@@ -141,6 +141,7 @@ fn judge_holds_what_a_child_relays_from_outside_and_what_waits_on_it() {
         Some(&uid("c11")),
         &metas(&[&c[0], &c[1], &c[2]]),
         &mut held,
+        &HashSet::new(),
     );
     assert_eq!(v.accepted, vec![0]);
     let holds: Vec<_> = v.holds.iter().map(|(i, h, w)| (*i, h.code, *w)).collect();
@@ -173,7 +174,14 @@ fn judge_counts_duplicates_orphans_and_known_bad() {
     doc.apply_changes([c[0].clone()]).unwrap();
     let mut held = Held::from([(c[2].hash(), QuarantineState::Discarded)]);
     let id = DocId::Unit(uid("vn"));
-    let v = gate.judge(&doc, &id, None, &metas(&[&c[0], &c[2], &c[3]]), &mut held);
+    let v = gate.judge(
+        &doc,
+        &id,
+        None,
+        &metas(&[&c[0], &c[2], &c[3]]),
+        &mut held,
+        &HashSet::new(),
+    );
     assert_eq!(v.duplicates, 1);
     // The second change is neither here nor sent: neither the third
     // nor the fourth can be judged, discarded or not.
@@ -184,7 +192,14 @@ fn judge_counts_duplicates_orphans_and_known_bad() {
     // With the second change in the document, the third is known bad
     // and the fourth waits on it; its maker names no node.
     doc.apply_changes([c[1].clone()]).unwrap();
-    let v = gate.judge(&doc, &id, None, &metas(&[&c[2], &c[3]]), &mut held);
+    let v = gate.judge(
+        &doc,
+        &id,
+        None,
+        &metas(&[&c[2], &c[3]]),
+        &mut held,
+        &HashSet::new(),
+    );
     assert_eq!(v.known_bad, vec![c[2].hash()]);
     let holds: Vec<_> = v.holds.iter().map(|(i, h, _)| (*i, h.code)).collect();
     assert_eq!(holds, vec![(1, "waits")]);
@@ -243,4 +258,55 @@ fn hold_moved_holds_the_move_and_what_builds_on_it() {
     );
     assert!(holds[0].hold.reason.contains("from unit c11 to unit p2"));
     assert_eq!(held.len(), 2);
+}
+
+/// A document moved from c11's subtree to p2's: what c11's host made before
+/// the decision is in the past of the heads the decision sealed, and
+/// passes; what it made after does not.
+#[test]
+fn changes_in_the_past_of_a_seal_pass_and_later_ones_are_held() {
+    let tree = tree();
+    let sender = Sender {
+        node: "node-p1".into(),
+        unit: uid("p1"),
+        is_child: false,
+    };
+    let gate = Gate {
+        tree: &tree,
+        sender: &sender,
+        now: 0,
+    };
+    let old_host = actor("node-c11", "c11");
+    let (_, c) = chain(&[old_host.clone(), old_host.clone(), old_host]);
+    // The document is now owned by p2: c11's host holds no authority.
+    let id = DocId::Roster {
+        unit: uid("p2"),
+        bucket: 0,
+    };
+    let all = metas(&[&c[0], &c[1], &c[2]]);
+    let covered = super::sealed_past(&[c[1].hash()], &all);
+    assert_eq!(covered, HashSet::from([c[0].hash(), c[1].hash()]));
+    let mut held = Held::new();
+    let v = gate.judge(
+        &Automerge::new(),
+        &id,
+        Some(&uid("p2")),
+        &all,
+        &mut held,
+        &covered,
+    );
+    assert_eq!(v.accepted, vec![0, 1]);
+    let holds: Vec<_> = v.holds.iter().map(|(i, h, _)| (*i, h.code)).collect();
+    assert_eq!(holds, vec![(2, "not-authorised")]);
+    // Without the seal, all three are held.
+    let mut held = Held::new();
+    let v = gate.judge(
+        &Automerge::new(),
+        &id,
+        Some(&uid("p2")),
+        &all,
+        &mut held,
+        &HashSet::new(),
+    );
+    assert!(v.accepted.is_empty());
 }
