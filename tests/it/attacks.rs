@@ -519,13 +519,12 @@ async fn writes_outside_the_subtree_are_quarantined_at_the_first_hop_and_at_nati
     let (own, h4) = edit(hg, &own_doc, by, "a correction").await?;
     let targets = [campaign_doc(), roster(&grassroots(VT)), award.to_owned()];
     // Each change with the code it is held under at the province: the
-    // other province's unit is not in this province's tree, so the award's
-    // owner is unknown there (held all the same, and not-authorised should
-    // it become known).
+    // other province's unit record is held there too (a child of the
+    // national unit, above it), so the award is not-authorised as well.
     let expected = [
         (targets[0].as_str(), h1, "not-authorised"),
         (targets[1].as_str(), h2, "not-authorised"),
-        (award, h3, "unknown-unit"),
+        (award, h3, "not-authorised"),
     ];
     let (before, vn_before) = (Snapshot::of(hg).await?, Snapshot::of(vn).await?);
 

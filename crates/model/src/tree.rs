@@ -422,15 +422,17 @@ mod tests {
     }
 
     #[test]
-    fn unit_records_of_ancestors_and_subtree() {
+    fn unit_records_of_ancestors_their_children_and_subtree() {
         let t = tree();
         let hg = meta(DocId::Unit(u("hg")), "vn", &[]);
         assert!(t.in_scope(&u("hg"), &hg, 1), "own record");
         assert!(t.in_scope(&u("hg-d1"), &hg, 1), "ancestor's record");
-        assert!(!t.in_scope(&u("lc"), &hg, 1), "sibling's record");
+        // A sibling is a child of an ancestor: where a move may lead.
+        assert!(t.in_scope(&u("lc"), &hg, 1), "sibling's record");
         let g1 = meta(DocId::Unit(u("g1")), "hg-d1", &[]);
-        assert!(t.in_scope(&u("hg"), &g1, 1));
-        assert!(!t.in_scope(&u("hg-d2"), &g1, 1));
+        assert!(t.in_scope(&u("hg"), &g1, 1), "in the subtree");
+        assert!(!t.in_scope(&u("hg-d2"), &g1, 1), "a cousin's child");
+        assert!(!t.in_scope(&u("lc"), &g1, 1), "deeper in another subtree");
     }
 
     #[test]
