@@ -111,6 +111,14 @@ pub fn record(rec: &Recorded) -> pb::DecisionRecord {
     pb::DecisionRecord {
         summary: Some(summary(&row)),
         plan: Some(plan_to_pb(&rec.plan)),
+        seals: rec
+            .seals
+            .iter()
+            .map(|s| pb::DocSeal {
+                doc_id: s.doc.clone(),
+                heads: s.heads.clone(),
+            })
+            .collect(),
     }
 }
 

@@ -73,6 +73,17 @@ async fn a_move_between_two_commune_nodes_reaches_both() -> Result<()> {
         })
         .await?
         .into_inner();
+    let seals = applied
+        .decision
+        .as_ref()
+        .map(|d| d.seals.clone())
+        .unwrap_or_default();
+    ensure!(
+        seals
+            .iter()
+            .any(|s| s.doc_id == format!("roster/{HG_A}") && !s.heads.is_empty()),
+        "the decision seals the union's roster: {seals:?}"
+    );
     let impact = applied.impact.unwrap_or_default();
     let hosting: Vec<(String, u64, u64)> = impact
         .nodes
