@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use automerge::ChangeHash;
-use hopluu_model::{DecisionId, DocId, MemberId, UnitId};
+use hopluu_model::{Date, DecisionId, DocId, MemberId, UnitId};
 use sqlx::{AssertSqlSafe, Row};
 
 use crate::read::MemberLoc;
@@ -132,6 +132,27 @@ impl Store {
                 out.insert(
                     UnitId::parse("unit_id", &r.get::<String, _>(0))?,
                     r.get::<i64, _>(1) as u64,
+                );
+            }
+        }
+        Ok(out)
+    }
+
+    /// The day each of `units` came into existence: its first parent
+    /// link's (units without links are absent).
+    pub async fn units_created_on(&self, units: &[UnitId]) -> Result<HashMap<UnitId, Date>> {
+        let mut out = HashMap::new();
+        for chunk in units.chunks(CHUNK) {
+            let rows = sqlx::query(AssertSqlSafe(format!(
+                "SELECT unit, MIN(valid_from) FROM unit_links WHERE unit IN ({}) GROUP BY unit",
+                in_list(chunk)
+            )))
+            .fetch_all(self.pool())
+            .await?;
+            for r in rows {
+                out.insert(
+                    UnitId::parse("unit", &r.get::<String, _>(0))?,
+                    Date::parse("valid_from", &r.get::<String, _>(1))?,
                 );
             }
         }

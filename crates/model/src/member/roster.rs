@@ -382,7 +382,7 @@ pub fn end_by(
 
 /// Ends, in one change, the active memberships in this roster of `ids`
 /// (every active member when `None`): ceased or left on `on`, with the
-/// reason and the decision that ended them. Returns the members ended; a
+/// reason and the decision that ended them. Returns the ids of the members ended; a
 /// named member who is not active here, or who joined after `on`, refuses
 /// the whole change.
 pub fn end_many(
@@ -393,49 +393,55 @@ pub fn end_many(
     reason: &str,
     on: Date,
     decision: &str,
-) -> Result<Vec<Member>, ModelError> {
+) -> Result<Vec<MemberId>, ModelError> {
     if !matches!(status, MemberStatus::Left | MemberStatus::Ceased) {
         return Err(ModelError::invalid("status", "expected left or ceased"));
     }
     let reason = clean_text("reason", reason, 500, true)?;
-    let wanted: Option<BTreeSet<String>> =
-        ids.map(|ids| ids.iter().map(|m| m.to_string()).collect());
-    let mut ending = Vec::new();
-    for m in read_many(doc, wanted.as_ref())? {
-        if m.status != MemberStatus::Active {
-            if wanted.is_some() {
+    let unit = Obj::root(&*doc).str("unit");
+    let Some(members) = Obj::root(&*doc).obj("members") else {
+        return match ids {
+            Some([first, ..]) => Err(ModelError::invalid(
+                "members",
+                format!("member {first} is not in this roster"),
+            )),
+            _ => Ok(Vec::new()),
+        };
+    };
+    // Only the two fields the check needs are read: a roster of a
+    // thousand members ends in one pass over them.
+    let keys: Vec<String> = match ids {
+        Some(ids) => ids.iter().map(ToString::to_string).collect(),
+        None => members.keys(),
+    };
+    let mut ending = Vec::with_capacity(keys.len());
+    for k in keys {
+        let Some(o) = members.obj(&k) else {
+            return Err(ModelError::invalid(
+                "members",
+                format!("member {k} is not in this roster"),
+            ));
+        };
+        let current = o.str("status");
+        if current != MemberStatus::Active.as_str() {
+            if ids.is_some() {
                 return Err(ModelError::invalid(
                     "members",
-                    format!(
-                        "member {} is not active in unit {} (status {})",
-                        m.id,
-                        m.unit,
-                        m.status.as_str()
-                    ),
+                    format!("member {k} is not active in unit {unit} (status {current})"),
                 ));
             }
             continue;
         }
-        if on < m.joined_on {
+        let joined = Date::parse("joined_on", &o.str("joined_on")).map_err(|e| {
+            ModelError::document(format!("roster/{unit} member {k}"), e.to_string())
+        })?;
+        if on < joined {
             return Err(ModelError::invalid(
                 "on",
-                format!("{on} is before member {} joined ({})", m.id, m.joined_on),
+                format!("{on} is before member {k} joined ({joined})"),
             ));
         }
-        ending.push(m);
-    }
-    if let Some(w) = &wanted
-        && w.len() != ending.len()
-    {
-        let found: BTreeSet<&str> = ending.iter().map(|m| m.id.as_str()).collect();
-        let missing = w.iter().find(|id| !found.contains(id.as_str()));
-        return Err(ModelError::invalid(
-            "members",
-            format!(
-                "member {} is not in this roster",
-                missing.map(String::as_str).unwrap_or("?")
-            ),
-        ));
+        ending.push(MemberId::parse("members", &k)?);
     }
     if ending.is_empty() {
         return Ok(ending);
@@ -450,9 +456,9 @@ pub fn end_many(
     let on_s = on.to_string();
     edit(doc, author, status.as_str(), |tx| {
         let members = members_map(tx)?;
-        for m in &ending {
-            let obj = am::child(tx, &members, m.id.as_str())
-                .ok_or_else(|| ModelError::not_found("member", &m.id))?;
+        for id in &ending {
+            let obj = am::child(tx, &members, id.as_str())
+                .ok_or_else(|| ModelError::not_found("member", id))?;
             am::put_str(tx, &obj, "status", status.as_str())?;
             am::put_str(tx, &obj, "status_reason", &reason)?;
             am::put_str(tx, &obj, "status_on", &on_s)?;
@@ -461,12 +467,6 @@ pub fn end_many(
         }
         Ok(())
     })?;
-    for m in &mut ending {
-        m.status = status;
-        m.status_reason = reason.clone();
-        m.status_on = Some(on);
-        m.history.push(event.clone());
-    }
     Ok(ending)
 }
 

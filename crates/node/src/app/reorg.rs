@@ -7,7 +7,7 @@
 //! A dry run is the same path with the transaction dropped instead of
 //! committed, so what it reports is what the application then does.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 use hopluu_model::member::{self, MemberStatus};
 use hopluu_model::reorg::{self, Effects, Facts, Outcome, Plan, PlanInput, Recorded};
@@ -212,14 +212,7 @@ impl App {
     /// What the plan's checks read from the projections.
     async fn facts(&self, plan: &Plan) -> Result<Facts> {
         let named = plan.named_units();
-        let mut created_on = HashMap::new();
-        for u in &named {
-            if let Some(rec) = self.store().unit(u).await?
-                && let Some(first) = rec.parents.iter().map(|p| p.effective_on).min()
-            {
-                created_on.insert(u.clone(), first);
-            }
-        }
+        let created_on = self.store().units_created_on(&named).await?;
         let members = plan.named_members();
         let member_units = self
             .store()
