@@ -78,6 +78,7 @@ mod personal_logs;
 mod reorg;
 mod reorg_authority;
 mod reorg_replication;
+mod reorg_reports;
 mod replication;
 mod reports;
 mod roles;
