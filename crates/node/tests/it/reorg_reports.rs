@@ -83,5 +83,29 @@ async fn a_merger_and_a_cessation_counted_on_either_side_of_their_dates() -> Res
     };
     ensure!(ceased_on("2025-08-31").await? == (7, 0), "the day before");
     ensure!(ceased_on("2025-09-01").await? == (5, 2), "the day of");
+
+    // A ceased member is still found by name, and shown with the
+    // decision in their history.
+    let found = node
+        .members()
+        .find_members(pb::FindMembersRequest {
+            query: "Đoàn viên A1".into(),
+            scope_unit_id: VN.into(),
+            limit: 10,
+        })
+        .await?
+        .into_inner();
+    let m = found
+        .members
+        .iter()
+        .find(|m| m.card_number == "CD-A1")
+        .ok_or_else(|| anyhow::anyhow!("not found: {found:?}"))?;
+    ensure!(m.status == pb::MemberStatus::Ceased as i32, "{m:?}");
+    let shown = node.member(&m.id, false).await?;
+    let last = shown.history.last().expect("an event");
+    ensure!(
+        last.kind == "ceased" && last.on == "2025-09-01" && last.decision.starts_with("45/QĐ-LĐLĐ"),
+        "{last:?}"
+    );
     Ok(())
 }
