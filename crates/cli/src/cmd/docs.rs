@@ -80,7 +80,7 @@ fn maker(c: &pb::ChangeSummary) -> String {
 
 fn docs_table(r: &pb::ListDocsResponse) -> Table {
     let mut t = Table::new(&[
-        "doc", "kind", "owner", "bytes", "chunks", "heads", "seq", "changed",
+        "doc", "kind", "owner", "bytes", "chunks", "heads", "seq", "changed", "scope",
     ]);
     for d in &r.docs {
         t.row(vec![
@@ -92,10 +92,17 @@ fn docs_table(r: &pb::ListDocsResponse) -> Table {
             heads(&d.heads),
             d.seq.to_string(),
             when(d.changed_at_millis),
+            scope(d).to_owned(),
         ]);
     }
     t.row(vec![format!("({} of {})", r.docs.len(), r.total)]);
     t
+}
+
+/// `left` for a document no longer in this node's scope (its unit moved
+/// away by a reorganisation): kept, no longer written or received here.
+fn scope(d: &pb::DocSummary) -> &'static str {
+    if d.outside_scope { "left" } else { "" }
 }
 
 fn detail_text(d: &pb::DocDetail) -> String {
@@ -114,6 +121,15 @@ fn detail_text(d: &pb::DocDetail) -> String {
         ("changed", when(s.changed_at_millis)),
         ("changes", d.changes.to_string()),
         ("conflicts", d.conflicts.to_string()),
+        (
+            "scope",
+            if s.outside_scope {
+                "left this node's scope (its unit moved away): kept, no longer written here"
+                    .to_owned()
+            } else {
+                "held here".to_owned()
+            },
+        ),
     ])
     .render();
     out.push_str(&format!(

@@ -45,6 +45,8 @@ pub struct DocDetail {
     pub changes: u64,
     pub peers: Vec<PeerStanding>,
     pub conflicts: u64,
+    /// No longer in this node's scope ([`App::outside_scope`]).
+    pub outside_scope: bool,
 }
 
 /// What a peer is known to have of a document.
@@ -145,6 +147,21 @@ impl App {
         Ok((rows, total))
     }
 
+    /// Whether a stored document has left this node's scope: its unit was
+    /// moved out of this node's subtree (a reorganisation). The node keeps
+    /// it, but no longer writes or receives it; `docs list` says so.
+    pub fn outside_scope(&self, row: &DocRow) -> bool {
+        let meta = hopluu_model::DocMeta {
+            id: row.id.clone(),
+            owner: row.owner.clone(),
+            addressed: row.addressed.clone(),
+        };
+        let tree = self.tree();
+        // Only where the tree can tell: a document whose owner is not
+        // placed in the tree yet (it arrived first) is not flagged.
+        tree.is_rooted(&row.owner) && !tree.in_scope(&self.unit, &meta, self.private_depth)
+    }
+
     /// Document `doc_id` with at most `history_limit` changes of history
     /// (0: the default).
     pub async fn doc_detail(&self, doc_id: &str, history_limit: u32) -> Result<DocDetail> {
@@ -168,6 +185,7 @@ impl App {
                 .await
                 .map_err(|e| NodeError::Internal(format!("reading the history of {id}: {e}")))?;
         Ok(DocDetail {
+            outside_scope: self.outside_scope(&row),
             row,
             heads,
             history,

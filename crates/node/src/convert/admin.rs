@@ -140,8 +140,9 @@ pub fn change(c: &automerge::Change) -> pb::ChangeSummary {
     }
 }
 
-pub fn doc_summary(row: &DocRow) -> pb::DocSummary {
+pub fn doc_summary(row: &DocRow, outside_scope: bool) -> pb::DocSummary {
     pb::DocSummary {
+        outside_scope,
         doc_id: row.id.to_string(),
         kind: row.id.kind().as_str().to_owned(),
         owner: row.owner.to_string(),
@@ -165,7 +166,7 @@ fn peer_standing(p: &PeerStanding) -> pb::PeerDocHeads {
 }
 
 pub fn doc_detail(d: &DocDetail) -> pb::DocDetail {
-    let mut summary = doc_summary(&d.row);
+    let mut summary = doc_summary(&d.row, d.outside_scope);
     summary.heads = hex(&d.heads);
     pb::DocDetail {
         doc: Some(summary),

@@ -265,7 +265,10 @@ impl pb::admin_service_server::AdminService for AdminGrpc {
             })
             .await?;
         Ok(Response::new(pb::ListDocsResponse {
-            docs: rows.iter().map(cv::doc_summary).collect(),
+            docs: rows
+                .iter()
+                .map(|r| cv::doc_summary(r, self.app.outside_scope(r)))
+                .collect(),
             total,
         }))
     }

@@ -129,10 +129,31 @@ async fn a_move_between_two_commune_nodes_reaches_both() -> Result<()> {
         format!("{refused:#}").contains("no authority"),
         "the refusal says why: {refused:#}"
     );
+    // It says so of what it still holds of the union.
+    let (rows, _) = old_host
+        .app
+        .list_docs(&hopluu_node::app::docs::DocsQuery {
+            owner: HG_A,
+            ..Default::default()
+        })
+        .await?;
+    ensure!(!rows.is_empty(), "the old host keeps the union's roster");
+    ensure!(
+        rows.iter().all(|r| old_host.app.outside_scope(r)),
+        "every document of the union is marked as outside its scope"
+    );
     // Its own remaining union is still its own.
     old_host
         .add(HG_B, person("Đỗ Văn Bảy", "CD-B-0001", pb::Gender::Male))
         .await?;
+    let (own, _) = old_host
+        .app
+        .list_docs(&hopluu_node::app::docs::DocsQuery {
+            owner: HG_B,
+            ..Default::default()
+        })
+        .await?;
+    ensure!(!own.is_empty() && own.iter().all(|r| !old_host.app.outside_scope(r)));
 
     // The decision itself reaches the offices of the province.
     eventually("the new host lists the decision", || async {
