@@ -1,7 +1,8 @@
 //! Reorganisation decisions in the store: the `decision/{id}` document's
 //! projection (listed, found by id and by number, within a subtree), a
-//! roster's members ceased in one change (`member::end_many`), and the
-//! counts a decision's dry run reads.
+//! roster's members ceased in one change (`member::end_many`), the
+//! counts a decision's dry run reads, and its seals found by document
+//! (what the replication gate reads).
 
 use std::collections::BTreeMap;
 
@@ -15,6 +16,7 @@ use crate::harness::*;
 
 suite!(
     case_a_decision_is_listed_and_found,
+    case_a_decisions_seals_are_found_by_document,
     case_a_roster_ceases_in_one_change,
     case_the_dry_run_counts,
 );
@@ -202,5 +204,42 @@ async fn case_the_dry_run_counts(store: Store) -> Result<()> {
         .await?;
     ensure!(locs.len() == 2, "a2 left: {locs:?}");
     ensure!(locs[&mid("b0")].unit == uid("g2"));
+    Ok(())
+}
+
+async fn case_a_decisions_seals_are_found_by_document(store: Store) -> Result<()> {
+    small_tree(&store).await?;
+    add_member(&store, "g1", "m0", "Lê Văn Tám", "nam", "HG-0001").await?;
+    let roster = roster_of(&store, "m0", "g1").await?;
+    let heads = store.doc_heads(&roster).await?.expect("stored");
+    let owned = store.docs_heads_owned_by(&[uid("g1")]).await?;
+    ensure!(
+        owned
+            .iter()
+            .any(|(d, h)| *d == roster.to_string() && *h == heads),
+        "{owned:?}"
+    );
+    // Nothing sealed yet.
+    let mut tx = store.begin().await?;
+    ensure!(
+        tx.sealed_heads(std::slice::from_ref(&roster))
+            .await?
+            .is_empty()
+    );
+    drop(tx);
+    let mut rec = recorded("d-move", "12/QĐ-LĐLĐ", "p1", "2025-07-01");
+    rec.seals = vec![reorg::Seal {
+        doc: roster.to_string(),
+        heads: heads.iter().map(ToString::to_string).collect(),
+    }];
+    put(&store, &rec).await?;
+    let mut tx = store.begin().await?;
+    let sealed = tx.sealed_heads(&[roster.clone(), unit_doc("g2")]).await?;
+    ensure!(sealed.len() == 1 && sealed[&roster] == heads, "{sealed:?}");
+    drop(tx);
+    // Read again after a restart (the flag comes from the table).
+    let store = reopen(&store).await?;
+    let mut tx = store.begin().await?;
+    ensure!(tx.sealed_heads(std::slice::from_ref(&roster)).await?.len() == 1);
     Ok(())
 }
