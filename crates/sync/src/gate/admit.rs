@@ -11,7 +11,7 @@ use hopluu_store::quarantine::{NewQuarantine, QuarantineState};
 
 use super::guard::{apply_guarded, guarded};
 use super::payload::{Incoming, Meta};
-use super::policy::{Hold, Sender, check};
+use super::policy::{Hold, Sender, check, check_sealed, sealed_past};
 use super::quarantine::entry_change;
 use crate::SyncError;
 
@@ -123,7 +123,10 @@ impl Gate<'_> {
         if let Err(reason) = check_op_counters(doc, &incoming.metas) {
             return Ok(Admitted::refused(reason));
         }
-        let covered = sealed_past(sealed, &incoming.metas);
+        let covered = sealed_past(
+            sealed,
+            incoming.metas.iter().map(|m| (m.hash, m.deps.as_slice())),
+        );
         let verdicts = self.judge(doc, id, owner.as_ref(), &incoming.metas, held, &covered);
         if defer && verdicts.names_unknown_unit() {
             for (i, _, _) in &verdicts.holds {
@@ -231,13 +234,7 @@ impl Gate<'_> {
                 }
                 continue;
             }
-            let verdict = match check(self.tree, self.sender, id, owner, &c.actor, &h) {
-                // Made before a reorganisation moved the document, by a
-                // host that held authority then: sealed by the decision.
-                Err(hold) if hold.code == "not-authorised" && covered.contains(&h) => Ok(()),
-                other => other,
-            };
-            match verdict {
+            match check_sealed(self.tree, self.sender, id, owner, &c.actor, &h, covered) {
                 Ok(()) => {
                     // A held change that passes now no longer holds back
                     // what follows it in this update.
@@ -607,29 +604,6 @@ fn claimed_owner(id: &DocId, incoming: &Incoming) -> Option<UnitId> {
         .ok()?
         .ok()?;
     DocMeta::read(id.clone(), &scratch).ok().map(|m| m.owner)
-}
-
-/// The changes `metas` brings that lie in the past of `sealed` (heads a
-/// reorganisation decision recorded for the document): the sealed heads
-/// and, through the dependencies the payload carries, everything before
-/// them.
-fn sealed_past(sealed: &[ChangeHash], metas: &[Meta]) -> HashSet<ChangeHash> {
-    let mut out = HashSet::new();
-    if sealed.is_empty() {
-        return out;
-    }
-    let deps: HashMap<ChangeHash, &[ChangeHash]> =
-        metas.iter().map(|m| (m.hash, m.deps.as_slice())).collect();
-    let mut stack: Vec<ChangeHash> = sealed.to_vec();
-    while let Some(h) = stack.pop() {
-        if !out.insert(h) {
-            continue;
-        }
-        if let Some(d) = deps.get(&h) {
-            stack.extend(d.iter().copied());
-        }
-    }
-    out
 }
 
 #[cfg(test)]

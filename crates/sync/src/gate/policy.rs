@@ -1,6 +1,8 @@
 //! Who may write what: the authority rule a change's maker must meet
 //! (DESIGN §3), and whether a private roster may be held here at all.
 
+use std::collections::{HashMap, HashSet};
+
 use automerge::{ActorId, ChangeHash};
 use hopluu_model::doc::{Origin, skeleton_actor, skeleton_hash};
 use hopluu_model::{Author, DocId, DocKind, UnitId, UnitTree};
@@ -112,6 +114,47 @@ pub fn check(
         });
     }
     Ok(())
+}
+
+/// [`check`], except that a change in `sealed` passes the authority rule:
+/// it lies in the past of the heads a reorganisation decision recorded
+/// for the document it moved, made by a host that held authority then.
+pub fn check_sealed(
+    tree: &UnitTree,
+    sender: &Sender,
+    doc: &DocId,
+    owner: Option<&UnitId>,
+    actor: &ActorId,
+    hash: &ChangeHash,
+    sealed: &HashSet<ChangeHash>,
+) -> Result<(), Hold> {
+    match check(tree, sender, doc, owner, actor, hash) {
+        Err(hold) if hold.code == "not-authorised" && sealed.contains(hash) => Ok(()),
+        other => other,
+    }
+}
+
+/// The changes in the past of `heads` (a decision's seal of a document):
+/// the heads and, through the dependencies `deps` gives of each change at
+/// hand, everything before them.
+pub fn sealed_past<'a>(
+    heads: &[ChangeHash],
+    deps: impl IntoIterator<Item = (ChangeHash, &'a [ChangeHash])>,
+) -> HashSet<ChangeHash> {
+    let mut out = HashSet::new();
+    if heads.is_empty() {
+        return out;
+    }
+    let deps: HashMap<ChangeHash, &[ChangeHash]> = deps.into_iter().collect();
+    let mut stack = heads.to_vec();
+    while let Some(h) = stack.pop() {
+        if out.insert(h)
+            && let Some(d) = deps.get(&h)
+        {
+            stack.extend(d.iter().copied());
+        }
+    }
+    out
 }
 
 /// Whether a private roster may be held here at all: only at or below the

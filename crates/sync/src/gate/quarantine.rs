@@ -2,15 +2,13 @@
 //! or their maker's unit arrives, and an administrator's release or
 //! discard.
 
-use std::collections::{HashMap, HashSet};
-
 use automerge::{Change, ChangeHash, ReadDoc};
 use hopluu_model::{DocId, DocMeta, UnitId, UnitTree};
 use hopluu_store::quarantine::{QuarantineEntry, QuarantineState};
 use hopluu_store::{Store, WriteTx};
 
 use super::guard::apply_guarded;
-use super::policy::{Sender, check};
+use super::policy::{Sender, check_sealed, sealed_past};
 use crate::SyncError;
 
 /// Goes over the held changes of one document after it changed: a change
@@ -85,7 +83,17 @@ async fn settle_with(
         .unwrap_or_default();
     loop {
         let entries = tx.quarantine_held(id).await?;
-        let covered = sealed_entries(&sealed, &entries);
+        // Parsed for their dependencies only where a decision sealed
+        // the document (most settles have no seal to follow).
+        let changes: Vec<(ChangeHash, Change)> = if sealed.is_empty() {
+            Vec::new()
+        } else {
+            entries
+                .iter()
+                .filter_map(|e| entry_change(e).map(|c| (e.hash, c)))
+                .collect()
+        };
+        let covered = sealed_past(&sealed, changes.iter().map(|(h, c)| (*h, c.deps())));
         let mut progress = false;
         for e in entries {
             let doc = tx.doc(id).await?;
@@ -110,20 +118,15 @@ async fn settle_with(
             }
             let sender = sender_of(tree, me, &e);
             let owner = DocMeta::read(id.clone(), doc).ok().map(|m| m.owner);
-            let verdict = match check(
+            match check_sealed(
                 tree,
                 &sender,
                 id,
                 owner.as_ref(),
                 change.actor_id(),
                 &e.hash,
+                &covered,
             ) {
-                // Sealed by a reorganisation decision: made with authority
-                // before the document moved.
-                Err(hold) if hold.code == "not-authorised" && covered.contains(&e.hash) => Ok(()),
-                other => other,
-            };
-            match verdict {
                 Ok(()) => {
                     if let Err(reason) =
                         apply_held(tx, id, change, &e.hash, "dependency released", now).await?
@@ -148,28 +151,6 @@ async fn settle_with(
             return Ok(applied);
         }
     }
-}
-
-/// The held entries in the past of `sealed` (heads a reorganisation
-/// decision recorded for the document), through their dependencies.
-fn sealed_entries(sealed: &[ChangeHash], entries: &[QuarantineEntry]) -> HashSet<ChangeHash> {
-    let mut out = HashSet::new();
-    if sealed.is_empty() {
-        return out;
-    }
-    let deps: HashMap<ChangeHash, Vec<ChangeHash>> = entries
-        .iter()
-        .filter_map(|e| entry_change(e).map(|c| (e.hash, c.deps().to_vec())))
-        .collect();
-    let mut stack = sealed.to_vec();
-    while let Some(h) = stack.pop() {
-        if out.insert(h)
-            && let Some(d) = deps.get(&h)
-        {
-            stack.extend(d.iter().copied());
-        }
-    }
-    out
 }
 
 pub(super) fn entry_change(e: &QuarantineEntry) -> Option<Change> {

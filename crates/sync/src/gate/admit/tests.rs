@@ -284,7 +284,10 @@ fn changes_in_the_past_of_a_seal_pass_and_later_ones_are_held() {
         bucket: 0,
     };
     let all = metas(&[&c[0], &c[1], &c[2]]);
-    let covered = super::sealed_past(&[c[1].hash()], &all);
+    let covered = super::sealed_past(
+        &[c[1].hash()],
+        all.iter().map(|m| (m.hash, m.deps.as_slice())),
+    );
     assert_eq!(covered, HashSet::from([c[0].hash(), c[1].hash()]));
     let mut held = Held::new();
     let v = gate.judge(
