@@ -511,6 +511,23 @@ pub struct Effects {
     pub tree_after: UnitTree,
 }
 
+impl Effects {
+    /// Every unit of the subtrees the decision moves (by the tree after
+    /// it), each once: whose documents change holders.
+    pub fn moved_units(&self) -> Vec<UnitId> {
+        let mut out = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for m in &self.moves {
+            for u in self.tree_after.subtree(&m.unit) {
+                if seen.insert(u.clone()) {
+                    out.push(u);
+                }
+            }
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

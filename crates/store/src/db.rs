@@ -229,6 +229,24 @@ async fn load_incarnation(pool: &sqlx::AnyPool) -> Result<Vec<u8>> {
     Ok(decode_hex(&row.get::<String, _>(0)))
 }
 
+/// `$1, $2, …, $n`: the placeholders of an `IN` list bound value by value.
+pub(crate) fn placeholders(n: usize) -> String {
+    (1..=n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `'a','b'` for an `IN` list written inline. Only for unit and member
+/// ids: they are slugs (`[a-z0-9-_]`, checked when parsed), so quoting
+/// them inline is safe.
+pub(crate) fn in_list<T: AsRef<str>>(ids: &[T]) -> String {
+    ids.iter()
+        .map(|u| format!("'{}'", u.as_ref()))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 pub(crate) fn encode_hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }

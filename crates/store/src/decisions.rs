@@ -1,6 +1,7 @@
 //! Reorganisation decisions as listed (the `decisions` projection), and the
 //! counts a decision's dry run and checks read: active members per unit,
-//! member records by status, documents by owner, where named members are.
+//! member records by status, documents by owner with their heads, where
+//! named members are.
 //! Every query takes its units in chunks, so a decision over thousands of
 //! units is a handful of statements.
 
@@ -10,6 +11,7 @@ use automerge::ChangeHash;
 use hopluu_model::{Date, DecisionId, DocId, MemberId, UnitId};
 use sqlx::{AssertSqlSafe, Row};
 
+use crate::db::{in_list, placeholders};
 use crate::read::MemberLoc;
 use crate::tx::heads_from_bytes;
 use crate::{Result, Store, WriteTx};
@@ -55,15 +57,6 @@ fn list_row(r: &sqlx::any::AnyRow) -> DecisionListRow {
         members_transferred: n(12),
         members_ceased: n(13),
     }
-}
-
-/// `'a','b'` for an `IN` list. Unit and member ids are slugs
-/// (`[a-z0-9-_]`, checked when parsed), so quoting them inline is safe.
-fn in_list<T: AsRef<str>>(ids: &[T]) -> String {
-    ids.iter()
-        .map(|u| format!("'{}'", u.as_ref()))
-        .collect::<Vec<_>>()
-        .join(",")
 }
 
 const CHUNK: usize = 500;
@@ -176,23 +169,6 @@ impl Store {
         Ok(out)
     }
 
-    /// Stored documents owned by `units`, by kind.
-    pub async fn docs_owned_by(&self, units: &[UnitId]) -> Result<BTreeMap<String, u64>> {
-        let mut out = BTreeMap::new();
-        for chunk in units.chunks(CHUNK) {
-            let rows = sqlx::query(AssertSqlSafe(format!(
-                "SELECT kind, COUNT(*) FROM docs WHERE owner IN ({}) GROUP BY kind",
-                in_list(chunk)
-            )))
-            .fetch_all(self.pool())
-            .await?;
-            for r in rows {
-                *out.entry(r.get::<String, _>(0)).or_default() += r.get::<i64, _>(1) as u64;
-            }
-        }
-        Ok(out)
-    }
-
     /// Every stored document owned by `units`, with its heads: what a
     /// decision moving them seals.
     pub async fn docs_heads_owned_by(
@@ -254,26 +230,18 @@ impl WriteTx<'_> {
             return Ok(out);
         }
         let keys: Vec<String> = docs.iter().map(DocId::to_string).collect();
-        for (chunk, ids) in keys.chunks(CHUNK).zip(docs.chunks(CHUNK)) {
-            let list = (1..=chunk.len())
-                .map(|i| format!("${i}"))
-                .collect::<Vec<_>>()
-                .join(", ");
+        for chunk in keys.chunks(CHUNK) {
             let mut q = sqlx::query(AssertSqlSafe(format!(
-                "SELECT doc_id, head FROM decision_seals WHERE doc_id IN ({list})"
+                "SELECT doc_id, head FROM decision_seals WHERE doc_id IN ({})",
+                placeholders(chunk.len())
             )));
             for k in chunk {
                 q = q.bind(k.clone());
             }
-            let rows = q.fetch_all(&mut *self.conn()).await?;
-            for r in rows {
-                let doc: String = r.get(0);
-                let head: String = r.get(1);
-                let Some(i) = chunk.iter().position(|k| *k == doc) else {
-                    continue;
-                };
-                if let Ok(h) = head.parse::<ChangeHash>() {
-                    out.entry(ids[i].clone()).or_default().push(h);
+            for r in q.fetch_all(&mut *self.conn()).await? {
+                let doc = DocId::parse("doc_id", &r.get::<String, _>(0))?;
+                if let Ok(h) = r.get::<String, _>(1).parse::<ChangeHash>() {
+                    out.entry(doc).or_default().push(h);
                 }
             }
         }

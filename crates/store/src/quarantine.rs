@@ -216,10 +216,7 @@ where
 {
     let mut out: QuarantinedIn = HashMap::new();
     let keys: Vec<String> = docs.iter().map(DocId::to_string).collect();
-    let list = (1..=keys.len())
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let list = crate::db::placeholders(keys.len());
     let sql = format!(
         "SELECT doc_id, hash, state FROM quarantine \
          WHERE state <> 'released' AND doc_id IN ({list})"

@@ -578,11 +578,10 @@ async fn active_cards(
 ) -> Result<HashMap<String, MemberLoc>> {
     let mut out = HashMap::new();
     for chunk in cards.chunks(500) {
-        let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
         let sql = format!(
             "SELECT member_id, unit_id, bucket, status, card_number FROM members \
              WHERE status = 'active' AND card_number IN ({})",
-            placeholders.join(", ")
+            crate::db::placeholders(chunk.len())
         );
         let mut q = sqlx::query(AssertSqlSafe(sql.clone()));
         for c in chunk {

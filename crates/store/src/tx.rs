@@ -546,12 +546,7 @@ async fn rescope(
         }
     }
     for chunk in all.chunks(500) {
-        let list = chunk
-            .iter()
-            .map(|u| format!("'{}'", u.as_str()))
-            .collect::<Vec<_>>()
-            .join(",");
-        // Unit ids are slugs ([a-z0-9-_]), so quoting them inline is safe.
+        let list = crate::db::in_list(chunk);
         let rows = sqlx::query(AssertSqlSafe(format!(
             "SELECT id FROM docs WHERE owner IN ({list}) AND seq < $1"
         )))

@@ -82,13 +82,23 @@ impl App {
                 ));
             }
         }
-        let mut impact = self.impact(&tree, &fx).await?;
-        // What the moved units' hosts made until now stays theirs to have
-        // made: sealed by the decision (before its own changes).
+        // The documents owned in the moved subtrees, with their heads
+        // before the decision's own changes: what the impact counts, and
+        // what the decision seals (what the moved units' hosts made until
+        // now stays theirs to have made).
+        let moved = fx.moved_units();
+        let owned = self.store().docs_heads_owned_by(&moved).await?;
+        let mut impact = self.impact(&tree, &fx, &moved, &owned).await?;
         let seals = if dry_run {
             Vec::new()
         } else {
-            self.seals(&fx).await?
+            owned
+                .into_iter()
+                .map(|(doc, heads)| reorg::Seal {
+                    doc,
+                    heads: heads.iter().map(ToString::to_string).collect(),
+                })
+                .collect()
         };
         let mut tx = self.store().begin().await?;
         let outcome = self.write(&mut tx, &plan, &fx).await?;
@@ -186,29 +196,6 @@ impl App {
         })
     }
 
-    /// The heads of every document owned in a subtree `fx` moves.
-    async fn seals(&self, fx: &Effects) -> Result<Vec<reorg::Seal>> {
-        let mut units = Vec::new();
-        let mut seen = HashSet::new();
-        for m in &fx.moves {
-            for u in fx.tree_after.subtree(&m.unit) {
-                if seen.insert(u.clone()) {
-                    units.push(u);
-                }
-            }
-        }
-        Ok(self
-            .store()
-            .docs_heads_owned_by(&units)
-            .await?
-            .into_iter()
-            .map(|(doc, heads)| reorg::Seal {
-                doc,
-                heads: heads.iter().map(ToString::to_string).collect(),
-            })
-            .collect())
-    }
-
     /// What the plan's checks read from the projections.
     async fn facts(&self, plan: &Plan) -> Result<Facts> {
         let named = plan.named_units();
@@ -231,16 +218,18 @@ impl App {
     /// The impact of `fx` on the tree this node knows: units, the members
     /// and documents that move with them, and what this node and its peers
     /// host before and after.
-    async fn impact(&self, before: &UnitTree, fx: &Effects) -> Result<Impact> {
+    async fn impact(
+        &self,
+        before: &UnitTree,
+        fx: &Effects,
+        moved_units: &[UnitId],
+        owned: &[(String, Vec<automerge::ChangeHash>)],
+    ) -> Result<Impact> {
         let after = &fx.tree_after;
-        let mut moved_units: Vec<UnitId> = Vec::new();
-        let mut seen = HashSet::new();
-        for m in &fx.moves {
-            for u in after.subtree(&m.unit) {
-                if seen.insert(u.clone()) {
-                    moved_units.push(u);
-                }
-            }
+        let mut docs_rehomed: BTreeMap<String, u64> = BTreeMap::new();
+        for (doc, _) in owned {
+            let kind = DocId::parse("doc_id", doc).map(|d| d.kind().as_str().to_owned());
+            *docs_rehomed.entry(kind?).or_default() += 1;
         }
         let mut nodes = vec![(self.node_id.clone(), self.unit.clone())];
         for p in self.store().peers().await? {
@@ -301,11 +290,11 @@ impl App {
             renamed: fx.renames.iter().map(|r| r.0.clone()).collect(),
             moved: fx.moves.clone(),
             closed: fx.closes.clone(),
-            members_moved: self.store().member_status_counts(&moved_units).await?,
+            members_moved: self.store().member_status_counts(moved_units).await?,
             members_transferred: 0,
             members_ceased: 0,
             docs_owner_changed: fx.moves.len() as u64,
-            docs_rehomed: self.store().docs_owned_by(&moved_units).await?,
+            docs_rehomed,
             nodes,
         })
     }

@@ -194,7 +194,12 @@ async fn case_the_dry_run_counts(store: Store) -> Result<()> {
         !active.contains_key(&uid("d1")),
         "a unit without members is absent"
     );
-    let docs = store.docs_owned_by(&[uid("g1"), uid("g2")]).await?;
+    let mut docs: BTreeMap<&str, u64> = BTreeMap::new();
+    let owned = store.docs_heads_owned_by(&[uid("g1"), uid("g2")]).await?;
+    for (doc, heads) in &owned {
+        ensure!(!heads.is_empty(), "{doc} has heads");
+        *docs.entry(doc.split('/').next().unwrap_or("")).or_default() += 1;
+    }
     ensure!(
         docs.get("roster") == Some(&2) && docs.get("roster-private") == Some(&2),
         "{docs:?}"
