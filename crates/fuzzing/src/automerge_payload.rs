@@ -517,6 +517,7 @@ fn read_through_model(doc: &Automerge) {
                 DocKind::Proposal => drop(award::read_proposal(&id, doc)),
                 DocKind::Award => drop(award::read_award(&id, doc)),
                 DocKind::Decision => drop(hopluu_model::reorg::read(&id, doc)),
+                DocKind::Node => drop(hopluu_model::hosting::read(&id, doc)),
                 DocKind::Roster | DocKind::RosterPrivate | DocKind::Emulation => {}
             }
         }

@@ -16,6 +16,7 @@
 //! | `proposal/{id}` | the proposing unit |
 //! | `award/{id}` | the deciding unit |
 //! | `decision/{id}` | the issuing unit (a reorganisation decision) |
+//! | `node/{id}` | the unit the node hosts (held by every node) |
 
 use std::fmt;
 use std::str::FromStr;
@@ -25,7 +26,7 @@ use automerge::{ActorId, Automerge};
 
 use crate::am::Obj;
 use crate::error::ModelError;
-use crate::ids::{AwardId, CampaignId, DecisionId, ProposalId, UnitId};
+use crate::ids::{AwardId, CampaignId, DecisionId, NodeId, ProposalId, UnitId};
 
 /// The schema version written into every document's root (`v`). A reader
 /// refuses documents from a newer major schema instead of misreading them.
@@ -41,10 +42,11 @@ pub enum DocKind {
     Proposal,
     Award,
     Decision,
+    Node,
 }
 
 impl DocKind {
-    pub const ALL: [DocKind; 8] = [
+    pub const ALL: [DocKind; 9] = [
         DocKind::Unit,
         DocKind::Roster,
         DocKind::RosterPrivate,
@@ -53,6 +55,7 @@ impl DocKind {
         DocKind::Proposal,
         DocKind::Award,
         DocKind::Decision,
+        DocKind::Node,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -65,6 +68,7 @@ impl DocKind {
             DocKind::Proposal => "proposal",
             DocKind::Award => "award",
             DocKind::Decision => "decision",
+            DocKind::Node => "node",
         }
     }
 
@@ -84,6 +88,7 @@ pub enum DocId {
     Proposal(ProposalId),
     Award(AwardId),
     Decision(DecisionId),
+    Node(NodeId),
 }
 
 impl DocId {
@@ -97,6 +102,7 @@ impl DocId {
             DocId::Proposal(_) => DocKind::Proposal,
             DocId::Award(_) => DocKind::Award,
             DocId::Decision(_) => DocKind::Decision,
+            DocId::Node(_) => DocKind::Node,
         }
     }
 
@@ -145,6 +151,7 @@ impl DocId {
             (DocKind::Proposal, 1) => DocId::Proposal(ProposalId::parse(field, rest[0])?),
             (DocKind::Award, 1) => DocId::Award(AwardId::parse(field, rest[0])?),
             (DocKind::Decision, 1) => DocId::Decision(DecisionId::parse(field, rest[0])?),
+            (DocKind::Node, 1) => DocId::Node(NodeId::parse(field, rest[0])?),
             _ => return Err(bad()),
         };
         // Only the canonical form is an id: `roster/u/0` is spelled `roster/u`.
@@ -168,6 +175,7 @@ impl fmt::Display for DocId {
             DocId::Proposal(p) => write!(f, "proposal/{p}"),
             DocId::Award(a) => write!(f, "award/{a}"),
             DocId::Decision(d) => write!(f, "decision/{d}"),
+            DocId::Node(n) => write!(f, "node/{n}"),
         }
     }
 }

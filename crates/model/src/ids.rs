@@ -135,6 +135,10 @@ opaque_id!(
     DecisionId, 'd'
 );
 opaque_id!(
+    /// A node of the federation (a server), as its configuration names it.
+    NodeId, 'n'
+);
+opaque_id!(
     /// A kind of unit or of award in a catalogue.
     KindId, 'k'
 );

@@ -19,6 +19,8 @@
 //!   and works, the award catalogue, proposals and decisions.
 //! - [`reorg`]: reorganisation decisions: a plan of steps, checked whole
 //!   against the tree ([`reorg::simulate`]), and its `decision/{id}` document.
+//! - [`hosting`]: nodes and hosting as data: the `node/{id}` record each
+//!   node writes about itself, with its seals of handovers.
 //! - [`am`]: small helpers over automerge used by the modules above.
 //! - [`error`]: [`ModelError`], naming the field and the reason.
 
@@ -29,6 +31,7 @@ pub mod date;
 pub mod doc;
 pub mod emulation;
 pub mod error;
+pub mod hosting;
 pub mod ids;
 pub mod member;
 pub mod reorg;
@@ -40,7 +43,7 @@ pub use date::{Clock, Date, FixedClock, SystemClock};
 pub use doc::{Author, DocId, DocKind, DocMeta};
 pub use error::ModelError;
 pub use ids::{
-    AwardId, CampaignId, CardNumber, DecisionId, InitiativeId, KindId, MemberId, NationalId,
+    AwardId, CampaignId, CardNumber, DecisionId, InitiativeId, KindId, MemberId, NationalId, NodeId,
     ProposalId, UnitId, WorkId,
 };
 pub use tree::UnitTree;

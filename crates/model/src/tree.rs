@@ -82,6 +82,11 @@ impl UnitTree {
         self.nodes.is_empty()
     }
 
+    /// Every unit known, in no particular order.
+    pub fn units(&self) -> impl Iterator<Item = &UnitId> {
+        self.nodes.keys()
+    }
+
     pub fn children(&self, id: &UnitId) -> &[UnitId] {
         self.children.get(id).map(Vec::as_slice).unwrap_or(&[])
     }
@@ -260,6 +265,9 @@ impl UnitTree {
                 owned_below || meta.addressed.iter().any(|u| self.is_within(u, node_unit))
             }
             DocKind::Roster | DocKind::Emulation => owned_below,
+            // Every node knows every node: which unit it hosts, whether
+            // it serves, and what it sealed.
+            DocKind::Node => true,
         }
     }
 }

@@ -98,6 +98,9 @@ pub struct Serve {
     pub insecure_plaintext: bool,
     /// The metrics endpoint (`[metrics]`), if on.
     pub metrics: Option<MetricsSection>,
+    /// Where other nodes reach this one (`node.address`), published in its
+    /// node record.
+    pub address: String,
 }
 
 impl From<&Config> for Serve {
@@ -109,6 +112,7 @@ impl From<&Config> for Serve {
             tls: c.tls.clone(),
             insecure_plaintext: false,
             metrics: c.metrics.clone(),
+            address: c.node.address.clone(),
         }
     }
 }
@@ -193,7 +197,12 @@ impl NodeServer {
             ),
         }
         let in_flight_limit = serve.replication.in_flight;
-        let replication = Replication::new(app.clone(), serve.replication, security.clone());
+        let replication = Replication::new(
+            app.clone(),
+            serve.replication,
+            security.clone(),
+            serve.address,
+        );
         if !serve.limits.enabled {
             tracing::warn!(
                 node = %app.node_id,

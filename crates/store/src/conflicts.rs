@@ -716,6 +716,7 @@ fn readable(id: &DocId, doc: &Automerge, record: &str) -> Result<(), ModelError>
         DocId::Proposal(_) => award::read_proposal(id, doc).map(drop),
         DocId::Award(_) => award::read_award(id, doc).map(drop),
         DocId::Decision(_) => hopluu_model::reorg::read(id, doc).map(drop),
+        DocId::Node(_) => hopluu_model::hosting::read(id, doc).map(drop),
     }
 }
 

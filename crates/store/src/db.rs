@@ -150,7 +150,9 @@ impl Store {
         let quarantined: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM quarantine")
             .fetch_one(&pool)
             .await?;
-        let sealed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM decision_seals")
+        let sealed: i64 = sqlx::query_scalar(
+            "SELECT (SELECT COUNT(*) FROM decision_seals) + (SELECT COUNT(*) FROM host_seals)",
+        )
             .fetch_one(&pool)
             .await?;
         Ok(Store {

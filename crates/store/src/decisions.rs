@@ -218,8 +218,9 @@ impl Store {
 }
 
 impl WriteTx<'_> {
-    /// The sealed heads of each of `docs` that a decision held here moved
-    /// (documents no decision sealed are absent). Read in the transaction,
+    /// The sealed heads of each of `docs` that a decision held here moved,
+    /// by the decision's applier or an old host (documents nobody sealed
+    /// are absent). Read in the transaction,
     /// so a decision committed by another session before it counts.
     pub async fn sealed_heads(
         &mut self,
@@ -230,18 +231,30 @@ impl WriteTx<'_> {
             return Ok(out);
         }
         let keys: Vec<String> = docs.iter().map(DocId::to_string).collect();
+        // A decision's own seals, and the old hosts' seals of the decisions
+        // known here (a seal names a decision; one not held here vouches
+        // for nothing yet).
+        const QUERIES: [&str; 2] = [
+            "SELECT doc_id, head FROM decision_seals WHERE doc_id IN ({})",
+            "SELECT s.doc_id, s.head FROM host_seals s JOIN decisions d ON d.id = s.decision \
+             WHERE s.doc_id IN ({})",
+        ];
         for chunk in keys.chunks(CHUNK) {
-            let mut q = sqlx::query(AssertSqlSafe(format!(
-                "SELECT doc_id, head FROM decision_seals WHERE doc_id IN ({})",
-                placeholders(chunk.len())
-            )));
-            for k in chunk {
-                q = q.bind(k.clone());
-            }
-            for r in q.fetch_all(&mut *self.conn()).await? {
-                let doc = DocId::parse("doc_id", &r.get::<String, _>(0))?;
-                if let Ok(h) = r.get::<String, _>(1).parse::<ChangeHash>() {
-                    out.entry(doc).or_default().push(h);
+            for sql in QUERIES {
+                let mut q = sqlx::query(AssertSqlSafe(
+                    sql.replace("{}", &placeholders(chunk.len())),
+                ));
+                for k in chunk {
+                    q = q.bind(k.clone());
+                }
+                for r in q.fetch_all(&mut *self.conn()).await? {
+                    let doc = DocId::parse("doc_id", &r.get::<String, _>(0))?;
+                    if let Ok(h) = r.get::<String, _>(1).parse::<ChangeHash>() {
+                        let heads = out.entry(doc).or_default();
+                        if !heads.contains(&h) {
+                            heads.push(h);
+                        }
+                    }
                 }
             }
         }

@@ -30,6 +30,8 @@
 //! - [`quarantine`]: changes held back by the replication gate.
 //! - [`decisions`]: reorganisation decisions as listed, and the counts a
 //!   decision's dry run reads.
+//! - [`hosting`]: nodes as their records list them, who hosts a unit, and
+//!   the old hosts' seals of handovers.
 //! - [`docs_admin`]: stored documents listed for administrators, and
 //!   compaction on request.
 //!
@@ -42,6 +44,7 @@ pub mod conflicts;
 pub mod db;
 pub mod decisions;
 pub mod docs_admin;
+pub mod hosting;
 pub mod peer;
 pub mod place;
 pub mod project;

@@ -414,7 +414,7 @@ impl<'s> WriteTx<'s> {
                 if l.id.kind() == DocKind::Unit {
                     units.push(unit::read(&l.id, &l.doc)?);
                 }
-                if l.id.kind() == DocKind::Decision {
+                if matches!(l.id.kind(), DocKind::Decision | DocKind::Node) {
                     // Before the commit: a session judging a batch after
                     // it must look its seals up (the flag only ever turns on).
                     self.store.set_seals_hint();

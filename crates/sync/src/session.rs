@@ -57,6 +57,17 @@ pub enum Role {
     Dialer { expect: String },
     /// Accepted a child's stream.
     Acceptor,
+    /// Dialled the new host of documents this node sealed in a handover
+    /// (DESIGN §6), expecting this node id: the peer hosts no ancestor of
+    /// this node's unit; what lies in its scope goes to it, personal data
+    /// included, without rising through the nodes above.
+    HandoverTo { expect: String },
+    /// Accepted an old host's handover session: an acceptor becomes one at
+    /// the hello when the peer is not below this node but has sealed, for
+    /// a decision held here, documents that now lie in this node's subtree.
+    /// Its changes are held to authority and the seals, as an upstream's
+    /// are; it sends no edge reports and is sent no receipts.
+    HandoverFrom,
 }
 
 /// The peer, once its hello is accepted.
@@ -252,6 +263,11 @@ impl Session {
         !self.in_flight.is_empty()
     }
 
+    /// Whether this is a handover session (either end).
+    pub fn is_handover(&self) -> bool {
+        matches!(self.role, Role::HandoverTo { .. } | Role::HandoverFrom)
+    }
+
     /// Whether the session has something to send that does not depend on
     /// the feed moving.
     pub fn has_pending(&self) -> bool {
@@ -262,12 +278,12 @@ impl Session {
     /// dialer's hello (from [`Session::handle`]).
     pub async fn start(&mut self) -> Result<Option<Frame>, SyncError> {
         match &self.role {
-            Role::Dialer { expect } => {
+            Role::Dialer { expect } | Role::HandoverTo { expect } => {
                 let expect = expect.clone();
                 self.hello_sent = true;
                 Ok(Some(Frame::Hello(self.hello_for(&expect).await?)))
             }
-            Role::Acceptor => Ok(None),
+            Role::Acceptor | Role::HandoverFrom => Ok(None),
         }
     }
 
@@ -282,7 +298,7 @@ impl Session {
         self.applied = applied;
         let receipts_from_you = match self.role {
             Role::Dialer { .. } => self.replica.store.receipt_cursor(peer).await?,
-            Role::Acceptor => 0,
+            Role::Acceptor | Role::HandoverTo { .. } | Role::HandoverFrom => 0,
         };
         Ok(Hello {
             node_id: self.replica.node_id.clone(),
@@ -396,6 +412,21 @@ impl Session {
                     ));
                 }
             }
+            Role::HandoverTo { expect } => {
+                if *expect != h.node_id {
+                    return Err(refuse(
+                        "wrong-peer",
+                        format!("expected new host {expect}, reached {}", h.node_id),
+                    ));
+                }
+            }
+            Role::HandoverFrom => {}
+            Role::Acceptor
+                if !self.is_below(&unit) && self.hands_over_here(&h.node_id).await? =>
+            {
+                tracing::info!(peer = %h.node_id, unit = %unit, "handover session from an old host");
+                self.role = Role::HandoverFrom;
+            }
             Role::Acceptor => {
                 let tree = self.replica.store.tree();
                 if !tree.contains(&unit) {
@@ -445,6 +476,20 @@ impl Session {
             "sync session established"
         );
         Ok(out)
+    }
+
+    /// Whether `unit` lies strictly below this node's unit (its node is a
+    /// child, never an old host handing over).
+    fn is_below(&self, unit: &UnitId) -> bool {
+        let tree = self.replica.store.tree();
+        *unit != self.replica.unit && tree.contains(unit) && tree.is_within(unit, &self.replica.unit)
+    }
+
+    /// Whether `node`, which dialled in, is an old host handing documents
+    /// over to this node ([`hopluu_store::Store::old_hosts_for`]).
+    async fn hands_over_here(&self, node: &str) -> Result<bool, SyncError> {
+        let hosts = self.replica.store.old_hosts_for(&self.replica.unit).await?;
+        Ok(hosts.iter().any(|h| h == node))
     }
 
     /// Applies a batch in one transaction, with the peer state it implies,

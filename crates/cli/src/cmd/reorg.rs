@@ -348,5 +348,20 @@ fn show_text(r: &pb::DecisionRecord) -> String {
         t.row(vec![i.to_string(), step.kind.clone(), step_details(step)]);
     }
     out.push_str(&t.render());
+    if !r.handovers.is_empty() {
+        out.push_str(&format!("\nHandovers ({}):\n", r.handovers.len()));
+        let mut t = Table::new(&["old host", "sealed at", "status", "docs", "missing", "detail"]);
+        for h in &r.handovers {
+            t.row(vec![
+                h.from_node.clone(),
+                h.sealed_at.clone(),
+                h.status.clone(),
+                h.docs.to_string(),
+                h.docs_missing.to_string(),
+                h.detail.clone(),
+            ]);
+        }
+        out.push_str(&t.render());
+    }
     out
 }

@@ -62,7 +62,7 @@ impl App {
         let proposing = self.parse_unit("proposing_unit_id", proposing)?;
         let addressed = self.parse_unit("addressed_unit_id", addressed)?;
         let kind = self.awards.parse("award_type", award_type)?.clone();
-        self.writable_unit("proposing_unit_id", &proposing)?;
+        self.writable_unit("proposing_unit_id", &proposing).await?;
         {
             let tree = self.tree();
             tree.require_active("addressed_unit_id", &addressed)?;
@@ -126,7 +126,7 @@ impl App {
         let issuing = self.parse_unit("issuing_unit_id", issuing)?;
         let decision = Decision::parse(decision_no, decided_on, effective_on, self.today())?;
         let kind = self.awards.parse("award_type", award_type)?.clone();
-        self.writable_unit("issuing_unit_id", &issuing)?;
+        self.writable_unit("issuing_unit_id", &issuing).await?;
         let issuing_kind = self
             .tree()
             .get(&issuing)

@@ -15,7 +15,7 @@ impl App {
     /// The unit and an active campaign that covers it.
     async fn emulation_target(&self, unit: &str, campaign: &str) -> Result<(UnitId, Campaign)> {
         let unit = self.parse_unit("unit_id", unit)?;
-        self.writable_unit("unit_id", &unit)?;
+        self.writable_unit("unit_id", &unit).await?;
         let c = self.existing_campaign(campaign).await?;
         if c.status != campaign::CampaignStatus::Active {
             return Err(invalid(
@@ -106,7 +106,7 @@ impl App {
         let unit = self.parse_unit("unit_id", unit)?;
         let campaign = CampaignId::parse("campaign_id", campaign)?;
         let initiative = InitiativeId::parse("initiative_id", initiative)?;
-        self.writable_unit("unit_id", &unit)?;
+        self.writable_unit("unit_id", &unit).await?;
         let mut tx = self.store.begin().await?;
         let doc_id = emulation::doc_id(&unit, &campaign);
         if !tx.exists(&doc_id).await? {

@@ -54,7 +54,7 @@ impl App {
         }
         let unit = self.parse_unit("unit_id", unit)?;
         let new = NewMember::parse(input, self.today())?;
-        self.roster_unit("unit_id", &unit)?;
+        self.roster_unit("unit_id", &unit).await?;
         let mut tx = self.store.begin().await?;
         if let Some(holder) = tx
             .active_cards(&[new.card_number.as_str()])
@@ -86,7 +86,7 @@ impl App {
                 .map_err(|e| errors.push(e))
                 .ok();
             if let Some(u) = &unit
-                && let Err(NodeError::Refused(e)) = self.roster_unit("unit_id", u)
+                && let Err(NodeError::Refused(e)) = self.roster_unit("unit_id", u).await
             {
                 errors.push(e);
             }
@@ -260,7 +260,7 @@ impl App {
         }
         let id = MemberId::parse("member_id", id)?;
         let loc = self.active_loc(&id).await?;
-        self.writable_unit("unit_id", &loc.unit)?;
+        self.writable_unit("unit_id", &loc.unit).await?;
         let mut tx = self.store.begin().await?;
         let author = self.author();
         let m = member::update(
@@ -320,8 +320,8 @@ impl App {
                 format!("member {id} is already in unit {to}"),
             ));
         }
-        self.writable_unit("unit_id", &loc.unit)?;
-        self.roster_unit("to_unit_id", &to)?;
+        self.writable_unit("unit_id", &loc.unit).await?;
+        self.roster_unit("to_unit_id", &to).await?;
         // A node above private_depth has none to move (and must not write
         // any it was left with).
         let private = if self.holds_private() {
@@ -398,7 +398,7 @@ impl App {
             return Err(invalid("effective_on", format!("{on} is in the future")));
         }
         let loc = self.active_loc(&id).await?;
-        self.writable_unit("unit_id", &loc.unit)?;
+        self.writable_unit("unit_id", &loc.unit).await?;
         let mut tx = self.store.begin().await?;
         let m = member::end(
             tx.doc(&member::roster_doc(&loc.unit, loc.bucket)).await?,

@@ -12,6 +12,8 @@
 //! - [`reorg`]: reorganisation decisions: checked whole, their impact, and
 //!   applied in one transaction (a dry run drops it).
 //! - [`reports`]: the report rows, and who owns a record (for the role check).
+//! - [`hosting`]: this node's own record, its seals of handovers, what it
+//!   owes new hosts, retirement, and refusing writes for units that left.
 //! - [`admin`]: the node's counts and the quarantine (list, release, discard).
 //! - [`docs`]: documents for the administrator, and compaction.
 //! - [`conflicts`]: conflicts with their values now, and resolving them.
@@ -38,6 +40,7 @@ pub mod campaigns;
 pub mod conflicts;
 pub mod docs;
 mod emulation;
+pub mod hosting;
 pub mod members;
 mod peers;
 pub mod reorg;
@@ -250,8 +253,15 @@ impl App {
         Ok(UnitId::parse(field, s)?)
     }
 
-    /// The unit must exist, be active, and lie in this node's subtree.
-    fn writable_unit(&self, field: &str, id: &UnitId) -> Result<()> {
+    /// The unit must exist, be active, and lie in this node's subtree, and
+    /// this node must not be retired. A unit a decision moved away is
+    /// refused naming the decision and the node that hosts it now
+    /// ([`App::left_here`]): the office learns where to write at once, not
+    /// later from a quarantine upstream.
+    async fn writable_unit(&self, field: &str, id: &UnitId) -> Result<()> {
+        if let Some(refusal) = self.left_here(field, id).await? {
+            return Err(refusal);
+        }
         let tree = self.tree();
         tree.require_active(field, id)?;
         tree.check_authority(&self.unit, id)?;
@@ -259,8 +269,8 @@ impl App {
     }
 
     /// Like [`App::writable_unit`], and the unit keeps a member roster.
-    fn roster_unit(&self, field: &str, id: &UnitId) -> Result<()> {
-        self.writable_unit(field, id)?;
+    async fn roster_unit(&self, field: &str, id: &UnitId) -> Result<()> {
+        self.writable_unit(field, id).await?;
         let kind = self
             .tree()
             .get(id)

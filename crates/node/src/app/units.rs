@@ -48,7 +48,7 @@ impl App {
                 "must not be empty: every unit but the root has a parent",
             ));
         };
-        self.writable_unit("parent_id", &parent)?;
+        self.writable_unit("parent_id", &parent).await?;
         let parent_kind = self
             .tree()
             .get(&parent)

@@ -128,6 +128,12 @@ pub struct NodeSection {
     /// Where the node keeps its files (the SQLite database by default).
     #[serde(default = "default_data_dir")]
     pub data_dir: PathBuf,
+    /// Where other nodes of the federation reach this one
+    /// (`https://host:port`), published in its node record: the old host
+    /// of units handed over to this node dials it there (DESIGN §6). Empty:
+    /// only its children reach it, and a handover to it waits.
+    #[serde(default)]
+    pub address: String,
 }
 
 #[derive(Clone, Deserialize, PartialEq)]
@@ -479,6 +485,7 @@ impl Config {
                 unit_kind: Some("central".to_owned()),
                 unit_parent: None,
                 data_dir: data_dir.to_owned(),
+                address: String::new(),
             },
             database: DatabaseSection::default(),
             grpc: GrpcSection::default(),
@@ -536,6 +543,18 @@ impl Config {
             && let Err(e) = UnitId::parse("node.unit_parent", p)
         {
             return bad("node.unit_parent", e.to_string());
+        }
+        if !self.node.address.is_empty()
+            && !(self.node.address.starts_with("https://")
+                || self.node.address.starts_with("http://"))
+        {
+            return bad(
+                "node.address",
+                format!(
+                    "{:?} is not an address other nodes can dial: write https://host:port",
+                    self.node.address
+                ),
+            );
         }
         if let Some(k) = &self.node.unit_kind
             && KindCatalogue::default().get(k).is_none()

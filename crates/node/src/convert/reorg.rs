@@ -119,6 +119,19 @@ pub fn record(rec: &Recorded) -> pb::DecisionRecord {
                 heads: s.heads.clone(),
             })
             .collect(),
+        handovers: Vec::new(),
+    }
+}
+
+/// A handover as this node sees it.
+pub fn handover(h: &crate::app::hosting::Handover) -> pb::Handover {
+    pb::Handover {
+        from_node: h.from_node.clone(),
+        sealed_at: h.sealed_at.clone(),
+        status: h.status.to_owned(),
+        docs: h.docs,
+        docs_missing: h.docs_missing,
+        detail: h.detail.clone(),
     }
 }
 

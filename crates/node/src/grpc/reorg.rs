@@ -47,6 +47,13 @@ impl pb::reorg_service_server::ReorgService for Services {
         who.reads(&self.app, "id", &row.issuing_unit)?;
         let mut out = convert::record(&rec);
         out.summary = Some(convert::summary(&row));
+        out.handovers = self
+            .app
+            .handovers(&rec.id)
+            .await?
+            .iter()
+            .map(convert::handover)
+            .collect();
         Ok(Response::new(out))
     }
 }

@@ -50,7 +50,7 @@ impl Replication {
                 if let Some(p) = s.peer() {
                     this.set_edge(&p.node_id, |e| {
                         if !e.connected {
-                            e.direction = "downstream";
+                            e.direction = if s.is_handover() { "handover" } else { "downstream" };
                             e.address = address.clone();
                             e.connected = true;
                             e.since_millis = this.app.clock.now_millis();
@@ -114,7 +114,14 @@ impl Inbound for Admitted {
         let frame = self.inner.recv().await;
         if let Some(Ok(Frame::Hello(hello))) = &frame {
             if let Err(refusal) = self.replication.admit(&self.who, hello) {
-                return Some(Err(SyncError::Refuse(refusal)));
+                // Not a child: an old host handing documents over to this
+                // node is let in (the session checks its seals again at
+                // the hello).
+                let handover = refusal.code == "unknown-peer"
+                    && self.replication.hands_over_here(&hello.node_id).await;
+                if !handover {
+                    return Some(Err(SyncError::Refuse(refusal)));
+                }
             }
             if self.registered.is_none() {
                 if let Err(refusal) = self

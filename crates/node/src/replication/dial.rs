@@ -68,7 +68,7 @@ impl Replication {
                 std::future::pending::<()>().await
             };
             let result = tokio::select! {
-                r = self.dial_once(&up, &session) => r,
+                r = self.dial_once(&up, &session, Role::Dialer { expect: up.node_id.clone() }) => r,
                 () = probe => unreachable!("the probe never ends"),
             };
             if self.cancel.is_cancelled() {
@@ -159,11 +159,18 @@ impl Replication {
         }
     }
 
-    async fn dial_once(
+    /// One session with `up` in `role` (an upstream, or the new host of a
+    /// handover), until it ends or `cancel`.
+    pub(super) async fn dial_once(
         self: &Arc<Self>,
         up: &Upstream,
         cancel: &CancellationToken,
+        role: Role,
     ) -> Result<(), SyncError> {
+        let direction = match role {
+            Role::HandoverTo { .. } => "handover",
+            _ => "upstream",
+        };
         let link = |e: &dyn std::fmt::Display| SyncError::Link(e.to_string());
         let endpoint = self
             .endpoint(up)
@@ -188,15 +195,9 @@ impl Replication {
             r = client.sync(Request::new(outbound)) => r.map_err(|s| link(&s.message()))?,
         };
         let mut inbound = GrpcInbound(response.into_inner());
-        let mut session = Session::new(
-            self.replica(),
-            Role::Dialer {
-                expect: up.node_id.clone(),
-            },
-        )
-        .with_reports(self.clone());
+        let mut session = Session::new(self.replica(), role).with_reports(self.clone());
         self.set_edge(&up.node_id, |e| {
-            e.direction = "upstream";
+            e.direction = direction;
             e.address = up.address.clone();
             e.connected = true;
             e.since_millis = self.app.clock.now_millis();

@@ -40,6 +40,8 @@
 //! # Layout
 //! - `mod.rs`: [`Replication`]: the edges, who may sync, the sessions per peer, reports.
 //! - `dial`: the dialer: one session to the first reachable upstream.
+//! - `handover`: this node's record and seals kept current, and handover
+//!   sessions to the new hosts of units a decision moved away.
 //! - `accept`: a child's session, served.
 //! - `convergence`: the asking side of the convergence check, over gRPC.
 
@@ -47,6 +49,7 @@ mod accept;
 pub use accept::ReplicationStream;
 mod convergence;
 mod dial;
+mod handover;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -94,6 +97,10 @@ pub struct Replication {
     reported: Mutex<HashMap<(String, String, bool), ReportedEdge>>,
     /// Wakes the dialer from its backoff wait (`hopluu sync now`).
     wake: tokio::sync::Notify,
+    /// Where other nodes reach this one (`node.address`).
+    address: String,
+    /// Handover sessions this node runs to new hosts, by node.
+    handovers: Mutex<HashMap<String, CancellationToken>>,
 }
 
 #[derive(Default)]
@@ -123,7 +130,12 @@ impl Replication {
     /// Replication as `config` says, over connections secured as
     /// `security` says (the validated configuration's children are
     /// allowed; an invalid entry is skipped with an error logged).
-    pub fn new(app: Arc<App>, config: ReplicationSection, security: Security) -> Arc<Replication> {
+    pub fn new(
+        app: Arc<App>,
+        config: ReplicationSection,
+        security: Security,
+        address: String,
+    ) -> Arc<Replication> {
         let mut children = BTreeMap::new();
         for c in &config.children {
             match UnitId::parse("replication.children.unit", &c.unit) {
@@ -145,6 +157,8 @@ impl Replication {
             metrics: crate::metrics::SyncMetrics::default(),
             reported: Mutex::new(HashMap::new()),
             wake: tokio::sync::Notify::new(),
+            address,
+            handovers: Mutex::new(HashMap::new()),
         })
     }
 
@@ -346,6 +360,8 @@ impl Replication {
     pub fn start(self: &Arc<Self>) {
         let this = self.clone();
         self.tracker.spawn(async move { this.pending_loop().await });
+        let this = self.clone();
+        self.tracker.spawn(async move { this.handover_loop().await });
         if self.config.upstreams.is_empty() {
             return;
         }

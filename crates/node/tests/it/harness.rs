@@ -269,6 +269,12 @@ impl Node {
         let addr = listener.local_addr()?;
         let mut serve = Serve::from(&config);
         serve.insecure_plaintext = insecure;
+        // Where other nodes reach it (the old host of a handover dials it).
+        serve.address = if insecure {
+            format!("http://{addr}")
+        } else {
+            format!("https://{addr}")
+        };
         let server = NodeServer::new(app.clone(), serve).context("starting the server")?;
         let replication = server.replication().clone();
         let (tx, rx) = oneshot::channel::<()>();

@@ -66,6 +66,7 @@ mod awards;
 mod campaigns;
 mod check;
 mod emulation;
+mod handover;
 mod harness;
 mod health;
 mod imports;

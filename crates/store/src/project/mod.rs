@@ -17,14 +17,14 @@ mod unit;
 use std::collections::BTreeSet;
 
 use automerge::{Automerge, ChangeHash};
-use hopluu_model::{DocId, UnitId, award, campaign, emulation, member, reorg};
+use hopluu_model::{DocId, UnitId, award, campaign, emulation, hosting, member, reorg};
 use sqlx::{AnyConnection, Row as _};
 
 use crate::{Result, conflicts};
 pub(crate) use rows::ConflictRow;
 use rows::{
-    AwardRow, CampaignRow, DecisionRow, InitiativeRow, MemberRow, PlanRow, PrivateRow, ProposalRow,
-    RecipientRow, RegistrationRow, SealRow, WorkRow,
+    AwardRow, CampaignRow, DecisionRow, HostSealRow, InitiativeRow, MemberRow, NodeRow, PlanRow,
+    PrivateRow, ProposalRow, RecipientRow, RegistrationRow, SealRow, WorkRow,
 };
 use sql::{delete_by_doc, write};
 
@@ -78,7 +78,29 @@ async fn project(
         DocId::Proposal(_) => project_proposal(conn, row, id, doc).await,
         DocId::Award(_) => project_award(conn, row, id, doc).await,
         DocId::Decision(_) => project_decision(conn, row, id, doc).await,
+        DocId::Node(_) => project_node(conn, row, id, doc).await,
     }
+}
+
+/// A node's entry and its seals (upserted: a seal never changes once made).
+async fn project_node(conn: &mut AnyConnection, row: i64, id: &DocId, doc: &Automerge) -> Result<()> {
+    let n = hosting::read(id, doc)?;
+    write(conn, [NodeRow::new(&n.info, row)]).await?;
+    let mut seals = Vec::new();
+    for s in &n.seals {
+        for d in &s.docs {
+            for h in &d.heads {
+                seals.push(HostSealRow {
+                    node: n.info.id.clone(),
+                    decision: s.decision.to_string(),
+                    doc_id: d.doc.clone(),
+                    head: h.clone(),
+                    sealed_at: s.at.clone(),
+                });
+            }
+        }
+    }
+    write(conn, seals).await
 }
 
 /// A decision's list entry and its seals (rewritten whole).

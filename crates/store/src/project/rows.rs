@@ -5,6 +5,7 @@
 use hopluu_model::award::{Award, Proposal, Recipient};
 use hopluu_model::campaign::{Campaign, Plan};
 use hopluu_model::emulation::{Emulation, Initiative, Work};
+use hopluu_model::hosting::NodeInfo;
 use hopluu_model::member::{Deidentified, Member, PrivateData};
 use hopluu_model::reorg::Recorded;
 use hopluu_model::timeline::{Link, member_since};
@@ -465,5 +466,42 @@ row! {
         doc_id: String,
         /// A change hash, hex.
         head: String,
+    }
+}
+
+row! {
+    NodeRow in "nodes", key ["id"] {
+        id: String,
+        unit: String,
+        upstream: String,
+        address: String,
+        status: String,
+        retired_at: String,
+        doc: i64,
+    }
+}
+
+impl NodeRow {
+    pub(crate) fn new(n: &NodeInfo, doc: i64) -> NodeRow {
+        NodeRow {
+            id: n.id.clone(),
+            unit: n.unit.as_str().into(),
+            upstream: n.upstream.clone(),
+            address: n.address.clone(),
+            status: n.status.as_str().into(),
+            retired_at: n.retired_at.clone(),
+            doc,
+        }
+    }
+}
+
+row! {
+    HostSealRow in "host_seals", key ["node", "decision", "doc_id", "head"] {
+        node: String,
+        decision: String,
+        doc_id: String,
+        /// A change hash, hex.
+        head: String,
+        sealed_at: String,
     }
 }

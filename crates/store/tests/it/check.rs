@@ -396,6 +396,38 @@ pub async fn consistent(store: &Store) -> Result<()> {
                     }
                 }
             }
+            DocId::Node(_) => {
+                let n = hopluu_model::hosting::read(id, &doc)?;
+                let i = &n.info;
+                put(
+                    "nodes",
+                    vec![
+                        i.id.clone(),
+                        s(&i.unit),
+                        i.upstream.clone(),
+                        i.address.clone(),
+                        s(i.status.as_str()),
+                        i.retired_at.clone(),
+                        r.clone(),
+                    ],
+                );
+                for seal in &n.seals {
+                    for d in &seal.docs {
+                        for h in &d.heads {
+                            put(
+                                "host_seals",
+                                vec![
+                                    i.id.clone(),
+                                    s(&seal.decision),
+                                    d.doc.clone(),
+                                    h.clone(),
+                                    seal.at.clone(),
+                                ],
+                            );
+                        }
+                    }
+                }
+            }
         }
     }
     ensure!(
@@ -446,7 +478,7 @@ pub async fn consistent(store: &Store) -> Result<()> {
         }
     }
 
-    const TABLES: [(&str, &str); 16] = [
+    const TABLES: [(&str, &str); 18] = [
         (
             "units",
             "SELECT id, name, kind, parent, status, successors, closed_on, close_reason, doc FROM units",
@@ -515,6 +547,14 @@ pub async fn consistent(store: &Store) -> Result<()> {
         (
             "decision_seals",
             "SELECT decision, doc_id, head FROM decision_seals",
+        ),
+        (
+            "nodes",
+            "SELECT id, unit, upstream, address, status, retired_at, doc FROM nodes",
+        ),
+        (
+            "host_seals",
+            "SELECT node, decision, doc_id, head, sealed_at FROM host_seals",
         ),
         ("feed_docs", "SELECT DISTINCT CAST(doc AS BIGINT) FROM feed"),
     ];

@@ -71,6 +71,23 @@ impl Judging {
             sealed: false,
         }
     }
+
+    /// Seals a document of this batch brought (a decision's, or an old
+    /// host's): they count for the rest of the batch (the projection has
+    /// them only once the batch commits), and for what is held already
+    /// (settled after the commit).
+    fn add_seals(&mut self, seals: impl IntoIterator<Item = hopluu_model::reorg::Seal>) {
+        for seal in seals {
+            self.sealed = true;
+            if let Ok(doc_id) = DocId::parse("doc", &seal.doc) {
+                let heads = seal
+                    .heads
+                    .iter()
+                    .filter_map(|h| h.parse::<ChangeHash>().ok());
+                self.seals.entry(doc_id).or_default().extend(heads);
+            }
+        }
+    }
 }
 
 /// One update's fate in this pass.
@@ -426,19 +443,15 @@ impl Session {
             && doc.get_heads() != before
             && let Ok(d) = hopluu_model::reorg::read(id, doc)
         {
-            // Its seals count for the rest of the batch (the projection
-            // has them only once the batch commits), and for what is held
-            // already (settled after the commit).
-            j.sealed = true;
-            for seal in d.seals {
-                if let Ok(doc_id) = DocId::parse("doc", &seal.doc) {
-                    let heads = seal
-                        .heads
-                        .iter()
-                        .filter_map(|h| h.parse::<ChangeHash>().ok());
-                    j.seals.entry(doc_id).or_default().extend(heads);
-                }
-            }
+            j.add_seals(d.seals);
+        }
+        if id.kind() == DocKind::Node
+            && doc.get_heads() != before
+            && let Ok(n) = hopluu_model::hosting::read(id, doc)
+        {
+            // An old host's seals, likewise (the decision they name is
+            // required once committed: see `WriteTx::sealed_heads`).
+            j.add_seals(n.seals.into_iter().flat_map(|s| s.docs));
         }
         if id.kind() == DocKind::Unit
             && doc.get_heads() != before

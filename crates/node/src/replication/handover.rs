@@ -1,0 +1,168 @@
+//! Handovers (DESIGN §6): after a decision moves units from this node's
+//! subtree to another node's, this node seals what it holds of them
+//! ([`App::seal_departed`]) and opens a **handover session** to each new
+//! host that lacks some of it, dialling the address in the new host's node
+//! record. Personal data takes this path: the old and the new host are
+//! the only nodes that hold it, and the nodes between them (above
+//! `private_depth`) never see it. The session is an ordinary one
+//! ([`Role::HandoverTo`]): the new host admits it because the seals name
+//! this node, judges every change against authority and the seals, and
+//! acknowledges what it applied; once the new host is known to hold every
+//! sealed head the session ends.
+//!
+//! Why a direct session rather than the other two paths DESIGN §6 names:
+//! a sealed file carried by hand needs someone to carry it and puts
+//! personal data on a portable disk; relaying ciphertext through the
+//! common ancestor needs keys per node and a second, encrypted store.
+//! The direct session uses what every node already has (its certificate
+//! from the federation's CA, the sync protocol, the gate), resumes after a
+//! cut like any session, and is done when the data is.
+//!
+//! The same tick keeps this node's record current (it retires when its
+//! unit closes). On the new host's side, an old host that is not a
+//! configured child is admitted when the seals held there name it
+//! ([`Replication::hands_over_here`]).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hopluu_sync::Role;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Upstream;
+
+use super::*;
+
+/// How often a node looks for what left its subtree and for handovers it
+/// owes: soon after a decision arrives, the old host refuses writes
+/// (that is at once, from its tree) and seals (within this time).
+const HANDOVER_EVERY: Duration = Duration::from_secs(2);
+
+impl Replication {
+    /// Every [`HANDOVER_EVERY`]: publishes this node's record, seals what
+    /// left its subtree, and opens or ends handover sessions.
+    pub(super) async fn handover_loop(self: Arc<Self>) {
+        let every = HANDOVER_EVERY;
+        loop {
+            if let Err(e) = self.handover_tick().await {
+                tracing::warn!(error = %e, "handover check failed");
+            }
+            tokio::select! {
+                _ = self.cancel.cancelled() => return,
+                _ = tokio::time::sleep(every) => {}
+            }
+        }
+    }
+
+    async fn handover_tick(self: &Arc<Self>) -> Result<(), NodeError> {
+        let upstream = self
+            .config
+            .upstreams
+            .first()
+            .map(|u| u.node_id.clone())
+            .unwrap_or_default();
+        // Each step on its own: one failing does not hold the others up.
+        if let Err(e) = self.app.publish_node(&upstream, &self.address).await {
+            tracing::warn!(error = %e, "could not publish this node's record");
+        }
+        if let Err(e) = self.app.seal_departed().await {
+            tracing::warn!(error = %e, "could not seal what left this node's subtree");
+        }
+        let owed = self.app.handovers_owed().await?;
+        let mut running = self.handovers.lock().expect("handovers");
+        // Sessions to hosts that hold everything now end.
+        running.retain(|node, cancel| {
+            let keep = owed.iter().any(|o| o.to.id == *node);
+            if !keep {
+                tracing::info!(new_host = %node, "handover complete: the new host holds every sealed head");
+                cancel.cancel();
+            }
+            keep
+        });
+        for o in owed {
+            if running.contains_key(&o.to.id) {
+                continue;
+            }
+            if o.to.address.is_empty() {
+                self.set_edge(&o.to.id, |e| {
+                    e.direction = "handover";
+                    e.unit = o.to.unit.clone();
+                    e.last_error = format!(
+                        "node {} publishes no address (node.address): {} documents wait for it",
+                        o.to.id, o.docs
+                    );
+                    e.last_error_millis = self.app.clock.now_millis();
+                });
+                continue;
+            }
+            let cancel = self.cancel.child_token();
+            running.insert(o.to.id.clone(), cancel.clone());
+            let this = self.clone();
+            let up = Upstream {
+                node_id: o.to.id.clone(),
+                address: o.to.address.clone(),
+            };
+            tracing::info!(
+                new_host = %up.node_id,
+                address = %up.address,
+                docs = o.docs,
+                "handing documents over to their new host"
+            );
+            self.tracker
+                .spawn(async move { this.handover_to(up, cancel).await });
+        }
+        Ok(())
+    }
+
+    /// Keeps a handover session to `up` until `cancel` (the handover is
+    /// complete, or the node stops), dialling again after a failure.
+    async fn handover_to(self: Arc<Self>, up: Upstream, cancel: CancellationToken) {
+        let min = Duration::from_millis(self.config.backoff_min_ms);
+        let max = Duration::from_millis(self.config.backoff_max_ms);
+        let mut backoff = min;
+        while !cancel.is_cancelled() {
+            let role = Role::HandoverTo {
+                expect: up.node_id.clone(),
+            };
+            let result = self.dial_once(&up, &cancel, role).await;
+            if cancel.is_cancelled() {
+                break;
+            }
+            if let Err(e) = &result {
+                tracing::warn!(new_host = %up.node_id, address = %up.address, error = %e, "handover session failed");
+                self.set_edge(&up.node_id, |edge| {
+                    edge.direction = "handover";
+                    edge.address = up.address.clone();
+                    edge.last_error = e.to_string();
+                    edge.last_error_millis = self.app.clock.now_millis();
+                });
+                backoff = (backoff * 2).min(max);
+            } else {
+                backoff = min;
+            }
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                _ = tokio::time::sleep(backoff) => {}
+            }
+        }
+        self.handovers
+            .lock()
+            .expect("handovers")
+            .retain(|n, c| !(n == &up.node_id && c.is_cancelled()));
+    }
+}
+
+impl Replication {
+    /// Whether `node`, not a configured child, is an old host handing
+    /// documents over to this node: it sealed, for a decision held here,
+    /// documents that now lie in this node's subtree.
+    pub(super) async fn hands_over_here(&self, node: &str) -> bool {
+        match self.app.store().old_hosts_for(&self.app.unit).await {
+            Ok(hosts) => hosts.iter().any(|h| h == node),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not list the old hosts handing over here");
+                false
+            }
+        }
+    }
+}
