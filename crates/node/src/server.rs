@@ -275,6 +275,11 @@ impl NodeServer {
             in_flight_limit,
         } = self;
         let services = Services { app: app.clone() };
+        // The node's own record, before it serves: every node, and every
+        // count of its documents, includes it from the start.
+        if let Err(e) = replication.publish().await {
+            tracing::warn!(error = %e, "could not publish this node's record");
+        }
         replication.start();
         let stop_sessions = replication.clone();
         let stop_metrics = CancellationToken::new();

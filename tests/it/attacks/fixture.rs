@@ -112,6 +112,20 @@ impl Tree {
                 fed.allow_child(HG, d, d)?;
             }
         }
+        // Every node's own record has reached every node (a node whose
+        // unit came from upstream publishes it once the unit is there):
+        // what the attacks compare before and after is then settled.
+        let ids: Vec<String> = fed.nodes().map(|n| n.id.clone()).collect();
+        Federation::until("every node holds every node's record", LIMIT, || async {
+            for n in fed.nodes() {
+                let known = n.app.store().nodes().await?;
+                if !ids.iter().all(|id| known.iter().any(|k| k.id == *id)) {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        })
+        .await?;
         let tree = Tree { fed, _dir: dir };
         tree.converged().await?;
         Ok(tree)

@@ -38,35 +38,66 @@ use super::*;
 /// (that is at once, from its tree) and seals (within this time).
 const HANDOVER_EVERY: Duration = Duration::from_secs(2);
 
+/// After a commit, how long the tick waits for the rest of its burst.
+const FEED_SETTLE: Duration = Duration::from_millis(100);
+
 impl Replication {
     /// Every [`HANDOVER_EVERY`]: publishes this node's record, seals what
     /// left its subtree, and opens or ends handover sessions.
     pub(super) async fn handover_loop(self: Arc<Self>) {
-        let every = HANDOVER_EVERY;
+        let mut feed = self.app.store().watch_feed();
+        let mut scanned = None;
         loop {
-            if let Err(e) = self.handover_tick().await {
+            if let Err(e) = self.handover_tick(&mut scanned).await {
                 tracing::warn!(error = %e, "handover check failed");
             }
             tokio::select! {
                 _ = self.cancel.cancelled() => return,
-                _ = tokio::time::sleep(every) => {}
+                _ = tokio::time::sleep(HANDOVER_EVERY) => {}
+                // A commit (a decision, a unit record arriving): soon, once
+                // the burst it belongs to has settled.
+                Ok(()) = feed.changed() => tokio::time::sleep(FEED_SETTLE).await,
             }
         }
     }
 
-    async fn handover_tick(self: &Arc<Self>) -> Result<(), NodeError> {
+    /// Writes this node's record as it stands (its unit, upstream and
+    /// address; retired once its unit closed): at start, before the node
+    /// serves, and on every handover tick.
+    pub async fn publish(&self) -> Result<(), NodeError> {
         let upstream = self
             .config
             .upstreams
             .first()
             .map(|u| u.node_id.clone())
             .unwrap_or_default();
+        self.app.publish_node(&upstream, &self.address).await
+    }
+
+    /// One look: publish, seal (when the tree or the decisions changed
+    /// since `scanned`, or a minute passed), and open or end handover
+    /// sessions.
+    async fn handover_tick(
+        self: &Arc<Self>,
+        scanned: &mut Option<((usize, usize), tokio::time::Instant)>,
+    ) -> Result<(), NodeError> {
         // Each step on its own: one failing does not hold the others up.
-        if let Err(e) = self.app.publish_node(&upstream, &self.address).await {
+        if let Err(e) = self.publish().await {
             tracing::warn!(error = %e, "could not publish this node's record");
         }
-        if let Err(e) = self.app.seal_departed().await {
-            tracing::warn!(error = %e, "could not seal what left this node's subtree");
+        let tree = self.app.tree();
+        let decisions = self.app.store().list_decisions(None).await?.len();
+        let now = (Arc::as_ptr(&tree) as usize, decisions);
+        // Again after a minute in any case (a tree rebuilt at the same
+        // address would look unchanged).
+        let stale = scanned
+            .as_ref()
+            .is_none_or(|(seen, at)| *seen != now || at.elapsed() > Duration::from_secs(60));
+        if stale {
+            match self.app.seal_departed().await {
+                Ok(_) => *scanned = Some((now, tokio::time::Instant::now())),
+                Err(e) => tracing::warn!(error = %e, "could not seal what left this node's subtree"),
+            }
         }
         let owed = self.app.handovers_owed().await?;
         let mut running = self.handovers.lock().expect("handovers");

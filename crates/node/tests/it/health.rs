@@ -36,20 +36,21 @@ async fn node_info_names_the_node_and_counts_writes() -> Result<()> {
     assert_eq!(info.unit_name, "Tổng Liên đoàn Lao động Việt Nam");
     assert_eq!(info.database, "sqlite");
     assert!(!info.version.is_empty());
-    // The hosted unit's record was written at the first start.
-    assert_eq!((info.feed_position, info.documents), (1, 1));
+    // The hosted unit's record and the node's own record (node/vn) were
+    // written at the first start.
+    assert_eq!((info.feed_position, info.documents), (2, 2));
 
     node.create_unit(HG, "LĐLĐ tỉnh Hậu Giang", "provincial", VN)
         .await?;
     let after = node.info().await?;
-    assert_eq!((after.feed_position, after.documents), (2, 2));
+    assert_eq!((after.feed_position, after.documents), (3, 3));
 
     // Reads write nothing.
     node.unit_ids(VN, None).await?;
     node.units()
         .list_unit_kinds(pb::ListUnitKindsRequest {})
         .await?;
-    assert_eq!(node.feed().await?, 2);
+    assert_eq!(node.feed().await?, 3);
 
     // One write of several documents (a roster and its private part)
     // advances the feed once per document.
@@ -59,7 +60,7 @@ async fn node_info_names_the_node_and_counts_writes() -> Result<()> {
     input.national_id = "001090012345".into();
     node.add(HG_A, input).await?;
     let last = node.info().await?;
-    assert_eq!((last.feed_position, last.documents), (5, 5));
+    assert_eq!((last.feed_position, last.documents), (6, 6));
     node.stop().await
 }
 

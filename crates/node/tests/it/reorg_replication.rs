@@ -126,7 +126,8 @@ async fn a_move_between_two_commune_nodes_reaches_both() -> Result<()> {
         .await
         .expect_err("the old host no longer writes for the union");
     ensure!(
-        format!("{refused:#}").contains("no authority"),
+        format!("{refused:#}").contains("no longer in node hg-ct-node's subtree")
+            && format!("{refused:#}").contains("45/QĐ-LĐLĐ"),
         "the refusal says why: {refused:#}"
     );
     // It says so of what it still holds of the union.

@@ -56,6 +56,12 @@ pub fn check(
             origin: None,
         });
     };
+    // A node's own record: written by that node, whose unit may lie in a
+    // subtree this node knows nothing of (every node holds every node's
+    // record). A node above it may write it too (by authority, below).
+    if matches!(doc, DocId::Node(n) if n.as_str() == origin.node) {
+        return Ok(());
+    }
     // The root's record is its own owner: only the root's node writes it.
     let self_owned = matches!(doc, DocId::Unit(u) if Some(u) == owner && !tree.contains(u));
     if self_owned {
