@@ -21,14 +21,14 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::date::Date;
 use crate::error::ModelError;
-use crate::ids::{DecisionId, KindId, MemberId, UnitId, clean_text};
+use crate::ids::{DecisionId, KindId, MemberId, NodeId, UnitId, clean_text};
 use crate::tree::UnitTree;
 use crate::unit::{Decision, KindCatalogue, UnitStatus, unit_name};
 
 mod record;
 mod simulate;
 
-pub use record::{Outcome, Recorded, Seal, normal_input, read, write};
+pub use record::{GivenUp, Outcome, Recorded, Seal, normal_input, read, write};
 pub use simulate::{applying_unit, simulate};
 
 /// The most steps one decision may carry, and the most units or members
@@ -39,7 +39,7 @@ pub const MAX_LISTED: usize = 100_000;
 /// A step as a request names it: every field a string or a list of them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StepInput {
-    /// create, rename, move, merge, split, close, cease
+    /// create, rename, move, merge, split, close, cease, seal
     pub kind: String,
     /// create: the new unit's id (empty: generated); rename, split, close:
     /// the unit.
@@ -64,6 +64,8 @@ pub struct StepInput {
     pub reason: String,
     /// cease: the day membership ends (empty: the decision's effective date).
     pub on: String,
+    /// seal: the node given up (an old host that will not come back).
+    pub node: String,
 }
 
 /// A decision as a request gives it.
@@ -121,6 +123,9 @@ pub enum Step {
         reason: String,
         on: Date,
     },
+    /// An old host that will not come back is given up: what only it held
+    /// is recorded as lost (DESIGN §6), and its held changes discarded.
+    Seal { node: NodeId, reason: String },
 }
 
 impl Step {
@@ -133,6 +138,7 @@ impl Step {
             Step::Split { .. } => "split",
             Step::Close { .. } => "close",
             Step::Cease { .. } => "cease",
+            Step::Seal { .. } => "seal",
         }
     }
 }
@@ -297,12 +303,21 @@ impl StepInput {
                     on: Date::parse_opt("on", &self.on)?.unwrap_or(effective_on),
                 }
             }
+            "seal" => {
+                if self.node.trim().is_empty() {
+                    return Err(ModelError::invalid("node", "name the node given up"));
+                }
+                Step::Seal {
+                    node: NodeId::parse("node", &self.node)?,
+                    reason: clean_text("reason", &self.reason, 500, true)?,
+                }
+            }
             "" => return Err(ModelError::invalid("kind", "must not be empty")),
             other => {
                 return Err(ModelError::invalid(
                     "kind",
                     format!(
-                        "unknown step {other:?}; steps are create, rename, move, merge, split, close, cease"
+                        "unknown step {other:?}; steps are create, rename, move, merge, split, close, cease, seal"
                     ),
                 ));
             }
@@ -316,6 +331,7 @@ impl StepInput {
             Step::Split { .. } => &["unit", "successors", "parts"],
             Step::Close { .. } => &["unit", "successors", "reason"],
             Step::Cease { .. } => &["units", "members", "reason", "on"],
+            Step::Seal { .. } => &["node", "reason"],
         };
         for (field, empty) in [
             ("unit", self.unit.trim().is_empty()),
@@ -328,6 +344,7 @@ impl StepInput {
             ("parts", self.parts.is_empty()),
             ("reason", self.reason.trim().is_empty()),
             ("on", self.on.trim().is_empty()),
+            ("node", self.node.trim().is_empty()),
         ] {
             if !takes.contains(&field) {
                 none(field, empty)?;
@@ -429,6 +446,7 @@ impl Plan {
                     out.extend(successors.iter().cloned());
                 }
                 Step::Cease { units, .. } => out.extend(units.iter().cloned()),
+                Step::Seal { .. } => {}
             }
         }
         out.sort();

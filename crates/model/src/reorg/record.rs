@@ -35,6 +35,28 @@ pub struct Recorded {
     /// checks a change against the tree of now, where their makers may no
     /// longer hold authority). A change not covered is judged as any other.
     pub seals: Vec<Seal>,
+    /// The nodes its seal steps give up, and what is lost with each.
+    pub given_up: Vec<GivenUp>,
+}
+
+/// An old host given up by a seal step: what the applying node knew it
+/// held and loses with it (an explicit, recorded loss).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GivenUp {
+    pub node: String,
+    pub reason: String,
+    /// Units that were in the node's subtree (they moved or closed).
+    pub units: u64,
+    /// Active members of those units: their personal data (CCCD,
+    /// ethnicity, religion) was held at that node and below it; what did
+    /// not reach another node holding personal data is lost.
+    pub members: u64,
+    /// Whether the applying node itself holds personal data (then it
+    /// keeps what reached it).
+    pub personal_data_here: bool,
+    /// Changes by the node held in the applying node's quarantine,
+    /// discarded by the decision.
+    pub held_discarded: u64,
 }
 
 /// A moved document's heads when the decision was applied.
@@ -64,6 +86,7 @@ fn step_record(s: &StepInput) -> Record {
         )
         .str("reason", s.reason.trim())
         .str("on", s.on.trim())
+        .str("node", s.node.trim())
 }
 
 /// The plan in the normal form stored: ids resolved (a created unit's
@@ -114,6 +137,10 @@ pub fn normal_input(plan: &Plan) -> PlanInput {
                 } => {
                     i.unit = unit.to_string();
                     i.successors = ids(successors);
+                    i.reason = reason.clone();
+                }
+                Step::Seal { node, reason } => {
+                    i.node = node.to_string();
                     i.reason = reason.clone();
                 }
                 Step::Cease {
@@ -184,6 +211,21 @@ pub fn write(doc: &mut Automerge, author: &Author, rec: &Recorded) -> Result<(),
                     .map(|s| Record::new().str("doc", &s.doc).strings("heads", &s.heads))
                     .collect(),
             )
+            .records(
+                "given_up",
+                rec.given_up
+                    .iter()
+                    .map(|g| {
+                        Record::new()
+                            .str("node", &g.node)
+                            .str("reason", &g.reason)
+                            .int("units", n(g.units))
+                            .int("members", n(g.members))
+                            .bool("personal_data_here", g.personal_data_here)
+                            .int("held_discarded", n(g.held_discarded))
+                    })
+                    .collect(),
+            )
             .init_root(tx)
     })
 }
@@ -212,6 +254,7 @@ pub fn read(id: &DocId, doc: &Automerge) -> Result<Recorded, ModelError> {
                 .collect(),
             reason: s.str("reason"),
             on: s.str("on"),
+            node: s.str("node"),
         })
         .collect();
     let out = root.obj("outcome");
@@ -243,6 +286,18 @@ pub fn read(id: &DocId, doc: &Automerge) -> Result<Recorded, ModelError> {
             .map(|s| Seal {
                 doc: s.str("doc"),
                 heads: s.strings("heads"),
+            })
+            .collect(),
+        given_up: root
+            .list("given_up")
+            .iter()
+            .map(|g| GivenUp {
+                node: g.str("node"),
+                reason: g.str("reason"),
+                units: g.i64("units").max(0) as u64,
+                members: g.i64("members").max(0) as u64,
+                personal_data_here: g.bool("personal_data_here"),
+                held_discarded: g.i64("held_discarded").max(0) as u64,
             })
             .collect(),
     })

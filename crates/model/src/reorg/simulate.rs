@@ -421,6 +421,9 @@ impl Sim<'_> {
                     reason.clone(),
                 )?;
             }
+            // Checked by the applying node against the node records it
+            // holds; it changes no unit.
+            Step::Seal { .. } => {}
             Step::Cease {
                 units,
                 members,

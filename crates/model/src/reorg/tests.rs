@@ -432,6 +432,14 @@ fn the_document_keeps_the_plan_and_its_outcome() {
             doc: "roster/g1".to_owned(),
             heads: vec!["ab".repeat(32)],
         }],
+        given_up: vec![super::GivenUp {
+            node: "hg-node".to_owned(),
+            reason: "máy chủ hỏng, không khôi phục được".to_owned(),
+            units: 3,
+            members: 40,
+            personal_data_here: false,
+            held_discarded: 2,
+        }],
     };
     let mut doc = Automerge::new();
     let author = Author {

@@ -110,6 +110,7 @@ fn a_field_a_kind_does_not_take_is_refused() {
         parts: vec![vec!["g1".into()]],
         reason: "lý do".into(),
         on: "2026-01-01".into(),
+        node: "hg-node".into(),
     };
     let takes: &[(&str, &[&str])] = &[
         ("create", &["unit", "name", "unit_kind", "to"]),
@@ -119,6 +120,7 @@ fn a_field_a_kind_does_not_take_is_refused() {
         ("split", &["unit", "successors", "parts"]),
         ("close", &["unit", "successors", "reason"]),
         ("cease", &["units", "members", "reason", "on"]),
+        ("seal", &["node", "reason"]),
     ];
     for (kind, fields) in takes {
         // Only the fields it takes: parsed.
@@ -139,6 +141,7 @@ fn a_field_a_kind_does_not_take_is_refused() {
                 "parts" => only.parts = full.parts.clone(),
                 "reason" => only.reason = full.reason.clone(),
                 "on" => only.on = full.on.clone(),
+                "node" => only.node = full.node.clone(),
                 other => panic!("{other}"),
             }
         }

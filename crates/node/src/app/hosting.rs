@@ -376,7 +376,9 @@ impl App {
 pub struct Handover {
     pub from_node: String,
     pub sealed_at: String,
-    /// `complete`, `pending` or `elsewhere`.
+    /// `complete`, `pending`, `elsewhere`, `sealed-by-decision` (an old
+    /// host a later decision gave up) or `given-up` (this decision gives
+    /// the node up).
     pub status: &'static str,
     pub docs: u64,
     pub docs_missing: u64,
@@ -387,15 +389,24 @@ impl App {
     /// The handovers of `decision` as this node sees them: for each old
     /// host's seal, whether this node holds every sealed head of the
     /// documents it should hold (its subtree's; private rosters only where
-    /// it holds personal data).
+    /// it holds personal data); an old host that has not sealed yet
+    /// (pending on it, or sealed by a later decision that gave it up); and
+    /// the nodes this decision itself gives up.
     pub async fn handovers(&self, decision: &DecisionId) -> Result<Vec<Handover>> {
         let tree = self.tree();
         let private = self.holds_private();
+        let doc = DocId::Decision(decision.clone());
+        let rec = self
+            .store()
+            .read_doc(&doc, |d| hopluu_model::reorg::read(&doc, d))
+            .await?
+            .transpose()?;
         let mut out = Vec::new();
-        for seal in self.store().host_seals(decision.as_str()).await? {
+        let seals = self.store().host_seals(decision.as_str()).await?;
+        for seal in &seals {
             let mine: BTreeMap<String, Vec<ChangeHash>> = seal
                 .docs
-                .into_iter()
+                .iter()
                 .filter(|(doc, _)| {
                     DocId::parse("doc", doc).is_ok_and(|id| {
                         let unit = match &id {
@@ -406,9 +417,10 @@ impl App {
                             && unit.is_some_and(|u| tree.is_within(u, &self.unit))
                     })
                 })
+                .map(|(d, h)| (d.clone(), h.clone()))
                 .collect();
             let missing = self.store().missing_heads(&mine).await?;
-            let (status, detail) = if mine.is_empty() {
+            let (mut status, mut detail) = if mine.is_empty() {
                 (
                     "elsewhere",
                     format!("none of what node {} sealed belongs at this node", seal.node),
@@ -432,15 +444,337 @@ impl App {
                     ),
                 )
             };
+            if status == "pending"
+                && let Some((number, reason)) = self.given_up_by(&seal.node).await?
+            {
+                status = "sealed-by-decision";
+                detail = format!("{detail}; node {} was given up by decision {number}: {reason}", seal.node);
+            }
             out.push(Handover {
-                from_node: seal.node,
-                sealed_at: seal.sealed_at,
+                from_node: seal.node.clone(),
+                sealed_at: seal.sealed_at.clone(),
                 status,
                 docs: mine.len() as u64,
                 docs_missing: missing.len() as u64,
                 detail,
             });
         }
+        let Some(rec) = rec else {
+            return Ok(out);
+        };
+        // Old hosts that have not sealed: the nodes that hosted the moved
+        // units' former parents.
+        for node in self.unsealed_old_hosts(&rec).await? {
+            if seals.iter().any(|s| s.node == node) {
+                continue;
+            }
+            let (status, detail) = match self.given_up_by(&node).await? {
+                Some((number, reason)) => (
+                    "sealed-by-decision",
+                    format!("node {node} never sealed; it was given up by decision {number}: {reason}"),
+                ),
+                None => (
+                    "pending",
+                    format!(
+                        "node {node} has not sealed yet: it has not learnt of the decision (its \
+                         link is down, or it is stopped); if it will not come back, give it up \
+                         by a decision with a seal step"
+                    ),
+                ),
+            };
+            out.push(Handover {
+                from_node: node,
+                sealed_at: String::new(),
+                status,
+                docs: 0,
+                docs_missing: 0,
+                detail,
+            });
+        }
+        for g in &rec.given_up {
+            out.push(Handover {
+                from_node: g.node.clone(),
+                sealed_at: rec.applied_at.clone(),
+                status: "given-up",
+                docs: 0,
+                docs_missing: 0,
+                detail: format!(
+                    "{}: {} units were in its subtree, with {} active members whose personal data \
+                     it held{}; {} changes it made were held at {} and discarded",
+                    g.reason,
+                    g.units,
+                    g.members,
+                    if g.personal_data_here {
+                        " (what reached the applying node is kept there)"
+                    } else {
+                        ", lost unless another node below private_depth holds it"
+                    },
+                    g.held_discarded,
+                    rec.applied_by
+                ),
+            });
+        }
         Ok(out)
+    }
+
+    /// What a decision moved, each root with its former parent: the units
+    /// of its move steps, the children its split steps handed out, and the
+    /// merge targets' children that came from a source (read from the
+    /// unit records, whose parent history says where each came from).
+    async fn moved_roots(
+        &self,
+        rec: &hopluu_model::reorg::Recorded,
+    ) -> Result<Vec<(UnitId, UnitId)>> {
+        let tree = self.tree();
+        let mut roots: Vec<UnitId> = Vec::new();
+        let parse = |v: &[String]| -> Vec<UnitId> {
+            v.iter().filter_map(|u| UnitId::parse("units", u).ok()).collect()
+        };
+        let mut candidates: Vec<(UnitId, Vec<UnitId>)> = Vec::new();
+        for s in &rec.plan.steps {
+            match s.kind.as_str() {
+                "move" => roots.extend(parse(&s.units)),
+                "split" => roots.extend(s.parts.iter().flat_map(|p| parse(p))),
+                "merge" => {
+                    if let Ok(into) = UnitId::parse("to", &s.to) {
+                        candidates.push((into, parse(&s.units)));
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut out = Vec::new();
+        let former = |u: &hopluu_model::unit::Unit| match u.parents.as_slice() {
+            [.., before, _] => before.parent.clone(),
+            _ => None,
+        };
+        for (into, sources) in candidates {
+            for c in tree.children(&into) {
+                let id = DocId::Unit(c.clone());
+                if let Some(Ok(u)) = self
+                    .store()
+                    .read_doc(&id, |d| hopluu_model::unit::read(&id, d))
+                    .await?
+                    && let Some(p) = former(&u)
+                    && sources.contains(&p)
+                {
+                    out.push((c.clone(), p));
+                }
+            }
+        }
+        for r in roots {
+            let id = DocId::Unit(r.clone());
+            if let Some(Ok(u)) = self
+                .store()
+                .read_doc(&id, |d| hopluu_model::unit::read(&id, d))
+                .await?
+                && let Some(p) = former(&u)
+            {
+                out.push((r, p));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The nodes that hosted what a decision moved (the moved units' former
+    /// parents' hosts, retired ones included) and lost authority over it:
+    /// each owes a seal.
+    async fn unsealed_old_hosts(&self, rec: &hopluu_model::reorg::Recorded) -> Result<Vec<String>> {
+        let tree = self.tree();
+        let nodes = self.store().nodes().await?;
+        let mut out: Vec<String> = Vec::new();
+        for (r, prev) in self.moved_roots(rec).await? {
+            let prev = &prev;
+
+            // The node hosting the former parent or its nearest ancestor.
+            let chain = std::iter::once(prev.clone()).chain(tree.ancestors(prev));
+            let host = chain
+                .into_iter()
+                .find_map(|a| nodes.iter().find(|n| n.unit == a.as_str()));
+            let Some(host) = host else { continue };
+            // A host above the new place keeps its authority: nothing to seal.
+            let keeps = UnitId::parse("unit", &host.unit).is_ok_and(|h| tree.is_within(&r, &h));
+            if !keeps && !out.contains(&host.id) {
+                out.push(host.id.clone());
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A node a decision's seal step gives up, as the applying node sees it:
+/// what is lost, and the changes by it held here (discarded with the
+/// decision).
+pub(crate) struct GiveUp {
+    pub given_up: hopluu_model::reorg::GivenUp,
+    pub held: Vec<hopluu_store::quarantine::QuarantineEntry>,
+}
+
+impl App {
+    /// Checks the seal steps of `plan` against the node records held here
+    /// and counts what each gives up. A node may be given up when it is
+    /// known here, is not this node, and hosts a unit in the issuing
+    /// unit's subtree that a decision has closed (merged or abolished):
+    /// its units are gone from it, and it did not hand them over.
+    pub(crate) async fn give_up(&self, plan: &hopluu_model::reorg::Plan) -> Result<Vec<GiveUp>> {
+        let tree = self.tree();
+        let mut out = Vec::new();
+        for (i, step) in plan.steps.iter().enumerate() {
+            let hopluu_model::reorg::Step::Seal { node, reason } = step else {
+                continue;
+            };
+            let field = format!("steps[{i}].node");
+            let refuse = |why: String| NodeError::Refused(ModelError::invalid(&field, why));
+            if node.as_str() == self.node_id {
+                return Err(refuse("a node cannot give itself up".into()));
+            }
+            let Some(entry) = self.store().node(node.as_str()).await? else {
+                return Err(refuse(format!(
+                    "node {node} is not known here (no node record has reached this node)"
+                )));
+            };
+            let unit = UnitId::parse("unit", &entry.unit)?;
+            if !tree.is_within(&unit, &plan.issuing_unit) {
+                return Err(refuse(format!(
+                    "node {node} hosts unit {unit}, outside the subtree of the issuing unit {}",
+                    plan.issuing_unit
+                )));
+            }
+            if tree.get(&unit).is_none_or(|n| n.status == UnitStatus::Active) {
+                return Err(refuse(format!(
+                    "node {node} still hosts the active unit {unit}: a node is given up only \
+                     once a decision has merged or closed its unit and its units moved away"
+                )));
+            }
+            // Its units: what is still below its unit, and what decisions
+            // moved out from below it.
+            let mut units = tree.subtree(&unit);
+            units.retain(|u| *u != unit);
+            for row in self.store().list_decisions(None).await? {
+                let Ok(did) = DecisionId::parse("decision", &row.id) else {
+                    continue;
+                };
+                let doc = DocId::Decision(did);
+                let Some(Ok(rec)) = self
+                    .store()
+                    .read_doc(&doc, |d| hopluu_model::reorg::read(&doc, d))
+                    .await?
+                else {
+                    continue;
+                };
+                for (root, prev) in self.moved_roots(&rec).await? {
+                    if tree.is_within(&prev, &unit) {
+                        units.extend(tree.subtree(&root));
+                    }
+                }
+            }
+            units.sort();
+            units.dedup();
+            let members: u64 = self
+                .store()
+                .active_member_counts(&units)
+                .await?
+                .values()
+                .sum();
+            let held: Vec<_> = self
+                .store()
+                .quarantine_list(&hopluu_store::quarantine::QuarantineFilter {
+                    state: Some(hopluu_store::quarantine::QuarantineState::Held),
+                    limit: u32::MAX,
+                    ..Default::default()
+                })
+                .await?
+                .into_iter()
+                .filter(|e| e.origin_node == node.as_str())
+                .collect();
+            out.push(GiveUp {
+                given_up: hopluu_model::reorg::GivenUp {
+                    node: node.to_string(),
+                    reason: reason.clone(),
+                    units: units.len() as u64,
+                    members,
+                    personal_data_here: self.holds_private(),
+                    held_discarded: held.len() as u64,
+                },
+                held,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Whether `node` has been given up by a decision held here: the
+    /// decision's number and the reason.
+    pub async fn given_up_by(&self, node: &str) -> Result<Option<(String, String)>> {
+        for row in self.store().list_decisions(None).await? {
+            if row.steps == 0 {
+                continue;
+            }
+            let Ok(did) = DecisionId::parse("decision", &row.id) else {
+                continue;
+            };
+            let doc = DocId::Decision(did);
+            let Some(Ok(rec)) = self
+                .store()
+                .read_doc(&doc, |d| hopluu_model::reorg::read(&doc, d))
+                .await?
+            else {
+                continue;
+            };
+            if let Some(g) = rec.given_up.iter().find(|g| g.node == node) {
+                return Ok(Some((rec.plan.number.clone(), g.reason.clone())));
+            }
+        }
+        Ok(None)
+    }
+}
+
+impl App {
+    /// Discards the changes held here that nodes given up by a decision
+    /// made: the decision recorded them as lost, and they would only stay
+    /// held, counted as undelivered. Returns how many were discarded.
+    pub async fn discard_given_up(&self) -> Result<u64> {
+        let held = self
+            .store()
+            .quarantine_list(&hopluu_store::quarantine::QuarantineFilter {
+                state: Some(hopluu_store::quarantine::QuarantineState::Held),
+                limit: u32::MAX,
+                ..Default::default()
+            })
+            .await?;
+        if held.is_empty() {
+            return Ok(0);
+        }
+        let mut by_node: BTreeMap<String, Option<String>> = BTreeMap::new();
+        let mut gone = Vec::new();
+        for e in held {
+            let verdict = match by_node.get(&e.origin_node) {
+                Some(v) => v.clone(),
+                None => {
+                    let v = self
+                        .given_up_by(&e.origin_node)
+                        .await?
+                        .map(|(number, _)| number);
+                    by_node.insert(e.origin_node.clone(), v.clone());
+                    v
+                }
+            };
+            if let Some(number) = verdict {
+                gone.push((e, format!("decision {number}")));
+            }
+        }
+        if gone.is_empty() {
+            return Ok(0);
+        }
+        let now = self.clock.now_millis();
+        let mut tx = self.store().begin().await?;
+        let mut n = 0;
+        for (e, by) in &gone {
+            n += hopluu_sync::gate::discard(&mut tx, e, by, now)
+                .await
+                .map_err(NodeError::Gate)? as u64;
+        }
+        tx.commit().await?;
+        tracing::info!(changes = n, "discarded the held changes of nodes a decision gave up");
+        Ok(n)
     }
 }

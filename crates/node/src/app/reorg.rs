@@ -100,8 +100,22 @@ impl App {
                 })
                 .collect()
         };
+        let give_up = self.give_up(&plan).await?;
         let mut tx = self.store().begin().await?;
         let outcome = self.write(&mut tx, &plan, &fx).await?;
+        if !dry_run {
+            // What the nodes given up made and this node holds back is
+            // discarded with the decision, recorded as its doing.
+            let by = format!("decision {}", plan.number);
+            let now = self.clock.now_millis();
+            for g in &give_up {
+                for e in &g.held {
+                    hopluu_sync::gate::discard(&mut tx, e, &by, now)
+                        .await
+                        .map_err(NodeError::Gate)?;
+                }
+            }
+        }
         impact.members_transferred = outcome.members_transferred;
         impact.members_ceased = outcome.members_ceased;
         let decision = Recorded {
@@ -119,6 +133,7 @@ impl App {
             },
             outcome,
             seals,
+            given_up: give_up.into_iter().map(|g| g.given_up).collect(),
         };
         if dry_run {
             // Dropped, not committed: nothing of it is written.

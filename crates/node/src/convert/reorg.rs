@@ -31,6 +31,7 @@ pub fn plan_from_pb(p: pb::ReorgPlan) -> PlanInput {
                 parts: s.parts.into_iter().map(|l| l.unit_ids).collect(),
                 reason: s.reason,
                 on: s.on,
+                node: s.node,
             })
             .collect(),
     }
@@ -65,6 +66,7 @@ pub fn plan_to_pb(p: &PlanInput) -> pb::ReorgPlan {
                     .collect(),
                 reason: s.reason.clone(),
                 on: s.on.clone(),
+                node: s.node.clone(),
             })
             .collect(),
     }

@@ -98,6 +98,9 @@ impl Replication {
                 Ok(_) => *scanned = Some((now, tokio::time::Instant::now())),
                 Err(e) => tracing::warn!(error = %e, "could not seal what left this node's subtree"),
             }
+            if let Err(e) = self.app.discard_given_up().await {
+                tracing::warn!(error = %e, "could not discard what given-up nodes made");
+            }
         }
         let owed = self.app.handovers_owed().await?;
         let mut running = self.handovers.lock().expect("handovers");

@@ -154,7 +154,8 @@ async fn status_names_the_node_its_certificate_and_its_quarantine() -> Result<()
     assert_eq!(s.unit_name, "Tổng Liên đoàn Lao động Việt Nam");
     assert_eq!(s.database, "sqlite", "the backend, never the URL");
     assert!(!s.version.is_empty());
-    assert_eq!((s.feed_position, s.documents), (1, 1));
+    // Its unit's record and its own node record (node/vn).
+    assert_eq!((s.feed_position, s.documents), (2, 2));
     let tls = s.tls.context("a TLS node reports its certificate")?;
     assert_eq!(tls.identity, "urn:hopluu:node:vn:vn");
     assert!(!tls.subject.is_empty() && !tls.issuer.is_empty(), "{tls:?}");

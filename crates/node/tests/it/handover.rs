@@ -183,3 +183,128 @@ async fn a_province_merged_while_its_link_is_down_hands_everything_over() -> Res
     .await?;
     Ok(())
 }
+
+fn seal_step(node: &str, reason: &str) -> pb::ReorgStep {
+    pb::ReorgStep {
+        kind: "seal".into(),
+        node: node.into(),
+        reason: reason.into(),
+        ..Default::default()
+    }
+}
+
+async fn show(n: &Node, number: &str) -> Result<pb::DecisionRecord> {
+    Ok(reorg(n)
+        .get_decision(pb::GetDecisionRequest { id: number.into() })
+        .await?
+        .into_inner())
+}
+
+/// The old host never comes back: the merger's handover stays pending on
+/// it until a decision gives it up, which lists what is lost (its units,
+/// their members' personal data, the changes of it held at the applying
+/// node) and discards those changes; the new host writes on meanwhile.
+#[tokio::test]
+async fn an_old_host_that_never_returns_is_given_up_by_a_decision() -> Result<()> {
+    let national = Node::with_tree().await?;
+    national.replication.allow_child("hg-node", &hopluu_model::UnitId::parse("u", HG)?);
+    let hg = hau_giang_at(tempfile::tempdir()?, national.addr).await?;
+    let lc = child("lc-node", LC, &[("vn", &national)]).await?;
+    eventually("the old host receives its unions", || async {
+        Ok(hg.unit(HG_A).await.is_ok())
+    })
+    .await?;
+    for (i, name) in ["Lý Thị Sa Rươl", "Thạch Thị Mỹ"].iter().enumerate() {
+        hg.add(HG_A, with_cccd(name, &format!("HG-000{i}"), &format!("09419000000{i}")))
+            .await?;
+    }
+    eventually("the national node holds both members, and hg-node's record", || async {
+        Ok(members_in(&national, HG_A).await?.len() == 2
+            && national.app.store().node("hg-node").await?.is_some())
+    })
+    .await?;
+    // A node whose unit is still active is not given up.
+    let early = reorg(&national)
+        .apply_decision(pb::ApplyDecisionRequest {
+            plan: Some(plan("760/QĐ-TLĐ", VN, vec![seal_step("hg-node", "máy chủ hỏng")])),
+            dry_run: true,
+        })
+        .await;
+    let msg = expect_invalid(early, "steps[0].node");
+    ensure!(msg.contains("still hosts the active unit"), "{msg}");
+    let unknown = reorg(&national)
+        .apply_decision(pb::ApplyDecisionRequest {
+            plan: Some(plan("760/QĐ-TLĐ", VN, vec![seal_step("nowhere-node", "x")])),
+            dry_run: true,
+        })
+        .await;
+    let msg = expect_invalid(unknown, "steps[0].node");
+    ensure!(msg.contains("not known here"), "{msg}");
+
+    // The server burns down; the merger is decided without it.
+    hg.stop().await?;
+    reorg(&national)
+        .apply_decision(pb::ApplyDecisionRequest {
+            plan: Some(plan("759/QĐ-TLĐ", VN, vec![merge(&[HG], LC)])),
+            dry_run: false,
+        })
+        .await?;
+    let merger = show(&national, "759/QĐ-TLĐ").await?;
+    let pending = merger
+        .handovers
+        .iter()
+        .find(|h| h.from_node == "hg-node")
+        .context("the merger lists hg-node's handover")?;
+    ensure!(
+        pending.status == "pending" && pending.detail.contains("has not sealed"),
+        "{pending:?}"
+    );
+
+    let sealed = reorg(&national)
+        .apply_decision(pb::ApplyDecisionRequest {
+            plan: Some(plan(
+                "761/QĐ-TLĐ",
+                VN,
+                vec![seal_step("hg-node", "máy chủ hỏng, không khôi phục được")],
+            )),
+            dry_run: false,
+        })
+        .await?
+        .into_inner();
+    ensure!(sealed.applied);
+    let record = show(&national, "761/QĐ-TLĐ").await?;
+    let given = record
+        .handovers
+        .iter()
+        .find(|h| h.status == "given-up")
+        .context("the decision lists what it gives up")?;
+    ensure!(
+        given.from_node == "hg-node"
+            && given.detail.contains("2 active members")
+            && given.detail.contains("lost unless"),
+        "{given:?}"
+    );
+    let merger = show(&national, "759/QĐ-TLĐ").await?;
+    let h = merger
+        .handovers
+        .iter()
+        .find(|h| h.from_node == "hg-node")
+        .context("still listed")?;
+    ensure!(
+        h.status == "sealed-by-decision" && h.detail.contains("761/QĐ-TLĐ"),
+        "{h:?}"
+    );
+    // Nothing else stalls: the new host has the union's public records and
+    // writes for it.
+    eventually("the new host holds the union's members", || async {
+        Ok(members_in(&lc, HG_A).await?.len() == 2)
+    })
+    .await?;
+    lc.add(HG_A, with_cccd("Kim Thị Xuân", "HG-0005", "094190000005"))
+        .await?;
+    eventually("the national node receives the new host's member", || async {
+        Ok(members_in(&national, HG_A).await?.len() == 3)
+    })
+    .await?;
+    Ok(())
+}

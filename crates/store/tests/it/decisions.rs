@@ -45,6 +45,7 @@ fn recorded(id: &str, number: &str, issuing: &str, effective_on: &str) -> Record
             ..Outcome::default()
         },
         seals: Vec::new(),
+        given_up: Vec::new(),
     }
 }
 

@@ -184,6 +184,8 @@ struct StepToml {
     reason: String,
     #[serde(default, deserialize_with = "date")]
     on: String,
+    #[serde(default)]
+    node: String,
 }
 
 /// A date written as a string (`"2025-07-01"`, `"01/07/2025"`) or as a
@@ -232,6 +234,7 @@ pub fn from_toml(text: &str) -> anyhow::Result<pb::ReorgPlan> {
                     .collect(),
                 reason: s.reason,
                 on: s.on,
+                node: s.node,
             })
             .collect(),
     })
