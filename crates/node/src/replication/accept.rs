@@ -114,11 +114,16 @@ impl Inbound for Admitted {
         let frame = self.inner.recv().await;
         if let Some(Ok(Frame::Hello(hello))) = &frame {
             if let Err(refusal) = self.replication.admit(&self.who, hello) {
-                // Not a child: an old host handing documents over to this
-                // node is let in (the session checks its seals again at
-                // the hello).
+                // Not a configured child: an old host handing documents
+                // over to this node is let in (the session checks its
+                // seals again at the hello), and so is a child by the
+                // hosting data (a decision moved its unit here).
                 let handover = refusal.code == "unknown-peer"
-                    && self.replication.hands_over_here(&hello.node_id).await;
+                    && (self.replication.hands_over_here(&hello.node_id).await
+                        || self
+                            .replication
+                            .child_by_record(&hello.node_id, &hello.unit)
+                            .await);
                 if !handover {
                     return Some(Err(SyncError::Refuse(refusal)));
                 }

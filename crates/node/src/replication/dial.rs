@@ -56,7 +56,15 @@ impl Replication {
             if self.cancel.is_cancelled() {
                 return;
             }
-            let up = self.config.upstreams[index].clone();
+            let mut up = self.config.upstreams[index].clone();
+            if index == 0
+                && let Some(new) = self.rehomed_parent().await
+            {
+                // A decision moved this node's unit: its parent is now
+                // another node's unit, and the hosting data say where.
+                tracing::info!(configured = %up.node_id, new_parent = %new.node_id, "the configured parent no longer hosts this node's place: dialling the new parent's node");
+                up = new;
+            }
             let started = tokio::time::Instant::now();
             let session = self.cancel.child_token();
             let probe = async {

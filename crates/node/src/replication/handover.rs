@@ -82,6 +82,7 @@ impl Replication {
         scanned: &mut Option<((usize, usize), tokio::time::Instant)>,
     ) -> Result<(), NodeError> {
         // Each step on its own: one failing does not hold the others up.
+        self.end_departed_children();
         if let Err(e) = self.publish().await {
             tracing::warn!(error = %e, "could not publish this node's record");
         }
@@ -196,6 +197,80 @@ impl Replication {
             Err(e) => {
                 tracing::warn!(error = %e, "could not list the old hosts handing over here");
                 false
+            }
+        }
+    }
+}
+
+impl Replication {
+    /// When the configured parent no longer hosts an ancestor of this
+    /// node's unit (a decision moved the unit, or retired the parent), the
+    /// node hosting the unit's new parent, from the node records: where
+    /// this node dials instead, until its configuration names it. None
+    /// while the configured parent still serves it.
+    pub(super) async fn rehomed_parent(&self) -> Option<Upstream> {
+        let tree = self.app.tree();
+        let parent_unit = tree.get(&self.app.unit)?.parent.clone()?;
+        let configured = self.config.upstreams.first()?;
+        let store = self.app.store();
+        let conf = store.node(&configured.node_id).await.ok()??;
+        let conf_unit = hopluu_model::UnitId::parse("unit", &conf.unit).ok()?;
+        if conf.status == "active" && tree.is_within(&self.app.unit, &conf_unit) {
+            return None;
+        }
+        let host = store.host_of(&parent_unit).await.ok()??;
+        if host.id == self.app.node_id || host.id == configured.node_id || host.address.is_empty()
+        {
+            return None;
+        }
+        Some(Upstream {
+            node_id: host.id,
+            address: host.address,
+        })
+    }
+
+    /// Whether `node`, hosting `unit` and not a configured child, is a
+    /// child by the hosting data: its record names that unit, the unit lies
+    /// below this node's, and this node hosts the unit's nearest hosted
+    /// ancestor (a decision moved the unit here from another node's
+    /// subtree).
+    pub(super) async fn child_by_record(&self, node: &str, unit: &str) -> bool {
+        let store = self.app.store();
+        let Ok(Some(record)) = store.node(node).await else {
+            return false;
+        };
+        let tree = self.app.tree();
+        let Ok(u) = hopluu_model::UnitId::parse("unit", unit) else {
+            return false;
+        };
+        if record.unit != unit || u == self.app.unit || !tree.is_within(&u, &self.app.unit) {
+            return false;
+        }
+        let Some(parent) = tree.get(&u).and_then(|n| n.parent.clone()) else {
+            return false;
+        };
+        matches!(store.host_of(&parent).await, Ok(Some(h)) if h.id == self.app.node_id)
+    }
+
+    /// Ends the sessions of children whose units a decision moved out of
+    /// this node's subtree: they dial their new parent's node instead.
+    pub(super) fn end_departed_children(&self) {
+        let tree = self.app.tree();
+        let gone: Vec<String> = self
+            .edges()
+            .into_iter()
+            .filter(|e| e.connected && e.direction == "downstream")
+            .filter(|e| {
+                hopluu_model::UnitId::parse("unit", &e.unit)
+                    .is_ok_and(|u| tree.contains(&u) && !tree.is_within(&u, &self.app.unit))
+            })
+            .map(|e| e.peer)
+            .collect();
+        let sessions = self.sessions.lock().expect("sessions lock");
+        for node in gone {
+            if let Some((_, cancel)) = sessions.get(&node).and_then(|s| s.current.as_ref()) {
+                tracing::info!(child = %node, "the child's unit left this node's subtree: its session ends");
+                cancel.cancel();
             }
         }
     }

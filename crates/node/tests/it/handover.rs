@@ -308,3 +308,61 @@ async fn an_old_host_that_never_returns_is_given_up_by_a_decision() -> Result<()
     .await?;
     Ok(())
 }
+
+/// A node below the old host (a commune node under the merged province)
+/// follows its unit: the old host ends its session once the decision has
+/// moved the unit away, and the node dials the new province's node, found
+/// in the node records, which takes it as a child. Its offices' writes,
+/// personal data included, reach the new province and the national node.
+#[tokio::test]
+async fn a_node_below_the_old_host_follows_its_unit_to_the_new_host() -> Result<()> {
+    let national = Node::with_tree().await?;
+    national.replication.allow_child("hg-node", &hopluu_model::UnitId::parse("u", HG)?);
+    let hg = hau_giang_at(tempfile::tempdir()?, national.addr).await?;
+    let lc = child("lc-node", LC, &[("vn", &national)]).await?;
+    eventually("the province receives its commune", || async {
+        Ok(hg.unit(HG_CT).await.is_ok())
+    })
+    .await?;
+    let ct = child("ct-node", HG_CT, &[("hg-node", &hg)]).await?;
+    eventually("the commune node knows every node", || async {
+        let known = ct.app.store().nodes().await?;
+        Ok(["vn", "hg-node", "lc-node", "ct-node"]
+            .iter()
+            .all(|n| known.iter().any(|k| k.id == *n)))
+    })
+    .await?;
+    reorg(&national)
+        .apply_decision(pb::ApplyDecisionRequest {
+            plan: Some(plan("759/QĐ-TLĐ", VN, vec![merge(&[HG], LC)])),
+            dry_run: false,
+        })
+        .await?;
+    eventually("the commune node is the new province's child", || async {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        Ok(lc
+            .replication
+            .edges()
+            .iter()
+            .any(|e| e.peer == "ct-node" && e.connected && e.direction == "downstream"))
+    })
+    .await?;
+    let m = ct
+        .add(HG_A, with_cccd("Lâm Thị Ngọc", "CT-0001", "094190000011"))
+        .await?;
+    eventually("the member reaches the new province with personal data", || async {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let Ok(here) = lc.member(&m.id, true).await else {
+            return Ok(false);
+        };
+        Ok(here.private.is_some_and(|p| p.national_id == "094190000011"))
+    })
+    .await?;
+    eventually("and the national node", || async {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        Ok(national.member(&m.id, false).await.is_ok())
+    })
+    .await?;
+    ensure!(national.app.store().private_rows().await? == 0);
+    Ok(())
+}
