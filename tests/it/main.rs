@@ -37,5 +37,6 @@ mod catchup;
 mod check;
 mod crash;
 mod fuzz_replay;
+mod handover;
 mod proxy;
 mod tree;

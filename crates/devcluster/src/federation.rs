@@ -113,7 +113,13 @@ impl LocalNode {
             .with_context(|| format!("opening node {}", config.node.id))?;
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
-        let server = NodeServer::new(app.clone(), Serve::from(&config))
+        let mut serve = Serve::from(&config);
+        if serve.address.is_empty() {
+            // Where the other nodes of the federation reach it (the old
+            // host of a handover dials it there).
+            serve.address = format!("https://{addr}");
+        }
+        let server = NodeServer::new(app.clone(), serve)
             .with_context(|| format!("starting node {}", config.node.id))?;
         let replication = server.replication().clone();
         let (stop, stopped) = oneshot::channel::<()>();
