@@ -67,6 +67,7 @@ mod campaigns;
 mod check;
 mod emulation;
 mod handover;
+mod handover_replay;
 mod harness;
 mod health;
 mod imports;
