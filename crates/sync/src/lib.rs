@@ -43,9 +43,9 @@
 //! with its reason, not applied, and named in the ack so the sender stops
 //! sending it; changes that depend on it wait with it. Unrelated documents
 //! and changes go on. An administrator releases or discards quarantined
-//! changes; one that later arrives by a path that vouches for it is applied
-//! then. Private rosters are refused outright above the level configured to
-//! hold them.
+//! changes (one by one, or every held change a filter selects); one that
+//! later arrives by a path that vouches for it is applied then. Private
+//! rosters are refused outright above the level configured to hold them.
 //!
 //! What a node applies enters its own feed, so a province **relays**: a
 //! district's update goes on to the national node, and a campaign from the
@@ -87,7 +87,9 @@
 //!   - `gate::payload`: a peer's automerge bytes read into changes;
 //!   - `gate::guard`: automerge's panics on those bytes caught;
 //!   - `gate::admit`: the pipeline that judges one update;
-//!   - `gate::quarantine`: held changes settled, released, discarded.
+//!   - `gate::quarantine`: held changes settled, released, discarded;
+//!   - `gate::decide`: every held change a filter selects released (in
+//!     dependency order) or discarded, with what is left held and why.
 //! - [`drive`]: [`drive::run`], a session over a pair of channels with
 //!   pushes on every local commit, acknowledgement timeouts and shutdown.
 

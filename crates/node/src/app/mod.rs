@@ -13,6 +13,8 @@
 //!   applied in one transaction (a dry run drops it).
 //! - [`reports`]: the report rows, and who owns a record (for the role check).
 //! - [`admin`]: the node's counts and the quarantine (list, release, discard).
+//! - [`quarantine`]: held changes selected by filter, released or
+//!   discarded together.
 //! - [`docs`]: documents for the administrator, and compaction.
 //! - [`conflicts`]: conflicts with their values now, and resolving them.
 //! - [`trace`]: where a record's latest change has reached.
@@ -40,6 +42,7 @@ pub mod docs;
 mod emulation;
 pub mod members;
 mod peers;
+pub mod quarantine;
 pub mod reorg;
 pub mod reports;
 pub mod trace;
