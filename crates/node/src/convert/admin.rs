@@ -320,7 +320,10 @@ pub fn lag_seconds(oldest_pending_millis: i64, now: i64) -> u64 {
     }
 }
 
+/// An edge for `hopluu peers`: what the peer lacks counts the changes
+/// it holds in quarantine ([`EdgeStatus::lacks`]).
 pub fn peer_status(e: EdgeStatus, now: i64) -> pb::PeerStatus {
+    let lacks = e.lacks();
     pb::PeerStatus {
         node_id: e.peer,
         unit_id: e.unit,
@@ -336,10 +339,10 @@ pub fn peer_status(e: EdgeStatus, now: i64) -> pb::PeerStatus {
         sessions: e.sessions,
         acked_upto: e.acked_upto,
         applied_upto: e.applied_upto,
-        changes_pending: e.changes_pending,
-        docs_pending: e.docs_pending,
-        oldest_pending_millis: e.oldest_pending_millis,
-        lag_seconds: lag_seconds(e.oldest_pending_millis, now),
+        changes_pending: lacks.changes,
+        docs_pending: lacks.docs,
+        oldest_pending_millis: lacks.oldest_millis,
+        lag_seconds: lag_seconds(lacks.oldest_millis, now),
         bytes_sent: e.bytes_sent,
         bytes_received: e.bytes_received,
         docs_sent: e.docs_sent,
@@ -348,6 +351,8 @@ pub fn peer_status(e: EdgeStatus, now: i64) -> pb::PeerStatus {
         quarantined: e.quarantined,
         last_error: e.last_error,
         last_error_millis: e.last_error_millis,
+        held_by_peer: e.held_by_peer.changes,
+        held_here: e.held_here,
     }
 }
 

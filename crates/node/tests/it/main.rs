@@ -32,6 +32,9 @@
 //! - [`quarantine_bulk`]: held changes selected by filter (maker, reason,
 //!   document), released in dependency order or discarded, with counts, a
 //!   dry run, and bad filters refused, as `App` methods.
+//! - [`held_by_peer`]: a change the parent holds counts as not delivered
+//!   at the child (`peers`, `tree`), and the parent's row says it holds
+//!   it, until released or discarded.
 //! - [`architecture`]: the house's rules over the source tree: no gRPC
 //!   module reaches the store, time only from the injected clock, node
 //!   modules depend one way, no source file outgrows a reader.
@@ -71,6 +74,7 @@ mod check;
 mod emulation;
 mod harness;
 mod health;
+mod held_by_peer;
 mod imports;
 mod limits;
 mod members;
