@@ -2,7 +2,8 @@
 //! edges the nodes below reported. Shared by replication, which keeps them,
 //! and the conversions, which show them.
 
-use hopluu_sync::frame::EdgeReport;
+use hopluu_store::peer::Pending;
+use hopluu_sync::frame::{EdgeReport, HeldChanges};
 
 /// What a node knows of one replication edge, for `hopluu` and the logs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -30,14 +31,52 @@ pub struct EdgeStatus {
     pub bytes_sent: u64,
     pub bytes_received: u64,
     pub rejected: u64,
-    /// Changes from the peer quarantined here.
+    /// Changes from the peer quarantined here since this node started.
     pub quarantined: u64,
-    /// Updates of this node's feed the peer lacks, the documents they
-    /// touch and when the oldest was made (ms; 0: none), as of the last
-    /// [`crate::replication::Replication::refresh_pending`].
+    /// Updates of this node's feed the peer has not acknowledged, the
+    /// documents they touch and when the oldest was made (ms; 0: none),
+    /// as of the last [`crate::replication::Replication::refresh_pending`].
+    /// What the peer lacks adds the changes it holds: [`EdgeStatus::lacks`].
     pub changes_pending: u64,
     pub docs_pending: u64,
     pub oldest_pending_millis: i64,
+    /// Of this node's changes, those the peer holds in quarantine, as its
+    /// last acknowledgement told.
+    pub held_by_peer: HeldChanges,
+    /// Of the peer's changes, those this node holds, as of the last
+    /// `refresh_pending`.
+    pub held_here: u64,
+}
+
+impl EdgeStatus {
+    /// What the peer lacks of this node's changes: the feed's updates it
+    /// has not acknowledged, and the changes it holds in quarantine.
+    pub fn lacks(&self) -> Pending {
+        lacking(
+            Pending {
+                changes: self.changes_pending,
+                docs: self.docs_pending,
+                oldest_millis: self.oldest_pending_millis,
+            },
+            self.held_by_peer,
+        )
+    }
+}
+
+/// Updates a peer has not acknowledged, and changes it holds in
+/// quarantine, counted together: a held change was sent, not delivered.
+/// A document with both counts twice in `docs`.
+pub fn lacking(feed: Pending, held: HeldChanges) -> Pending {
+    let oldest = [feed.oldest_millis, held.oldest_millis]
+        .into_iter()
+        .filter(|t| *t > 0)
+        .min()
+        .unwrap_or(0);
+    Pending {
+        changes: feed.changes + held.changes,
+        docs: feed.docs + held.docs,
+        oldest_millis: oldest,
+    }
 }
 
 /// An edge a node below this one reported, and when it arrived here.

@@ -292,7 +292,13 @@ struct PeerView {
     docs_sent: u64,
     docs_applied: u64,
     rejected: u64,
+    /// What the peer lacks of this node's changes: the feed's updates it
+    /// has not acknowledged and the changes it holds in quarantine
+    /// ([`crate::edge::lacking`]).
     pending: Option<hopluu_store::peer::Pending>,
+    held_by_peer: hopluu_sync::frame::HeldChanges,
+    /// Of the peer's changes, those this node holds.
+    held_here: u64,
 }
 
 impl Scrape {
@@ -337,6 +343,10 @@ impl Scrape {
             p.docs_sent = e.docs_sent;
             p.docs_applied = e.docs_applied;
             p.rejected = e.rejected;
+            p.held_by_peer = e.held_by_peer;
+        }
+        for (node, held) in store.held_by_peer().await? {
+            peers.entry(node).or_default().held_here = held.changes;
         }
         for (node, p) in &mut peers {
             if let Some(unit) = p
@@ -344,11 +354,10 @@ impl Scrape {
                 .as_deref()
                 .and_then(|u| UnitId::parse("unit", u).ok())
             {
-                p.pending = Some(
-                    store
-                        .pending_for(node, &unit, p.acked_upto, self.app.private_depth)
-                        .await?,
-                );
+                let feed = store
+                    .pending_for(node, &unit, p.acked_upto, self.app.private_depth)
+                    .await?;
+                p.pending = Some(crate::edge::lacking(feed, p.held_by_peer));
             }
         }
 
@@ -482,26 +491,38 @@ impl Scrape {
         x.simple(
             "hopluu_sync_lag_sequences",
             Kind::Gauge,
-            "Feed sequences the peer has not acknowledged: this node's feed position minus the peer's checkpoint (an idle link acknowledges a stretch of documents outside the peer's scope only once it is long).",
+            "Feed sequences the peer has not acknowledged: this node's feed position minus the peer's checkpoint (an idle link acknowledges a stretch of documents outside the peer's scope only once it is long). A change the peer holds in quarantine is acknowledged, so not counted here: see hopluu_sync_held_by_peer_changes.",
             by_peer(&|_, p| Some((position - p.acked_upto).max(0) as f64)),
         );
         x.simple(
             "hopluu_sync_pending_documents",
             Kind::Gauge,
-            "Documents in the peer's scope updated after its checkpoint whose latest heads it is not known to have.",
+            "Documents in the peer's scope updated after its checkpoint whose latest heads it is not known to have, plus those with changes the peer holds in quarantine.",
             by_peer(&|_, p| p.pending.map(|n| n.docs as f64)),
         );
         x.simple(
             "hopluu_sync_pending_changes",
             Kind::Gauge,
-            "Updates of this node's feed to those documents (one per document write).",
+            "Updates of this node's feed to those documents (one per document write), plus the changes the peer holds in quarantine (sent, not delivered).",
             by_peer(&|_, p| p.pending.map(|n| n.changes as f64)),
+        );
+        x.simple(
+            "hopluu_sync_held_by_peer_changes",
+            Kind::Gauge,
+            "Of this node's changes, those the peer holds in quarantine, as its last acknowledgement told (counted in hopluu_sync_pending_changes too).",
+            by_peer(&|_, p| Some(p.held_by_peer.changes as f64)),
+        );
+        x.simple(
+            "hopluu_sync_held_here_changes",
+            Kind::Gauge,
+            "Of the peer's changes, those this node holds in quarantine (hopluu quarantine list).",
+            by_peer(&|_, p| Some(p.held_here as f64)),
         );
         let now = self.app.clock.now_millis();
         x.simple(
             "hopluu_sync_lag_seconds",
             Kind::Gauge,
-            "Age of the oldest of those updates, in seconds (0 when the peer lacks nothing).",
+            "Age of the oldest of those updates or held changes, in seconds (0 when the peer lacks nothing).",
             by_peer(&|_, p| {
                 p.pending.map(|n| {
                     if n.oldest_millis > 0 {

@@ -167,6 +167,7 @@ impl Store {
                 tree: RwLock::new(Arc::new(tree)),
                 feed: tokio::sync::watch::Sender::new(position),
                 quarantine_hint: std::sync::atomic::AtomicBool::new(quarantined > 0),
+                quarantine_generation: std::sync::atomic::AtomicU64::new(0),
                 seals_hint: std::sync::atomic::AtomicBool::new(sealed > 0),
             }),
         })

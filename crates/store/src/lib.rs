@@ -126,6 +126,10 @@ struct Inner {
     /// Whether the quarantine may hold rows: receivers skip looking it up
     /// while it is false (it never was used).
     quarantine_hint: std::sync::atomic::AtomicBool,
+    /// Commits that wrote the quarantine since the store opened: a session
+    /// tells its peer what it holds of the peer's changes again when this
+    /// moves (an administrator decided, say).
+    quarantine_generation: std::sync::atomic::AtomicU64,
     /// Whether a decision has sealed documents: receivers skip looking the
     /// seals up while it is false.
     seals_hint: std::sync::atomic::AtomicBool,
@@ -173,6 +177,21 @@ impl Store {
         self.inner
             .quarantine_hint
             .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Moves every time a commit that wrote the quarantine (an entry
+    /// held, decided or given a new reason) is durable: whoever reads the
+    /// quarantine after seeing it move sees that commit.
+    pub fn quarantine_generation(&self) -> u64 {
+        self.inner
+            .quarantine_generation
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    pub(crate) fn quarantine_written(&self) {
+        self.inner
+            .quarantine_generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 
     pub(crate) fn has_seals(&self) -> bool {

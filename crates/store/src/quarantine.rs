@@ -1,8 +1,15 @@
 //! Quarantined changes: changes received from a peer that failed the
 //! authority check, or that depend on one that did. They are stored with
 //! the reason, never applied on their own, and wait for an administrator
-//! to release or discard them (`hopluu quarantine`). Writes go through
-//! [`WriteTx`], in the transaction of the batch that brought the change.
+//! to release or discard them (`hopluu quarantine`), one by one or every
+//! held entry a [`QuarantineFilter`] selects. Writes go through
+//! [`WriteTx`], in the transaction of the batch that brought the change;
+//! a commit that wrote the quarantine moves
+//! [`Store::quarantine_generation`].
+//!
+//! What a node holds of one peer's changes ([`HeldFrom`]) is what it tells
+//! that peer in its acknowledgements: held changes are sent, but not
+//! delivered.
 
 use std::collections::HashMap;
 
@@ -54,12 +61,16 @@ pub struct NewQuarantine {
     pub peer_node: String,
     pub peer_unit: String,
     /// Stable code: `not-authorised`, `outside-sender`, `forged-skeleton`,
-    /// `unknown-actor`, `private-above-level`, `waits`.
+    /// `unknown-actor`, `unknown-unit`, `waits` (and `refused` once
+    /// automerge refused it on release).
     pub code: String,
     /// Explanation for the administrator (unit and node ids only).
     pub reason: String,
     /// For `waits`: the held change this one depends on.
     pub waits_for: Option<ChangeHash>,
+    /// When the change was made, by its maker's clock (its automerge
+    /// time, ms since the epoch); 0 when it names none.
+    pub made_at: i64,
     /// The change as received (an automerge change chunk).
     pub change: Vec<u8>,
 }
@@ -84,21 +95,98 @@ pub struct QuarantineEntry {
     pub received_at: i64,
     pub decided_at: Option<i64>,
     pub decided_by: Option<String>,
+    /// When the change was made, by its maker's clock; 0: unknown.
+    pub made_at: i64,
 }
 
-/// Which entries to list.
+/// Which entries to list, release or discard: every field that is set
+/// must match.
 #[derive(Debug, Clone, Default)]
 pub struct QuarantineFilter {
     /// Only entries in this state (all states when `None`).
     pub state: Option<QuarantineState>,
     pub doc: Option<String>,
+    /// Only changes made by this node (the node their actor names).
+    pub origin_node: Option<String>,
+    /// Only entries held for this reason code.
+    pub code: Option<String>,
+    /// Only entries of the documents this reorganisation decision sealed
+    /// (its rows of `decision_seals`).
+    pub decision: Option<String>,
     /// Entries with an id above this (paging).
     pub after_id: i64,
     pub limit: u32,
 }
 
+impl QuarantineFilter {
+    /// The conditions, on binds `$1` to `$6` ([`QuarantineFilter::bind`]).
+    const WHERE: &str = "id > $1 \
+         AND ($2 = '' OR state = $2) AND ($3 = '' OR doc_id = $3) \
+         AND ($4 = '' OR origin_node = $4) AND ($5 = '' OR code = $5) \
+         AND ($6 = '' OR doc_id IN (SELECT doc_id FROM decision_seals WHERE decision = $6))";
+
+    /// The entries' query, oldest first, at most `$7`, with the change
+    /// bytes when `with_change`.
+    fn sql(with_change: bool) -> String {
+        let change = if with_change { ", change" } else { "" };
+        format!(
+            "SELECT {COLUMNS}{change} FROM quarantine WHERE {} ORDER BY id LIMIT $7",
+            Self::WHERE
+        )
+    }
+
+    fn bind<'q>(
+        &self,
+        q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+        let text = |v: &Option<String>| v.clone().unwrap_or_default();
+        q.bind(self.after_id)
+            .bind(self.state.map(QuarantineState::as_str).unwrap_or(""))
+            .bind(text(&self.doc))
+            .bind(text(&self.origin_node))
+            .bind(text(&self.code))
+            .bind(text(&self.decision))
+    }
+
+    /// The same filter on held entries only.
+    fn held(&self) -> QuarantineFilter {
+        QuarantineFilter {
+            state: Some(QuarantineState::Held),
+            ..self.clone()
+        }
+    }
+}
+
+/// What a node holds of one peer's changes: the held entries that peer
+/// sent, the documents they are to, and when the oldest was made (its
+/// maker's time, or when it arrived here if that is earlier or unknown;
+/// 0 when none is held).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HeldFrom {
+    pub changes: u64,
+    pub docs: u64,
+    pub oldest_millis: i64,
+}
+
 const COLUMNS: &str = "id, doc_id, hash, origin_node, origin_unit, peer_node, peer_unit, code, \
-                       reason, waits_for, change_len, state, received_at, decided_at, decided_by";
+                       reason, waits_for, change_len, state, received_at, decided_at, decided_by, \
+                       made_at";
+
+/// [`HeldFrom`] by peer; the caller adds a `peer_node` condition or not.
+const HELD_FROM: &str = "SELECT peer_node, COUNT(*), COUNT(DISTINCT doc_id), \
+     MIN(CASE WHEN made_at > 0 AND made_at < received_at THEN made_at ELSE received_at END) \
+     FROM quarantine WHERE state = 'held'";
+
+fn held_from(r: &sqlx::any::AnyRow) -> (String, HeldFrom) {
+    (
+        r.get(0),
+        HeldFrom {
+            changes: r.get::<i64, _>(1).max(0) as u64,
+            docs: r.get::<i64, _>(2).max(0) as u64,
+            oldest_millis: r.get::<Option<i64>, _>(3).unwrap_or(0).max(0),
+        },
+    )
+}
 
 fn corrupt(reason: String) -> StoreError {
     StoreError::Corrupt {
@@ -125,13 +213,14 @@ fn entry(r: &sqlx::any::AnyRow, with_change: bool) -> Result<QuarantineEntry> {
         code: r.get(7),
         reason: r.get(8),
         waits_for: waits.as_deref().map(hash_of).transpose()?,
-        change: if with_change { r.get(15) } else { None },
+        change: if with_change { r.get(16) } else { None },
         change_len: r.get(10),
         state: QuarantineState::parse(&state)
             .ok_or_else(|| corrupt(format!("unknown state {state:?}")))?,
         received_at: r.get(12),
         decided_at: r.get(13),
         decided_by: r.get(14),
+        made_at: r.get(15),
     })
 }
 
@@ -139,18 +228,38 @@ impl Store {
     /// Entries matching `filter`, oldest first, without the change bytes.
     pub async fn quarantine_list(&self, filter: &QuarantineFilter) -> Result<Vec<QuarantineEntry>> {
         let limit = if filter.limit == 0 { 100 } else { filter.limit };
-        let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM quarantine WHERE id > $1 \
-             AND ($2 = '' OR state = $2) AND ($3 = '' OR doc_id = $3) \
-             ORDER BY id LIMIT $4"
-        )))
-        .bind(filter.after_id)
-        .bind(filter.state.map(QuarantineState::as_str).unwrap_or(""))
-        .bind(filter.doc.as_deref().unwrap_or(""))
-        .bind(i64::from(limit))
-        .fetch_all(self.pool())
-        .await?;
+        let rows = filter
+            .bind(sqlx::query(AssertSqlSafe(QuarantineFilter::sql(false))))
+            .bind(i64::from(limit))
+            .fetch_all(self.pool())
+            .await?;
         rows.iter().map(|r| entry(r, false)).collect()
+    }
+
+    /// What this node holds of `peer`'s changes.
+    pub async fn held_from(&self, peer: &str) -> Result<HeldFrom> {
+        if !self.quarantine_hint() {
+            return Ok(HeldFrom::default());
+        }
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "{HELD_FROM} AND peer_node = $1 GROUP BY peer_node"
+        )))
+        .bind(peer)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.as_ref().map(held_from).unwrap_or_default().1)
+    }
+
+    /// What this node holds of each peer's changes (peers it holds none
+    /// of are absent).
+    pub async fn held_by_peer(&self) -> Result<HashMap<String, HeldFrom>> {
+        if !self.quarantine_hint() {
+            return Ok(HashMap::new());
+        }
+        let rows = sqlx::query(AssertSqlSafe(format!("{HELD_FROM} GROUP BY peer_node")))
+            .fetch_all(self.pool())
+            .await?;
+        Ok(rows.iter().map(held_from).collect())
     }
 
     /// One entry, with its change bytes.
@@ -250,14 +359,46 @@ impl WriteTx<'_> {
         quarantined_in(self.conn(), docs).await
     }
 
+    /// The held entries `filter` selects (its state is ignored), with
+    /// their change bytes, oldest first, at most `limit`: read under the
+    /// writer lock, so a decision on them sees them as they are.
+    pub async fn quarantine_matching(
+        &mut self,
+        filter: &QuarantineFilter,
+        limit: u32,
+    ) -> Result<Vec<QuarantineEntry>> {
+        let rows = filter
+            .held()
+            .bind(sqlx::query(AssertSqlSafe(QuarantineFilter::sql(true))))
+            .bind(i64::from(limit))
+            .fetch_all(self.conn())
+            .await?;
+        rows.iter().map(|r| entry(r, true)).collect()
+    }
+
+    /// How many held entries `filter` selects (its state is ignored).
+    pub async fn quarantine_matching_count(&mut self, filter: &QuarantineFilter) -> Result<u64> {
+        let n: i64 = filter
+            .held()
+            .bind(sqlx::query(AssertSqlSafe(format!(
+                "SELECT COUNT(*) FROM quarantine WHERE {}",
+                QuarantineFilter::WHERE
+            ))))
+            .fetch_one(self.conn())
+            .await?
+            .get(0);
+        Ok(n.max(0) as u64)
+    }
+
     /// Quarantines a change (a change already quarantined for the same
     /// document is left as it is). Returns whether a row was added.
     pub async fn quarantine(&mut self, q: &NewQuarantine, now: i64) -> Result<bool> {
         self.store().set_quarantine_hint();
+        self.quarantine_touched = true;
         let done = sqlx::query(
             "INSERT INTO quarantine (doc_id, hash, origin_node, origin_unit, peer_node, peer_unit, \
-             code, reason, waits_for, change, change_len, state, received_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'held', $12) \
+             code, reason, waits_for, change, change_len, state, received_at, made_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'held', $12, $13) \
              ON CONFLICT (doc_id, hash) DO NOTHING",
         )
         .bind(q.doc.to_string())
@@ -272,6 +413,7 @@ impl WriteTx<'_> {
         .bind(q.change.clone())
         .bind(q.change.len() as i64)
         .bind(now)
+        .bind(q.made_at.max(0))
         .execute(self.conn())
         .await?;
         Ok(done.rows_affected() > 0)
@@ -318,6 +460,7 @@ impl WriteTx<'_> {
             .bind(hash.0.to_vec())
             .execute(self.conn())
             .await?;
+        self.quarantine_touched |= done.rows_affected() > 0;
         Ok(done.rows_affected() > 0)
     }
 
@@ -330,6 +473,7 @@ impl WriteTx<'_> {
         code: &str,
         reason: &str,
     ) -> Result<()> {
+        self.quarantine_touched = true;
         sqlx::query(
             "UPDATE quarantine SET code = $1, reason = $2, waits_for = NULL \
              WHERE doc_id = $3 AND hash = $4 AND state = 'held'",

@@ -92,6 +92,8 @@ pub struct WriteTx<'s> {
     pub(crate) tx: sqlx::Transaction<'static, sqlx::Any>,
     docs: BTreeMap<DocId, Open>,
     peer_writes: Vec<PeerWrite>,
+    /// The quarantine was written: its generation moves once committed.
+    pub(crate) quarantine_touched: bool,
     _store: std::marker::PhantomData<&'s Store>,
 }
 
@@ -107,6 +109,7 @@ impl Store {
             tx,
             docs: BTreeMap::new(),
             peer_writes: Vec::new(),
+            quarantine_touched: false,
             _store: std::marker::PhantomData,
         })
     }
@@ -281,6 +284,7 @@ impl<'s> WriteTx<'s> {
             tx: self.tx,
             docs: self.docs,
             peer_writes: self.peer_writes,
+            quarantine_touched: self.quarantine_touched,
             _store: std::marker::PhantomData,
         };
         match tokio::spawn(owned.commit_here()).await {
@@ -435,6 +439,9 @@ impl<'s> WriteTx<'s> {
             write_peer(&mut self.tx, w).await?;
         }
         self.tx.commit().await?;
+        if self.quarantine_touched {
+            self.store.quarantine_written();
+        }
         if !units.is_empty() {
             let mut tree = self.store.inner.tree.write().expect("tree lock");
             let tree = Arc::make_mut(&mut tree);

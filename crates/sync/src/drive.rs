@@ -3,7 +3,9 @@
 //! local write is pushed the moment it commits, with no polling interval),
 //! acknowledgements are sent ahead of batches, an overdue acknowledgement
 //! rewinds to the last checkpoint, and what the peer acknowledged is
-//! written to the store periodically and at the end.
+//! written to the store periodically and at the end (with, towards the
+//! peer, a notice of the changes of its that this node holds, when those
+//! changed).
 //!
 //! Everything a session logs is inside a `sync_session` span (INFO) naming
 //! this node (`node`, `unit`), its `role` (`dialer` or `acceptor`) and, once
@@ -273,6 +275,11 @@ async fn run_inner<I: Inbound>(
                 // at most, and only what is new.
                 if let Some(receipts) = session.next_receipts().await? {
                     out.push_back(receipts);
+                }
+                // So does the notice of what this node holds of the
+                // peer's changes, when that changed between batches.
+                if let Some(notice) = session.next_notice().await? {
+                    out.push_back(notice);
                 }
             }
             _ = report.tick(), if session.peer().is_some() => {

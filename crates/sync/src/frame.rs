@@ -6,6 +6,8 @@ use automerge::ChangeHash;
 
 /// Version of the replication protocol; peers must agree on it.
 /// Version 2 added edge reports, delivery receipts and the ack's time.
+/// Fields added since are new protobuf fields a version 2 peer ignores
+/// (the ack's count of held changes), so the version stays.
 pub const PROTOCOL_VERSION: u32 = 2;
 
 /// One message of a session.
@@ -129,7 +131,9 @@ pub enum Payload {
     Sync(Vec<u8>),
 }
 
-/// Sent once a batch is durable at the receiver.
+/// Sent once a batch is durable at the receiver; or, for batch 0 with no
+/// documents, a notice of what the receiver holds (`held`) sent when that
+/// changed between batches.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ack {
     pub batch: u64,
@@ -139,6 +143,19 @@ pub struct Ack {
     /// When the batch was applied, by the receiver's clock (ms since the
     /// epoch): the sender keeps a delivery receipt of each document.
     pub at: i64,
+    /// What the receiver holds in quarantine of every change the sender
+    /// sent it, as of this ack: sent, but not delivered.
+    pub held: HeldChanges,
+}
+
+/// Changes a receiver holds in quarantine from one sender: how many, the
+/// documents they are to, and when the oldest was made (ms since the
+/// epoch; 0 when none is held).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HeldChanges {
+    pub changes: u64,
+    pub docs: u64,
+    pub oldest_millis: i64,
 }
 
 /// The receiver's heads of one document after applying an update.
@@ -182,6 +199,11 @@ pub struct EdgeReport {
     pub bytes_received: u64,
     pub rejected: u64,
     pub quarantined: u64,
+    /// Of the reporter's changes, those the peer holds in quarantine
+    /// (also counted in `changes_pending`); of the peer's, those the
+    /// reporter holds.
+    pub held_by_peer: u64,
+    pub held_here: u64,
     pub last_error: String,
     /// When the reporter made the report, by its clock.
     pub reported_at_millis: i64,

@@ -43,9 +43,19 @@
 //! with its reason, not applied, and named in the ack so the sender stops
 //! sending it; changes that depend on it wait with it. Unrelated documents
 //! and changes go on. An administrator releases or discards quarantined
-//! changes; one that later arrives by a path that vouches for it is applied
-//! then. Private rosters are refused outright above the level configured to
-//! hold them.
+//! changes (one by one, or every held change a filter selects); one that
+//! later arrives by a path that vouches for it is applied then. Private
+//! rosters are refused outright above the level configured to hold them.
+//!
+//! A held change was sent, not delivered, though its ack moved the
+//! sender's checkpoint past it. So every ack also says how many of the
+//! sender's changes the receiver **holds** ([`frame::HeldChanges`]: the
+//! changes, their documents, when the oldest was made), and when that
+//! changes between batches (an administrator decided) the receiver sends
+//! a **notice**: an ack of batch 0 that acknowledges nothing. The sender
+//! counts them as pending on the edge until the receiver says otherwise.
+//! These are new protobuf fields of the ack; a peer that does not know
+//! them ignores them, and takes a notice for a stale ack.
 //!
 //! What a node applies enters its own feed, so a province **relays**: a
 //! district's update goes on to the national node, and a campaign from the
@@ -80,14 +90,17 @@
 //!   handshake and frame dispatch, with
 //!   - `session::send`: the next batch, acknowledgements, rewinds;
 //!   - `session::receive`: the steps a received batch goes through;
-//!   - `session::reports`: edge reports and delivery receipts.
+//!   - `session::reports`: edge reports and delivery receipts;
+//!   - `session::held`: the held changes told in acks and notices.
 //! - [`gate`]: the authority check on receipt, quarantine, release and
 //!   discard, with
 //!   - `gate::policy`: the authority rule and the private-data level;
 //!   - `gate::payload`: a peer's automerge bytes read into changes;
 //!   - `gate::guard`: automerge's panics on those bytes caught;
 //!   - `gate::admit`: the pipeline that judges one update;
-//!   - `gate::quarantine`: held changes settled, released, discarded.
+//!   - `gate::quarantine`: held changes settled, released, discarded;
+//!   - `gate::decide`: every held change a filter selects released (in
+//!     dependency order) or discarded, with what is left held and why.
 //! - [`drive`]: [`drive::run`], a session over a pair of channels with
 //!   pushes on every local commit, acknowledgement timeouts and shutdown.
 

@@ -14,8 +14,11 @@
 //!   rewinds after a loss, and the peer state written back;
 //! - `receive`: the steps `Session::apply` takes a received batch
 //!   through, in its one transaction;
-//! - `reports`: edge reports up and delivery receipts down.
+//! - `reports`: edge reports up and delivery receipts down;
+//! - `held`: what each side holds in quarantine of the other's changes,
+//!   told in every ack and in a notice when it changes between batches.
 
+mod held;
 mod receive;
 mod reports;
 mod send;
@@ -32,7 +35,8 @@ use hopluu_store::receipts::NewReceipt;
 
 use self::receive::Judging;
 use crate::frame::{
-    Ack, Batch, DocUpdate, EdgeReport, Frame, Hello, PROTOCOL_VERSION, Payload, Refusal,
+    Ack, Batch, DocUpdate, EdgeReport, Frame, HeldChanges, Hello, PROTOCOL_VERSION, Payload,
+    Refusal,
 };
 use crate::gate::{self, Sender};
 use crate::{Limits, SyncError};
@@ -108,6 +112,9 @@ pub struct SessionStats {
     /// batch once.
     pub last_apply: Option<std::time::Duration>,
     pub last_apply_changes: u64,
+    /// Of this node's changes, what the peer holds in quarantine, as its
+    /// last acknowledgement in this session told (none before one).
+    pub held_by_peer: HeldChanges,
 }
 
 #[derive(Debug)]
@@ -162,6 +169,11 @@ pub struct Session {
     receipts_pending: Vec<NewReceipt>,
     /// To a child: this node's receipts sent up to this id.
     receipts_sent: i64,
+    /// What this node last told the peer it holds of the peer's changes
+    /// (None: nothing told in this session), and the store's quarantine
+    /// generation it was read at.
+    told_held: Option<HeldChanges>,
+    told_generation: Option<u64>,
 }
 
 /// What a node knows of its replication edges, for the reports a child
@@ -218,6 +230,8 @@ impl Session {
             reports: None,
             receipts_pending: Vec::new(),
             receipts_sent: 0,
+            told_held: None,
+            told_generation: None,
         }
     }
 
@@ -464,6 +478,10 @@ impl Session {
         self.stale_before = self.next_id;
         self.sent.clear();
         self.forget_sync_in_flight();
+        // What each side holds of the other's changes is told afresh.
+        self.stats.held_by_peer = HeldChanges::default();
+        self.told_held = None;
+        self.told_generation = None;
         self.peer = Some(PeerInfo {
             node_id: h.node_id.clone(),
             unit,
@@ -535,11 +553,13 @@ impl Session {
             gate::settle_all(&store, &self.replica.unit, now).await?;
         }
         self.stats.batches_applied += 1;
+        let held = self.held_now().await?;
         Ok(Ack {
             batch: b.id,
             applied_upto: self.applied,
             docs: acks.into_vec(),
             at: store.clock().now_millis(),
+            held,
         })
     }
 }

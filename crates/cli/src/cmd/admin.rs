@@ -6,7 +6,7 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use clap::{Subcommand, ValueEnum};
+use clap::{Args, Subcommand, ValueEnum};
 use hopluu_proto::v1 as pb;
 use hopluu_proto::v1::admin_service_client::AdminServiceClient;
 use tonic::transport::Channel;
@@ -19,9 +19,8 @@ pub enum QuarantineCmd {
     List {
         #[arg(long, value_enum, default_value_t = StateArg::Held)]
         state: StateArg,
-        /// Only changes to this document, e.g. roster/hg-truong-a.
-        #[arg(long)]
-        doc: Option<String>,
+        #[command(flatten)]
+        filter: Filter,
         /// Entries after this id (paging: the last id shown).
         #[arg(long, default_value_t = 0)]
         after: i64,
@@ -30,20 +29,54 @@ pub enum QuarantineCmd {
     },
     /// One entry, with what its change says of itself (never its values).
     Show { id: i64 },
-    /// Apply a held change (and what waited on it and now passes).
+    /// Apply a held change (and what waited on it and now passes); or,
+    /// with filters instead of an id, every held change they select, in
+    /// dependency order.
     Release {
-        id: i64,
+        /// The entry; leave it out to select by filters.
+        id: Option<i64>,
+        #[command(flatten)]
+        filter: Filter,
+        /// Only count what would be released or left held.
+        #[arg(long)]
+        dry_run: bool,
         /// Why, for the node's log.
         #[arg(long, default_value = "")]
         note: String,
     },
-    /// Drop a held change (and what waits on it) for good.
+    /// Drop a held change (and what waits on it) for good; or, with
+    /// filters instead of an id, every held change they select.
     Discard {
-        id: i64,
+        /// The entry; leave it out to select by filters.
+        id: Option<i64>,
+        #[command(flatten)]
+        filter: Filter,
+        /// Only count what would be discarded.
+        #[arg(long)]
+        dry_run: bool,
         /// Why, for the node's log.
         #[arg(long, default_value = "")]
         note: String,
     },
+}
+
+/// Which held changes: every filter given must match.
+#[derive(Args, Debug, Default)]
+pub struct Filter {
+    /// Only changes to this document, e.g. roster/hg-truong-a.
+    #[arg(long)]
+    doc: Option<String>,
+    /// Only changes made by this node (the node their actor names).
+    #[arg(long)]
+    node: Option<String>,
+    /// Only changes held for this reason: not-authorised, outside-sender,
+    /// unknown-unit, unknown-actor, forged-skeleton, waits, refused.
+    #[arg(long)]
+    reason: Option<String>,
+    /// Only changes to documents this reorganisation decision sealed (its
+    /// id, or its number).
+    #[arg(long)]
+    decision: Option<String>,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -220,14 +253,17 @@ pub async fn quarantine(cmd: QuarantineCmd, channel: Channel, json: bool) -> any
     match cmd {
         QuarantineCmd::List {
             state,
-            doc,
+            filter,
             after,
             limit,
         } => {
             let r = c
                 .list_quarantine(pb::ListQuarantineRequest {
                     state: state.pb() as i32,
-                    doc_id: doc.unwrap_or_default(),
+                    doc_id: filter.doc.unwrap_or_default(),
+                    node: filter.node.unwrap_or_default(),
+                    reason: filter.reason.unwrap_or_default(),
+                    decision: filter.decision.unwrap_or_default(),
                     after_id: after,
                     limit,
                 })
@@ -261,16 +297,26 @@ pub async fn quarantine(cmd: QuarantineCmd, channel: Channel, json: bool) -> any
                 kv(&rows)
             })
         }
-        QuarantineCmd::Release { id, note } => {
+        QuarantineCmd::Release {
+            id,
+            filter,
+            dry_run,
+            note,
+        } => {
             let d = c
-                .release_quarantine(pb::DecideQuarantineRequest { id, note })
+                .release_quarantine(decide_request(id, filter, dry_run, note))
                 .await?
                 .into_inner();
             decision(json, &d, "applied")
         }
-        QuarantineCmd::Discard { id, note } => {
+        QuarantineCmd::Discard {
+            id,
+            filter,
+            dry_run,
+            note,
+        } => {
             let d = c
-                .discard_quarantine(pb::DecideQuarantineRequest { id, note })
+                .discard_quarantine(decide_request(id, filter, dry_run, note))
                 .await?
                 .into_inner();
             decision(json, &d, "discarded")
@@ -278,10 +324,83 @@ pub async fn quarantine(cmd: QuarantineCmd, channel: Channel, json: bool) -> any
     }
 }
 
+fn decide_request(
+    id: Option<i64>,
+    filter: Filter,
+    dry_run: bool,
+    note: String,
+) -> pb::DecideQuarantineRequest {
+    pb::DecideQuarantineRequest {
+        id: id.unwrap_or(0),
+        note,
+        node: filter.node.unwrap_or_default(),
+        reason: filter.reason.unwrap_or_default(),
+        doc_id: filter.doc.unwrap_or_default(),
+        decision: filter.decision.unwrap_or_default(),
+        dry_run,
+    }
+}
+
 fn decision(json: bool, d: &pb::QuarantineDecision, done: &'static str) -> anyhow::Result<()> {
     print(json, d, "hopluu.v1.QuarantineDecision", || {
-        let mut rows = d.entry.as_ref().map(entry_rows).unwrap_or_default();
-        rows.push(("changes", format!("{} {done}", d.changes)));
+        let mut rows = match &d.entry {
+            Some(e) => {
+                let mut rows = entry_rows(e);
+                rows.push(("changes", format!("{} {done}", d.changes)));
+                rows
+            }
+            None => counts_rows(d),
+        };
+        if d.dry_run {
+            rows.push((
+                "dry run",
+                "nothing written: these are the counts".to_owned(),
+            ));
+        }
         kv(&rows)
     })
+}
+
+/// A decision by filter: what was selected, and what became of it.
+fn counts_rows(d: &pb::QuarantineDecision) -> Vec<(&'static str, String)> {
+    let mut rows = vec![("selected", d.matched.to_string())];
+    if d.more > 0 {
+        rows.push((
+            "not selected",
+            format!("{} more match: run the command again for them", d.more),
+        ));
+    }
+    if d.released > 0 || d.passed > 0 || d.discarded == 0 {
+        rows.push(("released", d.released.to_string()));
+        if d.passed > 0 {
+            rows.push((
+                "also applied",
+                format!(
+                    "{} held changes that waited on them passed the gate",
+                    d.passed
+                ),
+            ));
+        }
+    }
+    if d.discarded > 0 || d.waiting_discarded > 0 {
+        rows.push(("discarded", d.discarded.to_string()));
+        if d.waiting_discarded > 0 {
+            rows.push((
+                "also discarded",
+                format!("{} held changes that waited on them", d.waiting_discarded),
+            ));
+        }
+    }
+    let left: u64 = d.left.iter().map(|l| l.count).sum();
+    rows.push(("left held", left.to_string()));
+    for l in &d.left {
+        rows.push((
+            "  why",
+            format!(
+                "{} {}: {} (entry {}: {})",
+                l.count, l.why, l.description, l.example_id, l.example
+            ),
+        ));
+    }
+    rows
 }

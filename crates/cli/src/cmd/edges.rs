@@ -78,6 +78,19 @@ fn secs(s: u64) -> String {
     }
 }
 
+/// What the peer lacks: updates not acknowledged, and of those, changes
+/// it holds in quarantine.
+fn pending(p: &pb::PeerStatus) -> String {
+    if p.held_by_peer > 0 {
+        format!(
+            "{} docs ({} updates, {} held by peer)",
+            p.docs_pending, p.changes_pending, p.held_by_peer
+        )
+    } else {
+        format!("{} docs ({} updates)", p.docs_pending, p.changes_pending)
+    }
+}
+
 /// `hopluu peers`.
 pub async fn peers(channel: Channel, json: bool) -> anyhow::Result<()> {
     let r = AdminServiceClient::new(channel)
@@ -97,7 +110,7 @@ pub async fn peers(channel: Channel, json: bool) -> anyhow::Result<()> {
             "sent",
             "received",
             "refused",
-            "held",
+            "held here",
             "last error",
         ]);
         for p in &r.peers {
@@ -108,12 +121,12 @@ pub async fn peers(channel: Channel, json: bool) -> anyhow::Result<()> {
                 when(p.last_contact_millis),
                 format!("{}/{}", p.acked_upto, r.feed_position),
                 p.applied_upto.to_string(),
-                format!("{} docs ({} updates)", p.docs_pending, p.changes_pending),
+                pending(p),
                 secs(p.lag_seconds),
                 bytes(p.bytes_sent),
                 bytes(p.bytes_received),
                 p.rejected.to_string(),
-                p.quarantined.to_string(),
+                p.held_here.to_string(),
                 p.last_error.clone(),
             ]);
         }
@@ -153,7 +166,11 @@ pub async fn tree(channel: Channel, json: bool, stale_after: u64) -> anyhow::Res
                 who(&p.node_id, &p.unit_id),
                 direction(p.direction).to_owned(),
                 state(&p),
-                format!("{} docs", p.docs_pending),
+                if p.held_by_peer > 0 {
+                    format!("{} docs ({} held by peer)", p.docs_pending, p.held_by_peer)
+                } else {
+                    format!("{} docs", p.docs_pending)
+                },
                 secs(p.lag_seconds),
                 age,
                 p.last_error.clone(),

@@ -38,6 +38,12 @@ fn add_member(node: &Node) {
 /// Quarantines two changes to hg-truong-a's roster made by node `lc-node`
 /// of lai-chau (the second depending on the first); returns their hashes.
 fn quarantine_two(node: &Node) -> (DocId, ChangeHash, ChangeHash) {
+    quarantine_two_writing(node, SECRET)
+}
+
+/// [`quarantine_two`], the changes writing `value` (automerge makes no
+/// change that writes what is there already).
+fn quarantine_two_writing(node: &Node, value: &'static str) -> (DocId, ChangeHash, ChangeHash) {
     let url = format!(
         "sqlite:{}",
         node._dir
@@ -64,7 +70,7 @@ fn quarantine_two(node: &Node) -> (DocId, ChangeHash, ChangeHash) {
             let mut changes = Vec::new();
             for (key, message) in [("note", "forged correction"), ("note2", "and another")] {
                 let mut tx = d.transaction();
-                tx.put(automerge::ROOT, key, SECRET).unwrap();
+                tx.put(automerge::ROOT, key, value).unwrap();
                 tx.commit_with(CommitOptions::default().with_message(message.to_owned()));
                 let h = d.get_heads()[0];
                 changes.push((h, d.get_change_by_hash(&h).unwrap().raw_bytes().to_vec()));
@@ -92,6 +98,7 @@ fn quarantine_two(node: &Node) -> (DocId, ChangeHash, ChangeHash) {
                         code: code.into(),
                         reason,
                         waits_for,
+                        made_at: 0,
                         change,
                     },
                     1_795_000_000_000,
@@ -267,6 +274,130 @@ fn an_administrator_reviews_the_quarantine_with_the_cli() {
     assert!(
         text.contains("vn") && !text.contains("quarantine"),
         "{text}"
+    );
+    node.stop();
+}
+
+/// The entry ids and hashes a `quarantine list --json` answer shows.
+fn listed(j: &serde_json::Value) -> Vec<String> {
+    j["entries"]
+        .as_array()
+        .map(|e| {
+            e.iter()
+                .map(|x| x["hash"].as_str().unwrap_or_default().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn an_administrator_releases_and_discards_by_filter_with_the_cli() {
+    let node = Node::start();
+    build_tree(&node);
+    add_member(&node);
+    let (doc, first, second) = quarantine_two(&node);
+    let doc = doc.to_string();
+    let feed = |n: &Node| {
+        n.json(&["status"])["feed_position"]
+            .as_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+    };
+    let before = feed(&node);
+
+    // The list takes the same filters.
+    let waits = node.json(&[
+        "quarantine",
+        "list",
+        "--node",
+        "lc-node",
+        "--reason",
+        "waits",
+    ]);
+    assert_eq!(listed(&waits), [second.to_string()], "{waits}");
+    let both = node.json(&["quarantine", "list", "--doc", &doc, "--node", "lc-node"]);
+    assert_eq!(listed(&both).len(), 2, "{both}");
+    let err = node.fails(&["quarantine", "list", "--reason", "nope"]);
+    assert!(
+        err.contains("reason: ") && err.contains("not-authorised"),
+        "{err}"
+    );
+
+    // No id and no filter: refused, naming the field and why.
+    let err = node.fails(&["quarantine", "release"]);
+    assert!(
+        err.contains("filter: ") && err.contains("every held change"),
+        "{err}"
+    );
+    let err = node.fails(&["quarantine", "discard", "--doc", "not a doc"]);
+    assert!(err.contains("doc_id: "), "{err}");
+    assert_eq!(feed(&node), before);
+
+    // A dry run: the counts, nothing written.
+    let out = node.ok(&["quarantine", "release", "--node", "lc-node", "--dry-run"]);
+    for want in [
+        "selected",
+        "released",
+        "left held",
+        "dry run",
+        "nothing written",
+    ] {
+        assert!(out.contains(want), "{want:?} in {out}");
+    }
+    assert_eq!(feed(&node), before);
+
+    // The waiting change alone is left held, and the answer says why.
+    let out = node.ok(&["quarantine", "release", "--reason", "waits"]);
+    assert!(
+        out.contains("1 missing-past") && out.contains(&first.to_string()),
+        "{out}"
+    );
+    assert_eq!(feed(&node), before);
+
+    // Both, in dependency order, in one commit.
+    let out = node.json(&[
+        "quarantine",
+        "release",
+        "--node",
+        "lc-node",
+        "--note",
+        "checked with Lai Châu",
+    ]);
+    assert_eq!(
+        (out["matched"].as_str(), out["released"].as_str()),
+        (Some("2"), Some("2")),
+        "{out}"
+    );
+    assert_eq!(feed(&node), before + 1);
+
+    // Two more, discarded by document and reason: the one waiting goes too.
+    let (_, third, _) = quarantine_two_writing(&node, "Một giá trị bí mật khác");
+    let out = node.ok(&[
+        "quarantine",
+        "discard",
+        "--doc",
+        &doc,
+        "--reason",
+        "not-authorised",
+    ]);
+    assert!(
+        out.contains("discarded") && out.contains("1 held changes that waited on them"),
+        "{out}"
+    );
+    let gone = node.json(&[
+        "quarantine",
+        "list",
+        "--state",
+        "discarded",
+        "--node",
+        "lc-node",
+    ]);
+    assert_eq!(listed(&gone)[0], third.to_string(), "{gone}");
+    let status = node.ok(&["status"]);
+    assert!(
+        status.contains("0 held, 2 released, 2 discarded"),
+        "{status}"
     );
     node.stop();
 }

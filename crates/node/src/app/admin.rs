@@ -2,12 +2,14 @@
 //! gate holds in quarantine: counts, listing, release and discard.
 //!
 //! Releasing and discarding go through `hopluu_sync::gate`, in one store
-//! transaction each, recorded with the administrator's identity.
+//! transaction each, recorded with the administrator's identity; by
+//! filter rather than by id in [`super::quarantine`].
 
 use hopluu_model::{DocId, ModelError};
 use hopluu_store::quarantine::{QuarantineEntry, QuarantineFilter, QuarantineState};
 use hopluu_sync::SyncError;
 
+use super::quarantine::QuarantineSelect;
 use super::{App, Result};
 use crate::NodeError;
 
@@ -44,6 +46,11 @@ pub struct QuarantineQuery<'a> {
     pub state: Option<QuarantineState>,
     /// Empty: every document.
     pub doc_id: &'a str,
+    /// The other filters ([`QuarantineSelect`]; its `doc_id` is this
+    /// query's).
+    pub node: &'a str,
+    pub reason: &'a str,
+    pub decision: &'a str,
     pub after_id: i64,
     pub limit: u32,
 }
@@ -65,7 +72,7 @@ pub enum Decide {
 }
 
 impl Decide {
-    fn rpc(self) -> &'static str {
+    pub(crate) fn rpc(self) -> &'static str {
         match self {
             Decide::Release => "ReleaseQuarantine",
             Decide::Discard => "DiscardQuarantine",
@@ -102,7 +109,7 @@ pub fn list_filter(doc_id: &str, after_id: i64) -> Result<Option<DocId>> {
 
 /// Errors of the gate's release and discard: a state the administrator
 /// must resolve first is a refusal; anything else is the gate's.
-fn gate_error(e: SyncError) -> NodeError {
+pub(crate) fn gate_error(e: SyncError) -> NodeError {
     match e {
         SyncError::Store(s) => s.into(),
         e @ SyncError::NotReleasable { .. } => {
@@ -140,15 +147,25 @@ impl App {
         Ok(self.store.feed_position().await?)
     }
 
+    /// Entries matching every filter of `q`, oldest first, paged; a bad
+    /// filter is refused naming its field.
     pub async fn quarantine_list(&self, q: &QuarantineQuery<'_>) -> Result<Vec<QuarantineEntry>> {
-        let doc = list_filter(q.doc_id, q.after_id)?.map(|d| d.to_string());
+        list_filter(q.doc_id, q.after_id)?;
+        let filter = self
+            .quarantine_filter(&QuarantineSelect {
+                node: q.node,
+                reason: q.reason,
+                doc_id: q.doc_id,
+                decision: q.decision,
+            })
+            .await?;
         Ok(self
             .store
             .quarantine_list(&QuarantineFilter {
                 state: q.state,
-                doc,
                 after_id: q.after_id,
                 limit: q.limit.min(MAX_LIST),
+                ..filter
             })
             .await?)
     }
@@ -172,6 +189,19 @@ impl App {
         operator: &str,
         note: &str,
     ) -> Result<QuarantineDecision> {
+        self.decide_one(decide, id, operator, note, false).await
+    }
+
+    /// [`App::decide_quarantine`], or for a dry run the same transaction
+    /// dropped (the entry is returned as it stands, still held).
+    pub(crate) async fn decide_one(
+        &self,
+        decide: Decide,
+        id: i64,
+        operator: &str,
+        note: &str,
+        dry_run: bool,
+    ) -> Result<QuarantineDecision> {
         check_note(note)?;
         let entry = self.held(id, decide.rpc()).await?;
         let now = self.clock.now_millis();
@@ -187,7 +217,11 @@ impl App {
                 .await
                 .map_err(gate_error)?,
         };
-        tx.commit().await?;
+        if dry_run {
+            drop(tx);
+        } else {
+            tx.commit().await?;
+        }
         tracing::info!(
             caller = operator,
             rpc = decide.rpc(),
@@ -195,6 +229,7 @@ impl App {
             doc = %entry.doc,
             change = %entry.hash,
             changes,
+            dry_run,
             note,
             "quarantine decision"
         );

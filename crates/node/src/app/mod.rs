@@ -15,6 +15,8 @@
 //! - [`hosting`]: this node's own record, its seals of handovers, what it
 //!   owes new hosts, retirement, and refusing writes for units that left.
 //! - [`admin`]: the node's counts and the quarantine (list, release, discard).
+//! - [`quarantine`]: held changes selected by filter, released or
+//!   discarded together.
 //! - [`docs`]: documents for the administrator, and compaction.
 //! - [`conflicts`]: conflicts with their values now, and resolving them.
 //! - [`trace`]: where a record's latest change has reached.
@@ -43,6 +45,7 @@ mod emulation;
 pub mod hosting;
 pub mod members;
 mod peers;
+pub mod quarantine;
 pub mod reorg;
 pub mod reports;
 pub mod trace;

@@ -505,31 +505,7 @@ impl App {
     /// One decision, by id or by number (a number that names several
     /// decisions is refused, listing them).
     pub async fn get_decision(&self, id: &str) -> Result<(DecisionListRow, Recorded)> {
-        let id = id.trim();
-        if id.is_empty() {
-            return Err(invalid("id", "must not be empty"));
-        }
-        let did = match DecisionId::parse("id", id) {
-            Ok(d) if self.store().decision_row(&d).await?.is_some() => d,
-            _ => {
-                let mut ids = self.store().decisions_numbered(id).await?;
-                match ids.len() {
-                    0 => return Err(ModelError::not_found("decision", id).into()),
-                    1 => ids.remove(0),
-                    _ => {
-                        let list: Vec<String> = ids.iter().map(ToString::to_string).collect();
-                        return Err(invalid(
-                            "id",
-                            format!(
-                                "decision number {id} names {} decisions ({}): give the id",
-                                ids.len(),
-                                list.join(", ")
-                            ),
-                        ));
-                    }
-                }
-            }
-        };
+        let did = self.decision_named("id", id).await?;
         let row = self
             .store()
             .decision_row(&did)
@@ -542,5 +518,36 @@ impl App {
             .await?
             .ok_or_else(|| NodeError::Refused(ModelError::not_found("decision", &did)))??;
         Ok((row, rec))
+    }
+
+    /// The decision `id` names, by its id or by its number, held here: a
+    /// number that names several decisions is refused naming `field` and
+    /// listing them; none is NOT_FOUND.
+    pub(crate) async fn decision_named(&self, field: &str, id: &str) -> Result<DecisionId> {
+        let id = id.trim();
+        if id.is_empty() {
+            return Err(invalid(field, "must not be empty"));
+        }
+        if let Ok(d) = DecisionId::parse(field, id)
+            && self.store().decision_row(&d).await?.is_some()
+        {
+            return Ok(d);
+        }
+        let mut ids = self.store().decisions_numbered(id).await?;
+        match ids.len() {
+            0 => Err(ModelError::not_found("decision", id).into()),
+            1 => Ok(ids.remove(0)),
+            _ => {
+                let list: Vec<String> = ids.iter().map(ToString::to_string).collect();
+                Err(invalid(
+                    field,
+                    format!(
+                        "decision number {id} names {} decisions ({}): give the id",
+                        ids.len(),
+                        list.join(", ")
+                    ),
+                ))
+            }
+        }
     }
 }

@@ -9,10 +9,12 @@ use hopluu_proto::v1 as pb;
 use hopluu_store::conflicts::ConflictValue;
 use hopluu_store::docs_admin::{CompactProgress, DocRow};
 use hopluu_store::quarantine::{QuarantineEntry, QuarantineState};
+use hopluu_sync::gate::StillHeld;
 
-use crate::app::admin::NodeCounts;
+use crate::app::admin::{Decide, NodeCounts, QuarantineDecision};
 use crate::app::conflicts::ConflictView;
 use crate::app::docs::{DocDetail, PeerStanding};
+use crate::app::quarantine::BulkDecision;
 use crate::app::trace::{Trace, TraceKind};
 use crate::check::{Difference, State};
 use crate::edge::EdgeStatus;
@@ -98,6 +100,58 @@ pub fn quarantine_entry(e: &QuarantineEntry) -> pb::QuarantineEntry {
         received_at_millis: e.received_at,
         decided_at_millis: e.decided_at.unwrap_or(0),
         decided_by: e.decided_by.clone().unwrap_or_default(),
+    }
+}
+
+/// What a decision on one entry did, with the counts a decision by
+/// filter gives (one entry selected).
+pub fn entry_decision(
+    d: &QuarantineDecision,
+    decide: Decide,
+    dry_run: bool,
+) -> pb::QuarantineDecision {
+    let changes = d.changes as u64;
+    let (released, passed, discarded, waiting) = match decide {
+        Decide::Release => (1, changes.saturating_sub(1), 0, 0),
+        Decide::Discard => (0, 0, 1, changes.saturating_sub(1)),
+    };
+    pb::QuarantineDecision {
+        entry: Some(quarantine_entry(&d.entry)),
+        changes,
+        matched: 1,
+        released,
+        discarded,
+        passed,
+        waiting_discarded: waiting,
+        dry_run,
+        ..pb::QuarantineDecision::default()
+    }
+}
+
+/// What a decision by filter did: the counts, and the entries left
+/// held by why.
+pub fn bulk_decision(d: &BulkDecision) -> pb::QuarantineDecision {
+    pb::QuarantineDecision {
+        entry: None,
+        changes: d.released + d.passed + d.discarded + d.waiting_discarded,
+        matched: d.matched,
+        more: d.more,
+        released: d.released,
+        discarded: d.discarded,
+        passed: d.passed,
+        waiting_discarded: d.waiting_discarded,
+        left: d
+            .left
+            .iter()
+            .map(|(why, l)| pb::LeftHeld {
+                why: (*why).to_owned(),
+                description: StillHeld::describe_code(why).to_owned(),
+                count: l.count,
+                example_id: l.example_id,
+                example: l.example.clone(),
+            })
+            .collect(),
+        dry_run: d.dry_run,
     }
 }
 
@@ -266,7 +320,10 @@ pub fn lag_seconds(oldest_pending_millis: i64, now: i64) -> u64 {
     }
 }
 
+/// An edge for `hopluu peers`: what the peer lacks counts the changes
+/// it holds in quarantine ([`EdgeStatus::lacks`]).
 pub fn peer_status(e: EdgeStatus, now: i64) -> pb::PeerStatus {
+    let lacks = e.lacks();
     pb::PeerStatus {
         node_id: e.peer,
         unit_id: e.unit,
@@ -282,10 +339,10 @@ pub fn peer_status(e: EdgeStatus, now: i64) -> pb::PeerStatus {
         sessions: e.sessions,
         acked_upto: e.acked_upto,
         applied_upto: e.applied_upto,
-        changes_pending: e.changes_pending,
-        docs_pending: e.docs_pending,
-        oldest_pending_millis: e.oldest_pending_millis,
-        lag_seconds: lag_seconds(e.oldest_pending_millis, now),
+        changes_pending: lacks.changes,
+        docs_pending: lacks.docs,
+        oldest_pending_millis: lacks.oldest_millis,
+        lag_seconds: lag_seconds(lacks.oldest_millis, now),
         bytes_sent: e.bytes_sent,
         bytes_received: e.bytes_received,
         docs_sent: e.docs_sent,
@@ -294,6 +351,8 @@ pub fn peer_status(e: EdgeStatus, now: i64) -> pb::PeerStatus {
         quarantined: e.quarantined,
         last_error: e.last_error,
         last_error_millis: e.last_error_millis,
+        held_by_peer: e.held_by_peer.changes,
+        held_here: e.held_here,
     }
 }
 

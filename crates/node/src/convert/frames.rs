@@ -5,7 +5,8 @@ use automerge::ChangeHash;
 use hopluu_proto::v1 as pb;
 use hopluu_sync::SyncError;
 use hopluu_sync::frame::{
-    Ack, Batch, DocHeads, DocUpdate, EdgeReport, Frame, Hello, Payload, Receipt, Receipts, Refusal,
+    Ack, Batch, DocHeads, DocUpdate, EdgeReport, Frame, HeldChanges, Hello, Payload, Receipt,
+    Receipts, Refusal,
 };
 
 use crate::check::{self};
@@ -103,6 +104,9 @@ pub fn to_pb(f: Frame) -> pb::SyncFrame {
                 })
                 .collect(),
             applied_at_millis: a.at,
+            held_changes: a.held.changes,
+            held_docs: a.held.docs,
+            held_oldest_millis: a.held.oldest_millis,
         }),
         Frame::Report(edges) => Body::Report(pb::Report {
             edges: edges.into_iter().map(report_to_pb).collect(),
@@ -184,6 +188,11 @@ pub fn from_pb(f: pb::SyncFrame) -> Result<Frame, SyncError> {
                 })
                 .collect::<Result<_, SyncError>>()?,
             at: a.applied_at_millis,
+            held: HeldChanges {
+                changes: a.held_changes,
+                docs: a.held_docs,
+                oldest_millis: a.held_oldest_millis,
+            },
         }),
         Body::Report(r) => Frame::Report(r.edges.into_iter().map(report_from_pb).collect()),
         Body::Receipts(r) => Frame::Receipts(Receipts {
@@ -239,6 +248,8 @@ pub fn report_to_pb(e: EdgeReport) -> pb::TreeEdge {
             quarantined: e.quarantined,
             last_error: e.last_error,
             last_error_millis: 0,
+            held_by_peer: e.held_by_peer,
+            held_here: e.held_here,
         }),
         reported_at_millis: e.reported_at_millis,
         received_at_millis: 0,
@@ -279,6 +290,8 @@ pub fn report_from_pb(e: pb::TreeEdge) -> EdgeReport {
         bytes_received: edge.bytes_received,
         rejected: edge.rejected,
         quarantined: edge.quarantined,
+        held_by_peer: edge.held_by_peer,
+        held_here: edge.held_here,
         last_error: cut(edge.last_error, 512),
         reported_at_millis: e.reported_at_millis,
     }

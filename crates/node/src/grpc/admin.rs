@@ -22,6 +22,7 @@ use crate::NodeError;
 use crate::app::App;
 use crate::app::admin::{Decide, QuarantineQuery};
 use crate::app::docs::DocsQuery;
+use crate::app::quarantine::{Decided, QuarantineSelect};
 use crate::check::Comparison;
 use crate::convert::admin as cv;
 use crate::convert::frames::report_to_pb;
@@ -65,13 +66,26 @@ impl AdminGrpc {
         rpc: &'static str,
     ) -> R<pb::QuarantineDecision> {
         let (who, r) = auth::admin(req, rpc)?;
+        let sel = QuarantineSelect {
+            node: &r.node,
+            reason: &r.reason,
+            doc_id: &r.doc_id,
+            decision: &r.decision,
+        };
         let d = self
             .app
-            .decide_quarantine(decide, r.id, &who.identity.to_string(), &r.note)
+            .decide_held(
+                decide,
+                r.id,
+                &sel,
+                &who.identity.to_string(),
+                &r.note,
+                r.dry_run,
+            )
             .await?;
-        Ok(Response::new(pb::QuarantineDecision {
-            entry: Some(cv::quarantine_entry(&d.entry)),
-            changes: d.changes as u64,
+        Ok(Response::new(match d {
+            Decided::Entry(d) => cv::entry_decision(&d, decide, r.dry_run),
+            Decided::Matching(d) => cv::bulk_decision(&d),
         }))
     }
 
@@ -171,6 +185,9 @@ impl pb::admin_service_server::AdminService for AdminGrpc {
             .quarantine_list(&QuarantineQuery {
                 state,
                 doc_id: &r.doc_id,
+                node: &r.node,
+                reason: &r.reason,
+                decision: &r.decision,
                 after_id: r.after_id,
                 limit: r.limit,
             })

@@ -335,6 +335,7 @@ impl Replication {
             self.set_edge(&p.node_id, |e| {
                 e.unit = unit;
                 e.quarantined = stats.changes_quarantined;
+                e.held_by_peer = stats.held_by_peer;
                 e.acked_upto = acked;
                 e.applied_upto = applied;
                 e.last_contact_millis = self.app.clock.now_millis();
@@ -404,10 +405,14 @@ impl Replication {
     /// Measures, for every edge whose peer's unit is known, the updates of
     /// this node's feed in the peer's scope that the peer lacks: documents
     /// changed since the peer's checkpoint whose heads differ from those
-    /// the peer is known to have.
+    /// the peer is known to have. And, for every edge, how many of the
+    /// peer's changes this node holds in quarantine.
     pub async fn refresh_pending(&self) -> Result<(), hopluu_store::StoreError> {
         let private_depth = self.config.private_depth;
+        let held = self.app.store().held_by_peer().await?;
         for e in self.edges() {
+            let here = held.get(&e.peer).map(|h| h.changes).unwrap_or(0);
+            self.set_edge(&e.peer, |edge| edge.held_here = here);
             let Ok(unit) = UnitId::parse("unit", &e.unit) else {
                 continue;
             };
@@ -491,26 +496,31 @@ impl Replication {
         let now = self.app.clock.now_millis();
         self.edges()
             .into_iter()
-            .map(|e| EdgeReport {
-                reporter_node: self.app.node_id.clone(),
-                reporter_unit: self.app.unit.to_string(),
-                peer_node: e.peer,
-                peer_unit: e.unit,
-                upstream: e.direction == "upstream",
-                connected: e.connected,
-                since_millis: e.since_millis,
-                last_contact_millis: e.last_contact_millis,
-                acked_upto: e.acked_upto,
-                applied_upto: e.applied_upto,
-                changes_pending: e.changes_pending,
-                docs_pending: e.docs_pending,
-                oldest_pending_millis: e.oldest_pending_millis,
-                bytes_sent: e.bytes_sent,
-                bytes_received: e.bytes_received,
-                rejected: e.rejected,
-                quarantined: e.quarantined,
-                last_error: e.last_error,
-                reported_at_millis: now,
+            .map(|e| {
+                let lacks = e.lacks();
+                EdgeReport {
+                    reporter_node: self.app.node_id.clone(),
+                    reporter_unit: self.app.unit.to_string(),
+                    peer_node: e.peer,
+                    peer_unit: e.unit,
+                    upstream: e.direction == "upstream",
+                    connected: e.connected,
+                    since_millis: e.since_millis,
+                    last_contact_millis: e.last_contact_millis,
+                    acked_upto: e.acked_upto,
+                    applied_upto: e.applied_upto,
+                    changes_pending: lacks.changes,
+                    docs_pending: lacks.docs,
+                    oldest_pending_millis: lacks.oldest_millis,
+                    bytes_sent: e.bytes_sent,
+                    bytes_received: e.bytes_received,
+                    rejected: e.rejected,
+                    quarantined: e.quarantined,
+                    held_by_peer: e.held_by_peer.changes,
+                    held_here: e.held_here,
+                    last_error: e.last_error,
+                    reported_at_millis: now,
+                }
             })
             .collect()
     }

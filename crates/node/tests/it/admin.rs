@@ -40,6 +40,16 @@ pub(crate) async fn forged(
     node: &Node,
     doc: &DocId,
 ) -> Result<(DocUpdate, ChangeHash, ChangeHash)> {
+    forged_by(node, doc, "hg-node", HG).await
+}
+
+/// [`forged`], made by node `maker` hosting `unit`.
+pub(crate) async fn forged_by(
+    node: &Node,
+    doc: &DocId,
+    maker: &str,
+    unit: &str,
+) -> Result<(DocUpdate, ChangeHash, ChangeHash)> {
     let bytes = node
         .app
         .store()
@@ -48,7 +58,7 @@ pub(crate) async fn forged(
         .context("the document is stored")?;
     let mut d = Automerge::load(&bytes)?;
     let before = d.get_heads();
-    d.set_actor(Author::actor_for("hg-node", &uid(HG), b"forged"));
+    d.set_actor(Author::actor_for(maker, &uid(unit), b"forged"));
     let mut hashes = Vec::new();
     for (key, message) in [("note", "forged correction"), ("note2", "and another")] {
         let mut tx = d.transaction();
@@ -120,6 +130,7 @@ async fn list(
             doc_id: doc.to_owned(),
             after_id,
             limit,
+            ..Default::default()
         })
         .await?
         .into_inner()
@@ -140,6 +151,7 @@ fn decide(id: i64, note: &str) -> pb::DecideQuarantineRequest {
     pb::DecideQuarantineRequest {
         id,
         note: note.to_owned(),
+        ..Default::default()
     }
 }
 
@@ -372,5 +384,137 @@ async fn quarantined_changes_are_listed_shown_released_and_discarded() -> Result
     let denied = clerk.discard_quarantine(decide(a.id, "")).await;
     let s = expect_code(denied, Code::PermissionDenied);
     assert!(s.message().contains("DiscardQuarantine"), "{s:?}");
+    node.stop().await
+}
+
+/// A decision request by filter (`id` 0).
+fn matching(
+    node: &str,
+    reason: &str,
+    decision: &str,
+    dry_run: bool,
+) -> pb::DecideQuarantineRequest {
+    pb::DecideQuarantineRequest {
+        node: node.to_owned(),
+        reason: reason.to_owned(),
+        decision: decision.to_owned(),
+        dry_run,
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_changes_are_decided_by_filter_and_by_the_decision_that_sealed_them() -> Result<()> {
+    use crate::reorg::{apply, moving, plan};
+    let node = Node::with_tree().await?;
+    let [a1, a2, _, _] = crate::quarantine_bulk::two_pairs(&node).await?;
+    // A decision moves Lai Châu's grassroots union under Hậu Giang: it
+    // seals the union's roster, where a1 and a2 are held.
+    apply(
+        &node,
+        plan("05/QĐ-TLĐ", VN, vec![moving(&[LC_C], HG)]),
+        false,
+    )
+    .await?;
+    let sealed = admin(&node)
+        .list_quarantine(pb::ListQuarantineRequest {
+            decision: "05/QĐ-TLĐ".into(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .entries;
+    let hashes: Vec<&str> = sealed.iter().map(|e| e.hash.as_str()).collect();
+    assert_eq!(hashes, [a1.to_string(), a2.to_string()]);
+
+    // Bad requests: refused naming the field, nothing written.
+    let feed = node.feed().await?;
+    let release = |r: pb::DecideQuarantineRequest| {
+        let mut c = admin(&node);
+        async move { c.release_quarantine(r).await }
+    };
+    let m = expect_invalid(
+        release(pb::DecideQuarantineRequest::default()).await,
+        "filter",
+    );
+    assert!(m.contains("every held change"), "{m}");
+    expect_invalid(release(matching("", "nope", "", false)).await, "reason");
+    expect_invalid(
+        release(pb::DecideQuarantineRequest {
+            doc_id: "no such/doc id".into(),
+            ..Default::default()
+        })
+        .await,
+        "doc_id",
+    );
+    expect_invalid(
+        release(pb::DecideQuarantineRequest {
+            id: 1,
+            node: "hg-node".into(),
+            ..Default::default()
+        })
+        .await,
+        "id",
+    );
+    let s = expect_code(
+        release(matching("", "", "77/QĐ-none", false)).await,
+        Code::NotFound,
+    );
+    assert!(s.message().contains("77/QĐ-none"), "{s:?}");
+    assert_eq!(node.feed().await?, feed);
+    assert_eq!(counts(&node).await?, (4, 0, 0));
+
+    // A dry run: the counts, nothing written.
+    let dry = release(matching("", "", "05/QĐ-TLĐ", true))
+        .await?
+        .into_inner();
+    assert_eq!(
+        (dry.matched, dry.released, dry.dry_run, dry.entry.is_none()),
+        (2, 2, true, true),
+        "{dry:?}"
+    );
+    assert_eq!(node.feed().await?, feed);
+    assert_eq!(counts(&node).await?, (4, 0, 0));
+    let done = release(matching("", "", "05/QĐ-TLĐ", false))
+        .await?
+        .into_inner();
+    assert_eq!(
+        (done.matched, done.released, done.changes),
+        (2, 2, 2),
+        "{done:?}"
+    );
+    assert!(done.left.is_empty() && !done.dry_run);
+    assert_eq!(node.feed().await?, feed + 1);
+
+    // The waiting change alone: left held, and why.
+    let left = release(matching("lc-node", "waits", "", false))
+        .await?
+        .into_inner();
+    assert_eq!((left.matched, left.released), (1, 0));
+    assert_eq!(left.left.len(), 1);
+    assert_eq!(
+        (left.left[0].why.as_str(), left.left[0].count),
+        ("missing-past", 1)
+    );
+    assert!(left.left[0].description.contains("not here"), "{left:?}");
+
+    // Discarded by reason, with the change waiting on it.
+    let d = admin(&node)
+        .discard_quarantine(matching("", "outside-sender", "", false))
+        .await?
+        .into_inner();
+    assert_eq!(
+        (d.matched, d.discarded, d.waiting_discarded, d.changes),
+        (1, 1, 1, 2),
+        "{d:?}"
+    );
+    assert_eq!(counts(&node).await?, (0, 2, 2));
+
+    // Staff may not, whatever the filter.
+    let mut clerk = AdminServiceClient::new(node.channel_as(&Caller::staff("clerk", HG_A)).await?);
+    let denied = clerk
+        .release_quarantine(matching("lc-node", "", "", true))
+        .await;
+    expect_code(denied, Code::PermissionDenied);
     node.stop().await
 }

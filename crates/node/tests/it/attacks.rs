@@ -108,6 +108,7 @@ async fn malformed_frames_are_refused() -> Result<()> {
                     quarantined: vec![],
                 }],
                 applied_at_millis: 0,
+                ..Default::default()
             })),
         })
         .await?;

@@ -29,6 +29,12 @@
 //! - [`admin`]: the admin service: status (certificate expiry), quarantine
 //!   list, show, release, discard.
 //! - [`app_ops`]: the same operations as `App` methods, without gRPC.
+//! - [`quarantine_bulk`]: held changes selected by filter (maker, reason,
+//!   document), released in dependency order or discarded, with counts, a
+//!   dry run, and bad filters refused, as `App` methods.
+//! - [`held_by_peer`]: a change the parent holds counts as not delivered
+//!   at the child (`peers`, `tree`), and the parent's row says it holds
+//!   it, until released or discarded.
 //! - [`architecture`]: the house's rules over the source tree: no gRPC
 //!   module reaches the store, time only from the injected clock, node
 //!   modules depend one way, no source file outgrows a reader.
@@ -70,6 +76,7 @@ mod handover;
 mod handover_replay;
 mod harness;
 mod health;
+mod held_by_peer;
 mod imports;
 mod limits;
 mod members;
@@ -77,6 +84,7 @@ mod members_listing;
 mod metrics;
 mod personal_data;
 mod personal_logs;
+mod quarantine_bulk;
 mod reorg;
 mod reorg_authority;
 mod reorg_replication;

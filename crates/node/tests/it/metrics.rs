@@ -48,6 +48,8 @@ const FAMILIES: &[&str] = &[
     "hopluu_sync_lag_sequences",
     "hopluu_sync_pending_documents",
     "hopluu_sync_pending_changes",
+    "hopluu_sync_held_by_peer_changes",
+    "hopluu_sync_held_here_changes",
     "hopluu_sync_lag_seconds",
     "hopluu_sync_batches_in_flight",
     "hopluu_sync_window_headroom_batches",

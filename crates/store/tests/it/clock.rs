@@ -61,6 +61,7 @@ pub async fn case_a_quarantine_entry_carries_the_store_clock(store: Store) -> Re
         code: "not-authorised".into(),
         reason: "node node-c1 (unit c1) holds no authority".into(),
         waits_for: None,
+        made_at: 0,
         change: vec![7; 10],
     };
     let mut tx = store.begin().await?;

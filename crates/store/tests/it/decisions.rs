@@ -21,7 +21,7 @@ suite!(
     case_the_dry_run_counts,
 );
 
-fn recorded(id: &str, number: &str, issuing: &str, effective_on: &str) -> Recorded {
+pub(crate) fn recorded(id: &str, number: &str, issuing: &str, effective_on: &str) -> Recorded {
     Recorded {
         plan: PlanInput {
             id: id.to_owned(),
@@ -49,7 +49,7 @@ fn recorded(id: &str, number: &str, issuing: &str, effective_on: &str) -> Record
     }
 }
 
-async fn put(store: &Store, rec: &Recorded) -> Result<()> {
+pub(crate) async fn put(store: &Store, rec: &Recorded) -> Result<()> {
     write(store, &DocId::Decision(rec.id.clone()), |doc, a| {
         reorg::write(doc, a, rec)
     })

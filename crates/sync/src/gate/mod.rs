@@ -30,15 +30,19 @@
 //! - `admit`: the pipeline that judges one update ([`Gate::admit`]).
 //! - `quarantine`: held changes settled, released and discarded
 //!   ([`settle`], [`settle_all`], [`release`], [`discard`]).
+//! - `decide`: an administrator's decision on every held change a
+//!   filter selects ([`release_all`], [`discard_all`]).
 
 mod admit;
+mod decide;
 mod guard;
 mod payload;
 mod policy;
 mod quarantine;
 
 pub use admit::{Admitted, Gate, Held};
+pub use decide::{Discarded, Left, Released, StillHeld, discard_all, release_all};
 pub use guard::guarded;
 pub use payload::Incoming;
-pub use policy::{Hold, Sender, check, private_allowed};
+pub use policy::{HOLD_CODES, Hold, Sender, check, private_allowed};
 pub use quarantine::{discard, release, settle, settle_all};

@@ -18,11 +18,24 @@ pub struct Sender {
     pub is_child: bool,
 }
 
+/// Every reason code a held change can carry: those of [`Hold`], and
+/// `refused` (automerge would not apply it when what it waited for came).
+/// An administrator's filter names one of them.
+pub const HOLD_CODES: [&str; 7] = [
+    "not-authorised",
+    "outside-sender",
+    "unknown-unit",
+    "unknown-actor",
+    "forged-skeleton",
+    "waits",
+    "refused",
+];
+
 /// Why a change is held.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hold {
     /// Stable code: `unknown-actor`, `unknown-unit`, `forged-skeleton`,
-    /// `outside-sender`, `not-authorised`, `waits`.
+    /// `outside-sender`, `not-authorised`, `waits` (all in [`HOLD_CODES`]).
     pub code: &'static str,
     pub reason: String,
     pub origin: Option<Origin>,

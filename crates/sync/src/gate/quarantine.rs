@@ -215,7 +215,7 @@ pub async fn release(
 /// released, `why` recorded as the decision. `Ok(Err(reason))` when
 /// automerge refuses it: the document is dropped from the transaction's
 /// cache, so nothing of the attempt is written.
-async fn apply_held(
+pub(super) async fn apply_held(
     tx: &mut WriteTx<'_>,
     id: &DocId,
     change: Change,
@@ -289,6 +289,7 @@ mod tests {
             received_at: 0,
             decided_at: None,
             decided_by: None,
+            made_at: 0,
         }
     }
 

@@ -50,6 +50,8 @@ impl Session {
             return;
         }
         self.acked = self.acked.max(a.applied_upto);
+        // Every ack (a notice too) tells what the peer holds now.
+        self.stats.held_by_peer = a.held;
         let receipts_from = match (&self.role, &self.peer) {
             (Role::Dialer { .. }, Some(p)) if a.at > 0 => Some(p.clone()),
             _ => None,

@@ -297,6 +297,7 @@ async fn a_change_quarantined_while_its_own_path_waits_is_released() {
             code: "outside-sender".into(),
             reason: "relayed by a child".into(),
             waits_for: None,
+            made_at: 0,
             change,
         };
         assert!(child.quarantine(&entry, T0).await.unwrap());

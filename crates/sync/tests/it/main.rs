@@ -8,6 +8,8 @@
 //!   and batches, for [`gate`], [`reports`] and [`drive`].
 //! - [`gate`]: the receiver's gate, fed what a compromised or
 //!   misconfigured node could send.
+//! - [`held`]: what a receiver holds of a sender's changes, told in its
+//!   acks and notices, and counted by the sender.
 //! - [`reports`]: edge reports and delivery receipts between a child and
 //!   its parent.
 //! - [`drive`]: the driver's timeouts over channels.
@@ -22,6 +24,7 @@ mod drive;
 mod fixtures;
 mod gate;
 mod handmade;
+mod held;
 mod reports;
 mod session;
 mod sim;

@@ -119,6 +119,7 @@ async fn receipts_follow_acks_up_and_come_back_down_to_their_subtree() {
             })
             .collect(),
         at: 5_000,
+        held: Default::default(),
     }))
     .await
     .unwrap();
