@@ -142,7 +142,7 @@ async fn a_merger_under_a_cut_link_and_restarts_hands_everything_over() -> Resul
             && s.message().contains(LC)))
     })
     .await?;
-    Federation::until(
+    let waited = Federation::until(
         "the new host holds every member with personal data, the national node without",
         LIMIT,
         || async {
@@ -158,7 +158,8 @@ async fn a_merger_under_a_cut_link_and_restarts_hands_everything_over() -> Resul
             Ok(true)
         },
     )
-    .await?;
+    .await;
+    waited?;
     ensure!(
         fed.node(VN).app.store().private_rows().await? == 0,
         "personal data rose above private_depth"

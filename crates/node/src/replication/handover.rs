@@ -82,7 +82,7 @@ impl Replication {
         scanned: &mut Option<((usize, usize), tokio::time::Instant)>,
     ) -> Result<(), NodeError> {
         // Each step on its own: one failing does not hold the others up.
-        self.end_departed_children();
+        self.end_departed_children().await;
         if let Err(e) = self.publish().await {
             tracing::warn!(error = %e, "could not publish this node's record");
         }
@@ -105,11 +105,17 @@ impl Replication {
         }
         let owed = self.app.handovers_owed().await?;
         let mut running = self.handovers.lock().expect("handovers");
-        // Sessions to hosts that hold everything now end.
-        running.retain(|node, cancel| {
-            let keep = owed.iter().any(|o| o.to.id == *node);
+        // Sessions to hosts that hold everything now end; so do sessions
+        // dialling an address the host no longer publishes (it moved, or
+        // restarted elsewhere): they start again at the new one.
+        running.retain(|node, (address, cancel)| {
+            let owed_to = owed.iter().find(|o| o.to.id == *node);
+            let keep = owed_to.is_some_and(|o| o.to.address == *address);
             if !keep {
-                tracing::info!(new_host = %node, "handover complete: the new host holds every sealed head");
+                match owed_to {
+                    None => tracing::info!(new_host = %node, "handover complete: the new host holds every sealed head"),
+                    Some(o) => tracing::info!(new_host = %node, address = %o.to.address, "the new host publishes a new address"),
+                }
                 cancel.cancel();
             }
             keep
@@ -131,7 +137,7 @@ impl Replication {
                 continue;
             }
             let cancel = self.cancel.child_token();
-            running.insert(o.to.id.clone(), cancel.clone());
+            running.insert(o.to.id.clone(), (o.to.address.clone(), cancel.clone()));
             let this = self.clone();
             let up = Upstream {
                 node_id: o.to.id.clone(),
@@ -183,7 +189,7 @@ impl Replication {
         self.handovers
             .lock()
             .expect("handovers")
-            .retain(|n, c| !(n == &up.node_id && c.is_cancelled()));
+            .retain(|n, (_, c)| !(n == &up.node_id && c.is_cancelled()));
     }
 }
 
@@ -253,19 +259,40 @@ impl Replication {
     }
 
     /// Ends the sessions of children whose units a decision moved out of
-    /// this node's subtree: they dial their new parent's node instead.
-    pub(super) fn end_departed_children(&self) {
+    /// this node's subtree, once each is known to hold its unit's record as
+    /// it stands here (which names the new parent): they dial their new
+    /// parent's node instead. Ended before that, a child would come back to
+    /// a refusal without ever learning where its unit went.
+    pub(super) async fn end_departed_children(&self) {
         let tree = self.app.tree();
-        let gone: Vec<String> = self
-            .edges()
-            .into_iter()
-            .filter(|e| e.connected && e.direction == "downstream")
-            .filter(|e| {
-                hopluu_model::UnitId::parse("unit", &e.unit)
-                    .is_ok_and(|u| tree.contains(&u) && !tree.is_within(&u, &self.app.unit))
-            })
-            .map(|e| e.peer)
-            .collect();
+        let store = self.app.store();
+        let mut gone: Vec<String> = Vec::new();
+        for e in self.edges() {
+            if !e.connected || e.direction != "downstream" {
+                continue;
+            }
+            let Ok(u) = hopluu_model::UnitId::parse("unit", &e.unit) else {
+                continue;
+            };
+            if !tree.contains(&u) || tree.is_within(&u, &self.app.unit) {
+                continue;
+            }
+            let doc = hopluu_model::DocId::Unit(u);
+            let here = store.doc_heads(&doc).await.ok().flatten();
+            let known = store
+                .peer_docs(&e.peer, std::slice::from_ref(&doc))
+                .await
+                .ok()
+                .and_then(|mut m| m.remove(&doc))
+                .map(|p| p.heads);
+            if let (Some(mut here), Some(mut known)) = (here, known) {
+                here.sort();
+                known.sort();
+                if here == known {
+                    gone.push(e.peer);
+                }
+            }
+        }
         let sessions = self.sessions.lock().expect("sessions lock");
         for node in gone {
             if let Some((_, cancel)) = sessions.get(&node).and_then(|s| s.current.as_ref()) {

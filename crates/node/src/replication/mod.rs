@@ -99,8 +99,9 @@ pub struct Replication {
     wake: tokio::sync::Notify,
     /// Where other nodes reach this one (`node.address`).
     address: String,
-    /// Handover sessions this node runs to new hosts, by node.
-    handovers: Mutex<HashMap<String, CancellationToken>>,
+    /// Handover sessions this node runs to new hosts, by node: the
+    /// address dialled and the session's cancellation.
+    handovers: Mutex<HashMap<String, (String, CancellationToken)>>,
 }
 
 #[derive(Default)]

@@ -366,3 +366,60 @@ async fn a_node_below_the_old_host_follows_its_unit_to_the_new_host() -> Result<
     ensure!(national.app.store().private_rows().await? == 0);
     Ok(())
 }
+
+/// Regression (seen once in the proxy test, under load): the new host
+/// restarted on another address after the old host had started its
+/// handover session, and the old host kept dialling the old address. It
+/// now follows the address in the new host's record.
+#[tokio::test]
+async fn a_handover_follows_the_new_host_to_its_new_address() -> Result<()> {
+    let national = Node::with_tree().await?;
+    national.replication.allow_child("hg-node", &hopluu_model::UnitId::parse("u", HG)?);
+    national.replication.allow_child("lc-node", &hopluu_model::UnitId::parse("u", LC)?);
+    let hg = hau_giang_at(tempfile::tempdir()?, national.addr).await?;
+    let lc_config = |c: &mut hopluu_node::config::Config| {
+        c.node.id = "lc-node".into();
+        c.node.unit = LC.into();
+        c.node.unit_name = None;
+        c.node.unit_kind = None;
+        c.replication.upstreams = vec![hopluu_node::config::Upstream {
+            node_id: "vn".into(),
+            address: format!("https://{}", national.addr),
+        }];
+        c.replication.backoff_min_ms = 20;
+        c.replication.backoff_max_ms = 200;
+    };
+    let lc = Node::start_with(tempfile::tempdir()?, lc_config).await?;
+    eventually("the old host receives its unions and the new host's record", || async {
+        Ok(hg.unit(HG_A).await.is_ok() && hg.app.store().node("lc-node").await?.is_some())
+    })
+    .await?;
+    let m = hg
+        .add(HG_A, with_cccd("Lý Thị Sa Rươl", "HG-0001", "094190000001"))
+        .await?;
+    // The new host is down when the old host learns of the merger: the
+    // handover session dials an address where nothing answers.
+    let dir = lc.stop_keeping_data().await?;
+    reorg(&national)
+        .apply_decision(pb::ApplyDecisionRequest {
+            plan: Some(plan("759/QĐ-TLĐ", VN, vec![merge(&[HG], LC)])),
+            dry_run: false,
+        })
+        .await?;
+    eventually("the old host seals and owes the new host", || async {
+        Ok(!hg.app.handovers_owed().await?.is_empty())
+    })
+    .await?;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    // It comes back elsewhere.
+    let lc = Node::start_with(dir, lc_config).await?;
+    eventually("the member's personal data reaches the new host", || async {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let Ok((_, p)) = lc.app.get_member(Some(&m.id), None, true).await else {
+            return Ok(false);
+        };
+        Ok(p.is_some())
+    })
+    .await?;
+    Ok(())
+}
