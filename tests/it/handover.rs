@@ -43,7 +43,6 @@ async fn add(n: &LocalNode, card: &str, cccd: &str) -> Result<pb::Member> {
         .add_member(pb::AddMemberRequest {
             unit_id: HG_G.into(),
             member: Some(member(&format!("Thành viên {card}"), card, cccd)),
-            ..Default::default()
         })
         .await?
         .into_inner())
@@ -84,7 +83,12 @@ async fn a_merger_under_a_cut_link_and_restarts_hands_everything_over() -> Resul
         .await?;
     let mut ids = Vec::new();
     for i in 0..3 {
-        let m = add(fed.node(HG), &format!("HG-{i:04}"), &format!("09419000{i:04}")).await?;
+        let m = add(
+            fed.node(HG),
+            &format!("HG-{i:04}"),
+            &format!("09419000{i:04}"),
+        )
+        .await?;
         ids.push(m.id);
     }
     Federation::until("every node knows every node", LIMIT, || async {
@@ -118,7 +122,15 @@ async fn a_merger_under_a_cut_link_and_restarts_hands_everything_over() -> Resul
         .await?;
     // Its office goes on writing, across a restart of the old host.
     for i in 3..5 {
-        ids.push(add(fed.node(HG), &format!("HG-{i:04}"), &format!("09419000{i:04}")).await?.id);
+        ids.push(
+            add(
+                fed.node(HG),
+                &format!("HG-{i:04}"),
+                &format!("09419000{i:04}"),
+            )
+            .await?
+            .id,
+        );
     }
     let config = fed.stop(HG).await?;
     fed.restart(config).await?;
@@ -128,19 +140,24 @@ async fn a_merger_under_a_cut_link_and_restarts_hands_everything_over() -> Resul
     fed.restart(config).await?;
     fed.link(HG, VN).heal();
 
-    Federation::until("the old host refuses writes, naming the new host", LIMIT, || async {
-        let r = fed
-            .node(HG)
-            .members()
-            .add_member(pb::AddMemberRequest {
-                unit_id: HG_G.into(),
-                member: Some(member("Sau Quyết Định", "HG-0099", "094190000099")),
-                ..Default::default()
-            })
-            .await;
-        Ok(matches!(&r, Err(s) if s.code() == tonic::Code::FailedPrecondition
-            && s.message().contains(LC)))
-    })
+    Federation::until(
+        "the old host refuses writes, naming the new host",
+        LIMIT,
+        || async {
+            let r = fed
+                .node(HG)
+                .members()
+                .add_member(pb::AddMemberRequest {
+                    unit_id: HG_G.into(),
+                    member: Some(member("Sau Quyết Định", "HG-0099", "094190000099")),
+                })
+                .await;
+            Ok(
+                matches!(&r, Err(s) if s.code() == tonic::Code::FailedPrecondition
+            && s.message().contains(LC)),
+            )
+        },
+    )
     .await?;
     let waited = Federation::until(
         "the new host holds every member with personal data, the national node without",
@@ -151,7 +168,14 @@ async fn a_merger_under_a_cut_link_and_restarts_hands_everything_over() -> Resul
                 let Ok((_, private)) = here else {
                     return Ok(false);
                 };
-                if private.is_none() || fed.node(VN).app.get_member(Some(id), None, false).await.is_err() {
+                if private.is_none()
+                    || fed
+                        .node(VN)
+                        .app
+                        .get_member(Some(id), None, false)
+                        .await
+                        .is_err()
+                {
                     return Ok(false);
                 }
             }

@@ -113,11 +113,7 @@ pub fn publish(doc: &mut Automerge, author: &Author, info: &NodeInfo) -> Result<
     if root.str("id") != info.id {
         return Err(ModelError::invalid(
             "node.id",
-            format!(
-                "the record is node {}'s, not {}'s",
-                root.str("id"),
-                info.id
-            ),
+            format!("the record is node {}'s, not {}'s", root.str("id"), info.id),
         ));
     }
     let current = read_info(doc);
@@ -152,8 +148,11 @@ pub fn seal(doc: &mut Automerge, author: &Author, seal: &HostSeal) -> Result<(),
     }
     edit(doc, author, "seal of a handover", |tx| {
         let seals = am::ensure_map(tx, &automerge::ROOT, "seals")?;
-        let docs: BTreeMap<&str, &Vec<String>> =
-            seal.docs.iter().map(|s| (s.doc.as_str(), &s.heads)).collect();
+        let docs: BTreeMap<&str, &Vec<String>> = seal
+            .docs
+            .iter()
+            .map(|s| (s.doc.as_str(), &s.heads))
+            .collect();
         let mut heads = Record::new();
         for (d, h) in docs {
             heads = heads.strings(d, h);

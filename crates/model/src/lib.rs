@@ -43,7 +43,7 @@ pub use date::{Clock, Date, FixedClock, SystemClock};
 pub use doc::{Author, DocId, DocKind, DocMeta};
 pub use error::ModelError;
 pub use ids::{
-    AwardId, CampaignId, CardNumber, DecisionId, InitiativeId, KindId, MemberId, NationalId, NodeId,
-    ProposalId, UnitId, WorkId,
+    AwardId, CampaignId, CardNumber, DecisionId, InitiativeId, KindId, MemberId, NationalId,
+    NodeId, ProposalId, UnitId, WorkId,
 };
 pub use tree::UnitTree;

@@ -125,7 +125,10 @@ pub enum Step {
     },
     /// An old host that will not come back is given up: what only it held
     /// is recorded as lost (DESIGN §6), and its held changes discarded.
-    Seal { node: NodeId, reason: String },
+    Seal {
+        node: NodeId,
+        reason: String,
+    },
 }
 
 impl Step {

@@ -153,8 +153,8 @@ impl Store {
         let sealed: i64 = sqlx::query_scalar(
             "SELECT (SELECT COUNT(*) FROM decision_seals) + (SELECT COUNT(*) FROM host_seals)",
         )
-            .fetch_one(&pool)
-            .await?;
+        .fetch_one(&pool)
+        .await?;
         Ok(Store {
             inner: Arc::new(Inner {
                 pool,

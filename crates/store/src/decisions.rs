@@ -241,9 +241,8 @@ impl WriteTx<'_> {
         ];
         for chunk in keys.chunks(CHUNK) {
             for sql in QUERIES {
-                let mut q = sqlx::query(AssertSqlSafe(
-                    sql.replace("{}", &placeholders(chunk.len())),
-                ));
+                let mut q =
+                    sqlx::query(AssertSqlSafe(sql.replace("{}", &placeholders(chunk.len()))));
                 for k in chunk {
                     q = q.bind(k.clone());
                 }

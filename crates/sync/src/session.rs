@@ -435,9 +435,7 @@ impl Session {
                 }
             }
             Role::HandoverFrom => {}
-            Role::Acceptor
-                if !self.is_below(&unit) && self.hands_over_here(&h.node_id).await? =>
-            {
+            Role::Acceptor if !self.is_below(&unit) && self.hands_over_here(&h.node_id).await? => {
                 tracing::info!(peer = %h.node_id, unit = %unit, "handover session from an old host");
                 self.role = Role::HandoverFrom;
             }
@@ -500,7 +498,9 @@ impl Session {
     /// child, never an old host handing over).
     fn is_below(&self, unit: &UnitId) -> bool {
         let tree = self.replica.store.tree();
-        *unit != self.replica.unit && tree.contains(unit) && tree.is_within(unit, &self.replica.unit)
+        *unit != self.replica.unit
+            && tree.contains(unit)
+            && tree.is_within(unit, &self.replica.unit)
     }
 
     /// Whether `node`, which dialled in, is an old host handing documents

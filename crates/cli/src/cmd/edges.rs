@@ -53,12 +53,16 @@ fn direction(d: i32) -> &'static str {
     match pb::PeerDirection::try_from(d) {
         Ok(pb::PeerDirection::Upstream) => "up",
         Ok(pb::PeerDirection::Child) => "down",
+        Ok(pb::PeerDirection::Handover) => "handover",
         _ => "?",
     }
 }
 
 fn state(p: &pb::PeerStatus) -> String {
-    if p.connected {
+    if p.retired && !p.connected {
+        // An archive now, not a link down.
+        format!("retired {}", p.retired_at)
+    } else if p.connected {
         format!("connected since {}", when(p.since_millis))
     } else if p.since_millis > 0 {
         format!("DOWN since {}", when(p.since_millis))

@@ -350,7 +350,14 @@ fn show_text(r: &pb::DecisionRecord) -> String {
     out.push_str(&t.render());
     if !r.handovers.is_empty() {
         out.push_str(&format!("\nHandovers ({}):\n", r.handovers.len()));
-        let mut t = Table::new(&["old host", "sealed at", "status", "docs", "missing", "detail"]);
+        let mut t = Table::new(&[
+            "old host",
+            "sealed at",
+            "status",
+            "docs",
+            "missing",
+            "detail",
+        ]);
         for h in &r.handovers {
             t.row(vec![
                 h.from_node.clone(),

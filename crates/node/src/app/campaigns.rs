@@ -33,7 +33,8 @@ impl App {
             c.ends_on,
             c.scope_unit,
         )?;
-        self.writable_unit("launching_unit_id", &new.launching_unit).await?;
+        self.writable_unit("launching_unit_id", &new.launching_unit)
+            .await?;
         {
             let tree = self.tree();
             tree.require_active("scope_unit_id", &new.scope)?;
@@ -83,7 +84,8 @@ impl App {
 
     pub async fn set_plans(&self, id: &str, plans: &[(String, Plan)]) -> Result<Campaign> {
         let c = self.existing_campaign(id).await?;
-        self.writable_unit("campaign_id", &c.launching_unit).await
+        self.writable_unit("campaign_id", &c.launching_unit)
+            .await
             .map_err(|e| e.tap_field("campaign_id"))?;
         if plans.is_empty() {
             return Err(invalid("plans", "give at least one plan"));

@@ -25,6 +25,10 @@ use hopluu_store::hosting::NodeEntry;
 use super::{App, Result};
 use crate::NodeError;
 
+/// What this node sealed for one new host: the host, the decisions, and
+/// each sealed document's heads.
+type OwedTo = (NodeEntry, Vec<DecisionId>, Vec<(DocId, Vec<ChangeHash>)>);
+
 /// Documents this node sealed that one new host does not hold yet.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Owed {
@@ -208,8 +212,7 @@ impl App {
             return Ok(Vec::new());
         };
         let tree = self.tree();
-        let mut by_host: BTreeMap<String, (NodeEntry, Vec<DecisionId>, Vec<(DocId, Vec<ChangeHash>)>)> =
-            BTreeMap::new();
+        let mut by_host: BTreeMap<String, OwedTo> = BTreeMap::new();
         let mut hosts: HashMap<UnitId, Option<NodeEntry>> = HashMap::new();
         let sealed: Vec<DocId> = record
             .seals
@@ -241,12 +244,13 @@ impl App {
                     }
                 };
                 let Some(host) = host else { continue };
-                let above = UnitId::parse("unit", &host.unit)
-                    .is_ok_and(|u| tree.is_within(&self.unit, &u));
+                let above =
+                    UnitId::parse("unit", &host.unit).is_ok_and(|u| tree.is_within(&self.unit, &u));
                 if host.id == self.node_id || above {
                     continue;
                 }
-                let heads: Vec<ChangeHash> = s.heads.iter().filter_map(|h| h.parse().ok()).collect();
+                let heads: Vec<ChangeHash> =
+                    s.heads.iter().filter_map(|h| h.parse().ok()).collect();
                 let e = by_host
                     .entry(host.id.clone())
                     .or_insert_with(|| (host.clone(), Vec::new(), Vec::new()));
@@ -269,8 +273,11 @@ impl App {
                 let past = self
                     .store()
                     .read_doc(id, |d| {
-                        let after: std::collections::HashSet<ChangeHash> =
-                            d.get_changes(&peer.heads).iter().map(|c| c.hash()).collect();
+                        let after: std::collections::HashSet<ChangeHash> = d
+                            .get_changes(&peer.heads)
+                            .iter()
+                            .map(|c| c.hash())
+                            .collect();
                         sealed.iter().any(|h| after.contains(h))
                     })
                     .await?
@@ -302,12 +309,17 @@ impl App {
         }
         let there = match self.store().host_of(unit).await? {
             Some(h) if h.id != self.node_id => {
-                format!("; its records are written at node {} (unit {})", h.id, h.unit)
+                format!(
+                    "; its records are written at node {} (unit {})",
+                    h.id, h.unit
+                )
             }
             _ => String::new(),
         };
         let refuse = |reason: String| {
-            Ok(Some(NodeError::Refused(ModelError::precondition(field, reason))))
+            Ok(Some(NodeError::Refused(ModelError::precondition(
+                field, reason,
+            ))))
         };
         if retired {
             let how = tree
@@ -423,7 +435,10 @@ impl App {
             let (mut status, mut detail) = if mine.is_empty() {
                 (
                     "elsewhere",
-                    format!("none of what node {} sealed belongs at this node", seal.node),
+                    format!(
+                        "none of what node {} sealed belongs at this node",
+                        seal.node
+                    ),
                 )
             } else if missing.is_empty() {
                 (
@@ -448,7 +463,10 @@ impl App {
                 && let Some((number, reason)) = self.given_up_by(&seal.node).await?
             {
                 status = "sealed-by-decision";
-                detail = format!("{detail}; node {} was given up by decision {number}: {reason}", seal.node);
+                detail = format!(
+                    "{detail}; node {} was given up by decision {number}: {reason}",
+                    seal.node
+                );
             }
             out.push(Handover {
                 from_node: seal.node.clone(),
@@ -471,7 +489,9 @@ impl App {
             let (status, detail) = match self.given_up_by(&node).await? {
                 Some((number, reason)) => (
                     "sealed-by-decision",
-                    format!("node {node} never sealed; it was given up by decision {number}: {reason}"),
+                    format!(
+                        "node {node} never sealed; it was given up by decision {number}: {reason}"
+                    ),
                 ),
                 None => (
                     "pending",
@@ -528,7 +548,9 @@ impl App {
         let tree = self.tree();
         let mut roots: Vec<UnitId> = Vec::new();
         let parse = |v: &[String]| -> Vec<UnitId> {
-            v.iter().filter_map(|u| UnitId::parse("units", u).ok()).collect()
+            v.iter()
+                .filter_map(|u| UnitId::parse("units", u).ok())
+                .collect()
         };
         let mut candidates: Vec<(UnitId, Vec<UnitId>)> = Vec::new();
         for s in &rec.plan.steps {
@@ -640,7 +662,10 @@ impl App {
                     plan.issuing_unit
                 )));
             }
-            if tree.get(&unit).is_none_or(|n| n.status == UnitStatus::Active) {
+            if tree
+                .get(&unit)
+                .is_none_or(|n| n.status == UnitStatus::Active)
+            {
                 return Err(refuse(format!(
                     "node {node} still hosts the active unit {unit}: a node is given up only \
                      once a decision has merged or closed its unit and its units moved away"
@@ -774,7 +799,10 @@ impl App {
                 .map_err(NodeError::Gate)? as u64;
         }
         tx.commit().await?;
-        tracing::info!(changes = n, "discarded the held changes of nodes a decision gave up");
+        tracing::info!(
+            changes = n,
+            "discarded the held changes of nodes a decision gave up"
+        );
         Ok(n)
     }
 }

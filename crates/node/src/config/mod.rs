@@ -544,10 +544,10 @@ impl Config {
         {
             return bad("node.unit_parent", e.to_string());
         }
-        if !self.node.address.is_empty()
-            && !(self.node.address.starts_with("https://")
-                || self.node.address.starts_with("http://"))
-        {
+        let dialable = ["https://", "http://"]
+            .iter()
+            .any(|scheme| self.node.address.starts_with(scheme));
+        if !self.node.address.is_empty() && !dialable {
             return bad(
                 "node.address",
                 format!(

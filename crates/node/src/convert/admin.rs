@@ -327,10 +327,10 @@ pub fn peer_status(e: EdgeStatus, now: i64) -> pb::PeerStatus {
     pb::PeerStatus {
         node_id: e.peer,
         unit_id: e.unit,
-        direction: if e.direction == "upstream" {
-            pb::PeerDirection::Upstream
-        } else {
-            pb::PeerDirection::Child
+        direction: match e.direction {
+            "upstream" => pb::PeerDirection::Upstream,
+            "handover" => pb::PeerDirection::Handover,
+            _ => pb::PeerDirection::Child,
         } as i32,
         address: e.address,
         connected: e.connected,
@@ -353,6 +353,24 @@ pub fn peer_status(e: EdgeStatus, now: i64) -> pb::PeerStatus {
         last_error_millis: e.last_error_millis,
         held_by_peer: e.held_by_peer.changes,
         held_here: e.held_here,
+        retired: false,
+        retired_at: String::new(),
+    }
+}
+
+/// Marks the edges whose peer's node record says it is retired.
+pub fn mark_retired<'a>(
+    edges: impl IntoIterator<Item = &'a mut pb::PeerStatus>,
+    nodes: &[hopluu_store::hosting::NodeEntry],
+) {
+    for e in edges {
+        if let Some(n) = nodes
+            .iter()
+            .find(|n| n.id == e.node_id && n.status == "retired")
+        {
+            e.retired = true;
+            e.retired_at = n.retired_at.clone();
+        }
     }
 }
 

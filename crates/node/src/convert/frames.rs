@@ -250,6 +250,8 @@ pub fn report_to_pb(e: EdgeReport) -> pb::TreeEdge {
             last_error_millis: 0,
             held_by_peer: e.held_by_peer,
             held_here: e.held_here,
+            retired: false,
+            retired_at: String::new(),
         }),
         reported_at_millis: e.reported_at_millis,
         received_at_millis: 0,

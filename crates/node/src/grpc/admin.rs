@@ -229,12 +229,15 @@ impl pb::admin_service_server::AdminService for AdminGrpc {
         rep.refresh_pending().await.map_err(NodeError::from)?;
         let now = self.app.clock.now_millis();
         let feed_position = self.app.feed_position().await?;
+        let mut peers: Vec<pb::PeerStatus> = rep
+            .edges()
+            .into_iter()
+            .map(|e| cv::peer_status(e, now))
+            .collect();
+        let nodes = self.app.store().nodes().await.map_err(NodeError::from)?;
+        cv::mark_retired(peers.iter_mut(), &nodes);
         Ok(Response::new(pb::ListPeersResponse {
-            peers: rep
-                .edges()
-                .into_iter()
-                .map(|e| cv::peer_status(e, now))
-                .collect(),
+            peers,
             feed_position,
             now_millis: now,
         }))
@@ -251,8 +254,11 @@ impl pb::admin_service_server::AdminService for AdminGrpc {
             .await
             .map_err(NodeError::from)?;
         let now = self.app.clock.now_millis();
+        let mut edges = self.tree_edges(now, stale_after);
+        let nodes = self.app.store().nodes().await.map_err(NodeError::from)?;
+        cv::mark_retired(edges.iter_mut().filter_map(|e| e.edge.as_mut()), &nodes);
         Ok(Response::new(pb::TreeResponse {
-            edges: self.tree_edges(now, stale_after),
+            edges,
             now_millis: now,
             stale_after_seconds: stale_after,
         }))

@@ -97,7 +97,9 @@ impl Replication {
         if stale {
             match self.app.seal_departed().await {
                 Ok(_) => *scanned = Some((now, tokio::time::Instant::now())),
-                Err(e) => tracing::warn!(error = %e, "could not seal what left this node's subtree"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not seal what left this node's subtree")
+                }
             }
             if let Err(e) = self.app.discard_given_up().await {
                 tracing::warn!(error = %e, "could not discard what given-up nodes made");
@@ -225,8 +227,7 @@ impl Replication {
             return None;
         }
         let host = store.host_of(&parent_unit).await.ok()??;
-        if host.id == self.app.node_id || host.id == configured.node_id || host.address.is_empty()
-        {
+        if host.id == self.app.node_id || host.id == configured.node_id || host.address.is_empty() {
             return None;
         }
         Some(Upstream {

@@ -363,7 +363,8 @@ impl Replication {
         let this = self.clone();
         self.tracker.spawn(async move { this.pending_loop().await });
         let this = self.clone();
-        self.tracker.spawn(async move { this.handover_loop().await });
+        self.tracker
+            .spawn(async move { this.handover_loop().await });
         if self.config.upstreams.is_empty() {
             return;
         }

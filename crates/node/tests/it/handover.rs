@@ -69,7 +69,9 @@ async fn members_in(n: &Node, unit: &str) -> Result<Vec<pb::Member>> {
 #[tokio::test]
 async fn a_province_merged_while_its_link_is_down_hands_everything_over() -> Result<()> {
     let national = Node::with_tree().await?;
-    national.replication.allow_child("hg-node", &hopluu_model::UnitId::parse("u", HG)?);
+    national
+        .replication
+        .allow_child("hg-node", &hopluu_model::UnitId::parse("u", HG)?);
     let hg_dir = tempfile::tempdir()?;
     let hg = hau_giang_at(hg_dir, national.addr).await?;
     let lc = child("lc-node", LC, &[("vn", &national)]).await?;
@@ -82,9 +84,10 @@ async fn a_province_merged_while_its_link_is_down_hands_everything_over() -> Res
         .await?;
     hg.add(HG_A, with_cccd("Thạch Thị Mỹ", "HG-0002", "094190000002"))
         .await?;
-    eventually("the national node holds the union's two members", || async {
-        Ok(members_in(&national, HG_A).await?.len() == 2)
-    })
+    eventually(
+        "the national node holds the union's two members",
+        || async { Ok(members_in(&national, HG_A).await?.len() == 2) },
+    )
     .await?;
     eventually("every node knows the new host's record", || async {
         Ok(hg.app.store().node("lc-node").await?.is_some()
@@ -111,36 +114,42 @@ async fn a_province_merged_while_its_link_is_down_hands_everything_over() -> Res
     // The link comes back.
     let dir = hg.stop_keeping_data().await?;
     let hg = hau_giang_at(dir, national.addr).await?;
-    eventually("the old host refuses writes, naming the new host", || async {
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        let r = hg
-            .members()
-            .add_member(pb::AddMemberRequest {
-                unit_id: HG_A.into(),
-                member: Some(person("Sau Quyết Định", "HG-0004", pb::Gender::Male)),
-                ..Default::default()
-            })
-            .await;
-        Ok(matches!(&r, Err(s) if s.code() == Code::FailedPrecondition
+    eventually(
+        "the old host refuses writes, naming the new host",
+        || async {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            let r = hg
+                .members()
+                .add_member(pb::AddMemberRequest {
+                    unit_id: HG_A.into(),
+                    member: Some(person("Sau Quyết Định", "HG-0004", pb::Gender::Male)),
+                })
+                .await;
+            Ok(matches!(&r, Err(s) if s.code() == Code::FailedPrecondition
             && s.message().contains("lc-node")
             && s.message().contains("retired")))
-    })
+        },
+    )
     .await?;
-    eventually("the new host holds all three members, with their personal data", || async {
-        let here = members_in(&lc, HG_A).await?;
-        if here.len() != 3 {
-            return Ok(false);
-        }
-        let m = lc.member(&offline.id, true).await?;
-        let f = lc.member(&first.id, true).await?;
-        let cccd = |m: &pb::Member| m.private.as_ref().map(|p| p.national_id.clone());
-        Ok(cccd(&m).as_deref() == Some("094190000003")
-            && cccd(&f).as_deref() == Some("094190000001"))
-    })
+    eventually(
+        "the new host holds all three members, with their personal data",
+        || async {
+            let here = members_in(&lc, HG_A).await?;
+            if here.len() != 3 {
+                return Ok(false);
+            }
+            let m = lc.member(&offline.id, true).await?;
+            let f = lc.member(&first.id, true).await?;
+            let cccd = |m: &pb::Member| m.private.as_ref().map(|p| p.national_id.clone());
+            Ok(cccd(&m).as_deref() == Some("094190000003")
+                && cccd(&f).as_deref() == Some("094190000001"))
+        },
+    )
     .await?;
-    eventually("the national node holds all three, without personal data", || async {
-        Ok(members_in(&national, HG_A).await?.len() == 3)
-    })
+    eventually(
+        "the national node holds all three, without personal data",
+        || async { Ok(members_in(&national, HG_A).await?.len() == 3) },
+    )
     .await?;
     ensure!(
         national.app.store().private_rows().await? == 0,
@@ -158,7 +167,11 @@ async fn a_province_merged_while_its_link_is_down_hands_everything_over() -> Res
 
     // The old host sealed and retired; the new host says the handover is
     // complete.
-    let record = hg.app.node_record().await?.context("the old host's record")?;
+    let record = hg
+        .app
+        .node_record()
+        .await?
+        .context("the old host's record")?;
     ensure!(record.info.status == hopluu_model::hosting::NodeStatus::Retired);
     ensure!(record.seals.len() == 1, "one seal: {:?}", record.seals);
     let decision = reorg(&lc)
@@ -180,6 +193,23 @@ async fn a_province_merged_while_its_link_is_down_hands_everything_over() -> Res
         let n = national.app.store().node("hg-node").await?;
         Ok(n.is_some_and(|n| n.status == "retired"))
     })
+    .await?;
+    // Switched off, it shows as retired at its parent, not as a link down.
+    hg.stop().await?;
+    eventually(
+        "the national node's peers show the old host retired",
+        || async {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            let peers = pb::admin_service_client::AdminServiceClient::new(national.channel.clone())
+                .list_peers(pb::ListPeersRequest {})
+                .await?
+                .into_inner()
+                .peers;
+            Ok(peers.iter().any(|p| {
+                p.node_id == "hg-node" && p.retired && !p.connected && !p.retired_at.is_empty()
+            }))
+        },
+    )
     .await?;
     Ok(())
 }
@@ -207,7 +237,9 @@ async fn show(n: &Node, number: &str) -> Result<pb::DecisionRecord> {
 #[tokio::test]
 async fn an_old_host_that_never_returns_is_given_up_by_a_decision() -> Result<()> {
     let national = Node::with_tree().await?;
-    national.replication.allow_child("hg-node", &hopluu_model::UnitId::parse("u", HG)?);
+    national
+        .replication
+        .allow_child("hg-node", &hopluu_model::UnitId::parse("u", HG)?);
     let hg = hau_giang_at(tempfile::tempdir()?, national.addr).await?;
     let lc = child("lc-node", LC, &[("vn", &national)]).await?;
     eventually("the old host receives its unions", || async {
@@ -215,18 +247,28 @@ async fn an_old_host_that_never_returns_is_given_up_by_a_decision() -> Result<()
     })
     .await?;
     for (i, name) in ["Lý Thị Sa Rươl", "Thạch Thị Mỹ"].iter().enumerate() {
-        hg.add(HG_A, with_cccd(name, &format!("HG-000{i}"), &format!("09419000000{i}")))
-            .await?;
+        hg.add(
+            HG_A,
+            with_cccd(name, &format!("HG-000{i}"), &format!("09419000000{i}")),
+        )
+        .await?;
     }
-    eventually("the national node holds both members, and hg-node's record", || async {
-        Ok(members_in(&national, HG_A).await?.len() == 2
-            && national.app.store().node("hg-node").await?.is_some())
-    })
+    eventually(
+        "the national node holds both members, and hg-node's record",
+        || async {
+            Ok(members_in(&national, HG_A).await?.len() == 2
+                && national.app.store().node("hg-node").await?.is_some())
+        },
+    )
     .await?;
     // A node whose unit is still active is not given up.
     let early = reorg(&national)
         .apply_decision(pb::ApplyDecisionRequest {
-            plan: Some(plan("760/QĐ-TLĐ", VN, vec![seal_step("hg-node", "máy chủ hỏng")])),
+            plan: Some(plan(
+                "760/QĐ-TLĐ",
+                VN,
+                vec![seal_step("hg-node", "máy chủ hỏng")],
+            )),
             dry_run: true,
         })
         .await;
@@ -302,9 +344,10 @@ async fn an_old_host_that_never_returns_is_given_up_by_a_decision() -> Result<()
     .await?;
     lc.add(HG_A, with_cccd("Kim Thị Xuân", "HG-0005", "094190000005"))
         .await?;
-    eventually("the national node receives the new host's member", || async {
-        Ok(members_in(&national, HG_A).await?.len() == 3)
-    })
+    eventually(
+        "the national node receives the new host's member",
+        || async { Ok(members_in(&national, HG_A).await?.len() == 3) },
+    )
     .await?;
     Ok(())
 }
@@ -317,7 +360,9 @@ async fn an_old_host_that_never_returns_is_given_up_by_a_decision() -> Result<()
 #[tokio::test]
 async fn a_node_below_the_old_host_follows_its_unit_to_the_new_host() -> Result<()> {
     let national = Node::with_tree().await?;
-    national.replication.allow_child("hg-node", &hopluu_model::UnitId::parse("u", HG)?);
+    national
+        .replication
+        .allow_child("hg-node", &hopluu_model::UnitId::parse("u", HG)?);
     let hg = hau_giang_at(tempfile::tempdir()?, national.addr).await?;
     let lc = child("lc-node", LC, &[("vn", &national)]).await?;
     eventually("the province receives its commune", || async {
@@ -350,13 +395,18 @@ async fn a_node_below_the_old_host_follows_its_unit_to_the_new_host() -> Result<
     let m = ct
         .add(HG_A, with_cccd("Lâm Thị Ngọc", "CT-0001", "094190000011"))
         .await?;
-    eventually("the member reaches the new province with personal data", || async {
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        let Ok(here) = lc.member(&m.id, true).await else {
-            return Ok(false);
-        };
-        Ok(here.private.is_some_and(|p| p.national_id == "094190000011"))
-    })
+    eventually(
+        "the member reaches the new province with personal data",
+        || async {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            let Ok(here) = lc.member(&m.id, true).await else {
+                return Ok(false);
+            };
+            Ok(here
+                .private
+                .is_some_and(|p| p.national_id == "094190000011"))
+        },
+    )
     .await?;
     eventually("and the national node", || async {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -374,8 +424,12 @@ async fn a_node_below_the_old_host_follows_its_unit_to_the_new_host() -> Result<
 #[tokio::test]
 async fn a_handover_follows_the_new_host_to_its_new_address() -> Result<()> {
     let national = Node::with_tree().await?;
-    national.replication.allow_child("hg-node", &hopluu_model::UnitId::parse("u", HG)?);
-    national.replication.allow_child("lc-node", &hopluu_model::UnitId::parse("u", LC)?);
+    national
+        .replication
+        .allow_child("hg-node", &hopluu_model::UnitId::parse("u", HG)?);
+    national
+        .replication
+        .allow_child("lc-node", &hopluu_model::UnitId::parse("u", LC)?);
     let hg = hau_giang_at(tempfile::tempdir()?, national.addr).await?;
     let lc_config = |c: &mut hopluu_node::config::Config| {
         c.node.id = "lc-node".into();
@@ -390,9 +444,12 @@ async fn a_handover_follows_the_new_host_to_its_new_address() -> Result<()> {
         c.replication.backoff_max_ms = 200;
     };
     let lc = Node::start_with(tempfile::tempdir()?, lc_config).await?;
-    eventually("the old host receives its unions and the new host's record", || async {
-        Ok(hg.unit(HG_A).await.is_ok() && hg.app.store().node("lc-node").await?.is_some())
-    })
+    eventually(
+        "the old host receives its unions and the new host's record",
+        || async {
+            Ok(hg.unit(HG_A).await.is_ok() && hg.app.store().node("lc-node").await?.is_some())
+        },
+    )
     .await?;
     let m = hg
         .add(HG_A, with_cccd("Lý Thị Sa Rươl", "HG-0001", "094190000001"))
@@ -413,13 +470,16 @@ async fn a_handover_follows_the_new_host_to_its_new_address() -> Result<()> {
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     // It comes back elsewhere.
     let lc = Node::start_with(dir, lc_config).await?;
-    eventually("the member's personal data reaches the new host", || async {
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        let Ok((_, p)) = lc.app.get_member(Some(&m.id), None, true).await else {
-            return Ok(false);
-        };
-        Ok(p.is_some())
-    })
+    eventually(
+        "the member's personal data reaches the new host",
+        || async {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            let Ok((_, p)) = lc.app.get_member(Some(&m.id), None, true).await else {
+                return Ok(false);
+            };
+            Ok(p.is_some())
+        },
+    )
     .await?;
     Ok(())
 }

@@ -104,7 +104,6 @@ async fn refuses_naming(n: &Node, unit: &str, host: &str) -> Result<bool> {
         .add_member(pb::AddMemberRequest {
             unit_id: unit.into(),
             member: Some(person("Sau Quyết Định", "LATE-0001", pb::Gender::Male)),
-            ..Default::default()
         })
         .await;
     Ok(matches!(&r, Err(s) if s.code() == Code::FailedPrecondition && s.message().contains(host)))
@@ -140,10 +139,15 @@ async fn the_2025_replay_across_nodes() -> Result<()> {
         .allow_child("st-node", &hopluu_model::UnitId::parse("u", ST)?);
     let st = province_at("st-node", ST, tempfile::tempdir()?, national.addr).await?;
     let ct = child("ct-node", CT, &[("vn", &national)]).await?;
-    eventually("the provinces receive their communes and unions", || async {
-        pace().await;
-        Ok(hg.unit(HG_CT).await.is_ok() && st.unit(ST_G).await.is_ok() && ct.unit(CT_NK).await.is_ok())
-    })
+    eventually(
+        "the provinces receive their communes and unions",
+        || async {
+            pace().await;
+            Ok(hg.unit(HG_CT).await.is_ok()
+                && st.unit(ST_G).await.is_ok()
+                && ct.unit(CT_NK).await.is_ok())
+        },
+    )
     .await?;
     let chau_thanh = child("chau-thanh-node", HG_CT, &[("hg-node", &hg)]).await?;
     let ninh_kieu = child("ninh-kieu-node", CT_NK, &[("ct-node", &ct)]).await?;
@@ -155,33 +159,62 @@ async fn the_2025_replay_across_nodes() -> Result<()> {
     let mut ids = Vec::new();
     for i in 0..2 {
         let m = chau_thanh
-            .add(HG_A, with_cccd(&format!("Nguyễn Thị A{i}"), &format!("CD-A-{i:04}"), &format!("09319000000{i}")))
+            .add(
+                HG_A,
+                with_cccd(
+                    &format!("Nguyễn Thị A{i}"),
+                    &format!("CD-A-{i:04}"),
+                    &format!("09319000000{i}"),
+                ),
+            )
             .await?;
         ids.push(m.id);
         let m = st
-            .add(ST_G, with_cccd(&format!("Trần Thị S{i}"), &format!("CD-S-{i:04}"), &format!("09419000000{i}")))
+            .add(
+                ST_G,
+                with_cccd(
+                    &format!("Trần Thị S{i}"),
+                    &format!("CD-S-{i:04}"),
+                    &format!("09419000000{i}"),
+                ),
+            )
             .await?;
         ids.push(m.id);
     }
-    let nodes = ["vn", "hg-node", "st-node", "ct-node", "chau-thanh-node", "ninh-kieu-node"];
-    eventually("the national node holds the four members and every node record", || async {
-        pace().await;
-        let known = st.app.store().nodes().await?;
-        Ok(report(&national, "").await?.get(VN) == Some(&(4, 0))
-            && nodes.iter().all(|n| known.iter().any(|k| k.id == *n)))
-    })
+    let nodes = [
+        "vn",
+        "hg-node",
+        "st-node",
+        "ct-node",
+        "chau-thanh-node",
+        "ninh-kieu-node",
+    ];
+    eventually(
+        "the national node holds the four members and every node record",
+        || async {
+            pace().await;
+            let known = st.app.store().nodes().await?;
+            Ok(report(&national, "").await?.get(VN) == Some(&(4, 0))
+                && nodes.iter().all(|n| known.iter().any(|k| k.id == *n)))
+        },
+    )
     .await?;
     let in_2023 = report(&national, "2023-06-30").await?;
 
     // Sóc Trăng's link goes down; the merger is decided meanwhile.
     let dir = st.stop_keeping_data().await?;
-    let dead = tokio::net::TcpListener::bind("127.0.0.1:0").await?.local_addr()?;
+    let dead = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await?
+        .local_addr()?;
     let st = province_at("st-node", ST, dir, dead).await?;
     let mut merger = plan("759/QĐ-TLĐ", VN, vec![merge(&[HG, ST], CT)]);
     merger.decided_on = "2025-06-20".into();
     merger.effective_on = "2025-07-01".into();
     reorg(&national)
-        .apply_decision(pb::ApplyDecisionRequest { plan: Some(merger), dry_run: false })
+        .apply_decision(pb::ApplyDecisionRequest {
+            plan: Some(merger),
+            dry_run: false,
+        })
         .await?;
     // (She joined in 2025: the 2023 report does not count her.)
     let late = st
@@ -198,37 +231,57 @@ async fn the_2025_replay_across_nodes() -> Result<()> {
     let dir = st.stop_keeping_data().await?;
     let st = province_at("st-node", ST, dir, national.addr).await?;
 
-    eventually("the old provinces learn of the merger and retire", || async {
-        pace().await;
-        Ok(retired(&st).await? && retired(&hg).await?)
-    })
+    eventually(
+        "the old provinces learn of the merger and retire",
+        || async {
+            pace().await;
+            Ok(retired(&st).await? && retired(&hg).await?)
+        },
+    )
     .await?;
     // Their offices are told where the unions' records are written now.
     ensure!(refuses_naming(&st, ST_G, "ct-node").await?);
     ensure!(refuses_naming(&hg, HG_A, "chau-thanh-node").await?);
-    eventually("Cần Thơ holds all five members with their personal data", || async {
-        pace().await;
-        for id in &ids {
-            if !with_private(&ct, id).await? {
-                return Ok(false);
+    eventually(
+        "Cần Thơ holds all five members with their personal data",
+        || async {
+            pace().await;
+            for id in &ids {
+                if !with_private(&ct, id).await? {
+                    return Ok(false);
+                }
             }
-        }
-        Ok(true)
-    })
+            Ok(true)
+        },
+    )
     .await?;
-    eventually("the commune node below Hậu Giang now dials Cần Thơ", || async {
-        pace().await;
-        Ok(ct.replication.edges().iter().any(|e| e.peer == "chau-thanh-node" && e.connected))
-    })
+    eventually(
+        "the commune node below Hậu Giang now dials Cần Thơ",
+        || async {
+            pace().await;
+            Ok(ct
+                .replication
+                .edges()
+                .iter()
+                .any(|e| e.peer == "chau-thanh-node" && e.connected))
+        },
+    )
     .await?;
 
     // Weeks later: the commune level abolished, its union moved to the
     // ward node, with a past effective date; then a mass cessation.
-    let mut abolish = plan("12/QĐ-LĐLĐ", CT, vec![moving(&[HG_A], CT_NK), close(HG_CT, &[CT_NK])]);
+    let mut abolish = plan(
+        "12/QĐ-LĐLĐ",
+        CT,
+        vec![moving(&[HG_A], CT_NK), close(HG_CT, &[CT_NK])],
+    );
     abolish.decided_on = "2025-07-20".into();
     abolish.effective_on = "2025-07-15".into();
     reorg(&ct)
-        .apply_decision(pb::ApplyDecisionRequest { plan: Some(abolish), dry_run: false })
+        .apply_decision(pb::ApplyDecisionRequest {
+            plan: Some(abolish),
+            dry_run: false,
+        })
         .await?;
     let mut cease = plan(
         "13/QĐ-LĐLĐ",
@@ -244,13 +297,20 @@ async fn the_2025_replay_across_nodes() -> Result<()> {
     cease.decided_on = "2025-08-01".into();
     cease.effective_on = "2025-08-01".into();
     reorg(&ct)
-        .apply_decision(pb::ApplyDecisionRequest { plan: Some(cease), dry_run: false })
+        .apply_decision(pb::ApplyDecisionRequest {
+            plan: Some(cease),
+            dry_run: false,
+        })
         .await?;
 
-    eventually("the ward node holds the moved union's members with personal data", || async {
-        pace().await;
-        Ok(with_private(&ninh_kieu, &ids[0]).await? && with_private(&ninh_kieu, &ids[2]).await?)
-    })
+    eventually(
+        "the ward node holds the moved union's members with personal data",
+        || async {
+            pace().await;
+            Ok(with_private(&ninh_kieu, &ids[0]).await?
+                && with_private(&ninh_kieu, &ids[2]).await?)
+        },
+    )
     .await?;
     eventually("the commune node retires", || async {
         pace().await;
@@ -263,8 +323,14 @@ async fn the_2025_replay_across_nodes() -> Result<()> {
         Ok(report(&national, "").await?.get(VN) == Some(&(2, 3)))
     })
     .await?;
-    ensure!(report(&national, "2023-06-30").await? == in_2023, "the 2023 report changed");
-    ensure!(national.app.store().private_rows().await? == 0, "personal data above private_depth");
+    ensure!(
+        report(&national, "2023-06-30").await? == in_2023,
+        "the 2023 report changed"
+    );
+    ensure!(
+        national.app.store().private_rows().await? == 0,
+        "personal data above private_depth"
+    );
     eventually("nothing waits in a quarantine", || async {
         pace().await;
         Ok(held(&national).await? == 0 && held(&ct).await? == 0 && held(&ninh_kieu).await? == 0)
@@ -277,7 +343,11 @@ async fn the_2025_replay_across_nodes() -> Result<()> {
             .into_inner();
         ensure!(!shown.handovers.is_empty(), "{number}: no handover listed");
         for h in &shown.handovers {
-            ensure!(h.status == "complete", "{number} at {}: {h:?}", n.app.node_id);
+            ensure!(
+                h.status == "complete",
+                "{number} at {}: {h:?}",
+                n.app.node_id
+            );
         }
     }
     Ok(())

@@ -83,7 +83,12 @@ async fn project(
 }
 
 /// A node's entry and its seals (upserted: a seal never changes once made).
-async fn project_node(conn: &mut AnyConnection, row: i64, id: &DocId, doc: &Automerge) -> Result<()> {
+async fn project_node(
+    conn: &mut AnyConnection,
+    row: i64,
+    id: &DocId,
+    doc: &Automerge,
+) -> Result<()> {
     let n = hosting::read(id, doc)?;
     write(conn, [NodeRow::new(&n.info, row)]).await?;
     let mut seals = Vec::new();
