@@ -217,27 +217,46 @@ impl Store {
     }
 }
 
+/// A seal's heads of one document, and whose changes they vouch for: a
+/// decision's own seal for every maker (its applier held authority over
+/// all of it), an old host's seal (`by`: that node) for the changes that
+/// node made only.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SealHeads {
+    pub heads: Vec<ChangeHash>,
+    pub by: Option<String>,
+}
+
+impl SealHeads {
+    /// Adds `h` to the heads of the seal by `by` in `seals`.
+    pub fn add(seals: &mut Vec<SealHeads>, by: Option<&str>, h: ChangeHash) {
+        match seals.iter_mut().find(|s| s.by.as_deref() == by) {
+            Some(s) if s.heads.contains(&h) => {}
+            Some(s) => s.heads.push(h),
+            None => seals.push(SealHeads {
+                heads: vec![h],
+                by: by.map(str::to_owned),
+            }),
+        }
+    }
+}
+
 impl WriteTx<'_> {
-    /// The sealed heads of each of `docs` that a decision held here moved,
-    /// by the decision's applier or an old host (documents nobody sealed
-    /// are absent). Read in the transaction,
-    /// so a decision committed by another session before it counts.
-    pub async fn sealed_heads(
-        &mut self,
-        docs: &[DocId],
-    ) -> Result<HashMap<DocId, Vec<ChangeHash>>> {
-        let mut out: HashMap<DocId, Vec<ChangeHash>> = HashMap::new();
+    /// The seals of each of `docs` that a decision held here moved, by the
+    /// decision's applier or an old host (documents nobody sealed are
+    /// absent). An old host's seal counts once the decision it names is
+    /// held here. Read in the transaction, so a decision committed by
+    /// another session before it counts.
+    pub async fn sealed_heads(&mut self, docs: &[DocId]) -> Result<HashMap<DocId, Vec<SealHeads>>> {
+        let mut out: HashMap<DocId, Vec<SealHeads>> = HashMap::new();
         if docs.is_empty() || !self.store().has_seals() {
             return Ok(out);
         }
         let keys: Vec<String> = docs.iter().map(DocId::to_string).collect();
-        // A decision's own seals, and the old hosts' seals of the decisions
-        // known here (a seal names a decision; one not held here vouches
-        // for nothing yet).
         const QUERIES: [&str; 2] = [
-            "SELECT doc_id, head FROM decision_seals WHERE doc_id IN ({})",
-            "SELECT s.doc_id, s.head FROM host_seals s JOIN decisions d ON d.id = s.decision \
-             WHERE s.doc_id IN ({})",
+            "SELECT doc_id, head, '' FROM decision_seals WHERE doc_id IN ({})",
+            "SELECT s.doc_id, s.head, s.node FROM host_seals s \
+             JOIN decisions d ON d.id = s.decision WHERE s.doc_id IN ({})",
         ];
         for chunk in keys.chunks(CHUNK) {
             for sql in QUERIES {
@@ -248,11 +267,10 @@ impl WriteTx<'_> {
                 }
                 for r in q.fetch_all(&mut *self.conn()).await? {
                     let doc = DocId::parse("doc_id", &r.get::<String, _>(0))?;
+                    let by: String = r.get(2);
                     if let Ok(h) = r.get::<String, _>(1).parse::<ChangeHash>() {
-                        let heads = out.entry(doc).or_default();
-                        if !heads.contains(&h) {
-                            heads.push(h);
-                        }
+                        let by = (!by.is_empty()).then_some(by.as_str());
+                        SealHeads::add(out.entry(doc).or_default(), by, h);
                     }
                 }
             }

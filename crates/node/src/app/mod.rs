@@ -13,7 +13,9 @@
 //!   applied in one transaction (a dry run drops it).
 //! - [`reports`]: the report rows, and who owns a record (for the role check).
 //! - [`hosting`]: this node's own record, its seals of handovers, what it
-//!   owes new hosts, retirement, and refusing writes for units that left.
+//!   owes new hosts, retirement, and refusing writes for units that left;
+//!   [`handovers`]: where a decision's handovers stand; `give_up`: a
+//!   decision's seal step, giving up an old host that will not return.
 //! - [`admin`]: the node's counts and the quarantine (list, release, discard).
 //! - [`quarantine`]: held changes selected by filter, released or
 //!   discarded together.
@@ -42,6 +44,8 @@ pub mod campaigns;
 pub mod conflicts;
 pub mod docs;
 mod emulation;
+mod give_up;
+pub mod handovers;
 pub mod hosting;
 pub mod members;
 mod peers;

@@ -126,7 +126,7 @@ pub fn record(rec: &Recorded) -> pb::DecisionRecord {
 }
 
 /// A handover as this node sees it.
-pub fn handover(h: &crate::app::hosting::Handover) -> pb::Handover {
+pub fn handover(h: &crate::app::handovers::Handover) -> pb::Handover {
     pb::Handover {
         from_node: h.from_node.clone(),
         sealed_at: h.sealed_at.clone(),

@@ -234,7 +234,7 @@ impl pb::admin_service_server::AdminService for AdminGrpc {
             .into_iter()
             .map(|e| cv::peer_status(e, now))
             .collect();
-        let nodes = self.app.store().nodes().await.map_err(NodeError::from)?;
+        let nodes = self.app.nodes().await?;
         cv::mark_retired(peers.iter_mut(), &nodes);
         Ok(Response::new(pb::ListPeersResponse {
             peers,
@@ -255,7 +255,7 @@ impl pb::admin_service_server::AdminService for AdminGrpc {
             .map_err(NodeError::from)?;
         let now = self.app.clock.now_millis();
         let mut edges = self.tree_edges(now, stale_after);
-        let nodes = self.app.store().nodes().await.map_err(NodeError::from)?;
+        let nodes = self.app.nodes().await?;
         cv::mark_retired(edges.iter_mut().filter_map(|e| e.edge.as_mut()), &nodes);
         Ok(Response::new(pb::TreeResponse {
             edges,

@@ -43,6 +43,7 @@ impl Replication {
                 who: who.clone(),
                 session: (session_id, cancel.clone()),
                 registered: None,
+                pending: None,
             };
             let mut session = Session::new(this.replica(), Role::Acceptor).with_reports(this.clone());
             let address = remote.map(|a| a.to_string()).unwrap_or_default();
@@ -107,23 +108,36 @@ struct Admitted {
     /// This session's id and cancellation, registered once its hello passes.
     session: (u64, CancellationToken),
     registered: Option<String>,
+    /// A hello taken from the stream and still being judged.
+    pending: Option<Frame>,
 }
 
 impl Inbound for Admitted {
+    /// Cancel-safe, as the driver needs (it polls `recv` in a `select!`
+    /// and drops it when something else is ready first): a hello taken
+    /// from the stream is kept in `pending` while the hosting data are
+    /// looked up, and judged again by the next call if this one is
+    /// dropped meanwhile (regression: the hello was lost, and the peer
+    /// refused with "no hello within 10 s").
     async fn recv(&mut self) -> Option<Result<Frame, SyncError>> {
-        let frame = self.inner.recv().await;
+        let frame = match self.pending.take() {
+            Some(f) => Some(Ok(f)),
+            None => self.inner.recv().await,
+        };
         if let Some(Ok(Frame::Hello(hello))) = &frame {
             if let Err(refusal) = self.replication.admit(&self.who, hello) {
                 // Not a configured child: an old host handing documents
                 // over to this node is let in (the session checks its
                 // seals again at the hello), and so is a child by the
                 // hosting data (a decision moved its unit here).
+                self.pending = Some(Frame::Hello(hello.clone()));
                 let handover = refusal.code == "unknown-peer"
                     && (self.replication.hands_over_here(&hello.node_id).await
                         || self
                             .replication
                             .child_by_record(&hello.node_id, &hello.unit)
                             .await);
+                self.pending = None;
                 if !handover {
                     return Some(Err(SyncError::Refuse(refusal)));
                 }

@@ -179,7 +179,7 @@ async fn a_child_must_be_the_node_its_certificate_names_and_a_configured_child()
     national
         .replication
         .allow_child("hg-ct-node", &UnitId::parse("unit", HG_A)?);
-    let (code, _) = refusal_of(
+    let (code, reason) = refusal_of(
         &first_answer(
             &national,
             &Caller::node("hg-ct-node", HG_CT),
@@ -187,7 +187,7 @@ async fn a_child_must_be_the_node_its_certificate_names_and_a_configured_child()
         )
         .await?,
     )?;
-    assert_eq!(code, "unknown-peer");
+    assert_eq!(code, "unknown-peer", "{reason}");
 
     // The configured child, honest: the national node answers with its
     // own hello.

@@ -11,6 +11,7 @@ use hopluu_model::member::{self, MemberStatus};
 use hopluu_model::reorg::{self, Outcome, PlanInput, Recorded, StepInput};
 use hopluu_model::{DecisionId, DocId};
 use hopluu_store::Store;
+use hopluu_store::decisions::SealHeads;
 
 use crate::harness::*;
 
@@ -19,6 +20,7 @@ suite!(
     case_a_decisions_seals_are_found_by_document,
     case_a_roster_ceases_in_one_change,
     case_the_dry_run_counts,
+    case_an_old_hosts_seal_counts_once_its_decision_is_held,
 );
 
 pub(crate) fn recorded(id: &str, number: &str, issuing: &str, effective_on: &str) -> Recorded {
@@ -241,11 +243,91 @@ async fn case_a_decisions_seals_are_found_by_document(store: Store) -> Result<()
     put(&store, &rec).await?;
     let mut tx = store.begin().await?;
     let sealed = tx.sealed_heads(&[roster.clone(), unit_doc("g2")]).await?;
-    ensure!(sealed.len() == 1 && sealed[&roster] == heads, "{sealed:?}");
+    ensure!(
+        sealed.len() == 1
+            && sealed[&roster]
+                == vec![SealHeads {
+                    heads: heads.clone(),
+                    by: None
+                }],
+        "{sealed:?}"
+    );
     drop(tx);
     // Read again after a restart (the flag comes from the table).
     let store = reopen(&store).await?;
     let mut tx = store.begin().await?;
     ensure!(tx.sealed_heads(std::slice::from_ref(&roster)).await?.len() == 1);
+    Ok(())
+}
+
+/// An old host's seal, in its node record, vouches for that node's
+/// changes (`by`), and counts only once the decision it names is held.
+async fn case_an_old_hosts_seal_counts_once_its_decision_is_held(store: Store) -> Result<()> {
+    use hopluu_model::hosting::{self, HostSeal, NodeInfo, NodeStatus};
+    small_tree(&store).await?;
+    add_member(&store, "g1", "m0", "Lê Văn Tám", "nam", "HG-0001").await?;
+    let roster = roster_of(&store, "m0", "g1").await?;
+    let heads = store.doc_heads(&roster).await?.expect("stored");
+    let node = DocId::Node(hopluu_model::NodeId::parse("n", "p1-node")?);
+    write(&store, &node, |doc, a| {
+        hosting::publish(
+            doc,
+            a,
+            &NodeInfo {
+                id: "p1-node".into(),
+                unit: uid("p1"),
+                upstream: "vn".into(),
+                address: String::new(),
+                status: NodeStatus::Active,
+                retired_at: String::new(),
+            },
+        )?;
+        hosting::seal(
+            doc,
+            a,
+            &HostSeal {
+                decision: DecisionId::parse("d", "d-move")?,
+                at: "2025-07-02T08:00:00Z".into(),
+                docs: vec![reorg::Seal {
+                    doc: roster.to_string(),
+                    heads: heads.iter().map(ToString::to_string).collect(),
+                }],
+            },
+        )
+    })
+    .await?;
+    let listed = store.host_seals("d-move").await?;
+    ensure!(
+        listed.len() == 1 && listed[0].node == "p1-node",
+        "{listed:?}"
+    );
+    // The decision is not held here yet: the seal vouches for nothing.
+    let mut tx = store.begin().await?;
+    ensure!(
+        tx.sealed_heads(std::slice::from_ref(&roster))
+            .await?
+            .is_empty()
+    );
+    drop(tx);
+    put(
+        &store,
+        &recorded("d-move", "12/QĐ-LĐLĐ", "p1", "2025-07-01"),
+    )
+    .await?;
+    let mut tx = store.begin().await?;
+    let sealed = tx.sealed_heads(std::slice::from_ref(&roster)).await?;
+    ensure!(
+        sealed[&roster]
+            == vec![SealHeads {
+                heads,
+                by: Some("p1-node".into())
+            }],
+        "{sealed:?}"
+    );
+    drop(tx);
+    ensure!(
+        store.old_hosts_for(&uid("p2")).await?.is_empty(),
+        "g1 is not below p2 yet"
+    );
     Ok(())
 }

@@ -7,11 +7,12 @@ use std::collections::{HashMap, HashSet};
 use automerge::{Automerge, Change, ChangeHash, ReadDoc};
 use hopluu_model::{Author, DocId, DocMeta, UnitId, UnitTree};
 use hopluu_store::WriteTx;
+use hopluu_store::decisions::SealHeads;
 use hopluu_store::quarantine::{NewQuarantine, QuarantineState};
 
 use super::guard::{apply_guarded, guarded};
 use super::payload::{Incoming, Meta};
-use super::policy::{Hold, Sender, check, check_sealed, sealed_past};
+use super::policy::{Covered, Hold, Sender, check, check_sealed};
 use super::quarantine::entry_change;
 use crate::SyncError;
 
@@ -99,17 +100,17 @@ impl Gate<'_> {
     ///
     /// With `defer`, an update that names a unit this node does not know
     /// is left untouched ([`Admitted::deferred`]) for the caller to offer
-    /// again once more unit records are in. Changes in the past of
-    /// `sealed` (the document's heads a reorganisation decision recorded)
-    /// pass the authority rule: their makers held authority when they
-    /// made them.
+    /// again once more unit records are in. Changes `sealed` vouches for
+    /// (the document's heads a reorganisation decision or an old host
+    /// recorded, [`Covered`]) pass the authority rule: their makers held
+    /// authority when they made them.
     pub async fn admit(
         &self,
         tx: &mut WriteTx<'_>,
         id: &DocId,
         mut incoming: Incoming,
         held: &mut Held,
-        sealed: &[ChangeHash],
+        sealed: &[SealHeads],
         defer: bool,
     ) -> Result<Admitted, SyncError> {
         let doc = tx.doc(id).await?;
@@ -123,7 +124,7 @@ impl Gate<'_> {
         if let Err(reason) = check_op_counters(doc, &incoming.metas) {
             return Ok(Admitted::refused(reason));
         }
-        let covered = sealed_past(
+        let covered = Covered::of(
             sealed,
             incoming.metas.iter().map(|m| (m.hash, m.deps.as_slice())),
         );
@@ -195,7 +196,7 @@ impl Gate<'_> {
         owner: Option<&UnitId>,
         metas: &[Meta],
         held: &mut Held,
-        covered: &HashSet<ChangeHash>,
+        covered: &Covered,
     ) -> Verdicts {
         let mut v = Verdicts::default();
         let rooted = rooted(doc, held, metas);

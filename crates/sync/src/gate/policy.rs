@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 use automerge::{ActorId, ChangeHash};
 use hopluu_model::doc::{Origin, skeleton_actor, skeleton_hash};
 use hopluu_model::{Author, DocId, DocKind, UnitId, UnitTree};
+use hopluu_store::decisions::SealHeads;
 
 /// Who sent the changes, as the session knows it.
 #[derive(Debug, Clone)]
@@ -135,9 +136,50 @@ pub fn check(
     Ok(())
 }
 
-/// [`check`], except that a change in `sealed` passes the authority rule:
-/// it lies in the past of the heads a reorganisation decision recorded
-/// for the document it moved, made by a host that held authority then.
+/// The changes seals vouch for in one document: those in the past of a
+/// decision's own seal, whoever made them (the applier held authority
+/// over all of it), and those in the past of an old host's seal that the
+/// old host made itself (a node vouches for its own changes only, so a
+/// faulty node cannot pass off anyone else's).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Covered {
+    any: HashSet<ChangeHash>,
+    own: HashMap<String, HashSet<ChangeHash>>,
+}
+
+impl Covered {
+    /// What `seals` cover, following the dependencies `deps` gives of each
+    /// change at hand.
+    pub fn of<'a>(
+        seals: &[SealHeads],
+        deps: impl IntoIterator<Item = (ChangeHash, &'a [ChangeHash])>,
+    ) -> Covered {
+        if seals.is_empty() {
+            return Covered::default();
+        }
+        let deps: HashMap<ChangeHash, &[ChangeHash]> = deps.into_iter().collect();
+        let mut out = Covered::default();
+        for s in seals {
+            let past = sealed_past(&s.heads, deps.iter().map(|(h, d)| (*h, *d)));
+            match &s.by {
+                None => out.any.extend(past),
+                Some(node) => out.own.entry(node.clone()).or_default().extend(past),
+            }
+        }
+        out
+    }
+
+    /// Whether a seal vouches for change `hash` made by `node`.
+    pub fn vouches(&self, hash: &ChangeHash, node: Option<&str>) -> bool {
+        self.any.contains(hash)
+            || node.is_some_and(|n| self.own.get(n).is_some_and(|s| s.contains(hash)))
+    }
+}
+
+/// [`check`], except that a change a seal vouches for ([`Covered`])
+/// passes the authority rule: it lies in the past of the heads recorded
+/// for a document a reorganisation decision moved, made by a host that
+/// held authority then.
 pub fn check_sealed(
     tree: &UnitTree,
     sender: &Sender,
@@ -145,17 +187,22 @@ pub fn check_sealed(
     owner: Option<&UnitId>,
     actor: &ActorId,
     hash: &ChangeHash,
-    sealed: &HashSet<ChangeHash>,
+    covered: &Covered,
 ) -> Result<(), Hold> {
     match check(tree, sender, doc, owner, actor, hash) {
-        Err(hold) if hold.code == "not-authorised" && sealed.contains(hash) => Ok(()),
+        Err(hold)
+            if hold.code == "not-authorised"
+                && covered.vouches(hash, hold.origin.as_ref().map(|o| o.node.as_str())) =>
+        {
+            Ok(())
+        }
         other => other,
     }
 }
 
-/// The changes in the past of `heads` (a decision's seal of a document):
-/// the heads and, through the dependencies `deps` gives of each change at
-/// hand, everything before them.
+/// The changes in the past of `heads` (a seal of a document): the heads
+/// and, through the dependencies `deps` gives of each change at hand,
+/// everything before them.
 pub fn sealed_past<'a>(
     heads: &[ChangeHash],
     deps: impl IntoIterator<Item = (ChangeHash, &'a [ChangeHash])>,

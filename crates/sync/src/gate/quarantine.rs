@@ -8,7 +8,7 @@ use hopluu_store::quarantine::{QuarantineEntry, QuarantineState};
 use hopluu_store::{Store, WriteTx};
 
 use super::guard::apply_guarded;
-use super::policy::{Sender, check_sealed, sealed_past};
+use super::policy::{Covered, Sender, check_sealed};
 use crate::SyncError;
 
 /// Goes over the held changes of one document after it changed: a change
@@ -93,7 +93,7 @@ async fn settle_with(
                 .filter_map(|e| entry_change(e).map(|c| (e.hash, c)))
                 .collect()
         };
-        let covered = sealed_past(&sealed, changes.iter().map(|(h, c)| (*h, c.deps())));
+        let covered = Covered::of(&sealed, changes.iter().map(|(h, c)| (*h, c.deps())));
         let mut progress = false;
         for e in entries {
             let doc = tx.doc(id).await?;

@@ -44,7 +44,7 @@ pub(super) struct Judging {
     pub(super) complete: bool,
     /// The sealed heads of the batch's documents (what a reorganisation
     /// decision moved), plus the seals of decisions this batch brings.
-    pub(super) seals: HashMap<DocId, Vec<ChangeHash>>,
+    pub(super) seals: HashMap<DocId, Vec<hopluu_store::decisions::SealHeads>>,
     /// The batch brought a decision's seals.
     pub(super) sealed: bool,
 }
@@ -76,15 +76,23 @@ impl Judging {
     /// host's): they count for the rest of the batch (the projection has
     /// them only once the batch commits), and for what is held already
     /// (settled after the commit).
-    fn add_seals(&mut self, seals: impl IntoIterator<Item = hopluu_model::reorg::Seal>) {
+    /// `by`: the old host that sealed (None: the decision's own seal).
+    fn add_seals(
+        &mut self,
+        by: Option<&str>,
+        seals: impl IntoIterator<Item = hopluu_model::reorg::Seal>,
+    ) {
         for seal in seals {
             self.sealed = true;
             if let Ok(doc_id) = DocId::parse("doc", &seal.doc) {
-                let heads = seal
+                let entry = self.seals.entry(doc_id).or_default();
+                for h in seal
                     .heads
                     .iter()
-                    .filter_map(|h| h.parse::<ChangeHash>().ok());
-                self.seals.entry(doc_id).or_default().extend(heads);
+                    .filter_map(|h| h.parse::<ChangeHash>().ok())
+                {
+                    hopluu_store::decisions::SealHeads::add(entry, by, h);
+                }
             }
         }
     }
@@ -443,7 +451,7 @@ impl Session {
             && doc.get_heads() != before
             && let Ok(d) = hopluu_model::reorg::read(id, doc)
         {
-            j.add_seals(d.seals);
+            j.add_seals(None, d.seals);
         }
         if id.kind() == DocKind::Node
             && doc.get_heads() != before
@@ -451,7 +459,8 @@ impl Session {
         {
             // An old host's seals, likewise (the decision they name is
             // required once committed: see `WriteTx::sealed_heads`).
-            j.add_seals(n.seals.into_iter().flat_map(|s| s.docs));
+            let by = n.info.id.clone();
+            j.add_seals(Some(&by), n.seals.into_iter().flat_map(|s| s.docs));
         }
         if id.kind() == DocKind::Unit
             && doc.get_heads() != before

@@ -9,7 +9,8 @@ use hopluu_model::unit::UnitStatus;
 use hopluu_model::{Author, DocId, KindId, UnitId, UnitTree};
 use hopluu_store::quarantine::QuarantineState;
 
-use super::{Gate, Held, Meta, Sender, Withheld, check_op_counters, hold_moved, rooted};
+use super::{Covered, Gate, Held, Meta, Sender, Withheld, check_op_counters, hold_moved, rooted};
+use hopluu_store::decisions::SealHeads;
 
 fn uid(s: &str) -> UnitId {
     UnitId::parse("unit_id", s).unwrap()
@@ -141,7 +142,7 @@ fn judge_holds_what_a_child_relays_from_outside_and_what_waits_on_it() {
         Some(&uid("c11")),
         &metas(&[&c[0], &c[1], &c[2]]),
         &mut held,
-        &HashSet::new(),
+        &Covered::default(),
     );
     assert_eq!(v.accepted, vec![0]);
     let holds: Vec<_> = v.holds.iter().map(|(i, h, w)| (*i, h.code, *w)).collect();
@@ -180,7 +181,7 @@ fn judge_counts_duplicates_orphans_and_known_bad() {
         None,
         &metas(&[&c[0], &c[2], &c[3]]),
         &mut held,
-        &HashSet::new(),
+        &Covered::default(),
     );
     assert_eq!(v.duplicates, 1);
     // The second change is neither here nor sent: neither the third
@@ -198,7 +199,7 @@ fn judge_counts_duplicates_orphans_and_known_bad() {
         None,
         &metas(&[&c[2], &c[3]]),
         &mut held,
-        &HashSet::new(),
+        &Covered::default(),
     );
     assert_eq!(v.known_bad, vec![c[2].hash()]);
     let holds: Vec<_> = v.holds.iter().map(|(i, h, _)| (*i, h.code)).collect();
@@ -284,32 +285,39 @@ fn changes_in_the_past_of_a_seal_pass_and_later_ones_are_held() {
         bucket: 0,
     };
     let all = metas(&[&c[0], &c[1], &c[2]]);
-    let covered = super::sealed_past(
-        &[c[1].hash()],
-        all.iter().map(|m| (m.hash, m.deps.as_slice())),
-    );
-    assert_eq!(covered, HashSet::from([c[0].hash(), c[1].hash()]));
-    let mut held = Held::new();
-    let v = gate.judge(
-        &Automerge::new(),
-        &id,
-        Some(&uid("p2")),
-        &all,
-        &mut held,
-        &covered,
-    );
-    assert_eq!(v.accepted, vec![0, 1]);
-    let holds: Vec<_> = v.holds.iter().map(|(i, h, _)| (*i, h.code)).collect();
-    assert_eq!(holds, vec![(2, "not-authorised")]);
+    let deps = || all.iter().map(|m| (m.hash, m.deps.as_slice()));
+    let seal = |by: Option<&str>| SealHeads {
+        heads: vec![c[1].hash()],
+        by: by.map(str::to_owned),
+    };
+    let judged = |covered: &Covered| {
+        let mut held = Held::new();
+        let v = gate.judge(
+            &Automerge::new(),
+            &id,
+            Some(&uid("p2")),
+            &all,
+            &mut held,
+            covered,
+        );
+        let holds: Vec<_> = v.holds.iter().map(|(i, h, _)| (*i, h.code)).collect();
+        (v.accepted, holds)
+    };
+    // The decision's own seal, and the old host's seal of its own changes:
+    // the first two pass, the third is held.
+    for by in [None, Some("node-c11")] {
+        let covered = Covered::of(&[seal(by)], deps());
+        assert!(covered.vouches(&c[0].hash(), Some("node-c11")));
+        assert_eq!(
+            judged(&covered),
+            (vec![0, 1], vec![(2, "not-authorised")]),
+            "{by:?}"
+        );
+    }
+    // Another node's seal vouches for nothing c11's host made.
+    let covered = Covered::of(&[seal(Some("node-p1"))], deps());
+    assert_eq!(judged(&covered).0, Vec::<usize>::new());
     // Without the seal, all three are held.
-    let mut held = Held::new();
-    let v = gate.judge(
-        &Automerge::new(),
-        &id,
-        Some(&uid("p2")),
-        &all,
-        &mut held,
-        &HashSet::new(),
-    );
-    assert!(v.accepted.is_empty());
+    let (accepted, _) = judged(&Covered::default());
+    assert!(accepted.is_empty());
 }
