@@ -63,18 +63,7 @@ impl App {
             // moved out from below it.
             let mut units = tree.subtree(&unit);
             units.retain(|u| *u != unit);
-            for row in self.store().list_decisions(None).await? {
-                let Ok(did) = DecisionId::parse("decision", &row.id) else {
-                    continue;
-                };
-                let doc = DocId::Decision(did);
-                let Some(Ok(rec)) = self
-                    .store()
-                    .read_doc(&doc, |d| hopluu_model::reorg::read(&doc, d))
-                    .await?
-                else {
-                    continue;
-                };
+            for rec in self.decisions_held().await? {
                 for (root, prev) in self.moved_roots(&rec).await? {
                     if tree.is_within(&prev, &unit) {
                         units.extend(tree.subtree(&root));
@@ -90,12 +79,7 @@ impl App {
                 .values()
                 .sum();
             let held: Vec<_> = self
-                .store()
-                .quarantine_list(&hopluu_store::quarantine::QuarantineFilter {
-                    state: Some(hopluu_store::quarantine::QuarantineState::Held),
-                    limit: u32::MAX,
-                    ..Default::default()
-                })
+                .held_entries()
                 .await?
                 .into_iter()
                 .filter(|e| e.origin_node == node.as_str())
@@ -118,21 +102,7 @@ impl App {
     /// Whether `node` has been given up by a decision held here: the
     /// decision's number and the reason.
     pub async fn given_up_by(&self, node: &str) -> Result<Option<(String, String)>> {
-        for row in self.store().list_decisions(None).await? {
-            if row.steps == 0 {
-                continue;
-            }
-            let Ok(did) = DecisionId::parse("decision", &row.id) else {
-                continue;
-            };
-            let doc = DocId::Decision(did);
-            let Some(Ok(rec)) = self
-                .store()
-                .read_doc(&doc, |d| hopluu_model::reorg::read(&doc, d))
-                .await?
-            else {
-                continue;
-            };
+        for rec in self.decisions_held().await? {
             if let Some(g) = rec.given_up.iter().find(|g| g.node == node) {
                 return Ok(Some((rec.plan.number.clone(), g.reason.clone())));
             }
@@ -146,14 +116,7 @@ impl App {
     /// made: the decision recorded them as lost, and they would only stay
     /// held, counted as undelivered. Returns how many were discarded.
     pub async fn discard_given_up(&self) -> Result<u64> {
-        let held = self
-            .store()
-            .quarantine_list(&hopluu_store::quarantine::QuarantineFilter {
-                state: Some(hopluu_store::quarantine::QuarantineState::Held),
-                limit: u32::MAX,
-                ..Default::default()
-            })
-            .await?;
+        let held = self.held_entries().await?;
         if held.is_empty() {
             return Ok(0);
         }
@@ -192,5 +155,39 @@ impl App {
             "discarded the held changes of nodes a decision gave up"
         );
         Ok(n)
+    }
+}
+
+impl App {
+    /// Every decision held here, as recorded (one that does not read is
+    /// skipped: the projection lists it, its document is damaged).
+    pub(crate) async fn decisions_held(&self) -> Result<Vec<hopluu_model::reorg::Recorded>> {
+        let mut out = Vec::new();
+        for row in self.store().list_decisions(None).await? {
+            let Ok(did) = DecisionId::parse("decision", &row.id) else {
+                continue;
+            };
+            let doc = DocId::Decision(did);
+            if let Some(Ok(rec)) = self
+                .store()
+                .read_doc(&doc, |d| hopluu_model::reorg::read(&doc, d))
+                .await?
+            {
+                out.push(rec);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every change held in this node's quarantine.
+    async fn held_entries(&self) -> Result<Vec<hopluu_store::quarantine::QuarantineEntry>> {
+        Ok(self
+            .store()
+            .quarantine_list(&hopluu_store::quarantine::QuarantineFilter {
+                state: Some(hopluu_store::quarantine::QuarantineState::Held),
+                limit: u32::MAX,
+                ..Default::default()
+            })
+            .await?)
     }
 }

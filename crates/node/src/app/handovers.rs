@@ -199,11 +199,7 @@ impl App {
         };
         for (into, sources) in candidates {
             for c in tree.children(&into) {
-                let id = DocId::Unit(c.clone());
-                if let Some(Ok(u)) = self
-                    .store()
-                    .read_doc(&id, |d| hopluu_model::unit::read(&id, d))
-                    .await?
+                if let Some(u) = self.unit_record(c).await?
                     && let Some(p) = former(&u)
                     && sources.contains(&p)
                 {
@@ -212,11 +208,7 @@ impl App {
             }
         }
         for r in roots {
-            let id = DocId::Unit(r.clone());
-            if let Some(Ok(u)) = self
-                .store()
-                .read_doc(&id, |d| hopluu_model::unit::read(&id, d))
-                .await?
+            if let Some(u) = self.unit_record(&r).await?
                 && let Some(p) = former(&u)
             {
                 out.push((r, p));

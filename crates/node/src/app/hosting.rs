@@ -144,12 +144,7 @@ impl App {
             if tree.is_within(u, &self.unit) {
                 continue;
             }
-            let id = DocId::Unit(u.clone());
-            let Some(Ok(rec)) = self
-                .store()
-                .read_doc(&id, |d| hopluu_model::unit::read(&id, d))
-                .await?
-            else {
+            let Some(rec) = self.unit_record(u).await? else {
                 continue;
             };
             if let [.., before, last] = rec.parents.as_slice()
@@ -336,12 +331,7 @@ impl App {
         // node's subtree to outside it.
         let chain = std::iter::once(unit.clone()).chain(tree.ancestors(unit));
         for u in chain {
-            let id = DocId::Unit(u.clone());
-            let Some(Ok(rec)) = self
-                .store()
-                .read_doc(&id, |d| hopluu_model::unit::read(&id, d))
-                .await?
-            else {
+            let Some(rec) = self.unit_record(&u).await? else {
                 continue;
             };
             let [.., before, last] = rec.parents.as_slice() else {
@@ -387,5 +377,20 @@ impl App {
     /// Every node this node knows, from their records.
     pub async fn nodes(&self) -> Result<Vec<NodeEntry>> {
         Ok(self.store().nodes().await?)
+    }
+}
+
+impl App {
+    /// The record of unit `unit` held here (None: not held, or damaged).
+    pub(crate) async fn unit_record(
+        &self,
+        unit: &UnitId,
+    ) -> Result<Option<hopluu_model::unit::Unit>> {
+        let id = DocId::Unit(unit.clone());
+        Ok(self
+            .store()
+            .read_doc(&id, |d| hopluu_model::unit::read(&id, d).ok())
+            .await?
+            .flatten())
     }
 }

@@ -20,12 +20,17 @@ use crate::harness::*;
 use crate::reorg::{merge, plan, reorg};
 use crate::replication::{child, eventually};
 
-/// The old host, hosting Hậu Giang, started on `dir` and dialling the
-/// national node at `upstream`.
-async fn hau_giang_at(dir: TempDir, upstream: std::net::SocketAddr) -> Result<Node> {
+/// A node `id` hosting `unit`, started on `dir` and dialling the national
+/// node at `upstream` (a test restarts it on its data, elsewhere or not).
+pub(crate) async fn dialling_vn(
+    id: &str,
+    unit: &str,
+    dir: TempDir,
+    upstream: std::net::SocketAddr,
+) -> Result<Node> {
     Node::start_with(dir, |c| {
-        c.node.id = "hg-node".into();
-        c.node.unit = HG.into();
+        c.node.id = id.into();
+        c.node.unit = unit.into();
         c.node.unit_name = None;
         c.node.unit_kind = None;
         c.replication.upstreams = vec![hopluu_node::config::Upstream {
@@ -34,9 +39,30 @@ async fn hau_giang_at(dir: TempDir, upstream: std::net::SocketAddr) -> Result<No
         }];
         c.replication.backoff_min_ms = 20;
         c.replication.backoff_max_ms = 200;
-        c.replication.report_every_secs = 1;
     })
     .await
+}
+
+/// The old host, hosting Hậu Giang, on `dir`.
+async fn hau_giang_at(dir: TempDir, upstream: std::net::SocketAddr) -> Result<Node> {
+    dialling_vn("hg-node", HG, dir, upstream).await
+}
+
+/// The national node with the fixture tree, allowing `children` (node,
+/// unit) besides the old host, and the old host once it holds its unions.
+async fn national_and_old_host(children: &[(&str, &str)]) -> Result<(Node, Node)> {
+    let national = Node::with_tree().await?;
+    for (node, unit) in std::iter::once(&("hg-node", HG)).chain(children) {
+        national
+            .replication
+            .allow_child(node, &hopluu_model::UnitId::parse("u", unit)?);
+    }
+    let hg = hau_giang_at(tempfile::tempdir()?, national.addr).await?;
+    eventually("the old host receives its unions", || async {
+        Ok(hg.unit(HG_A).await.is_ok())
+    })
+    .await?;
+    Ok((national, hg))
 }
 
 /// An address where nothing listens: a link that is down.
@@ -68,17 +94,8 @@ async fn members_in(n: &Node, unit: &str) -> Result<Vec<pb::Member>> {
 
 #[tokio::test]
 async fn a_province_merged_while_its_link_is_down_hands_everything_over() -> Result<()> {
-    let national = Node::with_tree().await?;
-    national
-        .replication
-        .allow_child("hg-node", &hopluu_model::UnitId::parse("u", HG)?);
-    let hg_dir = tempfile::tempdir()?;
-    let hg = hau_giang_at(hg_dir, national.addr).await?;
+    let (national, hg) = national_and_old_host(&[]).await?;
     let lc = child("lc-node", LC, &[("vn", &national)]).await?;
-    eventually("the old host receives its unions", || async {
-        Ok(hg.unit(HG_A).await.is_ok())
-    })
-    .await?;
     let first = hg
         .add(HG_A, with_cccd("Lý Thị Sa Rươl", "HG-0001", "094190000001"))
         .await?;
@@ -236,16 +253,8 @@ async fn show(n: &Node, number: &str) -> Result<pb::DecisionRecord> {
 /// node) and discards those changes; the new host writes on meanwhile.
 #[tokio::test]
 async fn an_old_host_that_never_returns_is_given_up_by_a_decision() -> Result<()> {
-    let national = Node::with_tree().await?;
-    national
-        .replication
-        .allow_child("hg-node", &hopluu_model::UnitId::parse("u", HG)?);
-    let hg = hau_giang_at(tempfile::tempdir()?, national.addr).await?;
+    let (national, hg) = national_and_old_host(&[]).await?;
     let lc = child("lc-node", LC, &[("vn", &national)]).await?;
-    eventually("the old host receives its unions", || async {
-        Ok(hg.unit(HG_A).await.is_ok())
-    })
-    .await?;
     for (i, name) in ["Lý Thị Sa Rươl", "Thạch Thị Mỹ"].iter().enumerate() {
         hg.add(
             HG_A,
@@ -359,11 +368,7 @@ async fn an_old_host_that_never_returns_is_given_up_by_a_decision() -> Result<()
 /// personal data included, reach the new province and the national node.
 #[tokio::test]
 async fn a_node_below_the_old_host_follows_its_unit_to_the_new_host() -> Result<()> {
-    let national = Node::with_tree().await?;
-    national
-        .replication
-        .allow_child("hg-node", &hopluu_model::UnitId::parse("u", HG)?);
-    let hg = hau_giang_at(tempfile::tempdir()?, national.addr).await?;
+    let (national, hg) = national_and_old_host(&[]).await?;
     let lc = child("lc-node", LC, &[("vn", &national)]).await?;
     eventually("the province receives its commune", || async {
         Ok(hg.unit(HG_CT).await.is_ok())
@@ -423,27 +428,8 @@ async fn a_node_below_the_old_host_follows_its_unit_to_the_new_host() -> Result<
 /// now follows the address in the new host's record.
 #[tokio::test]
 async fn a_handover_follows_the_new_host_to_its_new_address() -> Result<()> {
-    let national = Node::with_tree().await?;
-    national
-        .replication
-        .allow_child("hg-node", &hopluu_model::UnitId::parse("u", HG)?);
-    national
-        .replication
-        .allow_child("lc-node", &hopluu_model::UnitId::parse("u", LC)?);
-    let hg = hau_giang_at(tempfile::tempdir()?, national.addr).await?;
-    let lc_config = |c: &mut hopluu_node::config::Config| {
-        c.node.id = "lc-node".into();
-        c.node.unit = LC.into();
-        c.node.unit_name = None;
-        c.node.unit_kind = None;
-        c.replication.upstreams = vec![hopluu_node::config::Upstream {
-            node_id: "vn".into(),
-            address: format!("https://{}", national.addr),
-        }];
-        c.replication.backoff_min_ms = 20;
-        c.replication.backoff_max_ms = 200;
-    };
-    let lc = Node::start_with(tempfile::tempdir()?, lc_config).await?;
+    let (national, hg) = national_and_old_host(&[("lc-node", LC)]).await?;
+    let lc = dialling_vn("lc-node", LC, tempfile::tempdir()?, national.addr).await?;
     eventually(
         "the old host receives its unions and the new host's record",
         || async {
@@ -469,7 +455,7 @@ async fn a_handover_follows_the_new_host_to_its_new_address() -> Result<()> {
     .await?;
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     // It comes back elsewhere.
-    let lc = Node::start_with(dir, lc_config).await?;
+    let lc = dialling_vn("lc-node", LC, dir, national.addr).await?;
     eventually(
         "the member's personal data reaches the new host",
         || async {

@@ -14,9 +14,9 @@ use std::collections::BTreeMap;
 use anyhow::{Context, Result, ensure};
 use hopluu_proto::v1 as pb;
 use hopluu_store::quarantine::QuarantineState;
-use tempfile::TempDir;
 use tonic::Code;
 
+use crate::handover::dialling_vn;
 use crate::harness::*;
 use crate::reorg::{FOUNDED, close, merge, moving, plan, reorg};
 use crate::replication::{child, eventually};
@@ -25,27 +25,6 @@ const ST: &str = "soc-trang";
 const ST_G: &str = "st-cang";
 const CT: &str = "can-tho";
 const CT_NK: &str = "ct-ninh-kieu";
-
-async fn province_at(
-    id: &str,
-    unit: &str,
-    dir: TempDir,
-    upstream: std::net::SocketAddr,
-) -> Result<Node> {
-    Node::start_with(dir, |c| {
-        c.node.id = id.into();
-        c.node.unit = unit.into();
-        c.node.unit_name = None;
-        c.node.unit_kind = None;
-        c.replication.upstreams = vec![hopluu_node::config::Upstream {
-            node_id: "vn".into(),
-            address: format!("https://{upstream}"),
-        }];
-        c.replication.backoff_min_ms = 20;
-        c.replication.backoff_max_ms = 200;
-    })
-    .await
-}
 
 fn with_cccd(name: &str, card: &str, cccd: &str) -> pb::MemberInput {
     pb::MemberInput {
@@ -137,7 +116,7 @@ async fn the_2025_replay_across_nodes() -> Result<()> {
     national
         .replication
         .allow_child("st-node", &hopluu_model::UnitId::parse("u", ST)?);
-    let st = province_at("st-node", ST, tempfile::tempdir()?, national.addr).await?;
+    let st = dialling_vn("st-node", ST, tempfile::tempdir()?, national.addr).await?;
     let ct = child("ct-node", CT, &[("vn", &national)]).await?;
     eventually(
         "the provinces receive their communes and unions",
@@ -206,7 +185,7 @@ async fn the_2025_replay_across_nodes() -> Result<()> {
     let dead = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await?
         .local_addr()?;
-    let st = province_at("st-node", ST, dir, dead).await?;
+    let st = dialling_vn("st-node", ST, dir, dead).await?;
     let mut merger = plan("759/QĐ-TLĐ", VN, vec![merge(&[HG, ST], CT)]);
     merger.decided_on = "2025-06-20".into();
     merger.effective_on = "2025-07-01".into();
@@ -229,7 +208,7 @@ async fn the_2025_replay_across_nodes() -> Result<()> {
         .context("Sóc Trăng's office writes before it knows")?;
     ids.push(late.id.clone());
     let dir = st.stop_keeping_data().await?;
-    let st = province_at("st-node", ST, dir, national.addr).await?;
+    let st = dialling_vn("st-node", ST, dir, national.addr).await?;
 
     eventually(
         "the old provinces learn of the merger and retire",
