@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use automerge::{ChangeHash, ReadDoc};
-use hopluu_model::{DocId, UnitId};
+use hopluu_model::{DocId, UnitId, UnitTree};
 use sqlx::Row;
 
 use crate::{Result, Store};
@@ -30,6 +30,22 @@ pub struct SealEntry {
     pub sealed_at: String,
     /// Each sealed document's heads.
     pub docs: BTreeMap<String, Vec<ChangeHash>>,
+}
+
+/// Of `nodes`, the active one hosting `unit` or its nearest ancestor in
+/// `tree` ([`Store::host_of`], for callers that look many units up).
+pub fn host_in<'a>(
+    nodes: &'a [NodeEntry],
+    tree: &UnitTree,
+    unit: &UnitId,
+) -> Option<&'a NodeEntry> {
+    std::iter::once(unit.clone())
+        .chain(tree.ancestors(unit))
+        .find_map(|u| {
+            nodes
+                .iter()
+                .find(|n| n.status == "active" && n.unit == u.as_str())
+        })
 }
 
 impl Store {
@@ -56,18 +72,7 @@ impl Store {
     /// The active node hosting `unit` or, failing one, its nearest
     /// ancestor that a node hosts: where the unit's records are written.
     pub async fn host_of(&self, unit: &UnitId) -> Result<Option<NodeEntry>> {
-        let tree = self.tree();
-        let nodes = self.nodes().await?;
-        let chain = std::iter::once(unit.clone()).chain(tree.ancestors(unit));
-        for u in chain {
-            if let Some(n) = nodes
-                .iter()
-                .find(|n| n.status == "active" && n.unit == u.as_str())
-            {
-                return Ok(Some(n.clone()));
-            }
-        }
-        Ok(None)
+        Ok(host_in(&self.nodes().await?, &self.tree(), unit).cloned())
     }
 
     /// The old hosts' seals of `decision`, by node.

@@ -208,7 +208,7 @@ impl App {
         };
         let tree = self.tree();
         let mut by_host: BTreeMap<String, OwedTo> = BTreeMap::new();
-        let mut hosts: HashMap<UnitId, Option<NodeEntry>> = HashMap::new();
+        let nodes = self.store().nodes().await?;
         let sealed: Vec<DocId> = record
             .seals
             .iter()
@@ -230,15 +230,9 @@ impl App {
                 let Some(unit) = unit else {
                     continue;
                 };
-                let host = match hosts.get(&unit) {
-                    Some(h) => h.clone(),
-                    None => {
-                        let h = self.store().host_of(&unit).await?;
-                        hosts.insert(unit.clone(), h.clone());
-                        h
-                    }
+                let Some(host) = hopluu_store::hosting::host_in(&nodes, &tree, &unit) else {
+                    continue;
                 };
-                let Some(host) = host else { continue };
                 let above =
                     UnitId::parse("unit", &host.unit).is_ok_and(|u| tree.is_within(&self.unit, &u));
                 if host.id == self.node_id || above {
@@ -265,9 +259,17 @@ impl App {
                     pending += 1;
                     continue;
                 };
+                // Most often the peer holds the sealed heads themselves, or
+                // this node's heads: no history to walk.
+                if sealed.iter().all(|h| peer.heads.contains(h)) {
+                    continue;
+                }
                 let past = self
                     .store()
                     .read_doc(id, |d| {
+                        if d.get_heads().iter().all(|h| peer.heads.contains(h)) {
+                            return false;
+                        }
                         let after: std::collections::HashSet<ChangeHash> = d
                             .get_changes(&peer.heads)
                             .iter()

@@ -76,7 +76,7 @@ impl Replication {
 
     /// One look: publish, seal (when the tree or the decisions changed
     /// since `scanned`, or a minute passed), and open or end handover
-    /// sessions.
+    /// sessions (looked at then, and while any runs).
     async fn handover_tick(
         self: &Arc<Self>,
         scanned: &mut Option<((usize, usize), tokio::time::Instant)>,
@@ -104,6 +104,13 @@ impl Replication {
             if let Err(e) = self.app.discard_given_up().await {
                 tracing::warn!(error = %e, "could not discard what given-up nodes made");
             }
+        }
+        // What is owed is looked at while something is, and after the tree
+        // or the decisions changed (new seals); a node that owes nothing
+        // does not walk its seals every tick.
+        let owing = !self.handovers.lock().expect("handovers").is_empty();
+        if !stale && !owing {
+            return Ok(());
         }
         let owed = self.app.handovers_owed().await?;
         let mut running = self.handovers.lock().expect("handovers");

@@ -18,7 +18,12 @@
 //! whose node id and unit are the hello's (else it refuses with code
 //! `identity`) and that is one of its configured children (else
 //! `unknown-peer`): `[[replication.children]]`, or
-//! [`Replication::allow_child`] at run time. A node serving plaintext
+//! [`Replication::allow_child`] at run time. Two more are admitted by the
+//! hosting data (DESIGN §6, `handover`): an old host that sealed
+//! documents now in this node's subtree (a handover session), and a node
+//! whose record and certificate name a unit a decision moved below this
+//! node, where this node hosts its nearest ancestor (a child that followed
+//! its unit). A node serving plaintext
 //! (`--insecure-plaintext`) trusts hellos as they come. The session's own
 //! checks (versions, units, subtree) follow either way.
 //!

@@ -76,6 +76,10 @@ async fn settle_with(
     all: bool,
 ) -> Result<usize, SyncError> {
     let mut applied = 0;
+    // The changes this settle applied: a later one automerge refuses drops
+    // the document from the transaction, and these go back on (their
+    // entries are marked released already).
+    let mut done: Vec<Change> = Vec::new();
     let sealed = tx
         .sealed_heads(std::slice::from_ref(id))
         .await?
@@ -129,13 +133,25 @@ async fn settle_with(
             ) {
                 Ok(()) => {
                     if let Err(reason) =
-                        apply_held(tx, id, change, &e.hash, "dependency released", now).await?
+                        apply_held(tx, id, change.clone(), &e.hash, "dependency released", now)
+                            .await?
                     {
                         // Held for good: automerge cannot apply it.
                         tx.quarantine_recode(id, &e.hash, "refused", &reason)
                             .await?;
+                        if !done.is_empty() {
+                            apply_guarded(tx.doc(id).await?, id, &done).map_err(|reason| {
+                                SyncError::NotReleasable {
+                                    id: e.id,
+                                    reason: format!(
+                                        "the changes released before it no longer apply: {reason}"
+                                    ),
+                                }
+                            })?;
+                        }
                         continue;
                     }
+                    done.push(change);
                     applied += 1;
                     progress = true;
                 }
