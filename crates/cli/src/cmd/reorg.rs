@@ -372,3 +372,46 @@ fn show_text(r: &pb::DecisionRecord) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `reorg show` lists each old host's handover with its status and why.
+    #[test]
+    fn the_handovers_are_shown_with_their_status() {
+        let r = pb::DecisionRecord {
+            handovers: vec![
+                pb::Handover {
+                    from_node: "hg-node".into(),
+                    sealed_at: "2025-07-01T08:00:00Z".into(),
+                    status: "complete".into(),
+                    docs: 12,
+                    docs_missing: 0,
+                    detail: "every sealed head of 12 documents is here".into(),
+                },
+                pb::Handover {
+                    from_node: "st-node".into(),
+                    status: "pending".into(),
+                    detail: "node st-node has not sealed yet".into(),
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        };
+        let text = show_text(&r);
+        assert!(text.contains("Handovers (2):"), "{text}");
+        for want in [
+            "hg-node",
+            "complete",
+            "12",
+            "st-node",
+            "pending",
+            "has not sealed",
+        ] {
+            assert!(text.contains(want), "{want}: {text}");
+        }
+        let none = show_text(&pb::DecisionRecord::default());
+        assert!(!none.contains("Handovers"), "{none}");
+    }
+}

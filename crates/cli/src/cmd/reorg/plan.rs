@@ -296,6 +296,25 @@ mod tests {
     }
 
     #[test]
+    fn a_seal_step_names_the_node_given_up() {
+        let p = from_toml(
+            r#"
+            number = "761/QĐ-TLĐ"
+            issuing_unit = "vn"
+
+            [[steps]]
+            kind = "seal"
+            node = "hg-node"
+            reason = "máy chủ hỏng, không khôi phục được"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(p.steps[0].kind, "seal");
+        assert_eq!(p.steps[0].node, "hg-node");
+        assert_eq!(p.steps[0].reason, "máy chủ hỏng, không khôi phục được");
+    }
+
+    #[test]
     fn unknown_keys_are_refused_by_name() {
         let err = from_toml("number = \"1\"\nissuer = \"vn\"\n").unwrap_err();
         assert!(err.to_string().contains("unknown field `issuer`"), "{err}");
