@@ -138,7 +138,7 @@ impl App {
         }
         // Units outside this node's subtree whose previous parent was
         // inside it: the roots of what left, by the decision that moved
-        // each (its number, and its issuing unit's subtree).
+        // each (its number and effective date, from the parent change).
         let mut left: HashMap<(String, String), Vec<UnitId>> = HashMap::new();
         for u in tree.units() {
             if tree.is_within(u, &self.unit) {
