@@ -48,6 +48,17 @@ pub fn host_in<'a>(
         })
 }
 
+fn node_entry(r: &sqlx::any::AnyRow) -> NodeEntry {
+    NodeEntry {
+        id: r.get(0),
+        unit: r.get(1),
+        upstream: r.get(2),
+        address: r.get(3),
+        status: r.get(4),
+        retired_at: r.get(5),
+    }
+}
+
 impl Store {
     /// Every node this node knows, by id.
     pub async fn nodes(&self) -> Result<Vec<NodeEntry>> {
@@ -56,17 +67,7 @@ impl Store {
         )
         .fetch_all(self.pool())
         .await?;
-        Ok(rows
-            .iter()
-            .map(|r| NodeEntry {
-                id: r.get(0),
-                unit: r.get(1),
-                upstream: r.get(2),
-                address: r.get(3),
-                status: r.get(4),
-                retired_at: r.get(5),
-            })
-            .collect())
+        Ok(rows.iter().map(node_entry).collect())
     }
 
     /// The active node hosting `unit` or, failing one, its nearest
@@ -135,7 +136,13 @@ impl Store {
 impl Store {
     /// The node `id`, if its record is held here.
     pub async fn node(&self, id: &str) -> Result<Option<NodeEntry>> {
-        Ok(self.nodes().await?.into_iter().find(|n| n.id == id))
+        let row = sqlx::query(
+            "SELECT id, unit, upstream, address, status, retired_at FROM nodes WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.as_ref().map(node_entry))
     }
 }
 

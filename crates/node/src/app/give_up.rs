@@ -99,15 +99,18 @@ impl App {
         Ok(out)
     }
 
-    /// Whether `node` has been given up by a decision held here: the
-    /// decision's number and the reason.
-    pub async fn given_up_by(&self, node: &str) -> Result<Option<(String, String)>> {
+    /// The nodes given up by the decisions held here, each with the
+    /// decision's number and the reason (the first decision listed that
+    /// gives it up). Read once per call: the decisions are read whole.
+    pub async fn given_up_nodes(&self) -> Result<BTreeMap<String, (String, String)>> {
+        let mut out = BTreeMap::new();
         for rec in self.decisions_held().await? {
-            if let Some(g) = rec.given_up.iter().find(|g| g.node == node) {
-                return Ok(Some((rec.plan.number.clone(), g.reason.clone())));
+            for g in &rec.given_up {
+                out.entry(g.node.clone())
+                    .or_insert_with(|| (rec.plan.number.clone(), g.reason.clone()));
             }
         }
-        Ok(None)
+        Ok(out)
     }
 }
 
@@ -120,24 +123,15 @@ impl App {
         if held.is_empty() {
             return Ok(0);
         }
-        let mut by_node: BTreeMap<String, Option<String>> = BTreeMap::new();
-        let mut gone = Vec::new();
-        for e in held {
-            let verdict = match by_node.get(&e.origin_node) {
-                Some(v) => v.clone(),
-                None => {
-                    let v = self
-                        .given_up_by(&e.origin_node)
-                        .await?
-                        .map(|(number, _)| number);
-                    by_node.insert(e.origin_node.clone(), v.clone());
-                    v
-                }
-            };
-            if let Some(number) = verdict {
-                gone.push((e, format!("decision {number}")));
-            }
-        }
+        let given_up = self.given_up_nodes().await?;
+        let gone: Vec<_> = held
+            .into_iter()
+            .filter_map(|e| {
+                let (number, _) = given_up.get(&e.origin_node)?;
+                let by = format!("decision {number}");
+                Some((e, by))
+            })
+            .collect();
         if gone.is_empty() {
             return Ok(0);
         }

@@ -42,6 +42,7 @@ impl App {
             .transpose()?;
         let mut out = Vec::new();
         let seals = self.store().host_seals(decision.as_str()).await?;
+        let given_up = self.given_up_nodes().await?;
         for seal in &seals {
             let mine: BTreeMap<String, Vec<ChangeHash>> = seal
                 .docs
@@ -87,7 +88,7 @@ impl App {
                 )
             };
             if status == "pending"
-                && let Some((number, reason)) = self.given_up_by(&seal.node).await?
+                && let Some((number, reason)) = given_up.get(&seal.node)
             {
                 status = "sealed-by-decision";
                 detail = format!(
@@ -113,7 +114,7 @@ impl App {
             if seals.iter().any(|s| s.node == node) {
                 continue;
             }
-            let (status, detail) = match self.given_up_by(&node).await? {
+            let (status, detail) = match given_up.get(&node) {
                 Some((number, reason)) => (
                     "sealed-by-decision",
                     format!(

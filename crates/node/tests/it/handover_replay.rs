@@ -18,7 +18,7 @@ use tonic::Code;
 
 use crate::handover::dialling_vn;
 use crate::harness::*;
-use crate::reorg::{FOUNDED, close, merge, moving, plan, reorg};
+use crate::reorg::{close, create_founded, merge, moving, plan, reorg};
 use crate::replication::{child, eventually};
 
 const ST: &str = "soc-trang";
@@ -100,17 +100,7 @@ async fn the_2025_replay_across_nodes() -> Result<()> {
         (ST_G, "CĐCS Cảng Sóc Trăng", "grassroots", ST),
         (CT_NK, "Công đoàn phường Ninh Kiều", "commune", CT),
     ] {
-        national
-            .units()
-            .create_unit(pb::CreateUnitRequest {
-                id: Some(id.into()),
-                name: name.into(),
-                kind: kind.into(),
-                parent_id: parent.into(),
-                effective_on: FOUNDED.into(),
-                decision_no: "1/QĐ".into(),
-            })
-            .await?;
+        create_founded(&national, id, name, kind, parent).await?;
     }
     let hg = child("hg-node", HG, &[("vn", &national)]).await?;
     national

@@ -61,16 +61,7 @@ pub async fn fixture() -> Result<(Node, BTreeMap<&'static str, String>)> {
         (ST_G, "CĐCS Cảng Sóc Trăng", "grassroots", ST),
         (LC_C, "CĐCS Thủy điện Lai Châu", "grassroots", LC),
     ] {
-        node.units()
-            .create_unit(pb::CreateUnitRequest {
-                id: Some(id.into()),
-                name: name.into(),
-                kind: kind.into(),
-                parent_id: parent.into(),
-                effective_on: FOUNDED.into(),
-                decision_no: "1/QĐ".into(),
-            })
-            .await?;
+        create_founded(&node, id, name, kind, parent).await?;
     }
     node.close_unit(OLD_WARD).await?;
     let mut cards = BTreeMap::new();
@@ -98,6 +89,27 @@ pub async fn fixture() -> Result<(Node, BTreeMap<&'static str, String>)> {
     node.end(&cards["B3"], pb::MemberStatus::Left, "nghỉ việc")
         .await?;
     Ok((node, cards))
+}
+
+/// Creates unit `id` at `node`, existing since [`FOUNDED`].
+pub async fn create_founded(
+    node: &Node,
+    id: &str,
+    name: &str,
+    kind: &str,
+    parent: &str,
+) -> Result<()> {
+    node.units()
+        .create_unit(pb::CreateUnitRequest {
+            id: Some(id.into()),
+            name: name.into(),
+            kind: kind.into(),
+            parent_id: parent.into(),
+            effective_on: FOUNDED.into(),
+            decision_no: "1/QĐ".into(),
+        })
+        .await?;
+    Ok(())
 }
 
 pub fn reorg(node: &Node) -> ReorgServiceClient<Channel> {
