@@ -56,6 +56,11 @@ impl NodeStatus {
 pub struct NodeInfo {
     pub id: String,
     pub unit: UnitId,
+    /// The hosted unit's ancestors, the root first, as the node knew them
+    /// when it wrote its record (empty for the root, or while its place
+    /// was not known): where a node that knows nothing of that subtree
+    /// (an old host handing documents over) finds the new host's depth.
+    pub path: Vec<UnitId>,
     /// The node it dials first (empty for the root).
     pub upstream: String,
     /// Where other nodes reach it (`https://host:port`; empty: not
@@ -102,6 +107,7 @@ pub fn publish(doc: &mut Automerge, author: &Author, info: &NodeInfo) -> Result<
                 .str("owner", &info.unit)
                 .strings("addressed", &[])
                 .str("unit", &info.unit)
+                .strings("path", &path_strings(info))
                 .str("upstream", &info.upstream)
                 .str("address", &info.address)
                 .str("status", info.status.as_str())
@@ -124,6 +130,7 @@ pub fn publish(doc: &mut Automerge, author: &Author, info: &NodeInfo) -> Result<
         let r = automerge::ROOT;
         am::put_str(tx, &r, "owner", info.unit.as_str())?;
         am::put_str(tx, &r, "unit", info.unit.as_str())?;
+        am::put_strings(tx, &r, "path", &path_strings(info))?;
         am::put_str(tx, &r, "upstream", &info.upstream)?;
         am::put_str(tx, &r, "address", &info.address)?;
         am::put_str(tx, &r, "status", info.status.as_str())?;
@@ -165,11 +172,22 @@ pub fn seal(doc: &mut Automerge, author: &Author, seal: &HostSeal) -> Result<(),
     })
 }
 
+fn path_strings(info: &NodeInfo) -> Vec<String> {
+    info.path.iter().map(ToString::to_string).collect()
+}
+
 fn read_info(doc: &Automerge) -> Option<NodeInfo> {
     let root = Obj::root(doc);
     Some(NodeInfo {
         id: root.str("id"),
         unit: UnitId::parse("unit", &root.str("unit")).ok()?,
+        // A record written before the path was: none known.
+        path: root
+            .strings("path")
+            .iter()
+            .map(|u| UnitId::parse("path", u))
+            .collect::<Result<_, _>>()
+            .unwrap_or_default(),
         upstream: root.str("upstream"),
         address: root.str("address"),
         status: NodeStatus::parse(&root.str("status"))?,
@@ -240,6 +258,7 @@ mod tests {
         NodeInfo {
             id: "hau-giang".into(),
             unit: UnitId::parse("u", "hg").unwrap(),
+            path: vec![UnitId::parse("u", "vn").unwrap()],
             upstream: "vn".into(),
             address: "https://hg.example:7400".into(),
             status,
@@ -261,6 +280,14 @@ mod tests {
         publish(&mut doc, &a, &retired).unwrap();
         let r = read(&id, &doc).unwrap();
         assert_eq!(r.info, retired);
+        // A unit moved elsewhere: the record says where it sits now.
+        let mut moved = retired.clone();
+        moved.path = vec![
+            UnitId::parse("u", "vn").unwrap(),
+            UnitId::parse("u", "ct").unwrap(),
+        ];
+        publish(&mut doc, &a, &moved).unwrap();
+        assert_eq!(read(&id, &doc).unwrap().info.path, moved.path);
         let other = DocId::Node(NodeId::parse("n", "soc-trang").unwrap());
         let e = read(&other, &doc).unwrap_err();
         assert!(e.to_string().contains("names node hau-giang"), "{e}");

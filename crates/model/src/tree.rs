@@ -239,9 +239,23 @@ impl UnitTree {
     /// `private_depth` is the shallowest depth allowed to hold private
     /// rosters (1 = provinces and below).
     pub fn in_scope(&self, node_unit: &UnitId, meta: &DocMeta, private_depth: usize) -> bool {
+        self.in_scope_at(node_unit, self.depth(node_unit), meta, private_depth)
+    }
+
+    /// [`UnitTree::in_scope`] for a node at `depth`, told rather than
+    /// found in this tree: the new host of a handover, whose unit's place
+    /// lies in a subtree this node does not hold (its node record says
+    /// where it sits).
+    pub fn in_scope_at(
+        &self,
+        node_unit: &UnitId,
+        depth: usize,
+        meta: &DocMeta,
+        private_depth: usize,
+    ) -> bool {
         let owned_below = self.is_within(&meta.owner, node_unit);
         match meta.id.kind() {
-            DocKind::RosterPrivate => owned_below && self.depth(node_unit) >= private_depth,
+            DocKind::RosterPrivate => owned_below && depth >= private_depth,
             DocKind::Unit => {
                 let DocId::Unit(u) = &meta.id else {
                     return false;

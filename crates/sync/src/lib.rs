@@ -107,6 +107,7 @@
 pub mod drive;
 pub mod frame;
 pub mod gate;
+pub mod handover;
 pub mod session;
 
 use thiserror::Error;

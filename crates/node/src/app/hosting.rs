@@ -12,12 +12,11 @@
 //! authorised at every hop. What the new host lacks of that goes to it
 //! directly ([`App::handovers_owed`]; the replication's handover session),
 //! so personal data never passes through the nodes above `private_depth`.
+//! The sealing and what is owed are the replication's
+//! ([`hopluu_sync::handover`]), so the deterministic simulation runs them
+//! as they run here.
 
-use std::collections::{BTreeMap, HashMap};
-
-use automerge::ChangeHash;
-use hopluu_model::hosting::{self, HostSeal, NodeInfo, NodeRecord, NodeStatus};
-use hopluu_model::reorg::Seal;
+use hopluu_model::hosting::{self, NodeInfo, NodeRecord, NodeStatus};
 use hopluu_model::unit::UnitStatus;
 use hopluu_model::{DecisionId, DocId, ModelError, NodeId, UnitId};
 use hopluu_store::hosting::NodeEntry;
@@ -25,18 +24,7 @@ use hopluu_store::hosting::NodeEntry;
 use super::{App, Result};
 use crate::NodeError;
 
-/// What this node sealed for one new host: the host, the decisions, and
-/// each sealed document's heads.
-type OwedTo = (NodeEntry, Vec<DecisionId>, Vec<(DocId, Vec<ChangeHash>)>);
-
-/// Documents this node sealed that one new host does not hold yet.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Owed {
-    pub to: NodeEntry,
-    pub decisions: Vec<DecisionId>,
-    /// Documents with sealed heads the new host is not known to hold.
-    pub docs: usize,
-}
+pub use hopluu_sync::handover::Owed;
 
 impl App {
     fn node_doc(&self) -> DocId {
@@ -46,12 +34,10 @@ impl App {
     /// This node's record as stored here (None before its first start
     /// wrote it).
     pub async fn node_record(&self) -> Result<Option<NodeRecord>> {
-        let id = self.node_doc();
-        Ok(self
-            .store()
-            .read_doc(&id, |d| hosting::read(&id, d).ok())
-            .await?
-            .flatten())
+        let node = NodeId::parse("node.id", &self.node_id).expect("validated at load");
+        Ok(hopluu_sync::handover::node_record(self.store(), &node)
+            .await
+            .map_err(super::admin::gate_error)?)
     }
 
     /// Whether this node is retired: the unit it hosts is closed (merged
@@ -82,9 +68,16 @@ impl App {
         } else {
             (NodeStatus::Active, String::new())
         };
+        let tree = self.tree();
+        let path = if tree.is_rooted(&self.unit) {
+            tree.ancestors(&self.unit).into_iter().rev().collect()
+        } else {
+            Vec::new()
+        };
         let info = NodeInfo {
             id: self.node_id.clone(),
             unit: self.unit.clone(),
+            path,
             upstream: upstream.to_owned(),
             address: address.to_owned(),
             status,
@@ -109,189 +102,22 @@ impl App {
     }
 
     /// Seals every decision held here that moved documents this node holds
-    /// out of its subtree, once: its heads of each of them, in its node
-    /// record. The moved units are read from the unit records themselves
-    /// (a unit whose parent was inside this node's subtree and is now
-    /// outside it, by the decision numbered in its last parent change), so
-    /// a decision whose moved units have not reached this node yet is
-    /// looked at again on the next call. Returns the decisions sealed.
+    /// out of its subtree, once ([`hopluu_sync::handover::seal_departed`]).
+    /// Returns the decisions sealed.
     pub async fn seal_departed(&self) -> Result<Vec<DecisionId>> {
-        let Some(record) = self.node_record().await? else {
-            return Ok(Vec::new());
-        };
-        let tree = self.tree();
-        if !tree.contains(&self.unit) {
-            return Ok(Vec::new());
-        }
-        let unsealed: Vec<_> = self
-            .store()
-            .list_decisions(None)
-            .await?
-            .into_iter()
-            .filter_map(|row| {
-                let did = DecisionId::parse("decision", &row.id).ok()?;
-                record.sealed(&did).is_none().then_some((did, row))
-            })
-            .collect();
-        if unsealed.is_empty() {
-            return Ok(Vec::new());
-        }
-        // Units outside this node's subtree whose previous parent was
-        // inside it: the roots of what left, by the decision that moved
-        // each (its number and effective date, from the parent change).
-        let mut left: HashMap<(String, String), Vec<UnitId>> = HashMap::new();
-        for u in tree.units() {
-            if tree.is_within(u, &self.unit) {
-                continue;
-            }
-            let Some(rec) = self.unit_record(u).await? else {
-                continue;
-            };
-            if let [.., before, last] = rec.parents.as_slice()
-                && before
-                    .parent
-                    .as_ref()
-                    .is_some_and(|p| tree.is_within(p, &self.unit))
-            {
-                left.entry((last.decision_no.clone(), last.effective_on.to_string()))
-                    .or_default()
-                    .push(u.clone());
-            }
-        }
-        let mut sealed = Vec::new();
-        for (did, row) in unsealed {
-            let Some(roots) = left.get(&(row.number.clone(), row.effective_on.clone())) else {
-                continue;
-            };
-            let units: Vec<UnitId> = roots.iter().flat_map(|r| tree.subtree(r)).collect();
-            let mut docs = self.store().docs_heads_owned_by(&units).await?;
-            // The moved units' own records, owned by their new parents.
-            for r in roots {
-                let id = DocId::Unit(r.clone());
-                if let Some(heads) = self.store().read_doc(&id, |d| d.get_heads()).await? {
-                    docs.push((id.to_string(), heads));
-                }
-            }
-            let seal = HostSeal {
-                decision: did.clone(),
-                at: hopluu_model::member::utc_timestamp(self.clock.now_millis()),
-                docs: docs
-                    .into_iter()
-                    .map(|(doc, heads)| Seal {
-                        doc,
-                        heads: heads.iter().map(ToString::to_string).collect(),
-                    })
-                    .collect(),
-            };
-            let mut tx = self.store().begin().await?;
-            let doc = tx.doc(&self.node_doc()).await?;
-            hosting::seal(doc, &self.author(), &seal)?;
-            tx.commit().await?;
-            tracing::info!(
-                decision = %did,
-                number = %row.number,
-                docs = seal.docs.len(),
-                "sealed what the decision moved out of this node's subtree"
-            );
-            sealed.push(did);
-        }
-        Ok(sealed)
+        let node = NodeId::parse("node.id", &self.node_id).expect("validated at load");
+        hopluu_sync::handover::seal_departed(self.store(), &node, &self.unit, &self.author())
+            .await
+            .map_err(super::admin::gate_error)
     }
 
-    /// The handovers this node owes: for each new host (an active node
-    /// that is not above this one, where the documents arrive by the
-    /// upstream anyway), the documents it sealed whose sealed heads that
-    /// host is not known to hold.
+    /// The handovers this node owes
+    /// ([`hopluu_sync::handover::handovers_owed`]).
     pub async fn handovers_owed(&self) -> Result<Vec<Owed>> {
-        let Some(record) = self.node_record().await? else {
-            return Ok(Vec::new());
-        };
-        let tree = self.tree();
-        let mut by_host: BTreeMap<String, OwedTo> = BTreeMap::new();
-        let nodes = self.store().nodes().await?;
-        let sealed: Vec<DocId> = record
-            .seals
-            .iter()
-            .flat_map(|s| &s.docs)
-            .filter_map(|s| DocId::parse("doc", &s.doc).ok())
-            .collect();
-        let owners = self.store().doc_owners(&sealed).await?;
-        for seal in &record.seals {
-            for s in &seal.docs {
-                let Ok(id) = DocId::parse("doc", &s.doc) else {
-                    continue;
-                };
-                // Where the document is written now: a unit record at the
-                // unit's own host, anything else at its owner's.
-                let unit = match &id {
-                    DocId::Unit(u) => Some(u.clone()),
-                    other => owners.get(other).cloned(),
-                };
-                let Some(unit) = unit else {
-                    continue;
-                };
-                let Some(host) = hopluu_store::hosting::host_in(&nodes, &tree, &unit) else {
-                    continue;
-                };
-                let above =
-                    UnitId::parse("unit", &host.unit).is_ok_and(|u| tree.is_within(&self.unit, &u));
-                if host.id == self.node_id || above {
-                    continue;
-                }
-                let heads: Vec<ChangeHash> =
-                    s.heads.iter().filter_map(|h| h.parse().ok()).collect();
-                let e = by_host
-                    .entry(host.id.clone())
-                    .or_insert_with(|| (host.clone(), Vec::new(), Vec::new()));
-                if !e.1.contains(&seal.decision) {
-                    e.1.push(seal.decision.clone());
-                }
-                e.2.push((id, heads));
-            }
-        }
-        let mut out = Vec::new();
-        for (_, (to, decisions, docs)) in by_host {
-            let ids: Vec<DocId> = docs.iter().map(|(d, _)| d.clone()).collect();
-            let known = self.store().peer_docs(&to.id, &ids).await?;
-            let mut pending = 0;
-            for (id, sealed) in &docs {
-                let Some(peer) = known.get(id) else {
-                    pending += 1;
-                    continue;
-                };
-                // Most often the peer holds the sealed heads themselves, or
-                // this node's heads: no history to walk.
-                if sealed.iter().all(|h| peer.heads.contains(h)) {
-                    continue;
-                }
-                let past = self
-                    .store()
-                    .read_doc(id, |d| {
-                        if d.get_heads().iter().all(|h| peer.heads.contains(h)) {
-                            return false;
-                        }
-                        let after: std::collections::HashSet<ChangeHash> = d
-                            .get_changes(&peer.heads)
-                            .iter()
-                            .map(|c| c.hash())
-                            .collect();
-                        sealed.iter().any(|h| after.contains(h))
-                    })
-                    .await?
-                    .unwrap_or(true);
-                if past {
-                    pending += 1;
-                }
-            }
-            if pending > 0 {
-                out.push(Owed {
-                    to,
-                    decisions,
-                    docs: pending,
-                });
-            }
-        }
-        Ok(out)
+        let node = NodeId::parse("node.id", &self.node_id).expect("validated at load");
+        hopluu_sync::handover::handovers_owed(self.store(), &node, &self.unit)
+            .await
+            .map_err(super::admin::gate_error)
     }
 
     /// Why a write for `unit` is refused here, when it is because the unit
@@ -388,11 +214,8 @@ impl App {
         &self,
         unit: &UnitId,
     ) -> Result<Option<hopluu_model::unit::Unit>> {
-        let id = DocId::Unit(unit.clone());
-        Ok(self
-            .store()
-            .read_doc(&id, |d| hopluu_model::unit::read(&id, d).ok())
-            .await?
-            .flatten())
+        hopluu_sync::handover::unit_record(self.store(), unit)
+            .await
+            .map_err(super::admin::gate_error)
     }
 }

@@ -276,6 +276,7 @@ async fn case_an_old_hosts_seal_counts_once_its_decision_is_held(store: Store) -
             &NodeInfo {
                 id: "p1-node".into(),
                 unit: uid("p1"),
+                path: vec![uid("vn")],
                 upstream: "vn".into(),
                 address: String::new(),
                 status: NodeStatus::Active,

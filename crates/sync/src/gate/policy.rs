@@ -102,8 +102,13 @@ pub fn check(
             origin: Some(origin),
         });
     }
+    // The federation's root holds authority over every unit: a unit record
+    // it moved passes through parents this node may not know (a union
+    // moved twice, from one province to another).
+    let root_maker = tree.get(&origin.unit).is_some_and(|n| n.parent.is_none());
     if let Some(owner) = owner
         && !tree.contains(owner)
+        && !root_maker
     {
         return Err(Hold {
             code: "unknown-unit",
@@ -122,7 +127,7 @@ pub fn check(
         });
     }
     if let Some(owner) = owner
-        && !tree.has_authority(&origin.unit, owner)
+        && !(root_maker || tree.has_authority(&origin.unit, owner))
     {
         return Err(Hold {
             code: "not-authorised",
@@ -179,7 +184,11 @@ impl Covered {
 /// [`check`], except that a change a seal vouches for ([`Covered`])
 /// passes the authority rule: it lies in the past of the heads recorded
 /// for a document a reorganisation decision moved, made by a host that
-/// held authority then.
+/// held authority then. So it also passes where its maker's unit is not
+/// known here (an old host in another province: its unit's record is not
+/// in this node's scope), and when it comes by another path than its
+/// maker's subtree (the new host relays what an old host handed over).
+/// The document's owner must be known here all the same.
 pub fn check_sealed(
     tree: &UnitTree,
     sender: &Sender,
@@ -191,12 +200,29 @@ pub fn check_sealed(
 ) -> Result<(), Hold> {
     match check(tree, sender, doc, owner, actor, hash) {
         Err(hold)
-            if hold.code == "not-authorised"
+            if sealable(tree, owner, &hold)
                 && covered.vouches(hash, hold.origin.as_ref().map(|o| o.node.as_str())) =>
         {
             Ok(())
         }
         other => other,
+    }
+}
+
+/// Whether a seal may lift `hold`: a maker without authority now, one
+/// whose unit is unknown here, or one outside the sending child's
+/// subtree; never a document whose owner is unknown, nor a forged change.
+fn sealable(tree: &UnitTree, owner: Option<&UnitId>, hold: &Hold) -> bool {
+    match hold.code {
+        "not-authorised" | "outside-sender" => true,
+        "unknown-unit" => {
+            owner.is_some_and(|o| tree.contains(o))
+                && hold
+                    .origin
+                    .as_ref()
+                    .is_some_and(|o| !tree.contains(&o.unit))
+        }
+        _ => false,
     }
 }
 

@@ -98,6 +98,15 @@ async fn settle_with(
                 .collect()
         };
         let covered = Covered::of(&sealed, changes.iter().map(|(h, c)| (*h, c.deps())));
+        // A sealed document none of which is here yet (a new host's first
+        // sight of a moved unit's record, its creation by an old host in
+        // another province held): judged against the owner its held
+        // changes claim, as a new document's first update is.
+        let claimed = if changes.is_empty() || !tx.doc(id).await?.get_heads().is_empty() {
+            None
+        } else {
+            claimed_owner_of(id, changes.iter().map(|(_, c)| c.clone()).collect())
+        };
         let mut progress = false;
         for e in entries {
             let doc = tx.doc(id).await?;
@@ -121,7 +130,10 @@ async fn settle_with(
                 continue;
             }
             let sender = sender_of(tree, me, &e);
-            let owner = DocMeta::read(id.clone(), doc).ok().map(|m| m.owner);
+            let owner = DocMeta::read(id.clone(), doc)
+                .ok()
+                .map(|m| m.owner)
+                .or_else(|| claimed.clone());
             match check_sealed(
                 tree,
                 &sender,
@@ -167,6 +179,14 @@ async fn settle_with(
             return Ok(applied);
         }
     }
+}
+
+/// The owner `changes` give document `id` (None when they do not apply
+/// or leave no readable document).
+fn claimed_owner_of(id: &DocId, changes: Vec<Change>) -> Option<UnitId> {
+    let mut scratch = automerge::Automerge::new();
+    super::guarded(|| scratch.apply_changes(changes)).ok()?.ok()?;
+    DocMeta::read(id.clone(), &scratch).ok().map(|m| m.owner)
 }
 
 pub(super) fn entry_change(e: &QuarantineEntry) -> Option<Change> {

@@ -10,7 +10,7 @@ use hopluu_model::{DocId, DocKind};
 use hopluu_store::peer::PeerDoc;
 use hopluu_store::receipts::NewReceipt;
 
-use super::{InFlight, MAX_RETRIES, Role, Session, payload_len};
+use super::{InFlight, MAX_RETRIES, PeerInfo, Role, Session, payload_len};
 use crate::SyncError;
 use crate::frame::{Ack, Batch, DocUpdate, Frame, Payload};
 
@@ -136,6 +136,54 @@ impl Session {
         self.forget_sync_in_flight();
     }
 
+    /// In a handover session to a new host whose unit is not placed in
+    /// this node's tree (not rooted here), the depth its node record gives
+    /// (its path; 0 while none is known, so no private roster goes to it
+    /// before its depth is). None otherwise: the tree says.
+    async fn handover_depth(&self, peer: &PeerInfo) -> Result<Option<usize>, SyncError> {
+        if !matches!(self.role, Role::HandoverTo { .. })
+            || self.replica.store.tree().is_rooted(&peer.unit)
+        {
+            return Ok(None);
+        }
+        let Ok(node) = hopluu_model::NodeId::parse("node", &peer.node_id) else {
+            return Ok(Some(0));
+        };
+        let record = crate::handover::node_record(&self.replica.store, &node).await?;
+        Ok(Some(
+            record
+                .filter(|r| r.info.unit == peer.unit)
+                .map_or(0, |r| r.info.path.len()),
+        ))
+    }
+
+    /// Whether the peer is known, from its acknowledgements, to have
+    /// every change of `id` up to `heads`, applied or held in quarantine.
+    /// A held change is not in the peer's heads, and the sync protocol
+    /// does not send a change twice in a session: without counting what
+    /// the peer holds, a document with a held change would look forever
+    /// unanswered, and the stretch of the feed would stop before it for
+    /// good (with what would release the change, an old host's seal,
+    /// behind it).
+    async fn peer_has(&self, id: &DocId, heads: &[ChangeHash]) -> Result<bool, SyncError> {
+        let Some(acked) = self.acked_heads.get(id) else {
+            return Ok(false);
+        };
+        if heads.iter().all(|h| acked.contains(h)) {
+            return Ok(true);
+        }
+        let acked = acked.clone();
+        Ok(self
+            .replica
+            .store
+            .read_doc(id, move |d| {
+                acked.iter().all(|h| d.get_change_by_hash(h).is_some())
+                    && d.get_changes(&acked).is_empty()
+            })
+            .await?
+            .unwrap_or(false))
+    }
+
     /// The heads the peer has, or will have once what is in flight lands.
     fn known(&self, id: &DocId) -> Option<&Vec<ChangeHash>> {
         self.sent
@@ -154,8 +202,11 @@ impl Session {
             return Ok(None);
         }
         // Scope is decided on the tree: until the peer's unit is known here
-        // (its record arrives with the first sync), nothing is sent.
-        if !self.replica.store.tree().contains(&peer.unit) {
+        // (its record arrives with the first sync), nothing is sent. A
+        // handover's new host may sit in a subtree this node does not hold:
+        // its node record says how deep.
+        let handover_depth = self.handover_depth(&peer).await?;
+        if handover_depth.is_none() && !self.replica.store.tree().contains(&peer.unit) {
             return Ok(None);
         }
         let limits = self.replica.limits.clone();
@@ -207,7 +258,15 @@ impl Session {
                 let (inside, outside): (Vec<_>, Vec<_>) = scan
                     .docs
                     .iter()
-                    .partition(|f| tree.in_scope(&peer.unit, &f.meta, self.replica.private_depth));
+                    .partition(|f| match handover_depth {
+                        Some(depth) => tree.in_scope_at(
+                            &peer.unit,
+                            depth,
+                            &f.meta,
+                            self.replica.private_depth,
+                        ),
+                        None => tree.in_scope(&peer.unit, &f.meta, self.replica.private_depth),
+                    });
                 (
                     inside.iter().map(|f| f.seq).collect(),
                     outside
@@ -255,6 +314,7 @@ impl Session {
                     // (the next session resumes after the checkpoint): the
                     // stretch stops before it until the acknowledgement comes
                     // (or a timeout rewinds).
+                    if std::env::var_os("SIMDBG").is_some() { eprintln!("DBG stall1 {} {} known {:?} acked {:?} heads {:?}", self.replica.node_id, f.meta.id, self.known(&f.meta.id), self.acked_heads.get(&f.meta.id), f.heads); }
                     full = true;
                     last_seq = f.seq - 1;
                     break;
@@ -269,8 +329,9 @@ impl Session {
                     // have these heads: as above, the stretch stops before
                     // the document.
                     None if self.sync_states.contains_key(&f.meta.id)
-                        && self.acked_heads.get(&f.meta.id) != Some(&f.heads) =>
+                        && !self.peer_has(&f.meta.id, &f.heads).await? =>
                     {
+                        if std::env::var_os("SIMDBG").is_some() { eprintln!("DBG stall2 {} {} acked {:?} heads {:?}", self.replica.node_id, f.meta.id, self.acked_heads.get(&f.meta.id), f.heads); }
                         full = true;
                         last_seq = f.seq - 1;
                         break;
@@ -356,10 +417,26 @@ impl Session {
     async fn update_for(&mut self, id: &DocId, batch: u64) -> Result<Option<DocUpdate>, SyncError> {
         let known = self.known(id).cloned();
         let mut state = self.sync_states.remove(id);
+        // A private roster this node holds but no longer takes in (its unit
+        // left this node's subtree: an old host's archive) goes one way:
+        // the peer's answers to a sync message would be refused here, and
+        // the exchange would wait for them for ever.
+        let one_way = crate::gate::private_allowed(
+            &self.replica.store.tree(),
+            &self.replica.unit,
+            id,
+            self.replica.private_depth,
+        ) == Some(false);
         let built = self
             .replica
             .store
-            .read_doc(id, |doc| build_update(doc, known.as_deref(), &mut state))
+            .read_doc(id, |doc| {
+                if one_way {
+                    (plain_after_known_part(doc, known.as_deref()), true)
+                } else {
+                    build_update(doc, known.as_deref(), &mut state)
+                }
+            })
             .await?;
         let Some((update, plain)) = built else {
             // Not stored here (any more): nothing to send.
@@ -405,6 +482,32 @@ impl Session {
         self.receipts_pending.clear();
         Ok(())
     }
+}
+
+/// Plain changes after the part of `known` this document holds (all of
+/// it when the peer's heads are unknown), for a document whose sync
+/// exchange cannot be finished: the peer may be sent changes it has
+/// (merging them again is harmless), never denied one it lacks.
+fn plain_after_known_part(
+    doc: &Automerge,
+    known: Option<&[ChangeHash]>,
+) -> Option<(Vec<ChangeHash>, Payload)> {
+    let heads = doc.get_heads();
+    let here: Vec<ChangeHash> = known
+        .unwrap_or_default()
+        .iter()
+        .filter(|h| doc.get_change_by_hash(h).is_some())
+        .copied()
+        .collect();
+    if here == heads {
+        return None;
+    }
+    let data = if here.is_empty() {
+        doc.save()
+    } else {
+        doc.save_after(&here)
+    };
+    (!data.is_empty()).then_some((heads, Payload::Changes(data)))
 }
 
 /// The update that brings a peer with `known` heads up to date: plain

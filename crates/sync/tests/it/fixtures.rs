@@ -118,7 +118,7 @@ async fn written(store: &Store, c: &Committed) -> Result<Written, StoreError> {
     Ok(Written { docs })
 }
 
-async fn commit(store: &Store, tx: WriteTx<'_>) -> Result<Written, StoreError> {
+pub async fn commit(store: &Store, tx: WriteTx<'_>) -> Result<Written, StoreError> {
     let c = tx.commit().await?;
     written(store, &c).await
 }

@@ -47,6 +47,8 @@ impl Sim {
             Timeout,
             Flush,
             CrashAfterApply,
+            Move,
+            HandoverTick,
         }
         // Calm and stormy stretches alternate, starting calm, so that the
         // tree forms and documents flow between the storms.
@@ -61,6 +63,8 @@ impl Sim {
             .filter(|e| self.dialable(*e))
             .collect();
         let creatable = self.creatable_units();
+        let movable = self.movable();
+        let ticking = self.cfg.world == World::Handover;
         let waiting: Vec<(usize, Side)> = live
             .iter()
             .flat_map(|e| [(*e, Side::Dialer), (*e, Side::Acceptor)])
@@ -76,7 +80,7 @@ impl Sim {
         let l = !live.is_empty();
         // Batches at the head of a queue: a receiver may crash right after
         // applying one.
-        let batches: Vec<(usize, Dir)> = if self.cfg.world == World::Full {
+        let batches: Vec<(usize, Dir)> = if self.cfg.world.fails_over() {
             queued
                 .iter()
                 .filter(|(e, dir, _)| {
@@ -113,6 +117,8 @@ impl Sim {
                 Action::CrashAfterApply,
                 if batches.is_empty() { 0 } else { f },
             ),
+            (Action::Move, u32::from(!movable.is_empty())),
+            (Action::HandoverTick, if ticking { 6 } else { 0 }),
         ]
         .into_iter()
         .filter(|(_, w)| *w > 0)
@@ -242,6 +248,14 @@ impl Sim {
                 self.log(format!("crash of {} after applying", NODES[receiver].id));
                 self.restart(receiver).await
             }
+            Action::Move => {
+                let (unit, to) = self.pick(&movable);
+                self.move_union(unit, to).await
+            }
+            Action::HandoverTick => {
+                let n = self.rng.random_range(0..self.nodes.len());
+                self.handover_tick(n).await.map(|_| ())
+            }
         }
     }
 
@@ -263,10 +277,21 @@ impl Sim {
                 self.create_unit(i).await?;
                 moved = true;
             }
+            // Every node looks at what it owes (and seals) as its tick
+            // does.
+            for n in 0..self.nodes.len() {
+                moved |= self.handover_tick(n).await?;
+            }
             // Every child is back with its parent (a fallback is left
-            // once the parent answers).
+            // once the parent answers), every old host with the new hosts
+            // it owes.
             for e in 0..self.edges.len() {
-                if self.edges[e].link.is_none() && !self.edges[e].fallback {
+                let wanted = if self.edges[e].handover {
+                    self.owed.contains(&e)
+                } else {
+                    !self.edges[e].fallback
+                };
+                if self.edges[e].link.is_none() && wanted {
                     self.connect(e).await?;
                     moved = true;
                 }

@@ -40,13 +40,18 @@ impl Sim {
                 problems.push(format!("the national node does not know unit {}", u.id));
             }
         }
-        // Scope and heads.
+        // Scope and heads. An old host keeps what it held of a union that
+        // left its subtree, as it was: outside the comparison.
+        let mut departed: Vec<BTreeSet<String>> = vec![BTreeSet::new(); self.nodes.len()];
         for (id, meta) in &metas {
             let mut first: Option<(usize, &Vec<ChangeHash>)> = None;
             for (n, node) in self.nodes.iter().enumerate() {
                 let should = national.in_scope(&uid(node.spec.unit), meta, PRIVATE_DEPTH);
                 match (should, held[n].get(id)) {
                     (true, None) => problems.push(format!("{}: missing {id}", node.spec.id)),
+                    (false, Some(_)) if self.departed(n, id, meta) => {
+                        departed[n].insert(id.to_string());
+                    }
                     (false, Some(_)) => {
                         problems.push(format!("{}: holds {id}, outside its scope", node.spec.id))
                     }
@@ -101,6 +106,7 @@ impl Sim {
         }
         let keys: BTreeSet<&String> = rows.iter().flat_map(|r| r.keys()).collect();
         for key in keys {
+            let of_key = |d: &String| *d == *key || d.starts_with(&format!("{key}/"));
             let holders: Vec<usize> = (0..self.nodes.len())
                 .filter(|n| {
                     held[*n].keys().any(|d| {
@@ -112,6 +118,9 @@ impl Sim {
             let empty = Vec::new();
             let mut first: Option<(usize, &Vec<String>)> = None;
             for n in 0..self.nodes.len() {
+                if departed[n].iter().any(of_key) {
+                    continue;
+                }
                 let r = rows[n].get(key).unwrap_or(&empty);
                 if !holders.contains(&n) {
                     if !r.is_empty() {
@@ -184,6 +193,9 @@ impl Sim {
                     ));
                 }
             }
+        }
+        if self.cfg.world == World::Handover {
+            self.check_handovers(&mut problems).await?;
         }
         if !problems.is_empty() {
             let n = problems.len();

@@ -7,6 +7,7 @@ use super::*;
 impl Sim {
     pub(super) async fn connect(&mut self, e: usize) -> Result<()> {
         if !self.edges[e].fallback
+            && !self.edges[e].handover
             && let Some(f) = self.sibling_edge(e)
         {
             // The parent answers: the child leaves its fallback, ending
@@ -17,12 +18,14 @@ impl Sim {
         if self.edges[e].fallback {
             self.stats.fallback_sessions += 1;
         }
-        let mut dialer = Session::new(
-            self.replica(child),
-            Role::Dialer {
-                expect: NODES[parent].id.to_owned(),
-            },
-        );
+        let expect = NODES[parent].id.to_owned();
+        let role = if self.edges[e].handover {
+            self.stats.handover_sessions += 1;
+            Role::HandoverTo { expect }
+        } else {
+            Role::Dialer { expect }
+        };
+        let mut dialer = Session::new(self.replica(child), role);
         let acceptor = Session::new(self.replica(parent), Role::Acceptor);
         let hello = dialer
             .start()
@@ -103,7 +106,13 @@ impl Sim {
                 *self.stats.refusals.entry(r.code.clone()).or_default() += 1;
                 self.log(format!("{name}: {what} refused ({}): {}", r.code, r.reason));
                 let (child, parent) = (self.edges[e].child, self.edges[e].parent);
+                let handover = self.edges[e].handover;
                 let legitimate = match r.code.as_str() {
+                    // A new host that does not hold the old host's seal
+                    // (or its decision) yet takes it for a stranger.
+                    "unknown-unit" | "not-in-subtree" if handover => {
+                        dir == Dir::Up && self.handover_refusal_legitimate(e).await?
+                    }
                     // The parent has not created (or not yet received
                     // back after a restart... never: it is durable) the
                     // child's record.
