@@ -29,8 +29,9 @@ pub struct Owed {
 }
 
 /// What this node sealed for one new host: the host, the decisions, and
-/// each sealed document's heads.
-type OwedTo = (NodeEntry, Vec<DecisionId>, Vec<(DocId, Vec<ChangeHash>)>);
+/// each sealed document's heads (of every seal naming it: a union moved
+/// out twice is sealed twice).
+type OwedTo = (NodeEntry, Vec<DecisionId>, BTreeMap<DocId, Vec<ChangeHash>>);
 
 /// Node `node`'s record as stored here (None before it was written, or
 /// when it is damaged).
@@ -198,16 +199,21 @@ pub async fn handovers_owed(
             let heads: Vec<ChangeHash> = s.heads.iter().filter_map(|h| h.parse().ok()).collect();
             let e = by_host
                 .entry(host.id.clone())
-                .or_insert_with(|| (host.clone(), Vec::new(), Vec::new()));
+                .or_insert_with(|| (host.clone(), Vec::new(), BTreeMap::new()));
             if !e.1.contains(&seal.decision) {
                 e.1.push(seal.decision.clone());
             }
-            e.2.push((id, heads));
+            let sealed = e.2.entry(id).or_default();
+            for h in heads {
+                if !sealed.contains(&h) {
+                    sealed.push(h);
+                }
+            }
         }
     }
     let mut out = Vec::new();
     for (_, (to, decisions, docs)) in by_host {
-        let ids: Vec<DocId> = docs.iter().map(|(d, _)| d.clone()).collect();
+        let ids: Vec<DocId> = docs.keys().cloned().collect();
         let known = store.peer_docs(&to.id, &ids).await?;
         let mut pending = 0;
         for (id, sealed) in &docs {

@@ -188,7 +188,6 @@ impl Covered {
 /// known here (an old host in another province: its unit's record is not
 /// in this node's scope), and when it comes by another path than its
 /// maker's subtree (the new host relays what an old host handed over).
-/// The document's owner must be known here all the same.
 pub fn check_sealed(
     tree: &UnitTree,
     sender: &Sender,
@@ -200,7 +199,7 @@ pub fn check_sealed(
 ) -> Result<(), Hold> {
     match check(tree, sender, doc, owner, actor, hash) {
         Err(hold)
-            if sealable(tree, owner, &hold)
+            if sealable(&hold)
                 && covered.vouches(hash, hold.origin.as_ref().map(|o| o.node.as_str())) =>
         {
             Ok(())
@@ -210,20 +209,14 @@ pub fn check_sealed(
 }
 
 /// Whether a seal may lift `hold`: a maker without authority now, one
-/// whose unit is unknown here, or one outside the sending child's
-/// subtree; never a document whose owner is unknown, nor a forged change.
-fn sealable(tree: &UnitTree, owner: Option<&UnitId>, hold: &Hold) -> bool {
-    match hold.code {
-        "not-authorised" | "outside-sender" => true,
-        "unknown-unit" => {
-            owner.is_some_and(|o| tree.contains(o))
-                && hold
-                    .origin
-                    .as_ref()
-                    .is_some_and(|o| !tree.contains(&o.unit))
-        }
-        _ => false,
-    }
+/// whose unit (or whose document's owner, a unit the record passed
+/// through) is not known here, or one outside the sending child's
+/// subtree; never a change without a maker, nor a forged one.
+fn sealable(hold: &Hold) -> bool {
+    matches!(
+        hold.code,
+        "not-authorised" | "outside-sender" | "unknown-unit"
+    )
 }
 
 /// The changes in the past of `heads` (a seal of a document): the heads

@@ -185,7 +185,9 @@ async fn settle_with(
 /// or leave no readable document).
 fn claimed_owner_of(id: &DocId, changes: Vec<Change>) -> Option<UnitId> {
     let mut scratch = automerge::Automerge::new();
-    super::guarded(|| scratch.apply_changes(changes)).ok()?.ok()?;
+    super::guarded(|| scratch.apply_changes(changes))
+        .ok()?
+        .ok()?;
     DocMeta::read(id.clone(), &scratch).ok().map(|m| m.owner)
 }
 

@@ -76,6 +76,11 @@ impl Session {
             // Changes the peer quarantined count as known there: they are
             // not sent again, and what follows them is sent after them.
             let mut heads = d.heads;
+            if d.quarantined.is_empty() {
+                self.held_there.remove(&id);
+            } else {
+                self.held_there.insert(id.clone(), d.quarantined.clone());
+            }
             heads.extend(d.quarantined);
             if !d.rejected.is_empty() {
                 self.stats.docs_rejected += 1;
@@ -136,6 +141,35 @@ impl Session {
         self.forget_sync_in_flight();
     }
 
+    /// This node's own record, when the peer is not known to have it as it
+    /// stands: sent ahead of the feed. It carries the node's seals, which
+    /// make the peer accept what the node made for units that left its
+    /// subtree; behind those changes in the feed, it could wait for ever
+    /// on the changes it would release.
+    async fn own_record_update(
+        &mut self,
+        peer: &str,
+        batch: u64,
+    ) -> Result<Option<DocUpdate>, SyncError> {
+        let Ok(node) = hopluu_model::NodeId::parse("node", &self.replica.node_id) else {
+            return Ok(None);
+        };
+        let position = *self.replica.store.watch_feed().borrow();
+        if position == self.own_record_seen {
+            return Ok(None);
+        }
+        let id = DocId::Node(node);
+        let Some(heads) = self.replica.store.doc_heads(&id).await? else {
+            return Ok(None);
+        };
+        self.load_known(peer, std::slice::from_ref(&id)).await?;
+        if self.known(&id) == Some(&heads) || self.sync_states.contains_key(&id) {
+            self.own_record_seen = position;
+            return Ok(None);
+        }
+        self.update_for(&id, batch).await
+    }
+
     /// In a handover session to a new host whose unit is not placed in
     /// this node's tree (not rooted here), the depth its node record gives
     /// (its path; 0 while none is known, so no private roster goes to it
@@ -169,16 +203,21 @@ impl Session {
         let Some(acked) = self.acked_heads.get(id) else {
             return Ok(false);
         };
+        let mut acked = acked.clone();
+        acked.extend(self.held_there.get(id).into_iter().flatten().copied());
         if heads.iter().all(|h| acked.contains(h)) {
             return Ok(true);
         }
-        let acked = acked.clone();
         Ok(self
             .replica
             .store
             .read_doc(id, move |d| {
-                acked.iter().all(|h| d.get_change_by_hash(h).is_some())
-                    && d.get_changes(&acked).is_empty()
+                let here: Vec<ChangeHash> = acked
+                    .iter()
+                    .filter(|h| d.get_change_by_hash(h).is_some())
+                    .copied()
+                    .collect();
+                !here.is_empty() && d.get_changes(&here).is_empty()
             })
             .await?
             .unwrap_or(false))
@@ -201,18 +240,13 @@ impl Session {
         if self.in_flight.len() >= self.replica.limits.in_flight {
             return Ok(None);
         }
-        // Scope is decided on the tree: until the peer's unit is known here
-        // (its record arrives with the first sync), nothing is sent. A
-        // handover's new host may sit in a subtree this node does not hold:
-        // its node record says how deep.
-        let handover_depth = self.handover_depth(&peer).await?;
-        if handover_depth.is_none() && !self.replica.store.tree().contains(&peer.unit) {
-            return Ok(None);
-        }
         let limits = self.replica.limits.clone();
         let mut docs = Vec::new();
         let mut bytes = 0usize;
         let id = self.next_id;
+        // Answers to the peer's own sync messages first, whatever this node
+        // knows of the peer's place: an old host handing over, from a
+        // subtree the new host does not hold, waits for them.
         while let Some(u) = self.sync_out.pop_front() {
             bytes += u.doc.len() + payload_len(&u.payload);
             docs.push(u);
@@ -222,6 +256,14 @@ impl Session {
         }
         if !docs.is_empty() {
             return Ok(Some(self.emit(id, 0, 0, docs, bytes)));
+        }
+        // Scope is decided on the tree: until the peer's unit is known here
+        // (its record arrives with the first sync), nothing else is sent.
+        // A handover's new host may sit in a subtree this node does not
+        // hold: its node record says how deep.
+        let handover_depth = self.handover_depth(&peer).await?;
+        if handover_depth.is_none() && !self.replica.store.tree().contains(&peer.unit) {
+            return Ok(None);
         }
         if !self.resend.is_empty() {
             let ids: Vec<DocId> = std::mem::take(&mut self.resend).into_iter().collect();
@@ -241,6 +283,10 @@ impl Session {
                 return Ok(Some(self.emit(id, 0, 0, docs, bytes)));
             }
         }
+        if let Some(u) = self.own_record_update(&peer.node_id, id).await? {
+            bytes += u.doc.len() + payload_len(&u.payload);
+            return Ok(Some(self.emit(id, 0, 0, vec![u], bytes)));
+        }
         let position = *self.replica.store.watch_feed().borrow();
         if position <= self.cursor {
             return Ok(None);
@@ -255,16 +301,11 @@ impl Session {
             }
             let (mut wanted, departed): (HashSet<i64>, HashSet<i64>) = {
                 let tree = self.replica.store.tree();
-                let (inside, outside): (Vec<_>, Vec<_>) = scan
-                    .docs
-                    .iter()
-                    .partition(|f| match handover_depth {
-                        Some(depth) => tree.in_scope_at(
-                            &peer.unit,
-                            depth,
-                            &f.meta,
-                            self.replica.private_depth,
-                        ),
+                let (inside, outside): (Vec<_>, Vec<_>) =
+                    scan.docs.iter().partition(|f| match handover_depth {
+                        Some(depth) => {
+                            tree.in_scope_at(&peer.unit, depth, &f.meta, self.replica.private_depth)
+                        }
                         None => tree.in_scope(&peer.unit, &f.meta, self.replica.private_depth),
                     });
                 (
@@ -314,7 +355,6 @@ impl Session {
                     // (the next session resumes after the checkpoint): the
                     // stretch stops before it until the acknowledgement comes
                     // (or a timeout rewinds).
-                    if std::env::var_os("SIMDBG").is_some() { eprintln!("DBG stall1 {} {} known {:?} acked {:?} heads {:?}", self.replica.node_id, f.meta.id, self.known(&f.meta.id), self.acked_heads.get(&f.meta.id), f.heads); }
                     full = true;
                     last_seq = f.seq - 1;
                     break;
@@ -331,7 +371,6 @@ impl Session {
                     None if self.sync_states.contains_key(&f.meta.id)
                         && !self.peer_has(&f.meta.id, &f.heads).await? =>
                     {
-                        if std::env::var_os("SIMDBG").is_some() { eprintln!("DBG stall2 {} {} acked {:?} heads {:?}", self.replica.node_id, f.meta.id, self.acked_heads.get(&f.meta.id), f.heads); }
                         full = true;
                         last_seq = f.seq - 1;
                         break;
@@ -417,16 +456,17 @@ impl Session {
     async fn update_for(&mut self, id: &DocId, batch: u64) -> Result<Option<DocUpdate>, SyncError> {
         let known = self.known(id).cloned();
         let mut state = self.sync_states.remove(id);
-        // A private roster this node holds but no longer takes in (its unit
-        // left this node's subtree: an old host's archive) goes one way:
-        // the peer's answers to a sync message would be refused here, and
-        // the exchange would wait for them for ever.
+        // A private roster this node holds but does not take in (its unit
+        // left this node's subtree for one this node cannot place: an old
+        // host's archive) goes one way: the peer's answers to a sync
+        // message would be refused here, and the exchange would wait for
+        // them for ever.
         let one_way = crate::gate::private_allowed(
             &self.replica.store.tree(),
             &self.replica.unit,
             id,
             self.replica.private_depth,
-        ) == Some(false);
+        ) != Some(true);
         let built = self
             .replica
             .store

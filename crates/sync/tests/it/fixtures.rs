@@ -152,6 +152,89 @@ pub async fn create_unit(
     commit(store, tx).await
 }
 
+/// A decision of the national node moving `unit` under `to`, written as
+/// `apply_decision` writes it, in one transaction: the unit record's new
+/// parent, and the decision with its seal (this node's heads of every
+/// document the unit's subtree owns before the move).
+pub async fn decide_move(
+    store: &Store,
+    author: &Author,
+    id: &hopluu_model::DecisionId,
+    number: &str,
+    unit: &str,
+    to: &str,
+) -> Result<Written, StoreError> {
+    use hopluu_model::reorg::{self, Outcome, PlanInput, Recorded, Seal, StepInput};
+    let decision = Decision::parse(number, TODAY, TODAY, today())?;
+    let units = store.tree().subtree(&uid(unit));
+    let owned = store.docs_heads_owned_by(&units).await?;
+    let rec = Recorded {
+        plan: PlanInput {
+            id: id.to_string(),
+            number: number.to_owned(),
+            title: "Sắp xếp công đoàn cơ sở".to_owned(),
+            decided_on: TODAY.to_owned(),
+            effective_on: TODAY.to_owned(),
+            issuing_unit: "vn".to_owned(),
+            steps: vec![StepInput {
+                kind: "move".to_owned(),
+                units: vec![unit.to_owned()],
+                to: to.to_owned(),
+                ..StepInput::default()
+            }],
+        },
+        id: id.clone(),
+        applied_at: member::utc_timestamp(author.time_millis),
+        applied_by: "node-vn".to_owned(),
+        outcome: Outcome {
+            units_moved: 1,
+            ..Outcome::default()
+        },
+        seals: owned
+            .into_iter()
+            .map(|(doc, heads)| Seal {
+                doc,
+                heads: heads.iter().map(ToString::to_string).collect(),
+            })
+            .collect(),
+        given_up: Vec::new(),
+    };
+    let mut tx = store.begin().await?;
+    unit::move_to(
+        tx.doc(&DocId::Unit(uid(unit))).await?,
+        author,
+        &uid(to),
+        &decision,
+    )?;
+    reorg::write(tx.doc(&DocId::Decision(id.clone())).await?, author, &rec)?;
+    commit(store, tx).await
+}
+
+/// Writes node `node`'s record (hosting `unit`, placed under `path`) as
+/// the node does, in this store.
+pub async fn publish_node(
+    store: &Store,
+    author: &Author,
+    node: &str,
+    unit: &str,
+    path: &[&str],
+) -> Result<Written, StoreError> {
+    use hopluu_model::hosting::{self, NodeInfo, NodeStatus};
+    let info = NodeInfo {
+        id: node.to_owned(),
+        unit: uid(unit),
+        path: path.iter().map(|u| uid(u)).collect(),
+        upstream: String::new(),
+        address: format!("sim://{node}"),
+        status: NodeStatus::Active,
+        retired_at: String::new(),
+    };
+    let mut tx = store.begin().await?;
+    let id = DocId::Node(hopluu_model::NodeId::parse("node", node)?);
+    hosting::publish(tx.doc(&id).await?, author, &info)?;
+    commit(store, tx).await
+}
+
 fn member_input(name: &str, card: &str, national_id: &str) -> MemberInput {
     MemberInput {
         full_name: name.to_owned(),

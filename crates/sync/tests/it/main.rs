@@ -8,6 +8,8 @@
 //!   and batches, for [`gate`], [`reports`] and [`drive`].
 //! - [`gate`]: the receiver's gate, fed what a compromised or
 //!   misconfigured node could send.
+//! - [`handover`]: the old host's side of a handover on one store, and a
+//!   node's own record sent ahead of its feed.
 //! - [`held`]: what a receiver holds of a sender's changes, told in its
 //!   acks and notices, and counted by the sender.
 //! - [`reports`]: edge reports and delivery receipts between a child and
@@ -24,6 +26,7 @@ mod drive;
 mod fixtures;
 mod gate;
 mod handmade;
+mod handover;
 mod held;
 mod reports;
 mod session;

@@ -321,3 +321,112 @@ fn changes_in_the_past_of_a_seal_pass_and_later_ones_are_held() {
     let (accepted, _) = judged(&Covered::default());
     assert!(accepted.is_empty());
 }
+
+/// A union moved from p1's subtree into p2's, judged at p2's node, which
+/// knows nothing of p1's communes: the creation by the old host (node-c11,
+/// whose unit c11 is unknown here) passes once that node's own seal
+/// vouches for it, also relayed by a child; the national node's move of
+/// the record passes though the record's owner then (c11) is unknown
+/// here; another node's seal lifts nothing.
+#[test]
+fn an_old_hosts_seal_vouches_where_its_unit_is_unknown() {
+    let mut tree = tree();
+    tree.upsert(
+        uid("c21"),
+        TreeNode {
+            parent: Some(uid("p2")),
+            kind: KindId::parse("kind", "level").unwrap(),
+            status: UnitStatus::Active,
+            name: "c21".into(),
+        },
+    );
+    // p2's node: c11 is not in its tree.
+    let mut at_p2 = UnitTree::new();
+    for u in ["vn", "p1", "p2", "c21"] {
+        at_p2.upsert(uid(u), tree.get(&uid(u)).unwrap().clone());
+    }
+    let child = Sender {
+        node: "node-c21".into(),
+        unit: uid("c21"),
+        is_child: true,
+    };
+    let gate = Gate {
+        tree: &at_p2,
+        sender: &child,
+        now: 0,
+    };
+    let old_host = actor("node-c11", "c11");
+    let national = actor("node-vn", "vn");
+    let (_, c) = chain(&[old_host, national]);
+    let id = DocId::Unit(uid("g1"));
+    let all = metas(&[&c[0], &c[1]]);
+    let deps = || all.iter().map(|m| (m.hash, m.deps.as_slice()));
+    let judged = |owner: &str, covered: &Covered| {
+        let mut held = Held::new();
+        let v = gate.judge(
+            &Automerge::new(),
+            &id,
+            Some(&uid(owner)),
+            &all,
+            &mut held,
+            covered,
+        );
+        let holds: Vec<_> = v.holds.iter().map(|(i, h, _)| (*i, h.code)).collect();
+        (v.accepted, holds)
+    };
+    let sealed = |by: &str| {
+        Covered::of(
+            &[SealHeads {
+                heads: vec![c[0].hash()],
+                by: Some(by.to_owned()),
+            }],
+            deps(),
+        )
+    };
+    assert_eq!(
+        judged("c21", &Covered::default()),
+        (vec![], vec![(0, "unknown-unit"), (1, "waits")]),
+        "without a seal, the old host's change is held"
+    );
+    // The old host's change passes; the national node's, relayed by a
+    // child, waits for the national node's own path (it is not sealed).
+    assert_eq!(
+        judged("c21", &sealed("node-c11")),
+        (vec![0], vec![(1, "outside-sender")])
+    );
+    assert_eq!(
+        judged("c21", &sealed("node-p1")).0,
+        Vec::<usize>::new(),
+        "another node's seal vouches for nothing of node-c11's"
+    );
+    // The national node's move, judged against the owner the record had
+    // before it (c11, unknown here): its authority covers every unit.
+    let upstream = Sender {
+        node: "node-vn".into(),
+        unit: uid("vn"),
+        is_child: false,
+    };
+    let national = actor("node-vn", "vn");
+    assert!(
+        crate::gate::policy::check(
+            &at_p2,
+            &upstream,
+            &id,
+            Some(&uid("c11")),
+            &national,
+            &c[1].hash()
+        )
+        .is_ok()
+    );
+    let p1_node = actor("node-p1", "p1");
+    let e = crate::gate::policy::check(
+        &at_p2,
+        &upstream,
+        &id,
+        Some(&uid("c11")),
+        &p1_node,
+        &c[1].hash(),
+    )
+    .unwrap_err();
+    assert_eq!(e.code, "unknown-unit", "{}", e.reason);
+}

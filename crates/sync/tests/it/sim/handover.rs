@@ -20,8 +20,6 @@
 //! outside its scope.
 
 use hopluu_model::hosting::{self, NodeInfo, NodeStatus};
-use hopluu_model::reorg::{self, Outcome, PlanInput, Recorded, Seal, StepInput};
-use hopluu_model::unit::{self, Decision};
 use hopluu_model::{DecisionId, NodeId};
 use hopluu_sync::handover;
 
@@ -77,49 +75,12 @@ impl Sim {
         let k = self.counter;
         let store = self.nodes[0].store.clone();
         let author = self.author(0);
-        let number = format!("{k}/QĐ-TLĐ");
         let did = DecisionId::parse("decision", &format!("d{k}"))?;
-        let decision = Decision::parse(&number, fixtures::TODAY, fixtures::TODAY, fixtures::today())?;
-        let (from, units) = {
-            let tree = store.tree();
-            let from = tree
-                .get(&uid(unit))
-                .and_then(|n| n.parent.clone())
-                .context("a movable union has a parent")?;
-            (from, tree.subtree(&uid(unit)))
-        };
-        let owned = store.docs_heads_owned_by(&units).await?;
-        let rec = Recorded {
-            plan: PlanInput {
-                id: did.to_string(),
-                number: number.clone(),
-                title: "Sắp xếp công đoàn cơ sở".to_owned(),
-                decided_on: fixtures::TODAY.to_owned(),
-                effective_on: fixtures::TODAY.to_owned(),
-                issuing_unit: "vn".to_owned(),
-                steps: vec![StepInput {
-                    kind: "move".to_owned(),
-                    units: vec![unit.to_owned()],
-                    to: to.to_owned(),
-                    ..StepInput::default()
-                }],
-            },
-            id: did.clone(),
-            applied_at: hopluu_model::member::utc_timestamp(author.time_millis),
-            applied_by: NODES[0].id.to_owned(),
-            outcome: Outcome {
-                units_moved: 1,
-                ..Outcome::default()
-            },
-            seals: owned
-                .into_iter()
-                .map(|(doc, heads)| Seal {
-                    doc,
-                    heads: heads.iter().map(ToString::to_string).collect(),
-                })
-                .collect(),
-            given_up: Vec::new(),
-        };
+        let from = store
+            .tree()
+            .get(&uid(unit))
+            .and_then(|n| n.parent.clone())
+            .context("a movable union has a parent")?;
         // The nodes the union leaves: those whose subtree holds its old
         // parent and not its new one (the communes and provinces do not
         // move, so the national tree says it for every node).
@@ -132,15 +93,8 @@ impl Sim {
                 })
                 .collect()
         };
-        let mut tx = store.begin().await?;
-        unit::move_to(
-            tx.doc(&DocId::Unit(uid(unit))).await?,
-            &author,
-            &uid(to),
-            &decision,
-        )?;
-        reorg::write(tx.doc(&DocId::Decision(did.clone())).await?, &author, &rec)?;
-        let written = fixtures::commit(&store, tx).await;
+        let written =
+            fixtures::decide_move(&store, &author, &did, &format!("{k}/QĐ-TLĐ"), unit, to).await;
         ensure!(written.is_ok(), "moving {unit} to {to}: {written:?}");
         self.was_under.entry(unit).or_default().extend(leaving);
         self.moves.push(Move {
@@ -228,9 +182,11 @@ impl Sim {
             to.push(host);
         }
         for host in to.iter().copied() {
-            let e = match (0..self.edges.len())
-                .find(|e| self.edges[*e].handover && self.edges[*e].child == n && self.edges[*e].parent == host)
-            {
+            let e = match (0..self.edges.len()).find(|e| {
+                self.edges[*e].handover
+                    && self.edges[*e].child == n
+                    && self.edges[*e].parent == host
+            }) {
                 Some(e) => e,
                 None => {
                     self.edges.push(Edge {
@@ -276,23 +232,6 @@ impl Sim {
             .store
             .old_hosts_for(&uid(NODES[parent].unit))
             .await?;
-        if std::env::var_os("SIMDBG").is_some() {
-            let rows: Vec<(String, String, String)> = sqlx::query_as("SELECT node, decision, doc_id FROM host_seals")
-                .fetch_all(self.nodes[parent].store.pool()).await?;
-            let ds: Vec<(String,)> = sqlx::query_as("SELECT id FROM decisions").fetch_all(self.nodes[parent].store.pool()).await?;
-            let rec = handover::node_record(&self.nodes[parent].store, &node_id(child)).await?;
-            let own: Vec<(String, String, String)> = sqlx::query_as("SELECT node, decision, doc_id FROM host_seals")
-                .fetch_all(self.nodes[child].store.pool()).await?;
-            eprintln!("DBG record {:?} at child {own:?}", rec.map(|r| r.seals.len()));
-            let q = self.nodes[parent].store.quarantine_list(&hopluu_store::quarantine::QuarantineFilter::default()).await?;
-            for e in q { eprintln!("DBG q {} {} {} {} {:?} {}", e.doc, e.origin_node, e.code, e.reason, e.state, e.peer_node); }
-            for (i, nd) in self.nodes.iter().enumerate() {
-                let q = nd.store.quarantine_list(&hopluu_store::quarantine::QuarantineFilter::default()).await?;
-                let held: Vec<String> = q.iter().filter(|e| e.state == hopluu_store::quarantine::QuarantineState::Held).map(|e| format!("{}:{}:{}", e.doc, e.origin_node, e.code)).collect();
-                eprintln!("DBG node {} g121 {:?} heads {:?} held {held:?}", NODES[i].id, nd.store.tree().get(&uid("g121")).map(|n| n.parent.clone()), nd.store.doc_heads(&DocId::Unit(uid("g121"))).await?);
-            }
-            eprintln!("DBG hosts {hosts:?} seals {rows:?} decisions {ds:?} nodes {:?}", self.nodes[parent].store.nodes().await?);
-        }
         Ok(!hosts.iter().any(|h| h == NODES[child].id))
     }
 
@@ -323,7 +262,8 @@ impl Sim {
             for n in 1..NODES.len() {
                 let own = uid(NODES[n].unit);
                 let out_now = !national.is_within(&now, &own);
-                let left = national.is_within(&m.from, &own) && !national.is_within(&uid(m.to), &own);
+                let left =
+                    national.is_within(&m.from, &own) && !national.is_within(&uid(m.to), &own);
                 if !(left && out_now) {
                     continue;
                 }
@@ -332,7 +272,11 @@ impl Sim {
                     continue;
                 }
                 let record = handover::node_record(store, &node_id(n)).await?;
-                if record.as_ref().and_then(|r| r.sealed(&m.decision)).is_none() {
+                if record
+                    .as_ref()
+                    .and_then(|r| r.sealed(&m.decision))
+                    .is_none()
+                {
                     problems.push(format!(
                         "{}: holds {}, which decision {} (step {}) moved out of its subtree, and \
                          never sealed it",
