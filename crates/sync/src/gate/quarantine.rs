@@ -98,6 +98,10 @@ async fn settle_with(
                 .collect()
         };
         let covered = Covered::of(&sealed, changes.iter().map(|(h, c)| (*h, c.deps())));
+        // A sealed document's held changes are all judged again: one held
+        // before the seal's head that vouches for it was at hand may pass
+        // now that the head is (held or not).
+        let all = all || !sealed.is_empty();
         // A sealed document none of which is here yet (a new host's first
         // sight of a moved unit's record, its creation by an old host in
         // another province held): judged against the owner its held

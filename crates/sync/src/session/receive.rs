@@ -443,7 +443,12 @@ impl Session {
         has_held: bool,
     ) -> Result<(), SyncError> {
         let doc = tx.doc(id).await?;
-        if doc.get_heads() != before && has_held {
+        // A sealed document is settled whenever it holds changes: a change
+        // judged before the sealed head that follows it came (in this
+        // batch, or an earlier one) is in the seal's past only once that
+        // head is at hand, held or not.
+        let sealed = j.seals.contains_key(id);
+        if has_held && (sealed || doc.get_heads() != before) {
             gate::settle(tx, &j.tree, &self.replica.unit, id, j.now).await?;
         }
         let doc = tx.doc(id).await?;

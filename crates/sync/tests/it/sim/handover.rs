@@ -286,15 +286,37 @@ impl Sim {
             }
         }
         for (n, node) in self.nodes.iter().enumerate() {
-            let counts = node.store.quarantine_counts().await?;
-            let held = counts
-                .get(&hopluu_store::quarantine::QuarantineState::Held)
-                .copied()
-                .unwrap_or(0);
-            if held > 0 {
+            let held = node
+                .store
+                .quarantine_list(&hopluu_store::quarantine::QuarantineFilter {
+                    state: Some(hopluu_store::quarantine::QuarantineState::Held),
+                    ..Default::default()
+                })
+                .await?;
+            if !held.is_empty() {
+                let first: Vec<String> = held
+                    .iter()
+                    .take(3)
+                    .map(|e| {
+                        format!(
+                            "{} by {} from {} ({}: {})",
+                            e.doc, e.origin_node, e.peer_node, e.code, e.reason
+                        )
+                    })
+                    .collect();
+                if std::env::var_os("SIMDBG").is_some() {
+                    let rows: Vec<(String, String, String, String)> = sqlx::query_as("SELECT node, decision, doc_id, head FROM host_seals").fetch_all(node.store.pool()).await?;
+                    let ds: Vec<(String,)> = sqlx::query_as("SELECT id FROM decisions").fetch_all(node.store.pool()).await?;
+                    eprintln!("DBG seals {:?}\nDBG decisions {ds:?}", rows.iter().filter(|r| held.iter().any(|e| e.doc == r.2)).collect::<Vec<_>>());
+                    for e in &held { eprintln!("DBG held {} {} {:?} {}", e.doc, e.hash, e.waits_for, e.reason); }
+                    let heads = node.store.doc_heads(&DocId::parse("d", &held[0].doc)?).await?;
+                    eprintln!("DBG doc heads {heads:?}");
+                }
                 problems.push(format!(
-                    "{}: {held} changes held in quarantine after convergence",
-                    NODES[n].id
+                    "{}: {} changes held in quarantine after convergence: {}",
+                    NODES[n].id,
+                    held.len(),
+                    first.join("; ")
                 ));
             }
         }
