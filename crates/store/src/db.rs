@@ -155,6 +155,11 @@ impl Store {
         )
         .fetch_one(&pool)
         .await?;
+        let control: Option<i64> = sqlx::query_scalar(
+            "SELECT MAX(seq) FROM docs WHERE doc_id LIKE 'decision/%' OR doc_id LIKE 'node/%'",
+        )
+        .fetch_one(&pool)
+        .await?;
         Ok(Store {
             inner: Arc::new(Inner {
                 pool,
@@ -169,6 +174,7 @@ impl Store {
                 quarantine_hint: std::sync::atomic::AtomicBool::new(quarantined > 0),
                 quarantine_generation: std::sync::atomic::AtomicU64::new(0),
                 seals_hint: std::sync::atomic::AtomicBool::new(sealed > 0),
+                control_seq: std::sync::atomic::AtomicI64::new(control.unwrap_or(0)),
             }),
         })
     }

@@ -133,6 +133,10 @@ struct Inner {
     /// Whether a decision has sealed documents: receivers skip looking the
     /// seals up while it is false.
     seals_hint: std::sync::atomic::AtomicBool,
+    /// The latest feed sequence of a decision or a node record (the
+    /// documents that let a receiver judge the others): a session sends
+    /// those ahead of its feed when this moved past where it looked.
+    control_seq: std::sync::atomic::AtomicI64,
 }
 
 impl Store {
@@ -198,6 +202,19 @@ impl Store {
         self.inner
             .seals_hint
             .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// The latest feed sequence of a decision or a node record.
+    pub fn control_seq(&self) -> i64 {
+        self.inner
+            .control_seq
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    pub(crate) fn note_control(&self, seq: i64) {
+        self.inner
+            .control_seq
+            .fetch_max(seq, std::sync::atomic::Ordering::AcqRel);
     }
 
     pub(crate) fn set_seals_hint(&self) {

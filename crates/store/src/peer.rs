@@ -142,6 +142,31 @@ impl Store {
         Ok(FeedScan { docs, upto })
     }
 
+    /// The decisions and node records updated in the feed after `after`
+    /// (each once, at its latest sequence), in feed order.
+    pub async fn feed_control_after(&self, after: i64) -> Result<Vec<FeedDoc>> {
+        let rows = sqlx::query(
+            "SELECT seq, doc_id, owner, addressed, heads FROM docs \
+             WHERE seq > $1 AND (doc_id LIKE 'decision/%' OR doc_id LIKE 'node/%') ORDER BY seq",
+        )
+        .bind(after)
+        .fetch_all(self.pool())
+        .await?;
+        let mut docs = Vec::with_capacity(rows.len());
+        for r in &rows {
+            docs.push(FeedDoc {
+                seq: r.get(0),
+                meta: doc_meta(
+                    &r.get::<String, _>(1),
+                    &r.get::<String, _>(2),
+                    &r.get::<String, _>(3),
+                )?,
+                heads: heads_from_bytes(&r.get::<Vec<u8>, _>(4)),
+            });
+        }
+        Ok(docs)
+    }
+
     /// The stored documents whose id sorts after `after` (all when `None`)
     /// and, with `upto`, not after `upto`, by id, at most `limit` (clamped
     /// to 1..=10,000). Ids compare byte-wise on both backends, so that a

@@ -305,6 +305,8 @@ impl<'s> WriteTx<'s> {
         let mut committed = Committed::default();
         let mut rows: BTreeMap<DocId, (i64, i64, i64)> = BTreeMap::new();
         let mut units: Vec<Unit> = Vec::new();
+        // The latest sequence of a decision or node record written.
+        let mut control = 0i64;
         // One time for the whole commit: its feed entries, conflicts and
         // rescoped documents were written together.
         let now = self.store.clock().now_millis();
@@ -422,6 +424,7 @@ impl<'s> WriteTx<'s> {
                     // Before the commit: a session judging a batch after
                     // it must look its seals up (the flag only ever turns on).
                     self.store.set_seals_hint();
+                    control = control.max(seq);
                 }
             }
         }
@@ -439,6 +442,8 @@ impl<'s> WriteTx<'s> {
             write_peer(&mut self.tx, w).await?;
         }
         self.tx.commit().await?;
+        // After the commit: a session that sees it finds the documents.
+        self.store.note_control(control);
         if self.quarantine_touched {
             self.store.quarantine_written();
         }

@@ -155,9 +155,10 @@ pub struct Session {
     /// each document said it holds in quarantine: sent, and not to be
     /// waited for (they wait for a seal or an administrator there).
     held_there: HashMap<DocId, Vec<ChangeHash>>,
-    /// The feed position at which this node's own record was last found
-    /// known to the peer (looked at again only once the feed moved).
-    own_record_seen: i64,
+    /// The store's [`hopluu_store::Store::control_seq`] when the decisions
+    /// and node records ahead of the cursor were last found known to the
+    /// peer (looked at again only once it moved).
+    control_seen: i64,
     /// Acknowledged heads not yet written to the store.
     dirty: HashMap<DocId, Vec<ChangeHash>>,
     /// Automerge sync states while the peer's heads are being found.
@@ -228,7 +229,7 @@ impl Session {
             sent: HashMap::new(),
             acked_heads: HashMap::new(),
             held_there: HashMap::new(),
-            own_record_seen: -1,
+            control_seen: -1,
             dirty: HashMap::new(),
             sync_states: HashMap::new(),
             resend: BTreeSet::new(),
@@ -478,7 +479,7 @@ impl Session {
         // A repeated hello restarts the outgoing side from what the peer
         // says it has: nothing in flight can be trusted any more.
         self.cursor = h.applied_from_you.max(0);
-        self.own_record_seen = -1;
+        self.control_seen = -1;
         self.receipts_sent = h.receipts_from_you.max(0);
         self.announced = self.cursor;
         self.acked = self.cursor;

@@ -92,7 +92,21 @@ impl App {
         let seals = if dry_run {
             Vec::new()
         } else {
-            owned
+            let mut sealed = owned;
+            // The moved units' own records too (owned by their old
+            // parents): a new host that cannot place the old parent must
+            // still take the record's history, or it cannot place the unit
+            // (and everything of it waits) until the old host's own seal
+            // comes round.
+            for m in &fx.moves {
+                let id = DocId::Unit(m.unit.clone());
+                if let Some(heads) = self.store().doc_heads(&id).await?
+                    && !sealed.iter().any(|(d, _)| *d == id.to_string())
+                {
+                    sealed.push((id.to_string(), heads));
+                }
+            }
+            sealed
                 .into_iter()
                 .map(|(doc, heads)| reorg::Seal {
                     doc,

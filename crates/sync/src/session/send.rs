@@ -141,33 +141,53 @@ impl Session {
         self.forget_sync_in_flight();
     }
 
-    /// This node's own record, when the peer is not known to have it as it
-    /// stands: sent ahead of the feed. It carries the node's seals, which
-    /// make the peer accept what the node made for units that left its
-    /// subtree; behind those changes in the feed, it could wait for ever
-    /// on the changes it would release.
-    async fn own_record_update(
+    /// The decisions and node records further on in the feed that the
+    /// peer is not known to have as they stand: sent ahead of the rest.
+    /// They let the peer judge the rest (a decision's seals, an old host's
+    /// seals, where each node sits), so waiting in the feed behind what
+    /// they would release, they could wait for ever: an old host's changes
+    /// held until its seal comes; private rosters refused until the unit
+    /// they belong to is placed, its record waiting for the decision.
+    async fn control_updates(
         &mut self,
-        peer: &str,
+        peer: &PeerInfo,
+        depth: Option<usize>,
         batch: u64,
-    ) -> Result<Option<DocUpdate>, SyncError> {
-        let Ok(node) = hopluu_model::NodeId::parse("node", &self.replica.node_id) else {
-            return Ok(None);
-        };
-        let position = *self.replica.store.watch_feed().borrow();
-        if position == self.own_record_seen {
-            return Ok(None);
+    ) -> Result<Vec<DocUpdate>, SyncError> {
+        let control = self.replica.store.control_seq();
+        if control <= self.cursor || control == self.control_seen {
+            return Ok(Vec::new());
         }
-        let id = DocId::Node(node);
-        let Some(heads) = self.replica.store.doc_heads(&id).await? else {
-            return Ok(None);
+        let found = self.replica.store.feed_control_after(self.cursor).await?;
+        let wanted: Vec<(DocId, Vec<ChangeHash>)> = {
+            let tree = self.replica.store.tree();
+            found
+                .into_iter()
+                .filter(|f| match depth {
+                    Some(d) => tree.in_scope_at(&peer.unit, d, &f.meta, self.replica.private_depth),
+                    None => tree.in_scope(&peer.unit, &f.meta, self.replica.private_depth),
+                })
+                .map(|f| (f.meta.id, f.heads))
+                .collect()
         };
-        self.load_known(peer, std::slice::from_ref(&id)).await?;
-        if self.known(&id) == Some(&heads) || self.sync_states.contains_key(&id) {
-            self.own_record_seen = position;
-            return Ok(None);
+        let ids: Vec<DocId> = wanted.iter().map(|(d, _)| d.clone()).collect();
+        self.load_known(&peer.node_id, &ids).await?;
+        let mut out = Vec::new();
+        for (id, heads) in wanted {
+            if self.known(&id) == Some(&heads) || self.sync_states.contains_key(&id) {
+                continue;
+            }
+            if let Some(u) = self.update_for(&id, batch).await? {
+                out.push(u);
+            }
+            if out.len() >= self.replica.limits.batch_docs {
+                return Ok(out);
+            }
         }
-        self.update_for(&id, batch).await
+        if out.is_empty() {
+            self.control_seen = control;
+        }
+        Ok(out)
     }
 
     /// In a handover session to a new host whose unit is not placed in
@@ -283,9 +303,13 @@ impl Session {
                 return Ok(Some(self.emit(id, 0, 0, docs, bytes)));
             }
         }
-        if let Some(u) = self.own_record_update(&peer.node_id, id).await? {
-            bytes += u.doc.len() + payload_len(&u.payload);
-            return Ok(Some(self.emit(id, 0, 0, vec![u], bytes)));
+        let control = self.control_updates(&peer, handover_depth, id).await?;
+        if !control.is_empty() {
+            let bytes = control
+                .iter()
+                .map(|u| u.doc.len() + payload_len(&u.payload))
+                .sum();
+            return Ok(Some(self.emit(id, 0, 0, control, bytes)));
         }
         let position = *self.replica.store.watch_feed().borrow();
         if position <= self.cursor {
@@ -461,12 +485,15 @@ impl Session {
         // host's archive) goes one way: the peer's answers to a sync
         // message would be refused here, and the exchange would wait for
         // them for ever.
-        let one_way = crate::gate::private_allowed(
-            &self.replica.store.tree(),
-            &self.replica.unit,
-            id,
-            self.replica.private_depth,
-        ) != Some(true);
+        // So does everything a handover session sends: the new host need
+        // not answer an old host at all (it may not even place it).
+        let one_way = matches!(self.role, Role::HandoverTo { .. })
+            || crate::gate::private_allowed(
+                &self.replica.store.tree(),
+                &self.replica.unit,
+                id,
+                self.replica.private_depth,
+            ) != Some(true);
         let built = self
             .replica
             .store

@@ -155,7 +155,8 @@ pub async fn create_unit(
 /// A decision of the national node moving `unit` under `to`, written as
 /// `apply_decision` writes it, in one transaction: the unit record's new
 /// parent, and the decision with its seal (this node's heads of every
-/// document the unit's subtree owns before the move).
+/// document the unit's subtree owns, and of the unit's record, before the
+/// move).
 pub async fn decide_move(
     store: &Store,
     author: &Author,
@@ -167,7 +168,12 @@ pub async fn decide_move(
     use hopluu_model::reorg::{self, Outcome, PlanInput, Recorded, Seal, StepInput};
     let decision = Decision::parse(number, TODAY, TODAY, today())?;
     let units = store.tree().subtree(&uid(unit));
-    let owned = store.docs_heads_owned_by(&units).await?;
+    let mut owned = store.docs_heads_owned_by(&units).await?;
+    // The moved unit's own record too, as `apply_decision` seals it.
+    let record = DocId::Unit(uid(unit));
+    if let Some(heads) = store.doc_heads(&record).await? {
+        owned.push((record.to_string(), heads));
+    }
     let rec = Recorded {
         plan: PlanInput {
             id: id.to_string(),

@@ -304,14 +304,6 @@ impl Sim {
                         )
                     })
                     .collect();
-                if std::env::var_os("SIMDBG").is_some() {
-                    let rows: Vec<(String, String, String, String)> = sqlx::query_as("SELECT node, decision, doc_id, head FROM host_seals").fetch_all(node.store.pool()).await?;
-                    let ds: Vec<(String,)> = sqlx::query_as("SELECT id FROM decisions").fetch_all(node.store.pool()).await?;
-                    eprintln!("DBG seals {:?}\nDBG decisions {ds:?}", rows.iter().filter(|r| held.iter().any(|e| e.doc == r.2)).collect::<Vec<_>>());
-                    for e in &held { eprintln!("DBG held {} {} {:?} {}", e.doc, e.hash, e.waits_for, e.reason); }
-                    let heads = node.store.doc_heads(&DocId::parse("d", &held[0].doc)?).await?;
-                    eprintln!("DBG doc heads {heads:?}");
-                }
                 problems.push(format!(
                     "{}: {} changes held in quarantine after convergence: {}",
                     NODES[n].id,
