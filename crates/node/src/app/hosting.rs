@@ -35,9 +35,9 @@ impl App {
     /// wrote it).
     pub async fn node_record(&self) -> Result<Option<NodeRecord>> {
         let node = NodeId::parse("node.id", &self.node_id).expect("validated at load");
-        Ok(hopluu_sync::handover::node_record(self.store(), &node)
+        hopluu_sync::handover::node_record(self.store(), &node)
             .await
-            .map_err(super::admin::gate_error)?)
+            .map_err(super::admin::gate_error)
     }
 
     /// Whether this node is retired: the unit it hosts is closed (merged

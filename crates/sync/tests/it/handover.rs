@@ -112,3 +112,147 @@ async fn a_nodes_own_record_goes_ahead_of_its_feed() {
         .count();
     assert_eq!(changes, 1);
 }
+
+/// An old host (node-c1, in province p1) hands a moved union's rosters,
+/// private one included, over to its new host (node-c2, in p2), which
+/// cannot place the old host's unit: the new host admits the session for
+/// the old host's seal, and takes what the seal vouches for; the old host
+/// finds how deep the new host sits from its node record. Found by
+/// simulation seed 502154 of the handover world (the new host held its
+/// answers back from a peer it could not place, and the old host waited
+/// for them).
+#[tokio::test(flavor = "current_thread")]
+async fn a_handover_reaches_a_new_host_that_cannot_place_the_old_host() {
+    use hopluu_model::hosting::{self, HostSeal};
+    use hopluu_model::reorg::Seal;
+    use hopluu_sync::{Role, Session};
+
+    let dir = fixtures::tempdir();
+    let c1 = Node::open(&dir, "node-c1", "c1").await;
+    let c2 = Node::open(&dir, "node-c2", "c2").await;
+    // The old host: its province, itself, the union and its members.
+    for (u, kind, parent) in [
+        ("vn", "central", None),
+        ("p1", "provincial", Some("vn")),
+        ("p2", "provincial", Some("vn")),
+        ("c1", "commune", Some("p1")),
+        ("g1", "grassroots", Some("c1")),
+    ] {
+        c1.create_unit(u, kind, parent).await;
+    }
+    c1.add_members("g1", 3, true).await;
+    // The new host knows its own branch only, and the union under it.
+    for (u, kind, parent) in [
+        ("vn", "central", None),
+        ("p1", "provincial", Some("vn")),
+        ("p2", "provincial", Some("vn")),
+        ("c2", "commune", Some("p2")),
+    ] {
+        c2.create_unit(u, kind, parent).await;
+    }
+    // The national node's decision moves the union; the old host seals.
+    let d = did("d1");
+    fixtures::decide_move(&c1.store, &c1.author(), &d, "1/QĐ-TLĐ", "g1", "c2")
+        .await
+        .unwrap();
+    let (public, private) = (
+        crate::two_nodes::roster("g1"),
+        crate::two_nodes::private_roster("g1"),
+    );
+    let mut sealed = Vec::new();
+    for id in [&public, &private] {
+        let heads = c1.heads(id).await.unwrap();
+        sealed.push(Seal {
+            doc: id.to_string(),
+            heads: heads.iter().map(ToString::to_string).collect(),
+        });
+    }
+    let a = c1.author();
+    fixtures::publish_node(&c1.store, &a, "node-c1", "c1", &["vn", "p1"])
+        .await
+        .unwrap();
+    // The new host's own record, as the old host has it from the nodes
+    // above: where the new host sits.
+    fixtures::publish_node(&c2.store, &c2.author(), "node-c2", "c2", &["vn", "p2"])
+        .await
+        .unwrap();
+    let theirs = DocId::Node(NodeId::parse("node", "node-c2").unwrap());
+    let bytes = c2.saved(&theirs).await;
+    let mut tx = c1.store.begin().await.unwrap();
+    *tx.doc(&theirs).await.unwrap() = automerge::Automerge::load(&bytes).unwrap();
+    tx.commit().await.unwrap();
+    let node = DocId::Node(NodeId::parse("node", "node-c1").unwrap());
+    let mut tx = c1.store.begin().await.unwrap();
+    hosting::seal(
+        tx.doc(&node).await.unwrap(),
+        &a,
+        &HostSeal {
+            decision: d.clone(),
+            at: "2025-09-01T00:00:00Z".into(),
+            docs: sealed,
+        },
+    )
+    .unwrap();
+    tx.commit().await.unwrap();
+    // The new host has the decision, the union's record and the old
+    // host's record (its seal) from the nodes above.
+    let mut tx = c2.store.begin().await.unwrap();
+    for id in [
+        DocId::Decision(d.clone()),
+        DocId::Unit(uid("g1")),
+        node.clone(),
+    ] {
+        let bytes = c1.saved(&id).await;
+        *tx.doc(&id).await.unwrap() = automerge::Automerge::load(&bytes).unwrap();
+    }
+    tx.commit().await.unwrap();
+    assert_eq!(
+        c2.store.old_hosts_for(&uid("c2")).await.unwrap(),
+        vec!["node-c1".to_owned()]
+    );
+
+    let mut old = Session::new(
+        c1.replica(limits()),
+        Role::HandoverTo {
+            expect: "node-c2".into(),
+        },
+    );
+    let mut new = Session::new(c2.replica(limits()), Role::Acceptor);
+    let mut up = vec![
+        old.start()
+            .await
+            .unwrap()
+            .expect("the old host speaks first"),
+    ];
+    let mut down = Vec::new();
+    for _ in 0..50 {
+        for f in std::mem::take(&mut up) {
+            down.extend(new.handle(f).await.unwrap());
+        }
+        for f in std::mem::take(&mut down) {
+            up.extend(old.handle(f).await.unwrap());
+        }
+        while let Some(b) = old.next_batch().await.unwrap() {
+            up.push(b);
+        }
+        while let Some(b) = new.next_batch().await.unwrap() {
+            down.push(b);
+        }
+        if up.is_empty() && down.is_empty() {
+            break;
+        }
+    }
+    assert!(new.is_handover(), "admitted as a handover");
+    for id in [&public, &private] {
+        assert_eq!(
+            c2.heads(id).await,
+            c1.heads(id).await,
+            "{id} at the new host"
+        );
+    }
+    let held: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM quarantine")
+        .fetch_one(c2.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(held, 0, "nothing held: the seal vouches for it all");
+}

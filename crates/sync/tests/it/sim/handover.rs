@@ -259,8 +259,8 @@ impl Sim {
                 .get(&uid(m.unit))
                 .and_then(|u| u.parent.clone())
                 .context("a moved union")?;
-            for n in 1..NODES.len() {
-                let own = uid(NODES[n].unit);
+            for (n, spec) in NODES.iter().enumerate().skip(1) {
+                let own = uid(spec.unit);
                 let out_now = !national.is_within(&now, &own);
                 let left =
                     national.is_within(&m.from, &own) && !national.is_within(&uid(m.to), &own);
@@ -280,7 +280,7 @@ impl Sim {
                     problems.push(format!(
                         "{}: holds {}, which decision {} (step {}) moved out of its subtree, and \
                          never sealed it",
-                        NODES[n].id, m.unit, m.decision, m.step
+                        spec.id, m.unit, m.decision, m.step
                     ));
                 }
             }

@@ -36,16 +36,25 @@
 //! nothing flushed); time an acknowledgement out; flush a session. Every
 //! local write whose commit returned `Ok` is an acknowledged write.
 //!
-//! In the full [`World`] (the CI ranges and soaks) two more: each commune
+//! In the full [`World`] two more: each commune
 //! node also has a fallback edge to the national node, dialled only while
 //! its edge to its province is down and left (gracefully) when that one
 //! connects, as the node's dialer fails over and back, so documents are
 //! relayed by a path that skips the province; and a node may crash right
-//! after it applied a batch, before its ack leaves. The named regression
-//! seeds keep the plain world they were found in.
+//! after it applied a batch, before its ack leaves.
+//!
+//! In the handover world (the CI ranges and soaks), handovers as well
+//! (`handover`): the national node moves a grassroots union without a node
+//! of its own to another commune, of either province, by a decision; and
+//! a node runs the handover tick of a real node (its node record, its
+//! seals of what left its subtree, a handover session to each new host it
+//! owes, ended once the host holds every sealed head). Handover sessions
+//! are edges like the others, under the same faults. The named
+//! regression seeds keep the world they were found in.
 //!
 //! Then everything heals: fresh sessions on every edge to a parent (no
-//! fallback), no more faults,
+//! fallback) and to every new host still owed, every node ticking each
+//! round, no more faults,
 //! rounds of "deliver everything, ask every session for batches, time out
 //! what waits for an acknowledgement that cannot come" until nothing moves
 //! (bounded: not converging is a failure).
@@ -56,7 +65,10 @@
 //! every unit); every holder has the same heads; every acknowledged write's
 //! heads are in every holder's document (nothing lost, also not at the
 //! national node); the projections agree across holders and, for rosters,
-//! with the document itself.
+//! with the document itself. With handovers, an old host may keep what it
+//! held of a union that left it (outside the comparison), every old host
+//! holding a moved union's record has sealed each decision that moved it
+//! out, and no node holds anything in quarantine.
 //!
 //! # Rerunning a seed
 //! A failure panics with `seed N: …`, the last events of that run and the
@@ -65,13 +77,16 @@
 //! hopluu-sync --test it -- --exact sim::sim_soak --nocapture`
 //! (`HOPLUU_SIM_TRACE=1` prints every event). `HOPLUU_SIM_SOAK=a..b` runs
 //! any range of seeds, and `.ci/soak sim A B` a long soak in parallel.
-//! `HOPLUU_SIM_SEED=N` limits the CI ranges (`sim_seeds_*`) to one seed.
+//! `HOPLUU_SIM_SEED=N` limits the CI ranges (`sim_seeds_*`) to one seed;
+//! `HOPLUU_SIM_WORLD=plain` or `full` soaks an earlier world.
 //!
 //! # Layout
 //! The federation, the world and the tests are here; the simulation's
 //! steps in `links` (sessions, frames, restarts), `writes` (local
-//! writes), `chaos` (the scheduler and the heal rounds), `check` (what a
-//! run must end with) and `trace` (the event log).
+//! writes), `handover` (decisions moving unions, the handover tick, what a
+//! handover must end with), `chaos` (the scheduler and the heal rounds),
+//! `check` (what a run must end with), `trace` (the event log) and `run`
+//! (running seeds and reporting a failure).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::ops::Range;
@@ -91,6 +106,7 @@ mod chaos;
 mod check;
 mod handover;
 mod links;
+mod run;
 mod trace;
 mod writes;
 
@@ -490,162 +506,8 @@ impl Sim {
     }
 }
 
-/// What a run did, for the log (`HOPLUU_SIM_VERBOSE=1`).
-pub struct Summary {
-    seed: u64,
-    docs: usize,
-    members: usize,
-    acked_writes: usize,
-    stats: Stats,
-    config: Config,
-}
-
-impl std::fmt::Display for Summary {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "seed {}: {} documents and {} member records at the national node, {} acknowledged \
-             writes; {:?}; {:?}",
-            self.seed, self.docs, self.members, self.acked_writes, self.stats, self.config
-        )
-    }
-}
-
-async fn simulate(seed: u64, world: World, trace: &mut Vec<String>) -> Result<Summary> {
-    let mut sim = Sim::new(seed, world).await?;
-    let result = run(&mut sim).await;
-    trace.extend(sim.trace.iter().cloned());
-    result.with_context(|| format!("config {:?}", sim.cfg))?;
-    let national = &sim.nodes[0].store;
-    let docs = national.doc_count().await? as usize;
-    let members = fixtures::members(national).await?.len();
-    for n in &sim.nodes {
-        n.store.close().await;
-    }
-    Ok(Summary {
-        seed,
-        docs,
-        members,
-        acked_writes: sim.acked.len(),
-        stats: std::mem::take(&mut sim.stats),
-        config: sim.cfg.clone(),
-    })
-}
-
-async fn run(sim: &mut Sim) -> Result<()> {
-    for _ in 0..sim.cfg.steps {
-        sim.step += 1;
-        sim.chaos_step().await?;
-    }
-    sim.step += 1;
-    sim.heal().await?;
-    sim.check().await
-}
-
-/// Runs one seed on a current-thread runtime of its own; a failure (an
-/// error or a panic) comes back as its message and the run's last events.
-pub fn run_seed(seed: u64, world: World) -> Result<Summary, String> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime");
-    let mut trace = Vec::new();
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        rt.block_on(simulate(seed, world, &mut trace))
-    }));
-    let msg = match outcome {
-        Ok(Ok(summary)) => return Ok(summary),
-        Ok(Err(e)) => format!("{e:#}"),
-        Err(panic) => panic
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-            .unwrap_or_else(|| "panicked".to_owned()),
-    };
-    Err(format!(
-        "{msg}\n  last events:\n    {}",
-        trace.join("\n    ")
-    ))
-}
-
-/// The command that reruns `seed` alone, with every event printed:
-/// `sim_soak` takes any range, so this works for a seed of the CI ranges
-/// and for one found by a soak alike.
-fn rerun_hint(seed: u64, world: World) -> String {
-    format!(
-        "rerun just this seed, printing every event:\n  \
-         HOPLUU_SIM_SOAK={seed}..{}{} HOPLUU_SIM_TRACE=1 cargo test --release -p hopluu-sync \
-         --test it -- --exact sim::sim_soak --nocapture",
-        seed + 1,
-        match world {
-            World::Plain => " HOPLUU_SIM_WORLD=plain",
-            World::Full => " HOPLUU_SIM_WORLD=full",
-            World::Handover => "",
-        }
-    )
-}
-
-/// The world of a soak: `HOPLUU_SIM_WORLD=plain` or `full` for the
-/// earlier ones.
-fn soak_world() -> World {
-    match std::env::var("HOPLUU_SIM_WORLD").as_deref() {
-        Ok("plain") => World::Plain,
-        Ok("full") => World::Full,
-        Ok("handover") | Err(_) => World::Handover,
-        Ok(other) => panic!("HOPLUU_SIM_WORLD={other}: expected plain, full or handover"),
-    }
-}
-
-/// Runs one seed; panics with `seed N: …` when it fails.
-pub fn check_seed(seed: u64, world: World) {
-    match run_seed(seed, world) {
-        Ok(s) => {
-            if std::env::var_os("HOPLUU_SIM_VERBOSE").is_some() {
-                eprintln!("{s}");
-            }
-        }
-        Err(msg) => panic!("seed {seed}: {msg}\n{}", rerun_hint(seed, world)),
-    }
-}
-
-/// Runs every seed of `range` (or only `HOPLUU_SIM_SEED` when it is set
-/// and in the range) and reports the failing ones.
-fn run_range(range: Range<u64>, world: World) {
-    let seeds: Vec<u64> = match std::env::var("HOPLUU_SIM_SEED") {
-        Ok(s) => {
-            let seed: u64 = s.trim().parse().expect("HOPLUU_SIM_SEED is a number");
-            if range.contains(&seed) {
-                vec![seed]
-            } else {
-                Vec::new()
-            }
-        }
-        Err(_) => range.collect(),
-    };
-    let mut failed = Vec::new();
-    for seed in seeds {
-        match run_seed(seed, world) {
-            Ok(s) => {
-                if std::env::var_os("HOPLUU_SIM_VERBOSE").is_some() {
-                    eprintln!("{s}");
-                }
-            }
-            Err(msg) => failed.push((seed, msg)),
-        }
-    }
-    if let Some((seed, msg)) = failed.first() {
-        let others: Vec<String> = failed[1..].iter().map(|(s, _)| s.to_string()).collect();
-        panic!(
-            "seed {seed}: {msg}\n{}{}",
-            rerun_hint(*seed, world),
-            if others.is_empty() {
-                String::new()
-            } else {
-                format!("\nalso failing here: seeds {}", others.join(", "))
-            }
-        );
-    }
-}
+use run::check_seed;
+use run::{run_range, soak_world};
 
 #[test]
 fn sim_seeds_00_16() {
@@ -754,15 +616,18 @@ fn regression_seed_302977() {
     check_seed(302977, World::Full);
 }
 
-// Found by the first soak of the handover world (300 seeds, 7 failing,
-// all by one mechanism):
+// Found by the first soaks of the handover world (900 seeds, 15 failing,
+// by six mechanisms, each fixed and with a plain test; the CI ranges
+// found the first ones):
 
-/// A new host that cannot place an old host's unit (in another province)
-/// held its answers to the old host's sync messages until it could, which
-/// it never would: the old host's offline edit of a moved union's roster
-/// never reached the new host. Answers to the peer's own sync messages
-/// now go out whatever this node knows of the peer's place; the plain
-/// test is `handover::a_new_host_answers_an_old_host_it_cannot_place`.
+/// An old host handing over to a new host in another province: the new
+/// host, which cannot place the old host's unit, held back its answers to
+/// the old host's sync messages, and the old host waited for them; the
+/// old host's offline edit of the moved union's roster never arrived.
+/// A handover session now sends one way, and answers to a peer's sync
+/// messages go out whatever this node knows of the peer's place; the
+/// plain test is
+/// `handover::a_handover_reaches_a_new_host_that_cannot_place_the_old_host`.
 #[test]
 fn regression_seed_502154() {
     check_seed(502154, World::Handover);
