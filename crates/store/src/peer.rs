@@ -86,6 +86,19 @@ fn corrupt(e: ModelError) -> StoreError {
 }
 
 /// A `docs` row's id, owner and addressed units (space-separated).
+/// A feed row: `seq, doc_id, owner, addressed, heads`.
+fn feed_doc(r: &sqlx::any::AnyRow) -> Result<FeedDoc> {
+    Ok(FeedDoc {
+        seq: r.get(0),
+        meta: doc_meta(
+            &r.get::<String, _>(1),
+            &r.get::<String, _>(2),
+            &r.get::<String, _>(3),
+        )?,
+        heads: heads_from_bytes(&r.get::<Vec<u8>, _>(4)),
+    })
+}
+
 fn doc_meta(id: &str, owner: &str, addressed: &str) -> Result<DocMeta> {
     Ok(DocMeta {
         id: DocId::parse("doc_id", id).map_err(corrupt)?,
@@ -125,15 +138,7 @@ impl Store {
         let full = rows.len() == limit as usize;
         let mut docs = Vec::with_capacity(rows.len());
         for r in &rows {
-            docs.push(FeedDoc {
-                seq: r.get(0),
-                meta: doc_meta(
-                    &r.get::<String, _>(1),
-                    &r.get::<String, _>(2),
-                    &r.get::<String, _>(3),
-                )?,
-                heads: heads_from_bytes(&r.get::<Vec<u8>, _>(4)),
-            });
+            docs.push(feed_doc(r)?);
         }
         let upto = match (full, docs.last()) {
             (true, Some(last)) => last.seq,
@@ -154,15 +159,7 @@ impl Store {
         .await?;
         let mut docs = Vec::with_capacity(rows.len());
         for r in &rows {
-            docs.push(FeedDoc {
-                seq: r.get(0),
-                meta: doc_meta(
-                    &r.get::<String, _>(1),
-                    &r.get::<String, _>(2),
-                    &r.get::<String, _>(3),
-                )?,
-                heads: heads_from_bytes(&r.get::<Vec<u8>, _>(4)),
-            });
+            docs.push(feed_doc(r)?);
         }
         Ok(docs)
     }
