@@ -3,7 +3,7 @@
 //! discard.
 
 use automerge::{Change, ChangeHash, ReadDoc};
-use hopluu_model::{DocId, DocMeta, UnitId, UnitTree};
+use hopluu_model::{DocId, DocKind, DocMeta, UnitId, UnitTree};
 use hopluu_store::quarantine::{QuarantineEntry, QuarantineState};
 use hopluu_store::{Store, WriteTx};
 
@@ -29,13 +29,36 @@ pub async fn settle(
 /// those that pass now (their maker's unit arrived after them, say) are
 /// applied. Runs in its own transaction.
 pub async fn settle_all(store: &Store, me: &UnitId, now: i64) -> Result<usize, SyncError> {
+    let mut n = 0;
+    // A decision or node record released here brings seals that count
+    // only once committed (their projection): then once more, bounded.
+    for _ in 0..3 {
+        let (applied, control) = settle_all_once(store, me, now).await?;
+        n += applied;
+        if !control {
+            break;
+        }
+    }
+    if n > 0 {
+        tracing::info!(
+            changes = n,
+            "held changes passed the gate after the unit tree changed"
+        );
+    }
+    Ok(n)
+}
+
+/// One pass of [`settle_all`], in one transaction: the changes applied,
+/// and whether a decision or a node record was among them.
+async fn settle_all_once(store: &Store, me: &UnitId, now: i64) -> Result<(usize, bool), SyncError> {
     let docs = store.quarantine_held_docs(10_000).await?;
     if docs.is_empty() {
-        return Ok(0);
+        return Ok((0, false));
     }
     let mut tree = store.tree();
     let mut tx = store.begin().await?;
     let mut n = 0;
+    let mut control = false;
     // Unit records released here let further changes pass: go round
     // until a round releases nothing.
     loop {
@@ -45,6 +68,7 @@ pub async fn settle_all(store: &Store, me: &UnitId, now: i64) -> Result<usize, S
             if applied > 0 {
                 n += applied;
                 progress = true;
+                control |= matches!(id.kind(), DocKind::Decision | DocKind::Node);
                 if let DocId::Unit(_) = id
                     && let Ok(unit) = hopluu_model::unit::read(id, tx.doc(id).await?)
                 {
@@ -58,13 +82,7 @@ pub async fn settle_all(store: &Store, me: &UnitId, now: i64) -> Result<usize, S
     }
     drop(tree);
     tx.commit().await?;
-    if n > 0 {
-        tracing::info!(
-            changes = n,
-            "held changes passed the gate after the unit tree changed"
-        );
-    }
-    Ok(n)
+    Ok((n, control))
 }
 
 async fn settle_with(
