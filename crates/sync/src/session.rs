@@ -168,6 +168,10 @@ pub struct Session {
     /// Automerge sync protocol replies, sent before anything else.
     sync_out: VecDeque<DocUpdate>,
     retries: HashMap<DocId, u32>,
+    /// Private rosters the peer refused as not held there: its tree may
+    /// not place their unit under it yet (a unit moved to it, its record
+    /// still on the way). Sent again once the peer takes a unit record.
+    refused_private: BTreeSet<DocId>,
     /// The peer's feed, applied here up to this sequence.
     applied: i64,
     stats: SessionStats,
@@ -235,6 +239,7 @@ impl Session {
             resend: BTreeSet::new(),
             sync_out: VecDeque::new(),
             retries: HashMap::new(),
+            refused_private: BTreeSet::new(),
             applied: 0,
             stats: SessionStats::default(),
             reports: None,

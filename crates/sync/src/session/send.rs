@@ -83,6 +83,9 @@ impl Session {
             }
             heads.extend(d.quarantined);
             if !d.rejected.is_empty() {
+                if id.kind() == DocKind::RosterPrivate && d.rejected.starts_with("private-data:") {
+                    self.refused_private.insert(id.clone());
+                }
                 self.stats.docs_rejected += 1;
                 let n = self.retries.entry(id.clone()).or_insert(0);
                 *n += 1;
@@ -95,6 +98,13 @@ impl Session {
                 continue;
             }
             self.retries.remove(&id);
+            if id.kind() == DocKind::Unit && !self.refused_private.is_empty() {
+                // The peer took a unit record: it may place what it refused.
+                for p in std::mem::take(&mut self.refused_private) {
+                    self.retries.remove(&p);
+                    self.resend.insert(p);
+                }
+            }
             if self.sent.get(&id).is_some_and(|(b, _)| *b == a.batch) {
                 self.sent.remove(&id);
             }
