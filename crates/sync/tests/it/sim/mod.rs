@@ -616,9 +616,9 @@ fn regression_seed_302977() {
     check_seed(302977, World::Full);
 }
 
-// Found by the first soaks of the handover world (900 seeds, 15 failing,
-// by six mechanisms, each fixed and with a plain test; the CI ranges
-// found the first ones):
+// Found by the first soaks of the handover world (1,500 seeds, 18
+// failing; the CI ranges found the first mechanisms, each with a plain
+// test or a seed kept here):
 
 /// An old host handing over to a new host in another province: the new
 /// host, which cannot place the old host's unit, held back its answers to
@@ -631,6 +631,26 @@ fn regression_seed_302977() {
 #[test]
 fn regression_seed_502154() {
     check_seed(502154, World::Handover);
+}
+
+/// A union moved away from a commune and back in by later decisions:
+/// its province sent the commune the union's private roster before the
+/// commune had the record placing the union under it again; refused as
+/// not held there three times, it was never sent again. A private roster
+/// refused so is now sent again once the peer takes a unit record.
+#[test]
+fn regression_seed_503086() {
+    check_seed(503086, World::Handover);
+}
+
+/// A grassroots node held a moved union's record (made by a node it
+/// cannot place) until a decision's seal vouched for it; the decisions
+/// came out of its own quarantine in the same settle, and their seals,
+/// projected only at its commit, were never looked at again. A settle
+/// that releases a decision or a node record now goes round once more.
+#[test]
+fn regression_seed_503193() {
+    check_seed(503193, World::Handover);
 }
 
 /// Without `HOPLUU_SIM_SOAK`: one of the soak seeds that found the
