@@ -62,6 +62,15 @@
 //! national node goes on down to the districts. It is not echoed back: the
 //! sender's heads are known.
 //!
+//! **Decisions and node records go ahead of the feed**: they are what
+//! lets a receiver judge the rest (a reorganisation decision's seals, an
+//! old host's seals, where each node sits), so a session sends those the
+//! peer lacks before the next stretch of its feed. A **handover session**
+//! ([`Role::HandoverTo`], [`handover`]) carries what an old host sealed to
+//! the new host directly, one way: plain changes after what the new host
+//! is known to have, never the sync protocol, whose answers a new host
+//! may not be able to route to a node it cannot place.
+//!
 //! Two more frames serve the administrators (protocol version 2). A child
 //! sends its parent a **report** every few seconds
 //! ([`drive::DriveOptions::report_every`]): the state of its own edges
