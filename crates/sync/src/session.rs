@@ -159,6 +159,9 @@ pub struct Session {
     /// and node records ahead of the cursor were last found known to the
     /// peer (looked at again only once it moved).
     control_seen: i64,
+    /// The last batch sent answered the peer's sync messages: the next
+    /// one gives the rest of the outbound side its turn.
+    answered_last: bool,
     /// Acknowledged heads not yet written to the store.
     dirty: HashMap<DocId, Vec<ChangeHash>>,
     /// Automerge sync states while the peer's heads are being found.
@@ -234,6 +237,7 @@ impl Session {
             acked_heads: HashMap::new(),
             held_there: HashMap::new(),
             control_seen: -1,
+            answered_last: false,
             dirty: HashMap::new(),
             sync_states: HashMap::new(),
             resend: BTreeSet::new(),

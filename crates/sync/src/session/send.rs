@@ -270,13 +270,22 @@ impl Session {
         if self.in_flight.len() >= self.replica.limits.in_flight {
             return Ok(None);
         }
+        // Answers to the peer's own sync messages first, whatever this node
+        // knows of the peer's place (an old host handing over, from a
+        // subtree the new host does not hold, waits for them); but never
+        // twice running while the rest waits: an exchange that cannot end
+        // (each side holds changes of the other's in quarantine, until a
+        // seal behind in the feed comes) must not starve the feed.
+        if self.answered_last {
+            self.answered_last = false;
+            if let Some(frame) = self.next_not_answer(&peer).await? {
+                return Ok(Some(frame));
+            }
+        }
         let limits = self.replica.limits.clone();
         let mut docs = Vec::new();
         let mut bytes = 0usize;
         let id = self.next_id;
-        // Answers to the peer's own sync messages first, whatever this node
-        // knows of the peer's place: an old host handing over, from a
-        // subtree the new host does not hold, waits for them.
         while let Some(u) = self.sync_out.pop_front() {
             bytes += u.doc.len() + payload_len(&u.payload);
             docs.push(u);
@@ -285,8 +294,20 @@ impl Session {
             }
         }
         if !docs.is_empty() {
+            self.answered_last = true;
             return Ok(Some(self.emit(id, 0, 0, docs, bytes)));
         }
+        self.next_not_answer(&peer).await
+    }
+
+    /// The next batch that is not an answer to the peer's sync messages:
+    /// decisions and node records ahead, retries, then the feed.
+    async fn next_not_answer(&mut self, peer: &PeerInfo) -> Result<Option<Frame>, SyncError> {
+        let peer = peer.clone();
+        let limits = self.replica.limits.clone();
+        let mut docs = Vec::new();
+        let mut bytes = 0usize;
+        let id = self.next_id;
         // Scope is decided on the tree: until the peer's unit is known here
         // (its record arrives with the first sync), nothing else is sent.
         // A handover's new host may sit in a subtree this node does not

@@ -653,6 +653,17 @@ fn regression_seed_503193() {
     check_seed(503193, World::Handover);
 }
 
+/// A commune and its province each held changes of the other's to a
+/// moved union's roster (until seals that were still to come): their
+/// automerge sync exchange over it could not end, and its answers, always
+/// sent first, starved the rest of both feeds, the decisions that would
+/// have ended it among them. Answers now never go twice running while the
+/// rest of the outbound side waits.
+#[test]
+fn regression_seed_504687() {
+    check_seed(504687, World::Handover);
+}
+
 /// Without `HOPLUU_SIM_SOAK`: one of the soak seeds that found the
 /// projection bug of `regression_seed_766` (878, 1288), in its world.
 /// With it, any range of seeds in the full world (or the plain one with
