@@ -266,6 +266,8 @@ impl UnitTree {
                 owned_below
                     || self.is_within(node_unit, u)
                     || self.is_within(node_unit, &meta.owner)
+                    // The subtrees it was moved out of.
+                    || meta.addressed.iter().any(|a| self.is_within(a, node_unit))
             }
             DocKind::Campaign | DocKind::Decision => {
                 // Covers the node when the scope is above it or inside it.

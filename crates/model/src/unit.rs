@@ -6,7 +6,8 @@
 //! the reason and its successors, so members and awards that point at it
 //! still resolve.
 
-use automerge::Automerge;
+use automerge::transaction::Transactable;
+use automerge::{Automerge, ReadDoc};
 use serde::{Deserialize, Serialize};
 
 use crate::am::{self, Obj, Record};
@@ -439,11 +440,22 @@ pub fn move_to(
         effective_on: decision.effective_on,
         decision_no: decision.decision_no.clone(),
     };
+    // The subtrees the record has been in stay its addressees: the nodes
+    // there hold it as it stands, so an old host learns the unit left
+    // also when no node between is known to hold the record.
+    let been_in = Obj::root(&*doc).strings("addressed");
     edit(doc, author, "move unit", |tx| {
         am::put_str(tx, &automerge::ROOT, "parent", new_parent.as_str())?;
         am::put_str(tx, &automerge::ROOT, "owner", new_parent.as_str())?;
         let list = am::ensure_list(tx, &automerge::ROOT, "parents")?;
         parent_record(&change).append(tx, &list)?;
+        if let Some(old) = &unit.parent
+            && !been_in.iter().any(|u| u == old.as_str())
+        {
+            let addressed = am::ensure_list(tx, &automerge::ROOT, "addressed")?;
+            let at = tx.length(&addressed);
+            tx.insert(&addressed, at, old.as_str())?;
+        }
         Ok(())
     })?;
     read(&id, doc)
