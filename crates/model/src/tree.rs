@@ -392,6 +392,22 @@ mod tests {
         }
     }
 
+    /// A unit record moved from hg-d1 to lc-d1 names hg-d1 among its
+    /// addressees: the old host's branch holds it as it stands (so its
+    /// nodes learn the unit left), the sibling branches do not.
+    #[test]
+    fn a_moved_units_record_stays_with_the_subtrees_it_left() {
+        let t = tree();
+        let moved = meta(DocId::Unit(u("g1")), "lc-d1", &["hg-d1"]);
+        for holder in ["vn", "hg", "hg-d1", "lc", "lc-d1"] {
+            assert!(t.in_scope(&u(holder), &moved, 1), "{holder}");
+        }
+        assert!(
+            !t.in_scope(&u("hg-d2"), &moved, 1),
+            "a sibling it never was under"
+        );
+    }
+
     #[test]
     fn private_rosters_stop_at_the_configured_level() {
         let t = tree();

@@ -79,7 +79,11 @@ fn a_unit_survives_save_and_load_through_its_whole_life() {
     assert_eq!(unit::read(&unit_doc("g1"), &loaded).unwrap(), moved);
     let meta = DocMeta::read(unit_doc("g1"), &loaded).unwrap();
     assert_eq!(meta.owner, uid("ward-1"), "the owner follows the move");
-    assert!(meta.addressed.is_empty());
+    assert_eq!(
+        meta.addressed,
+        vec![uid("d1")],
+        "the subtree it left still holds the record"
+    );
 
     let closed = unit::close(
         &mut doc,
@@ -183,8 +187,20 @@ fn the_tree_follows_unit_records_and_moves_change_scope() {
         "the new parent holds it"
     );
     assert!(
-        !tree.in_scope(&uid("d1"), &meta, 1),
-        "the old parent no longer does"
+        tree.in_scope(&uid("d1"), &meta, 1),
+        "the old parent still holds it as it stands: it learns the unit left"
+    );
+    let roster = DocMeta {
+        id: DocId::Roster {
+            unit: uid("g1"),
+            bucket: 0,
+        },
+        owner: uid("g1"),
+        addressed: Vec::new(),
+    };
+    assert!(
+        !tree.in_scope(&uid("d1"), &roster, 1),
+        "but no longer its roster"
     );
     assert_eq!(tree.children(&uid("d1")), &[]);
     assert_eq!(
