@@ -123,7 +123,7 @@ pub async fn seal_departed(
         // The moved units' own records, owned by their new parents.
         for r in roots {
             let id = DocId::Unit(r.clone());
-            if let Some(heads) = store.read_doc(&id, |d| d.get_heads()).await? {
+            if let Some(heads) = store.doc_heads(&id).await? {
                 docs.push((id.to_string(), heads));
             }
         }
@@ -132,10 +132,7 @@ pub async fn seal_departed(
             at: hopluu_model::member::utc_timestamp(author.time_millis),
             docs: docs
                 .into_iter()
-                .map(|(doc, heads)| Seal {
-                    doc,
-                    heads: heads.iter().map(ToString::to_string).collect(),
-                })
+                .map(|(doc, heads)| Seal::of(doc, &heads))
                 .collect(),
         };
         let mut tx = store.begin().await?;

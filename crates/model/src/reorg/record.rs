@@ -67,6 +67,16 @@ pub struct Seal {
     pub heads: Vec<String>,
 }
 
+impl Seal {
+    /// The seal of document `doc` at `heads`.
+    pub fn of(doc: String, heads: &[automerge::ChangeHash]) -> Seal {
+        Seal {
+            doc,
+            heads: heads.iter().map(ToString::to_string).collect(),
+        }
+    }
+}
+
 fn step_record(s: &StepInput) -> Record {
     Record::new()
         .str("kind", s.kind.trim())

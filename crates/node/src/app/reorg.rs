@@ -108,10 +108,7 @@ impl App {
             }
             sealed
                 .into_iter()
-                .map(|(doc, heads)| reorg::Seal {
-                    doc,
-                    heads: heads.iter().map(ToString::to_string).collect(),
-                })
+                .map(|(doc, heads)| reorg::Seal::of(doc, &heads))
                 .collect()
         };
         let give_up = self.give_up(&plan).await?;

@@ -236,10 +236,7 @@ async fn case_a_decisions_seals_are_found_by_document(store: Store) -> Result<()
     );
     drop(tx);
     let mut rec = recorded("d-move", "12/QĐ-LĐLĐ", "p1", "2025-07-01");
-    rec.seals = vec![reorg::Seal {
-        doc: roster.to_string(),
-        heads: heads.iter().map(ToString::to_string).collect(),
-    }];
+    rec.seals = vec![reorg::Seal::of(roster.to_string(), &heads)];
     put(&store, &rec).await?;
     let mut tx = store.begin().await?;
     let sealed = tx.sealed_heads(&[roster.clone(), unit_doc("g2")]).await?;
@@ -289,10 +286,7 @@ async fn case_an_old_hosts_seal_counts_once_its_decision_is_held(store: Store) -
             &HostSeal {
                 decision: DecisionId::parse("d", "d-move")?,
                 at: "2025-07-02T08:00:00Z".into(),
-                docs: vec![reorg::Seal {
-                    doc: roster.to_string(),
-                    heads: heads.iter().map(ToString::to_string).collect(),
-                }],
+                docs: vec![reorg::Seal::of(roster.to_string(), &heads)],
             },
         )
     })

@@ -198,10 +198,7 @@ pub async fn decide_move(
         },
         seals: owned
             .into_iter()
-            .map(|(doc, heads)| Seal {
-                doc,
-                heads: heads.iter().map(ToString::to_string).collect(),
-            })
+            .map(|(doc, heads)| Seal::of(doc, &heads))
             .collect(),
         given_up: Vec::new(),
     };
@@ -216,21 +213,23 @@ pub async fn decide_move(
     commit(store, tx).await
 }
 
-/// Writes node `node`'s record (hosting `unit`, placed under `path`) as
-/// the node does, in this store.
+/// Writes node `node`'s record (hosting `unit`, placed under `path`,
+/// dialling `upstream`) as the node does, in this store: nothing when it
+/// says that already.
 pub async fn publish_node(
     store: &Store,
     author: &Author,
     node: &str,
     unit: &str,
     path: &[&str],
+    upstream: &str,
 ) -> Result<Written, StoreError> {
     use hopluu_model::hosting::{self, NodeInfo, NodeStatus};
     let info = NodeInfo {
         id: node.to_owned(),
         unit: uid(unit),
         path: path.iter().map(|u| uid(u)).collect(),
-        upstream: String::new(),
+        upstream: upstream.to_owned(),
         address: format!("sim://{node}"),
         status: NodeStatus::Active,
         retired_at: String::new(),

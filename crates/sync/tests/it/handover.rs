@@ -33,10 +33,10 @@ async fn an_old_host_seals_every_move_out_it_missed() {
     }
     c11.add_members("g1", 3, true).await;
     let a = c11.author();
-    fixtures::publish_node(&c11.store, &a, "node-c11", "c11", &["vn", "p1"])
+    fixtures::publish_node(&c11.store, &a, "node-c11", "c11", &["vn", "p1"], "")
         .await
         .unwrap();
-    fixtures::publish_node(&c11.store, &a, "node-c12", "c12", &["vn", "p1"])
+    fixtures::publish_node(&c11.store, &a, "node-c12", "c12", &["vn", "p1"], "")
         .await
         .unwrap();
     // The national node's decisions, as they reach the commune node at once.
@@ -88,7 +88,7 @@ async fn a_nodes_own_record_goes_ahead_of_its_feed() {
     wire.run().await;
     // The province writes members, then its record: last in its feed.
     p1.add_members("g1", 4, true).await;
-    fixtures::publish_node(&p1.store, &p1.author(), "node-p1", "p1", &["vn"])
+    fixtures::publish_node(&p1.store, &p1.author(), "node-p1", "p1", &["vn"], "")
         .await
         .unwrap();
     let mark = wire.log.len();
@@ -162,18 +162,15 @@ async fn a_handover_reaches_a_new_host_that_cannot_place_the_old_host() {
     let mut sealed = Vec::new();
     for id in [&public, &private] {
         let heads = c1.heads(id).await.unwrap();
-        sealed.push(Seal {
-            doc: id.to_string(),
-            heads: heads.iter().map(ToString::to_string).collect(),
-        });
+        sealed.push(Seal::of(id.to_string(), &heads));
     }
     let a = c1.author();
-    fixtures::publish_node(&c1.store, &a, "node-c1", "c1", &["vn", "p1"])
+    fixtures::publish_node(&c1.store, &a, "node-c1", "c1", &["vn", "p1"], "")
         .await
         .unwrap();
     // The new host's own record, as the old host has it from the nodes
     // above: where the new host sits.
-    fixtures::publish_node(&c2.store, &c2.author(), "node-c2", "c2", &["vn", "p2"])
+    fixtures::publish_node(&c2.store, &c2.author(), "node-c2", "c2", &["vn", "p2"], "")
         .await
         .unwrap();
     let theirs = DocId::Node(NodeId::parse("node", "node-c2").unwrap());

@@ -19,7 +19,6 @@
 //! what it held of the union (its archive), so it may hold documents now
 //! outside its scope.
 
-use hopluu_model::hosting::{self, NodeInfo, NodeStatus};
 use hopluu_model::{DecisionId, NodeId};
 use hopluu_sync::handover;
 
@@ -135,25 +134,17 @@ impl Sim {
             }
         };
         if record.is_none_or(|r| r.info.path != path) {
-            let info = NodeInfo {
-                id: NODES[n].id.to_owned(),
-                unit: own.clone(),
-                path,
-                upstream: NODES[n]
-                    .parent
-                    .map(|p| NODES[p].id.to_owned())
-                    .unwrap_or_default(),
-                address: format!("sim://{}", NODES[n].id),
-                status: NodeStatus::Active,
-                retired_at: String::new(),
-            };
-            let mut tx = store.begin().await?;
-            hosting::publish(
-                tx.doc(&DocId::Node(node.clone())).await?,
+            let path: Vec<&str> = path.iter().map(UnitId::as_str).collect();
+            let upstream = NODES[n].parent.map_or("", |p| NODES[p].id);
+            let w = fixtures::publish_node(
+                &store,
                 &self.author(n),
-                &info,
-            )?;
-            let w = fixtures::commit(&store, tx).await;
+                NODES[n].id,
+                NODES[n].unit,
+                &path,
+                upstream,
+            )
+            .await;
             self.record(n, "publish its node record", w)?;
             changed = true;
         }
