@@ -239,6 +239,26 @@ impl LocalNode {
         Ok(())
     }
 
+    /// Whether this node has written its own record as it will stand
+    /// (DESIGN §6): its unit placed under the root, with the path of
+    /// ancestors that places it. Until then the node still has a write of
+    /// its own to make once its unit's place arrives, so a test that
+    /// compares documents right after start would see that write as a
+    /// difference.
+    pub async fn placed(&self) -> Result<bool> {
+        let tree = self.app.store().tree();
+        let unit = UnitId::parse("unit", &self.unit)?;
+        if !tree.is_rooted(&unit) {
+            return Ok(false);
+        }
+        let path: Vec<UnitId> = tree.ancestors(&unit).into_iter().rev().collect();
+        Ok(self
+            .app
+            .node_record()
+            .await?
+            .is_some_and(|r| r.info.unit == unit && r.info.path == path))
+    }
+
     /// Whether this node knows `unit`.
     pub fn knows_unit(&self, unit: &str) -> bool {
         hopluu_model::UnitId::parse("unit", unit)

@@ -74,6 +74,20 @@ impl Tree {
         })
         .await
         .expect("hg-vi-thanh syncs");
+        // Every node's own record written as it will stand, so that
+        // nothing a node writes by itself lands after a test first sees
+        // the tree in step (a district wrote its record just after its
+        // first `check` said "all in step", and the next said it differs).
+        Federation::until("every node has placed its own record", LIMIT, || async {
+            for n in fed.nodes() {
+                if !n.placed().await? {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        })
+        .await
+        .expect("the nodes place their records");
         let pki = fed.pki().expect("the federation's CA");
         let (cert, key) = pki
             .write_client(&Caller::admin())
