@@ -391,11 +391,13 @@ impl Scrape {
         x.simple(
             "hopluu_quarantined_changes",
             Kind::Gauge,
-            "Quarantined changes by state: held (waiting for an administrator), released, discarded.",
+            "Quarantined changes by state: held (waiting for an administrator), released, discarded, \
+             archived (set aside at an old host: their unit left its subtree).",
             [
                 QuarantineState::Held,
                 QuarantineState::Released,
                 QuarantineState::Discarded,
+                QuarantineState::Archived,
             ]
             .map(|s| {
                 (

@@ -30,6 +30,11 @@ pub enum QuarantineState {
     /// Dropped by an administrator: the same change arriving again is
     /// dropped on sight.
     Discarded,
+    /// Held in a document this node keeps only as an archive (its unit
+    /// left this node's subtree by a decision this node sealed): not this
+    /// node's to judge any more, and not waiting for anyone here. The
+    /// change is kept, unapplied; it is held again if the unit comes back.
+    Archived,
 }
 
 impl QuarantineState {
@@ -38,6 +43,7 @@ impl QuarantineState {
             QuarantineState::Held => "held",
             QuarantineState::Released => "released",
             QuarantineState::Discarded => "discarded",
+            QuarantineState::Archived => "archived",
         }
     }
 
@@ -46,6 +52,7 @@ impl QuarantineState {
             "held" => Some(QuarantineState::Held),
             "released" => Some(QuarantineState::Released),
             "discarded" => Some(QuarantineState::Discarded),
+            "archived" => Some(QuarantineState::Archived),
             _ => None,
         }
     }
@@ -289,12 +296,18 @@ impl Store {
 
     /// Documents with held changes (at most `limit`).
     pub async fn quarantine_held_docs(&self, limit: u32) -> Result<Vec<DocId>> {
+        self.quarantine_docs(QuarantineState::Held, limit).await
+    }
+
+    /// Documents with changes in `state` (at most `limit`).
+    pub async fn quarantine_docs(&self, state: QuarantineState, limit: u32) -> Result<Vec<DocId>> {
         if !self.quarantine_hint() {
             return Ok(Vec::new());
         }
         let rows = sqlx::query(
-            "SELECT DISTINCT doc_id FROM quarantine WHERE state = 'held' ORDER BY doc_id LIMIT $1",
+            "SELECT DISTINCT doc_id FROM quarantine WHERE state = $1 ORDER BY doc_id LIMIT $2",
         )
+        .bind(state.as_str())
         .bind(i64::from(limit))
         .fetch_all(self.pool())
         .await?;
@@ -462,6 +475,38 @@ impl WriteTx<'_> {
             .await?;
         self.quarantine_touched |= done.rows_affected() > 0;
         Ok(done.rows_affected() > 0)
+    }
+
+    /// Moves every held entry of `doc` to [`QuarantineState::Archived`]
+    /// (the document left this node's subtree; `by` names the decision).
+    /// Returns how many.
+    pub async fn quarantine_archive(&mut self, doc: &DocId, by: &str, now: i64) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE quarantine SET state = 'archived', decided_at = $1, decided_by = $2 \
+             WHERE doc_id = $3 AND state = 'held'",
+        )
+        .bind(now)
+        .bind(by)
+        .bind(doc.to_string())
+        .execute(self.conn())
+        .await?;
+        self.quarantine_touched |= done.rows_affected() > 0;
+        Ok(done.rows_affected())
+    }
+
+    /// Holds every archived entry of `doc` again (its unit came back into
+    /// this node's subtree): they wait to be judged like any held change.
+    /// Returns how many.
+    pub async fn quarantine_unarchive(&mut self, doc: &DocId) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE quarantine SET state = 'held', decided_at = NULL, decided_by = NULL \
+             WHERE doc_id = $1 AND state = 'archived'",
+        )
+        .bind(doc.to_string())
+        .execute(self.conn())
+        .await?;
+        self.quarantine_touched |= done.rows_affected() > 0;
+        Ok(done.rows_affected())
     }
 
     /// Gives a held entry a new reason (a change that waited on another

@@ -251,3 +251,107 @@ pub async fn handovers_owed(
     }
     Ok(out)
 }
+
+/// What [`archive_departed`] did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Archiving {
+    /// Held changes set aside in documents that left this node's subtree.
+    pub archived: u64,
+    /// Archived changes held again: their unit came back.
+    pub restored: u64,
+    /// Of those, changes that passed the gate at once.
+    pub applied: usize,
+}
+
+/// Sets aside what an old host cannot and need not judge. A document node
+/// `node` (hosting `unit`) sealed, whose unit is now placed outside its
+/// subtree, is kept here only as an archive; changes to it held here (by
+/// another node, that came by a path this node cannot vouch for, or that
+/// wait on such a change) wait for no one any more: the document's new
+/// host receives them by their makers' paths, and this node's own writes
+/// by its handover. Left held, they would sit in the quarantine and count
+/// as undelivered on the dashboard for good. They become
+/// [`QuarantineState::Archived`](hopluu_store::quarantine::QuarantineState),
+/// kept unapplied; should the unit come back into the subtree they are
+/// held again and judged at once (`now` is the time of that judgement).
+pub async fn archive_departed(
+    store: &Store,
+    node: &NodeId,
+    unit: &UnitId,
+    now: i64,
+) -> Result<Archiving, SyncError> {
+    use hopluu_store::quarantine::QuarantineState;
+    let mut out = Archiving::default();
+    let held = store.quarantine_docs(QuarantineState::Held, 10_000).await?;
+    let archived = store
+        .quarantine_docs(QuarantineState::Archived, 10_000)
+        .await?;
+    if held.is_empty() && archived.is_empty() {
+        return Ok(out);
+    }
+    let Some(record) = node_record(store, node).await? else {
+        return Ok(out);
+    };
+    if record.seals.is_empty() && archived.is_empty() {
+        return Ok(out);
+    }
+    // The units this node saw leave: each seal names the moved units' own
+    // records (by the last decision that moved each). A document of one
+    // of them, or of a unit below one, may arrive after the seal.
+    let mut left: HashMap<UnitId, &DecisionId> = HashMap::new();
+    for seal in &record.seals {
+        for s in &seal.docs {
+            if let Ok(DocId::Unit(u)) = DocId::parse("doc", &s.doc) {
+                left.insert(u, &seal.decision);
+            }
+        }
+    }
+    let tree = store.tree();
+    let docs: Vec<DocId> = held.iter().chain(&archived).cloned().collect();
+    let owners = store.doc_owners(&docs).await?;
+    // The decision that took the document's unit out of this node's
+    // subtree, if it is outside now: the unit, or one above it, is one
+    // this node saw leave. Its new parent may be a unit this node does
+    // not know (a commune of another province): it is outside all the
+    // same.
+    let departed = |id: &DocId| -> Option<&DecisionId> {
+        let owner = match id {
+            DocId::Unit(u) => u,
+            other => owners.get(other)?,
+        };
+        if tree.is_within(owner, unit) {
+            return None;
+        }
+        std::iter::once(owner)
+            .chain(&tree.ancestors(owner))
+            .find_map(|u| left.get(u).copied())
+    };
+    let mut tx = store.begin().await?;
+    for id in &held {
+        if let Some(decision) = departed(id) {
+            out.archived += tx
+                .quarantine_archive(id, &format!("decision {decision}"), now)
+                .await?;
+        }
+    }
+    let mut back = Vec::new();
+    for id in &archived {
+        if departed(id).is_none() {
+            out.restored += tx.quarantine_unarchive(id).await?;
+            back.push(id.clone());
+        }
+    }
+    for id in &back {
+        out.applied += crate::gate::settle(&mut tx, &tree, unit, id, now).await?;
+    }
+    tx.commit().await?;
+    if out.archived > 0 || out.restored > 0 {
+        tracing::info!(
+            archived = out.archived,
+            restored = out.restored,
+            applied = out.applied,
+            "held changes in documents that left this node's subtree set aside (or held again on return)"
+        );
+    }
+    Ok(out)
+}

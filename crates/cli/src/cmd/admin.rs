@@ -84,6 +84,7 @@ pub enum StateArg {
     Held,
     Released,
     Discarded,
+    Archived,
     All,
 }
 
@@ -93,6 +94,7 @@ impl StateArg {
             StateArg::Held => pb::QuarantineState::Held,
             StateArg::Released => pb::QuarantineState::Released,
             StateArg::Discarded => pb::QuarantineState::Discarded,
+            StateArg::Archived => pb::QuarantineState::Archived,
             StateArg::All => pb::QuarantineState::Unspecified,
         }
     }
@@ -103,6 +105,7 @@ fn state(s: i32) -> &'static str {
         Ok(pb::QuarantineState::Held) => "held",
         Ok(pb::QuarantineState::Released) => "released",
         Ok(pb::QuarantineState::Discarded) => "discarded",
+        Ok(pb::QuarantineState::Archived) => "archived",
         _ => "?",
     }
 }
@@ -170,10 +173,17 @@ pub async fn status(channel: Channel, json: bool) -> anyhow::Result<()> {
         let q = s.quarantine.unwrap_or_default();
         rows.push((
             "quarantine",
-            format!(
-                "{} held, {} released, {} discarded",
-                q.held, q.released, q.discarded
-            ),
+            if q.archived > 0 {
+                format!(
+                    "{} held, {} released, {} discarded, {} archived (units that left this node's subtree)",
+                    q.held, q.released, q.discarded, q.archived
+                )
+            } else {
+                format!(
+                    "{} held, {} released, {} discarded",
+                    q.held, q.released, q.discarded
+                )
+            },
         ));
         rows.push(("conflicts", s.conflicts.to_string()));
         rows.push((

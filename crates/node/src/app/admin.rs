@@ -37,6 +37,8 @@ pub struct NodeCounts {
     pub quarantine_held: u64,
     pub quarantine_released: u64,
     pub quarantine_discarded: u64,
+    /// Held changes an old host set aside (their unit left its subtree).
+    pub quarantine_archived: u64,
     pub conflicts: u64,
 }
 
@@ -138,6 +140,7 @@ impl App {
             quarantine_held: count(QuarantineState::Held),
             quarantine_released: count(QuarantineState::Released),
             quarantine_discarded: count(QuarantineState::Discarded),
+            quarantine_archived: count(QuarantineState::Archived),
             conflicts: self.store.conflict_count(None).await?.max(0) as u64,
         })
     }

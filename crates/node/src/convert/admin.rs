@@ -58,6 +58,7 @@ pub fn quarantine_counts(c: &NodeCounts) -> pb::QuarantineCounts {
         held: c.quarantine_held,
         released: c.quarantine_released,
         discarded: c.quarantine_discarded,
+        archived: c.quarantine_archived,
     }
 }
 
@@ -66,6 +67,7 @@ fn state_pb(s: QuarantineState) -> pb::QuarantineState {
         QuarantineState::Held => pb::QuarantineState::Held,
         QuarantineState::Released => pb::QuarantineState::Released,
         QuarantineState::Discarded => pb::QuarantineState::Discarded,
+        QuarantineState::Archived => pb::QuarantineState::Archived,
     }
 }
 
@@ -76,9 +78,10 @@ pub fn quarantine_state(state: i32) -> Result<Option<QuarantineState>, ModelErro
         Ok(pb::QuarantineState::Held) => Ok(Some(QuarantineState::Held)),
         Ok(pb::QuarantineState::Released) => Ok(Some(QuarantineState::Released)),
         Ok(pb::QuarantineState::Discarded) => Ok(Some(QuarantineState::Discarded)),
+        Ok(pb::QuarantineState::Archived) => Ok(Some(QuarantineState::Archived)),
         Err(_) => Err(ModelError::invalid(
             "state",
-            format!("unknown state {state}: expected HELD, RELEASED or DISCARDED"),
+            format!("unknown state {state}: expected HELD, RELEASED, DISCARDED or ARCHIVED"),
         )),
     }
 }

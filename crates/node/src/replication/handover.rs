@@ -105,6 +105,12 @@ impl Replication {
                 tracing::warn!(error = %e, "could not discard what given-up nodes made");
             }
         }
+        // Held changes in documents that left: set aside (every tick, as
+        // they may arrive at any time; nothing to do on a node that never
+        // sealed).
+        if let Err(e) = self.app.archive_departed().await {
+            tracing::warn!(error = %e, "could not set aside what is held of departed units");
+        }
         // What is owed is looked at while something is, and after the tree
         // or the decisions changed (new seals); a node that owes nothing
         // does not walk its seals every tick.

@@ -188,7 +188,8 @@ async fn status_names_the_node_its_certificate_and_its_quarantine() -> Result<()
         Some(pb::QuarantineCounts {
             held: 0,
             released: 0,
-            discarded: 0
+            discarded: 0,
+            archived: 0
         })
     );
     // The node info every certificate may read agrees.

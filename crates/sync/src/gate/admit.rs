@@ -216,8 +216,14 @@ impl Gate<'_> {
                 continue;
             }
             if let Some(dep) = c.deps.iter().find(|d| {
-                held.get(d) == Some(&QuarantineState::Held)
-                    || held.get(d) == Some(&QuarantineState::Discarded)
+                matches!(
+                    held.get(*d),
+                    Some(
+                        QuarantineState::Held
+                            | QuarantineState::Discarded
+                            | QuarantineState::Archived
+                    )
+                )
             }) {
                 if known.is_none() {
                     held.insert(h, QuarantineState::Held);

@@ -253,3 +253,138 @@ async fn a_handover_reaches_a_new_host_that_cannot_place_the_old_host() {
         .unwrap();
     assert_eq!(held, 0, "nothing held: the seal vouches for it all");
 }
+
+/// A province that saw a union leave its subtree holds changes to the
+/// union's roster it cannot judge: the national node's, relayed up by a
+/// commune that had them from its fallback link to the national node
+/// (`outside-sender`). The national node no longer sends the province
+/// that roster, so nothing would ever release them: they are set aside
+/// as archived (not held, not counted as undelivered), and held and
+/// judged again when the union comes back. Found by simulation seeds
+/// 503067, 504643, 505056, 506064 and 506642 of the handover world.
+#[tokio::test(flavor = "current_thread")]
+async fn an_old_host_sets_aside_what_it_holds_of_a_union_that_left() {
+    use hopluu_store::quarantine::{NewQuarantine, QuarantineFilter, QuarantineState};
+
+    let dir = fixtures::tempdir();
+    let p1 = Node::open(&dir, "node-p1", "p1").await;
+    let c11 = Node::open(&dir, "node-c11", "c11").await;
+    for (u, kind, parent) in [
+        ("vn", "central", None),
+        ("p1", "provincial", Some("vn")),
+        ("c11", "commune", Some("p1")),
+        ("c12", "commune", Some("p1")),
+        ("g1", "grassroots", Some("c11")),
+    ] {
+        p1.create_unit(u, kind, parent).await;
+    }
+    let members = p1.add_members("g1", 2, false).await;
+    let roster = crate::two_nodes::roster("g1");
+    // The commune has the roster, and an edit the national node made on
+    // it, which the province does not have.
+    let mut tx = c11.store.begin().await.unwrap();
+    *tx.doc(&roster).await.unwrap() = automerge::Automerge::load(&p1.saved(&roster).await).unwrap();
+    tx.commit().await.unwrap();
+    let vn = fixtures::author("node-vn", "vn", 1_756_684_900_000);
+    fixtures::edit_member(&c11.store, &vn, &uid("g1"), 0, &members[0], "Kế toán")
+        .await
+        .unwrap();
+    let before = p1.heads(&roster).await.unwrap();
+    let change = automerge::Automerge::load(&c11.saved(&roster).await)
+        .unwrap()
+        .get_changes(&before)
+        .into_iter()
+        .next()
+        .expect("the national node's edit");
+    // Relayed up by the commune, it is held at the province.
+    let mut tx = p1.store.begin().await.unwrap();
+    tx.quarantine(
+        &NewQuarantine {
+            doc: roster.clone(),
+            hash: change.hash(),
+            origin_node: "node-vn".into(),
+            origin_unit: "vn".into(),
+            peer_node: "node-c11".into(),
+            peer_unit: "c11".into(),
+            code: "outside-sender".into(),
+            reason: "made by node node-vn for unit vn, outside the subtree of the sending child"
+                .into(),
+            waits_for: None,
+            made_at: 0,
+            change: change.raw_bytes().to_vec(),
+        },
+        1,
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let count = |state| {
+        let store = p1.store.clone();
+        async move {
+            store
+                .quarantine_counts()
+                .await
+                .unwrap()
+                .get(&state)
+                .copied()
+                .unwrap_or(0)
+        }
+    };
+    let node = NodeId::parse("node", "node-p1").unwrap();
+    let a = p1.author();
+    fixtures::publish_node(&p1.store, &a, "node-p1", "p1", &["vn"], "")
+        .await
+        .unwrap();
+    // Nothing left yet: held as it was.
+    let set = handover::archive_departed(&p1.store, &node, &uid("p1"), 2)
+        .await
+        .unwrap();
+    assert_eq!(set, handover::Archiving::default());
+    assert_eq!(count(QuarantineState::Held).await, 1);
+
+    // The union moves to a commune of another province, which the
+    // province cannot place; the province seals.
+    fixtures::decide_move(&p1.store, &a, &did("d1"), "1/QĐ-TLĐ", "g1", "c21")
+        .await
+        .unwrap();
+    let sealed = handover::seal_departed(&p1.store, &node, &uid("p1"), &a)
+        .await
+        .unwrap();
+    assert_eq!(sealed, vec![did("d1")]);
+    let set = handover::archive_departed(&p1.store, &node, &uid("p1"), 3)
+        .await
+        .unwrap();
+    assert_eq!((set.archived, set.restored), (1, 0));
+    assert_eq!(count(QuarantineState::Held).await, 0);
+    assert_eq!(count(QuarantineState::Archived).await, 1);
+    let entry = p1
+        .store
+        .quarantine_list(&QuarantineFilter {
+            state: Some(QuarantineState::Archived),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(entry.decided_by.as_deref(), Some("decision d1"));
+    assert_eq!(entry.code, "outside-sender", "the reason is kept");
+    assert!(p1.store.held_by_peer().await.unwrap().is_empty());
+    // Once: the next look changes nothing.
+    let set = handover::archive_departed(&p1.store, &node, &uid("p1"), 4)
+        .await
+        .unwrap();
+    assert_eq!(set, handover::Archiving::default());
+
+    // The union comes back to the province: held again, and judged at
+    // once (still from the commune, still outside its sender).
+    fixtures::decide_move(&p1.store, &a, &did("d2"), "2/QĐ-TLĐ", "g1", "c12")
+        .await
+        .unwrap();
+    let set = handover::archive_departed(&p1.store, &node, &uid("p1"), 5)
+        .await
+        .unwrap();
+    assert_eq!((set.archived, set.restored, set.applied), (0, 1, 0));
+    assert_eq!(count(QuarantineState::Held).await, 1);
+    assert_eq!(count(QuarantineState::Archived).await, 0);
+    assert_eq!(p1.heads(&roster).await.unwrap(), before);
+}

@@ -163,6 +163,15 @@ impl Sim {
             )?;
             changed = true;
         }
+        let now = self.author(n).time_millis;
+        let set = handover::archive_departed(&store, &node, &own, now).await?;
+        if set.archived > 0 || set.restored > 0 {
+            self.log(format!(
+                "{}: {} held changes archived, {} held again ({} applied)",
+                NODES[n].id, set.archived, set.restored, set.applied
+            ));
+            changed = true;
+        }
         let owed = handover::handovers_owed(&store, &node, &own).await?;
         let mut to: Vec<usize> = Vec::new();
         for o in &owed {
@@ -284,6 +293,36 @@ impl Sim {
                     ..Default::default()
                 })
                 .await?;
+            // Set aside only where the document's unit is placed outside
+            // the node's subtree: an archived change of a unit that came
+            // back would be a change nobody here judges.
+            let archived = node
+                .store
+                .quarantine_list(&hopluu_store::quarantine::QuarantineFilter {
+                    state: Some(hopluu_store::quarantine::QuarantineState::Archived),
+                    limit: u32::MAX,
+                    ..Default::default()
+                })
+                .await?;
+            let tree = node.store.tree();
+            let docs: Vec<DocId> = archived
+                .iter()
+                .filter_map(|e| DocId::parse("doc", &e.doc).ok())
+                .collect();
+            let owners = node.store.doc_owners(&docs).await?;
+            for d in &docs {
+                let owner = match d {
+                    DocId::Unit(u) => Some(u),
+                    other => owners.get(other),
+                };
+                if owner.is_some_and(|o| tree.is_within(o, &uid(NODES[n].unit))) {
+                    problems.push(format!(
+                        "{}: changes to {d} archived though its unit is in the node's subtree",
+                        NODES[n].id
+                    ));
+                    break;
+                }
+            }
             if !held.is_empty() {
                 let first: Vec<String> = held
                     .iter()

@@ -664,6 +664,26 @@ fn regression_seed_504687() {
     check_seed(504687, World::Handover);
 }
 
+/// A province whose commune had the national node's edits to a union's
+/// roster from its fallback link relayed them up after the union had
+/// left the province (`outside-sender`); the national node no longer
+/// sent the province that roster, so they were held there for good. An
+/// old host now sets aside (archives) what it holds of a union that left
+/// its subtree. The plain test is
+/// `handover::an_old_host_sets_aside_what_it_holds_of_a_union_that_left`.
+#[test]
+fn regression_seed_506642() {
+    check_seed(506642, World::Handover);
+}
+
+/// The same at an old province holding, from the answer to its own
+/// offline edit, the new province's changes to a union it can no longer
+/// place under that province (`not-authorised`).
+#[test]
+fn regression_seed_504643() {
+    check_seed(504643, World::Handover);
+}
+
 /// Without `HOPLUU_SIM_SOAK`: one of the soak seeds that found the
 /// projection bug of `regression_seed_766` (878, 1288), in its world.
 /// With it, any range of seeds in the full world (or the plain one with
