@@ -274,6 +274,8 @@ pub struct Scrape {
     pub limits: Arc<ClientLimits>,
     /// `[replication] in_flight`: the window of batches per peer.
     pub in_flight_limit: usize,
+    /// What the TLS acceptor refused (None when serving plaintext).
+    pub tls_refusals: Option<Arc<crate::tls::accept::Refusals>>,
 }
 
 /// One peer, as a scrape sees it.
@@ -618,6 +620,17 @@ impl Scrape {
                 "hopluu_sync_apply_duration_seconds",
                 &[("peer", node.as_str())],
                 &s.apply,
+            );
+        }
+        if let Some(refusals) = &self.tls_refusals {
+            let counts = refusals.counts();
+            x.simple(
+                "hopluu_tls_refused_total",
+                Kind::Counter,
+                "TLS connections refused at the handshake since this node started, by reason (unknown-ca, expired, not-yet-valid, bad-certificate, node-certificate-refused, not-tls, timeout, closed, handshake), and connections made without a client certificate (no-certificate: served the health service only).",
+                counts
+                    .iter()
+                    .map(|(reason, n)| (vec![("reason", *reason)], *n as f64)),
             );
         }
         Ok(x.finish())

@@ -7,6 +7,7 @@
 //! start, unless told to serve plaintext ([`Serve::insecure_plaintext`],
 //! `hopluu serve --insecure-plaintext`), which it then warns about loudly.
 //!
+//! A client without a certificate reaches health only ([`crate::tls::accept`]).
 //! Every client service (all but replication, health and reflection) is
 //! wrapped in the node's per-caller request limit
 //! ([`crate::grpc::auth::ClientLimits`], `[limits]`).
@@ -26,6 +27,8 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Server;
+use tonic_health::pb::health_server::HealthServer;
+use tonic_health::server::HealthService;
 
 use crate::NodeError;
 use crate::app::{App, Bootstrap};
@@ -33,10 +36,12 @@ use crate::config::{Config, LimitsSection, MetricsSection, ReplicationSection, T
 use crate::grpc::Services;
 use crate::grpc::admin::AdminGrpc;
 use crate::grpc::auth::ClientLimits;
+use crate::grpc::reflection::{Reflection, ReflectionV1, ReflectionV1alpha};
 use crate::grpc::replication::ReplicationGrpc;
 use crate::replication::Replication;
 use crate::tls::NodeTls;
 pub use crate::tls::Security;
+use crate::tls::accept::Acceptor;
 
 /// Opens the node's store and state as `config` describes.
 pub async fn open(config: &Config, clock: Arc<dyn Clock>) -> Result<Arc<App>, NodeError> {
@@ -149,6 +154,8 @@ pub struct NodeServer {
     metrics: Metrics,
     /// `[replication] in_flight`, for the metrics.
     in_flight_limit: usize,
+    /// The TLS acceptor, unless serving plaintext.
+    acceptor: Option<Arc<Acceptor>>,
 }
 
 /// The metrics endpoint: off, configured, or its listener bound.
@@ -196,6 +203,10 @@ impl NodeServer {
                  development only"
             ),
         }
+        let acceptor = match &security {
+            Security::Tls(tls) => Some(Arc::new(Acceptor::new(tls)?)),
+            Security::InsecurePlaintext => None,
+        };
         let in_flight_limit = serve.replication.in_flight;
         let replication = Replication::new(
             app.clone(),
@@ -221,6 +232,7 @@ impl NodeServer {
                 None => Metrics::Off,
             },
             in_flight_limit,
+            acceptor,
         })
     }
 
@@ -273,6 +285,7 @@ impl NodeServer {
             limits,
             metrics,
             in_flight_limit,
+            acceptor,
         } = self;
         let services = Services { app: app.clone() };
         // The node's own record, before it serves: every node, and every
@@ -289,6 +302,7 @@ impl NodeServer {
                 replication: replication.clone(),
                 limits: limits.clone(),
                 in_flight_limit,
+                tls_refusals: acceptor.as_ref().map(|a| a.refusals()),
             };
             let stop = stop_metrics.clone();
             async move {
@@ -342,11 +356,12 @@ impl NodeServer {
         health
             .set_serving::<pb::replication_service_server::ReplicationServiceServer<ReplicationGrpc>>()
             .await;
-        let reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(hopluu_proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1()
-            .map_err(|e| NodeError::Config(format!("reflection: {e}")))?;
+        // Health and reflection answer for their own names too.
+        health.set_serving::<HealthServer<HealthService>>().await;
+        health.set_serving::<ReflectionV1>().await;
+        health.set_serving::<ReflectionV1alpha>().await;
+        let reflection =
+            Reflection::new().map_err(|e| NodeError::Config(format!("reflection: {e}")))?;
         let addr = listener.local_addr()?;
         let tls = matches!(security, Security::Tls(_));
         tracing::info!(%addr, node = %app.node_id, tls, "serving gRPC");
@@ -365,14 +380,13 @@ impl NodeServer {
                 svc!($m::$server, services.clone())
             };
         }
-        let mut server = Server::builder();
-        if let Security::Tls(tls) = &security {
-            server = server.tls_config(tls.server_config())?;
-        }
-        let grpc = server
+        let grpc = Server::builder()
             .trace_fn(|req| tracing::info_span!("grpc", path = %req.uri().path()))
             .add_service(health_service)
-            .add_service(reflection)
+            // Reflection, like everything but health, for certificates
+            // of the federation only.
+            .add_service(InterceptedService::new(reflection.v1(), certified))
+            .add_service(InterceptedService::new(reflection.v1alpha(), certified))
             .add_service(svc!(unit_service_server::UnitServiceServer))
             .add_service(svc!(member_service_server::MemberServiceServer))
             .add_service(svc!(campaign_service_server::CampaignServiceServer))
@@ -391,8 +405,21 @@ impl NodeServer {
                 ))
                 .max_decoding_message_size(max_message_bytes)
                 .max_encoding_message_size(max_message_bytes),
-            )
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown);
+            );
+        // TLS by the node's own acceptor (it sees every handshake), or
+        // plaintext when told.
+        let grpc = async move {
+            match acceptor {
+                Some(acceptor) => {
+                    grpc.serve_with_incoming_shutdown(acceptor.incoming(listener), shutdown)
+                        .await
+                }
+                None => {
+                    grpc.serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+                        .await
+                }
+            }
+        };
         // The metrics endpoint runs beside gRPC and stops with it, however
         // gRPC ends.
         let grpc = async {
@@ -407,6 +434,15 @@ impl NodeServer {
         app.store().close().await;
         Ok(())
     }
+}
+
+/// Lets through a request that carries a hopluu identity (or any, on a
+/// plaintext node): what reflection asks of its callers, who may be
+/// anyone holding a certificate from the federation's CA.
+fn certified(request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+    crate::tls::Identity::of(&request)
+        .map_err(|e| tonic::Status::unauthenticated(format!("certificate: {e}")))?;
+    Ok(request)
 }
 
 /// Serves the node on `listener` until `shutdown` completes

@@ -25,10 +25,14 @@
 //! - [`Identity`]: the holder, read from a request's peer certificate.
 //! - [`CertInfo`]: subject, identity and validity of a certificate.
 //! - [`NodeTls`]: the node's certificate, key and trusted CAs, loaded from
-//!   `[tls]`, and the server and client TLS configurations made from them.
+//!   `[tls]`, and the client TLS configuration made from them.
+//! - [`accept`]: the server side, the node's own TLS acceptor (a client
+//!   without a certificate reaches health only; refused handshakes are
+//!   logged and counted).
 //! - [`issue`]: making a CA and the certificates above (`hopluu cert`,
 //!   tests, the demo).
 
+pub mod accept;
 pub mod issue;
 
 use std::fmt;
@@ -37,7 +41,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hopluu_model::UnitId;
 use thiserror::Error;
-use tonic::transport::{Certificate, ClientTlsConfig, ServerTlsConfig};
+use tonic::transport::{Certificate, ClientTlsConfig};
 use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::GeneralName;
 use x509_parser::pem::Pem;
@@ -74,6 +78,12 @@ pub enum TlsError {
     /// A certificate could not be made.
     #[error("{0}")]
     Issue(String),
+    /// A TLS client that presented no certificate (let in for health).
+    #[error(
+        "no client certificate: every service but health requires a certificate from the \
+         federation's CA (make one with `hopluu cert admin` or `hopluu cert staff`)"
+    )]
+    Missing,
 }
 
 /// Who is at the other end of a connection, from its certificate.
@@ -104,17 +114,17 @@ impl fmt::Display for Identity {
 
 impl Identity {
     /// The peer of a request on a node's server: from its TLS client
-    /// certificate, or [`Identity::Insecure`] on a plaintext server (a TLS
-    /// server never lets a request through without a verified certificate).
+    /// certificate (verified in the handshake), or [`Identity::Insecure`]
+    /// on a plaintext server. A TLS connection without a certificate (let
+    /// in for the health service, [`accept`]) has no identity.
     pub fn of<T>(request: &tonic::Request<T>) -> Result<Identity, TlsError> {
-        match request.peer_certs() {
-            None => Ok(Identity::Insecure),
-            Some(chain) => match chain.first() {
-                Some(leaf) => Identity::from_der(leaf.as_ref()),
-                None => Err(TlsError::Identity(
-                    "the peer presented an empty certificate chain".into(),
-                )),
-            },
+        use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
+        let Some(tls) = request.extensions().get::<TlsConnectInfo<TcpConnectInfo>>() else {
+            return Ok(Identity::Insecure);
+        };
+        match tls.peer_certs().as_deref().and_then(|c| c.first()) {
+            Some(leaf) => Identity::from_der(leaf.as_ref()),
+            None => Err(TlsError::Missing),
         }
     }
 
@@ -539,19 +549,6 @@ impl NodeTls {
     /// Every trusted CA certificate, as one PEM text.
     pub fn ca_pem(&self) -> &str {
         &self.ca_pem
-    }
-
-    /// The server side: this node's certificate, and a client certificate
-    /// from one of the CAs required of every client.
-    pub fn server_config(&self) -> ServerTlsConfig {
-        ServerTlsConfig::new()
-            .identity(tonic::transport::Identity::from_pem(
-                &self.cert_pem,
-                &self.key_pem,
-            ))
-            .client_ca_root(Certificate::from_pem(&self.ca_pem))
-            .client_auth_optional(false)
-            .timeout(HANDSHAKE_TIMEOUT)
     }
 
     /// Dialling node `node_id` (an upstream): presents this node's

@@ -31,9 +31,11 @@ pub enum QuarantineState {
     /// dropped on sight.
     Discarded,
     /// Held in a document this node keeps only as an archive (its unit
-    /// left this node's subtree by a decision this node sealed): not this
-    /// node's to judge any more, and not waiting for anyone here. The
-    /// change is kept, unapplied; it is held again if the unit comes back.
+    /// left this node's subtree by a decision this node sealed): nobody
+    /// here need act on it, and it does not count as undelivered. A state
+    /// of what the node reports only: the gate and the sync protocol see
+    /// a held change (column `archived_by` set), judge it as any, and it
+    /// shows as held again if the unit comes back.
     Archived,
 }
 
@@ -125,10 +127,16 @@ pub struct QuarantineFilter {
     pub limit: u32,
 }
 
+/// An entry's state as reported: a held change an old host set aside
+/// reads as `archived`.
+const STATE: &str = "CASE WHEN state = 'held' AND archived_by IS NOT NULL THEN 'archived' \
+                     ELSE state END";
+
 impl QuarantineFilter {
     /// The conditions, on binds `$1` to `$6` ([`QuarantineFilter::bind`]).
     const WHERE: &str = "id > $1 \
-         AND ($2 = '' OR state = $2) AND ($3 = '' OR doc_id = $3) \
+         AND ($2 = '' OR (CASE WHEN state = 'held' AND archived_by IS NOT NULL THEN 'archived' \
+         ELSE state END) = $2) AND ($3 = '' OR doc_id = $3) \
          AND ($4 = '' OR origin_node = $4) AND ($5 = '' OR code = $5) \
          AND ($6 = '' OR doc_id IN (SELECT doc_id FROM decision_seals WHERE decision = $6))";
 
@@ -176,13 +184,15 @@ pub struct HeldFrom {
 }
 
 const COLUMNS: &str = "id, doc_id, hash, origin_node, origin_unit, peer_node, peer_unit, code, \
-                       reason, waits_for, change_len, state, received_at, decided_at, decided_by, \
-                       made_at";
+                       reason, waits_for, change_len, \
+                       CASE WHEN state = 'held' AND archived_by IS NOT NULL THEN 'archived' \
+                       ELSE state END, \
+                       received_at, decided_at, COALESCE(archived_by, decided_by), made_at";
 
 /// [`HeldFrom`] by peer; the caller adds a `peer_node` condition or not.
 const HELD_FROM: &str = "SELECT peer_node, COUNT(*), COUNT(DISTINCT doc_id), \
      MIN(CASE WHEN made_at > 0 AND made_at < received_at THEN made_at ELSE received_at END) \
-     FROM quarantine WHERE state = 'held'";
+     FROM quarantine WHERE state = 'held' AND archived_by IS NULL";
 
 fn held_from(r: &sqlx::any::AnyRow) -> (String, HeldFrom) {
     (
@@ -282,9 +292,11 @@ impl Store {
 
     /// Entries per state.
     pub async fn quarantine_counts(&self) -> Result<HashMap<QuarantineState, i64>> {
-        let rows = sqlx::query("SELECT state, COUNT(*) FROM quarantine GROUP BY state")
-            .fetch_all(self.pool())
-            .await?;
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {STATE}, COUNT(*) FROM quarantine GROUP BY 1"
+        )))
+        .fetch_all(self.pool())
+        .await?;
         let mut out = HashMap::new();
         for r in rows {
             if let Some(s) = QuarantineState::parse(&r.get::<String, _>(0)) {
@@ -294,20 +306,36 @@ impl Store {
         Ok(out)
     }
 
-    /// Documents with held changes (at most `limit`).
+    /// Documents with changes the gate holds, archived ones included (at
+    /// most `limit`).
     pub async fn quarantine_held_docs(&self, limit: u32) -> Result<Vec<DocId>> {
-        self.quarantine_docs(QuarantineState::Held, limit).await
+        self.docs_where("state = 'held'", limit).await
     }
 
-    /// Documents with changes in `state` (at most `limit`).
+    /// Documents with changes in `state` as reported (at most `limit`).
     pub async fn quarantine_docs(&self, state: QuarantineState, limit: u32) -> Result<Vec<DocId>> {
+        let held = "state = 'held'";
+        match state {
+            QuarantineState::Held => {
+                self.docs_where(&format!("{held} AND archived_by IS NULL"), limit)
+                    .await
+            }
+            QuarantineState::Archived => {
+                self.docs_where(&format!("{held} AND archived_by IS NOT NULL"), limit)
+                    .await
+            }
+            QuarantineState::Released => self.docs_where("state = 'released'", limit).await,
+            QuarantineState::Discarded => self.docs_where("state = 'discarded'", limit).await,
+        }
+    }
+
+    async fn docs_where(&self, condition: &str, limit: u32) -> Result<Vec<DocId>> {
         if !self.quarantine_hint() {
             return Ok(Vec::new());
         }
-        let rows = sqlx::query(
-            "SELECT DISTINCT doc_id FROM quarantine WHERE state = $1 ORDER BY doc_id LIMIT $2",
-        )
-        .bind(state.as_str())
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT DISTINCT doc_id FROM quarantine WHERE {condition} ORDER BY doc_id LIMIT $1"
+        )))
         .bind(i64::from(limit))
         .fetch_all(self.pool())
         .await?;
@@ -477,15 +505,14 @@ impl WriteTx<'_> {
         Ok(done.rows_affected() > 0)
     }
 
-    /// Moves every held entry of `doc` to [`QuarantineState::Archived`]
+    /// Reports every held entry of `doc` as [`QuarantineState::Archived`]
     /// (the document left this node's subtree; `by` names the decision).
     /// Returns how many.
-    pub async fn quarantine_archive(&mut self, doc: &DocId, by: &str, now: i64) -> Result<u64> {
+    pub async fn quarantine_archive(&mut self, doc: &DocId, by: &str) -> Result<u64> {
         let done = sqlx::query(
-            "UPDATE quarantine SET state = 'archived', decided_at = $1, decided_by = $2 \
-             WHERE doc_id = $3 AND state = 'held'",
+            "UPDATE quarantine SET archived_by = $1 \
+             WHERE doc_id = $2 AND state = 'held' AND archived_by IS NULL",
         )
-        .bind(now)
         .bind(by)
         .bind(doc.to_string())
         .execute(self.conn())
@@ -494,13 +521,12 @@ impl WriteTx<'_> {
         Ok(done.rows_affected())
     }
 
-    /// Holds every archived entry of `doc` again (its unit came back into
-    /// this node's subtree): they wait to be judged like any held change.
-    /// Returns how many.
+    /// Reports every archived entry of `doc` as held again (its unit came
+    /// back into this node's subtree). Returns how many.
     pub async fn quarantine_unarchive(&mut self, doc: &DocId) -> Result<u64> {
         let done = sqlx::query(
-            "UPDATE quarantine SET state = 'held', decided_at = NULL, decided_by = NULL \
-             WHERE doc_id = $1 AND state = 'archived'",
+            "UPDATE quarantine SET archived_by = NULL \
+             WHERE doc_id = $1 AND state = 'held' AND archived_by IS NOT NULL",
         )
         .bind(doc.to_string())
         .execute(self.conn())

@@ -257,28 +257,27 @@ pub async fn handovers_owed(
 pub struct Archiving {
     /// Held changes set aside in documents that left this node's subtree.
     pub archived: u64,
-    /// Archived changes held again: their unit came back.
+    /// Archived changes reported as held again: their unit came back.
     pub restored: u64,
-    /// Of those, changes that passed the gate at once.
-    pub applied: usize,
 }
 
-/// Sets aside what an old host cannot and need not judge. A document node
-/// `node` (hosting `unit`) sealed, whose unit is now placed outside its
-/// subtree, is kept here only as an archive; changes to it held here (by
+/// Sets aside what an old host cannot and need not judge. A document
+/// whose unit node `node` (hosting `unit`) saw leave its subtree (its
+/// seals name the unit, or one above it) and that is outside the subtree
+/// now is kept here only as an archive; changes to it held here (by
 /// another node, that came by a path this node cannot vouch for, or that
-/// wait on such a change) wait for no one any more: the document's new
-/// host receives them by their makers' paths, and this node's own writes
-/// by its handover. Left held, they would sit in the quarantine and count
-/// as undelivered on the dashboard for good. They become
-/// [`QuarantineState::Archived`](hopluu_store::quarantine::QuarantineState),
-/// kept unapplied; should the unit come back into the subtree they are
-/// held again and judged at once (`now` is the time of that judgement).
+/// wait on such a change) wait for no one here: the new host receives
+/// them by their makers' paths, and this node's own writes by its
+/// handover. Left as they are, they would count as undelivered on the
+/// dashboard for good. They are reported as archived
+/// ([`QuarantineState::Archived`](hopluu_store::quarantine::QuarantineState)),
+/// and as held again should the unit come back. The gate and the sync
+/// protocol see no difference: they still hold the changes and judge
+/// them as before.
 pub async fn archive_departed(
     store: &Store,
     node: &NodeId,
     unit: &UnitId,
-    now: i64,
 ) -> Result<Archiving, SyncError> {
     use hopluu_store::quarantine::QuarantineState;
     let mut out = Archiving::default();
@@ -330,27 +329,22 @@ pub async fn archive_departed(
     for id in &held {
         if let Some(decision) = departed(id) {
             out.archived += tx
-                .quarantine_archive(id, &format!("decision {decision}"), now)
+                .quarantine_archive(id, &format!("decision {decision}"))
                 .await?;
         }
     }
-    let mut back = Vec::new();
     for id in &archived {
         if departed(id).is_none() {
             out.restored += tx.quarantine_unarchive(id).await?;
-            back.push(id.clone());
         }
-    }
-    for id in &back {
-        out.applied += crate::gate::settle(&mut tx, &tree, unit, id, now).await?;
     }
     tx.commit().await?;
     if out.archived > 0 || out.restored > 0 {
         tracing::info!(
             archived = out.archived,
             restored = out.restored,
-            applied = out.applied,
-            "held changes in documents that left this node's subtree set aside (or held again on return)"
+            "held changes of units that left this node's subtree reported as archived \
+             (or as held again, the unit back)"
         );
     }
     Ok(out)

@@ -242,10 +242,14 @@ impl App {
         })
     }
 
-    /// The entry `id`, which must exist and be held.
+    /// The entry `id`, which must exist and be held (an archived one is
+    /// held too: an administrator may still release or discard it).
     async fn held(&self, id: i64, rpc: &str) -> Result<QuarantineEntry> {
         let entry = self.quarantine_entry(id).await?;
-        if entry.state != QuarantineState::Held {
+        if !matches!(
+            entry.state,
+            QuarantineState::Held | QuarantineState::Archived
+        ) {
             let by = entry
                 .decided_by
                 .as_deref()

@@ -101,19 +101,14 @@ impl App {
         Ok(())
     }
 
-    /// Sets aside the held changes of documents this node keeps only as an
-    /// old host's archive, and holds them again if their unit came back
-    /// ([`hopluu_sync::handover::archive_departed`]).
+    /// Reports the held changes of documents this node keeps only as an
+    /// old host's archive as archived, and as held again if their unit
+    /// came back ([`hopluu_sync::handover::archive_departed`]).
     pub async fn archive_departed(&self) -> Result<hopluu_sync::handover::Archiving> {
         let node = NodeId::parse("node.id", &self.node_id).expect("validated at load");
-        hopluu_sync::handover::archive_departed(
-            self.store(),
-            &node,
-            &self.unit,
-            self.clock.now_millis(),
-        )
-        .await
-        .map_err(super::admin::gate_error)
+        hopluu_sync::handover::archive_departed(self.store(), &node, &self.unit)
+            .await
+            .map_err(super::admin::gate_error)
     }
 
     /// Seals every decision held here that moved documents this node holds

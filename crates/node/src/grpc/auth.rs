@@ -45,7 +45,7 @@ use tonic::{Request, Status};
 use crate::NodeError;
 use crate::app::App;
 use crate::config::LimitsSection;
-use crate::tls::Identity;
+use crate::tls::{Identity, TlsError};
 
 /// The caller of one RPC.
 #[derive(Debug, Clone)]
@@ -73,7 +73,13 @@ impl Access {
 
 fn identity<T>(req: &Request<T>, rpc: &'static str) -> Result<Identity, Status> {
     Identity::of(req).map_err(|e| {
-        tracing::warn!(rpc, remote = ?req.remote_addr(), error = %e, "request refused: no identity");
+        // A client without a certificate was logged once when it
+        // connected (the TLS acceptor): not again for every request.
+        if e == TlsError::Missing {
+            tracing::debug!(rpc, remote = ?req.remote_addr(), "request refused: no certificate");
+        } else {
+            tracing::warn!(rpc, remote = ?req.remote_addr(), error = %e, "request refused: no identity");
+        }
         Status::unauthenticated(format!("certificate: {e}"))
     })
 }

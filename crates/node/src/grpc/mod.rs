@@ -21,6 +21,7 @@ pub mod compact;
 pub mod emulation;
 pub mod members;
 pub mod node;
+pub mod reflection;
 pub mod reorg;
 pub mod replication;
 pub mod reports;

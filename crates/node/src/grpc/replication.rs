@@ -10,7 +10,7 @@ use tonic::{Request, Response, Status, Streaming};
 use crate::NodeError;
 use crate::convert::frames::*;
 use crate::replication::{Replication, ReplicationStream};
-use crate::tls::Identity;
+use crate::tls::{Identity, TlsError};
 
 /// The tonic service: hands each stream to [`Replication::accept`], and
 /// answers the convergence check's questions through the App.
@@ -19,7 +19,11 @@ pub struct ReplicationGrpc(pub Arc<Replication>);
 
 fn caller_identity<T>(request: &Request<T>, rpc: &str) -> Result<Identity, Status> {
     Identity::of(request).map_err(|e| {
-        tracing::warn!(rpc, remote = ?request.remote_addr(), error = %e, "refused: no identity");
+        if e == TlsError::Missing {
+            tracing::debug!(rpc, remote = ?request.remote_addr(), "refused: no certificate");
+        } else {
+            tracing::warn!(rpc, remote = ?request.remote_addr(), error = %e, "refused: no identity");
+        }
         Status::unauthenticated(format!("certificate: {e}"))
     })
 }

@@ -85,6 +85,7 @@ mod metrics;
 mod personal_data;
 mod personal_logs;
 mod quarantine_bulk;
+mod reflection;
 mod reorg;
 mod reorg_authority;
 mod reorg_replication;

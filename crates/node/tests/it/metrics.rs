@@ -6,7 +6,8 @@
 //! series appear, the changes it applies are counted, and the
 //! apply-latency histogram stays consistent (cumulative buckets ending at
 //! `le="+Inf"` equal to `_count`). Also: the `[metrics]` configuration
-//! checks, and the JSON log format with the sync spans' fields.
+//! checks, the JSON log format with the sync spans' fields, and refused
+//! TLS handshakes: logged once per peer and reason, and counted.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -35,6 +36,7 @@ const FAMILIES: &[&str] = &[
     "hopluu_feed_position",
     "hopluu_documents",
     "hopluu_quarantined_changes",
+    "hopluu_tls_refused_total",
     "hopluu_conflicts",
     "hopluu_client_callers_tracked",
     "hopluu_sync_in_flight_limit",
@@ -512,6 +514,103 @@ fn json_logs_carry_the_sync_session_and_batch_spans() -> Result<()> {
     ensure!(
         text.contains("\"role\":\"acceptor\""),
         "no acceptor session"
+    );
+    Ok(())
+}
+
+/// Refused TLS handshakes: a client from a CA the node does not trust,
+/// and one without a certificate (let in for health only), each twice.
+/// Each reason is one log line (with the presented certificate's
+/// subject), and each connection counts in `hopluu_tls_refused_total`.
+#[test]
+fn refused_handshakes_are_logged_once_per_peer_and_reason_and_counted() -> Result<()> {
+    let lines = Lines::default();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("hopluu_node=info,warn"))
+        .with_writer({
+            let lines = lines.clone();
+            move || lines.clone()
+        })
+        .finish();
+    let dispatch = tracing::Dispatch::new(subscriber);
+    // As in the test above: every registered dispatcher is asked.
+    let _second = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
+    let _default = tracing::dispatcher::set_default(&dispatch);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .on_thread_start({
+            let dispatch = dispatch.clone();
+            move || std::mem::forget(tracing::dispatcher::set_default(&dispatch))
+        })
+        .build()?;
+    let s = runtime.block_on(async {
+        let national = Node::with_tree().await?;
+        let province = MetricsNode::province(&national).await?;
+        for _ in 0..2 {
+            // Refused in the handshake: the error shows at connect or at
+            // the first call.
+            if let Ok(channel) = channel_as(province.addr, &Caller::ForeignCa).await {
+                pb::node_service_client::NodeServiceClient::new(channel)
+                    .get_node_info(pb::GetNodeInfoRequest {})
+                    .await
+                    .expect_err("a foreign CA is refused");
+            }
+            let channel = channel_as(province.addr, &Caller::NoCert).await?;
+            tonic_health::pb::health_client::HealthClient::new(channel)
+                .check(tonic_health::pb::HealthCheckRequest::default())
+                .await
+                .context("health without a certificate")?;
+        }
+        eventually("both refusals of the foreign CA are counted", || async {
+            let s = province.scrape().await?;
+            Ok(value(&s, "hopluu_tls_refused_total", &[("reason", "unknown-ca")]) == Some(2.0))
+        })
+        .await?;
+        let s = province.scrape().await?;
+        province.stop().await?;
+        national.stop().await?;
+        Ok::<_, anyhow::Error>(s)
+    })?;
+    drop(runtime);
+    ensure!(
+        value(
+            &s,
+            "hopluu_tls_refused_total",
+            &[("reason", "no-certificate")]
+        ) == Some(2.0),
+        "no-certificate connections counted"
+    );
+    let text = String::from_utf8(lines.0.lock().expect("lines").clone())?;
+    let events: Vec<serde_json::Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let with = |reason: &str| {
+        events
+            .iter()
+            .filter(|e| e["fields"]["reason"] == reason)
+            .collect::<Vec<_>>()
+    };
+    let foreign = with("unknown-ca");
+    ensure!(foreign.len() == 1, "one line for the foreign CA:\n{text}");
+    let f = &foreign[0]["fields"];
+    ensure!(
+        f["message"] == "TLS handshake refused"
+            && f["peer"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("127.0.0.1:"))
+            && f["certificate_subject"]
+                .as_str()
+                .is_some_and(|s| s.contains("intruder"))
+            && f["certificate_expires"]
+                .as_str()
+                .is_some_and(|e| e.ends_with("UTC")),
+        "{f}"
+    );
+    ensure!(
+        with("no-certificate").len() == 1,
+        "one line for the client without a certificate:\n{text}"
     );
     Ok(())
 }

@@ -3,7 +3,9 @@
 //!
 //! A refused handshake shows either when connecting or at the first call
 //! (in TLS 1.3 a client learns that its certificate was rejected only
-//! after it has sent it), so [`refused`] accepts either.
+//! after it has sent it), so [`refused`] accepts either. A client without
+//! a certificate connects, and is refused at its first call to anything
+//! but health.
 
 use std::time::Duration;
 
@@ -50,22 +52,70 @@ async fn node_id_as(node: &Node, caller: &Caller) -> Result<String> {
         .node_id)
 }
 
+/// Who gets in: the federation's certificates. A certificate from
+/// another CA is turned away in the handshake; a client with no
+/// certificate at all connects (a load balancer's health probe) and is
+/// answered by health, and by nothing else.
 #[tokio::test]
-async fn clients_without_a_trusted_certificate_are_refused_at_the_handshake() -> Result<()> {
+async fn clients_without_a_trusted_certificate_are_refused() -> Result<()> {
     let node = Node::start().await?;
     // The harness's own admin, and staff and node certificates, get in.
     assert_eq!(node_id_as(&node, &Caller::admin()).await?, "vn");
     assert_eq!(node_id_as(&node, &Caller::staff("clerk", HG)).await?, "vn");
     assert_eq!(node_id_as(&node, &Caller::node("hg-node", HG)).await?, "vn");
-    // Turned away in the handshake, each for its own reason.
+    // Turned away, each for its own reason.
     for (caller, why) in [
         (Caller::Plaintext, ""),
-        (Caller::NoCert, "CertificateRequired"),
+        (Caller::NoCert, "no client certificate"),
         (Caller::ForeignCa, "UnknownCA"),
     ] {
         let e = refused(&node, &caller).await?;
         assert!(e.contains(why), "{caller:?}: {e}");
     }
+    // Without a certificate, the health service answers, for the node and
+    // for any service it serves.
+    let mut health =
+        tonic_health::pb::health_client::HealthClient::new(node.channel_as(&Caller::NoCert).await?);
+    for service in ["", "hopluu.v1.MemberService", "grpc.health.v1.Health"] {
+        let status = health
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .with_context(|| format!("health of {service:?} without a certificate"))?
+            .into_inner()
+            .status;
+        assert_eq!(
+            status,
+            tonic_health::pb::health_check_response::ServingStatus::Serving as i32,
+            "{service:?}"
+        );
+    }
+    // Every other service still asks for one: replication, the admin API.
+    let status =
+        pb::admin_service_client::AdminServiceClient::new(node.channel_as(&Caller::NoCert).await?)
+            .status(pb::StatusRequest {})
+            .await
+            .expect_err("no status without a certificate");
+    assert_eq!(status.code(), tonic::Code::Unauthenticated, "{status:?}");
+    assert!(
+        status.message().contains("no client certificate"),
+        "{status:?}"
+    );
+    // Reflection too.
+    use tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1alpha::{
+        ServerReflectionRequest, server_reflection_request::MessageRequest,
+    };
+    let ask = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let status = ServerReflectionClient::new(node.channel_as(&Caller::NoCert).await?)
+        .server_reflection_info(tokio_stream::iter([ask]))
+        .await
+        .expect_err("no reflection without a certificate");
+    assert_eq!(status.code(), tonic::Code::Unauthenticated, "{status:?}");
     // The node still serves after the failed handshakes.
     assert_eq!(node.info().await?.node_id, "vn");
     node.stop().await

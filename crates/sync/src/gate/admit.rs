@@ -216,14 +216,8 @@ impl Gate<'_> {
                 continue;
             }
             if let Some(dep) = c.deps.iter().find(|d| {
-                matches!(
-                    held.get(*d),
-                    Some(
-                        QuarantineState::Held
-                            | QuarantineState::Discarded
-                            | QuarantineState::Archived
-                    )
-                )
+                held.get(d) == Some(&QuarantineState::Held)
+                    || held.get(d) == Some(&QuarantineState::Discarded)
             }) {
                 if known.is_none() {
                     held.insert(h, QuarantineState::Held);

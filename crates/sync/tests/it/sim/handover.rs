@@ -163,12 +163,11 @@ impl Sim {
             )?;
             changed = true;
         }
-        let now = self.author(n).time_millis;
-        let set = handover::archive_departed(&store, &node, &own, now).await?;
+        let set = handover::archive_departed(&store, &node, &own).await?;
         if set.archived > 0 || set.restored > 0 {
             self.log(format!(
-                "{}: {} held changes archived, {} held again ({} applied)",
-                NODES[n].id, set.archived, set.restored, set.applied
+                "{}: {} held changes archived, {} held again",
+                NODES[n].id, set.archived, set.restored
             ));
             changed = true;
         }

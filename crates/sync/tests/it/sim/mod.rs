@@ -684,6 +684,16 @@ fn regression_seed_504643() {
     check_seed(504643, World::Handover);
 }
 
+/// The first way of setting them aside changed their state in the gate's
+/// eyes too: an archived change no longer counted as held towards the
+/// sender, and a commune and its province (both old hosts) answered each
+/// other's sync messages about the roster for ever. Archived is now what
+/// a node reports only; the gate and the sync protocol still hold it.
+#[test]
+fn regression_seed_500388() {
+    check_seed(500388, World::Handover);
+}
+
 /// Without `HOPLUU_SIM_SOAK`: one of the soak seeds that found the
 /// projection bug of `regression_seed_766` (878, 1288), in its world.
 /// With it, any range of seeds in the full world (or the plain one with
