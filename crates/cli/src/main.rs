@@ -186,7 +186,33 @@ enum Command {
     Cert(cert::CertCmd),
 }
 
+/// The exit status of a Unix tool whose reader went away (killed by
+/// SIGPIPE: 128 + 13), as a shell reports it.
+const BROKEN_PIPE_EXIT: i32 = 141;
+
+/// A closed pipe on stdout (`hopluu --json members list | head`) ends the
+/// command quietly, as it ends every Unix tool: Rust ignores SIGPIPE, so a
+/// write to a closed pipe fails, and `println!` panics on it. The hook
+/// turns that one panic into a quiet exit; any other panic is reported
+/// as before.
+fn quiet_on_closed_pipe() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(BROKEN_PIPE_EXIT);
+        }
+        report(info);
+    }));
+}
+
 fn main() -> std::process::ExitCode {
+    quiet_on_closed_pipe();
     let cli = Cli::parse();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -280,3 +280,27 @@ fn serve_runs_on_hopluu_cert_files_and_refuses_plaintext_unless_told() {
     assert!(err.contains("error"), "{err}");
     node.stop();
 }
+
+/// A reader that went away (`hopluu … | head`) ends the command quietly
+/// with the status of a Unix tool killed by SIGPIPE (141), not with a
+/// panic and a backtrace. The pipe's read end is closed before the
+/// command writes anything, so its first line meets a closed pipe.
+#[test]
+fn a_closed_pipe_on_stdout_ends_the_command_quietly() {
+    let tmp = tempfile::TempDir::new().unwrap();
+    let dir = tmp.path().join("pki");
+    let mut child = std::process::Command::new(BIN)
+        .args(["cert", "ca", "--out", s(&dir)])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .env("RUST_BACKTRACE", "1")
+        .spawn()
+        .expect("hopluu runs");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("hopluu ends");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(141), "{stderr}");
+    assert!(stderr.is_empty(), "nothing on stderr: {stderr}");
+    // It did its work before it printed.
+    assert!(dir.join("ca.pem").exists());
+}
