@@ -298,8 +298,27 @@ pub struct Origin {
     pub unit: UnitId,
 }
 
-/// Runs `f` as one automerge change by `author`; on error the change is
-/// rolled back and the document is as it was.
+/// Automerge change times at and above this are milliseconds (1e11 ms is
+/// March 1973; 1e11 s is the year 5138).
+const MILLIS_FROM: i64 = 100_000_000_000;
+
+/// A change's time (automerge's `timestamp`) in milliseconds since the
+/// epoch, 0 when it names none. Automerge means seconds (its JavaScript
+/// library writes them, and Rust's `with_time` documents them), and so
+/// does hopluu now; changes hopluu wrote before carry milliseconds. The
+/// two never overlap: a time in seconds is below [`MILLIS_FROM`] until
+/// the year 5138, one in milliseconds above it after March 1973.
+pub fn change_time_millis(timestamp: i64) -> i64 {
+    if timestamp.abs() >= MILLIS_FROM {
+        timestamp
+    } else {
+        timestamp.saturating_mul(1000)
+    }
+}
+
+/// Runs `f` as one automerge change by `author`, timed in seconds as
+/// automerge means it; on error the change is rolled back and the
+/// document is as it was.
 pub fn edit<T>(
     doc: &mut Automerge,
     author: &Author,
@@ -308,7 +327,7 @@ pub fn edit<T>(
 ) -> Result<T, ModelError> {
     doc.set_actor(author.actor.clone());
     let opts = CommitOptions::default()
-        .with_time(author.time_millis)
+        .with_time(author.time_millis.div_euclid(1000))
         .with_message(message);
     doc.transact_with(|_| opts, f)
         .map(|ok| ok.result)
@@ -318,6 +337,16 @@ pub fn edit<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn change_times_read_as_seconds_or_older_milliseconds() {
+        // Seconds, as automerge means them (now, and the year 5000).
+        assert_eq!(change_time_millis(1_796_000_000), 1_796_000_000_000);
+        assert_eq!(change_time_millis(95_617_584_000), 95_617_584_000_000);
+        // Milliseconds, as hopluu wrote them before.
+        assert_eq!(change_time_millis(1_756_684_800_123), 1_756_684_800_123);
+        assert_eq!(change_time_millis(0), 0);
+    }
 
     #[test]
     fn doc_ids_round_trip() {

@@ -3,6 +3,7 @@
 //! delivery receipts the parents sent back.
 
 use automerge::{Automerge, ChangeHash, ObjId as ExId, ObjType, ReadDoc, Value};
+use hopluu_model::doc::change_time_millis;
 use hopluu_model::{
     Author, AwardId, CampaignId, CardNumber, DocId, InitiativeId, MemberId, ModelError, UnitId,
     member,
@@ -131,7 +132,10 @@ fn latest(doc: &Automerge, record: &Record) -> Result<ChangeHash> {
         None => doc
             .get_heads()
             .into_iter()
-            .filter_map(|h| doc.get_change_by_hash(&h).map(|c| (c.timestamp(), h)))
+            .filter_map(|h| {
+                doc.get_change_by_hash(&h)
+                    .map(|c| (change_time_millis(c.timestamp()), h))
+            })
             .max()
             .map(|(_, h)| h)
             .ok_or_else(not_there),
@@ -191,7 +195,7 @@ impl App {
                 .get_change_by_hash(&change)
                 .expect("found in this document");
             let origin = Author::origin(c.actor_id());
-            let made_at = c.timestamp();
+            let made_at = change_time_millis(c.timestamp());
             let mut hops = vec![TraceHop {
                 unit_id: me.clone(),
                 depth: tree.depth(&me) as u32,

@@ -187,7 +187,7 @@ pub fn change(c: &automerge::Change) -> pb::ChangeSummary {
         seq: c.seq(),
         deps: c.deps().iter().map(ToString::to_string).collect(),
         size_bytes: c.raw_bytes().len() as u64,
-        time_millis: c.timestamp(),
+        time_millis: hopluu_model::doc::change_time_millis(c.timestamp()),
         message: c
             .message()
             .map(|m| m.chars().take(MAX_MESSAGE_CHARS).collect())

@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 use automerge::transaction::{CommitOptions, Transactable};
-use automerge::{Automerge, ChangeHash};
+use automerge::{Automerge, ChangeHash, ReadDoc};
 use hopluu_model::doc::SCHEMA_VERSION;
 use hopluu_model::{Author, DocId, UnitId, member};
 use hopluu_proto::v1 as pb;
@@ -517,5 +517,82 @@ async fn held_changes_are_decided_by_filter_and_by_the_decision_that_sealed_them
         .release_quarantine(matching("lc-node", "", "", true))
         .await;
     expect_code(denied, Code::PermissionDenied);
+    node.stop().await
+}
+
+/// Change times follow automerge's convention, seconds: a change made
+/// elsewhere (automerge's JavaScript library writes `Date.now() / 1000`)
+/// shows its real time in `docs show`; the node's own changes are written
+/// in seconds too; and a change hopluu wrote in milliseconds before still
+/// shows its time.
+#[tokio::test]
+async fn change_times_are_seconds_and_old_milliseconds_still_read() -> Result<()> {
+    let node = Node::with_tree().await?;
+    let doc = DocId::Unit(uid(HG));
+    let history = |node: &Node| {
+        let mut client = admin(node);
+        let doc = doc.to_string();
+        async move {
+            Ok::<_, anyhow::Error>(
+                client
+                    .get_doc(pb::GetDocRequest {
+                        doc_id: doc,
+                        history_limit: 0,
+                    })
+                    .await?
+                    .into_inner()
+                    .history,
+            )
+        }
+    };
+    // The node's own writes: seconds in the change, milliseconds shown.
+    let own = node.app.author().time_millis;
+    let stored = node
+        .app
+        .store()
+        .read_doc(&doc, |d| {
+            d.get_heads()
+                .iter()
+                .filter_map(|h| d.get_change_by_hash(h).map(|c| c.timestamp()))
+                .max()
+        })
+        .await?
+        .flatten()
+        .context("the unit's record")?;
+    assert_eq!(stored, own.div_euclid(1000), "written in seconds");
+    assert_eq!(history(&node).await?[0].time_millis, stored * 1000);
+
+    // A change made by another library, timed as automerge means it.
+    let secs = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs() as i64;
+    let mut tx = node.app.store().begin().await?;
+    let d = tx.doc(&doc).await?;
+    d.set_actor(Author::actor_for("vn", &uid(VN), b"js"));
+    d.transact_with(
+        |_| {
+            CommitOptions::default()
+                .with_time(secs)
+                .with_message("from JavaScript")
+        },
+        |t| t.put(automerge::ROOT, "note", "x").map(|_| ()),
+    )
+    .map_err(|f| anyhow::anyhow!("{:?}", f.error))?;
+    // And one timed in milliseconds, as hopluu wrote them before.
+    let old = 1_756_684_800_123;
+    d.transact_with(
+        |_| {
+            CommitOptions::default()
+                .with_time(old)
+                .with_message("before")
+        },
+        |t| t.put(automerge::ROOT, "note", "y").map(|_| ()),
+    )
+    .map_err(|f| anyhow::anyhow!("{:?}", f.error))?;
+    tx.commit().await?;
+    let h = history(&node).await?;
+    assert_eq!((h[0].message.as_str(), h[0].time_millis), ("before", old));
+    assert_eq!(
+        (h[1].message.as_str(), h[1].time_millis),
+        ("from JavaScript", secs * 1000)
+    );
     node.stop().await
 }

@@ -350,7 +350,7 @@ impl Gate<'_> {
                 code: hold.code.to_owned(),
                 reason: hold.reason.clone(),
                 waits_for,
-                made_at: c.timestamp(),
+                made_at: hopluu_model::doc::change_time_millis(c.timestamp()),
                 change: c.raw_bytes().to_vec(),
             };
             if tx.quarantine(&entry, self.now).await? {
