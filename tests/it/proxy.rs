@@ -1,4 +1,5 @@
-//! The fault-injecting proxy, between a client and a plain TCP echo server.
+//! The fault-injecting proxy, between a client and a plain TCP echo server:
+//! counting, cuts, silence, delay, loss, truncation, resets, shutdown.
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -257,6 +258,86 @@ async fn delay_adds_latency_both_ways_without_reordering() {
     }
     let expected: Vec<u8> = (0..20).collect();
     assert_eq!(read_exactly(&mut client, 20).await, expected);
+    timeout(PATIENCE, proxy.shutdown())
+        .await
+        .expect("shutdown hung");
+}
+
+#[tokio::test]
+async fn silence_holds_everything_and_closes_nothing_until_healed() {
+    let mut server = EchoServer::start(b"").await;
+    let proxy = FaultProxy::start(server.addr).await.unwrap();
+    let mut client = connect(proxy.addr()).await;
+    client.write_all(b"warm").await.unwrap();
+    assert_eq!(read_exactly(&mut client, 4).await, b"warm");
+
+    proxy.silence();
+    assert!(proxy.is_silent() && !proxy.is_cut());
+    client.write_all(b"lost?").await.unwrap();
+    // Nothing comes back, and the connection is not closed either: no
+    // FIN, no RST, only silence.
+    let mut buf = [0; 16];
+    let read = tokio::time::timeout(Duration::from_millis(500), client.read(&mut buf)).await;
+    assert!(read.is_err(), "a silent link answered: {read:?}");
+    // Nor does a new connection reach the server, or a close pass.
+    let mut late = connect(proxy.addr()).await;
+    late.write_all(b"late").await.unwrap();
+    client.shutdown().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        server.ended.try_recv().is_err(),
+        "the server saw an end through a silent link"
+    );
+    let stats = proxy.stats();
+    assert_eq!(stats.client_to_server_bytes, 4, "{stats:?}");
+    assert_eq!(stats.connections_open, 2, "{stats:?}");
+
+    // Healed: what waited goes through, in order, and so does the close.
+    proxy.heal();
+    assert!(!proxy.is_silent());
+    assert_eq!(read_exactly(&mut client, 5).await, b"lost?");
+    let (rest, end) = read_until_closed(&mut client).await;
+    assert!(rest.is_empty(), "unexpected bytes: {rest:?}");
+    end.unwrap();
+    server.next_end().await.unwrap();
+    assert_eq!(read_exactly(&mut late, 4).await, b"late");
+    timeout(PATIENCE, proxy.shutdown())
+        .await
+        .expect("shutdown hung");
+}
+
+#[tokio::test]
+async fn loss_makes_chunks_late_but_loses_and_reorders_nothing() {
+    let server = EchoServer::start(b"").await;
+    let proxy = FaultProxy::start(server.addr).await.unwrap();
+    let mut client = connect(proxy.addr()).await;
+    // A third of the chunks lost at least once: each loss costs at least
+    // the retransmission timeout (200 ms with no delay).
+    proxy.set_loss(0.3, 7);
+    let started = Instant::now();
+    let mut slowest = Duration::ZERO;
+    for i in 0..6u8 {
+        let round = Instant::now();
+        let msg = message(100 + usize::from(i));
+        client.write_all(&msg).await.unwrap();
+        let echoed = timeout(Duration::from_secs(60), async {
+            let mut buf = vec![0; msg.len()];
+            client.read_exact(&mut buf).await.map(|_| buf)
+        })
+        .await
+        .expect("a lossy link lost a chunk")
+        .unwrap();
+        assert!(echoed == msg, "round {i} came back altered");
+        slowest = slowest.max(round.elapsed());
+    }
+    assert!(
+        slowest >= Duration::from_millis(200),
+        "no round trip was slowed by a loss (slowest {slowest:?})"
+    );
+    // Off again: a round trip without retransmissions.
+    proxy.set_loss(0.0, 0);
+    round_trip(proxy.addr(), b"whole").await;
+    println!("loss: 6 round trips in {:?}", started.elapsed());
     timeout(PATIENCE, proxy.shutdown())
         .await
         .expect("shutdown hung");

@@ -9,7 +9,13 @@
 //!
 //! - [`cut`](FaultProxy::cut) / [`heal`](FaultProxy::heal): link down (open
 //!   connections closed, new ones refused) and up again;
+//! - [`silence`](FaultProxy::silence): link down without a word: nothing
+//!   passes and nothing is closed (no FIN, no RST), as when a cable is
+//!   pulled; [`heal`](FaultProxy::heal) lets what waited through;
 //! - [`set_delay`](FaultProxy::set_delay): added one-way latency, both ways;
+//! - [`set_loss`](FaultProxy::set_loss): a lossy link as TCP makes of it:
+//!   a lost chunk arrives after retransmission timeouts, and whatever
+//!   follows it waits behind it;
 //! - [`drop_mid_message`](FaultProxy::drop_mid_message): the next chunk is
 //!   forwarded only in half, then its connection is closed;
 //! - [`reset`](FaultProxy::reset): every open connection aborted with a RST.
@@ -30,7 +36,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{ReadHalf, WriteHalf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -91,7 +97,11 @@ struct Shared {
     /// Parent of every epoch's token: cancelled on shutdown.
     shutdown: CancellationToken,
     link: Mutex<Link>,
+    /// True while the link is silent: chunks wait, connections stay open.
+    silent: watch::Sender<bool>,
     delay_nanos: AtomicU64,
+    /// Chunks lost (and sent again late) at random, when set.
+    loss: Mutex<Option<Loss>>,
     drop_mid: AtomicBool,
     client_to_server: AtomicU64,
     server_to_client: AtomicU64,
@@ -142,6 +152,62 @@ impl Shared {
     fn delay(&self) -> Duration {
         Duration::from_nanos(self.delay_nanos.load(Ordering::Relaxed))
     }
+
+    /// How late a chunk read now arrives because it was lost on the way
+    /// (zero when it was not): see [`FaultProxy::set_loss`].
+    fn lateness(&self) -> Duration {
+        let mut loss = self.loss.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(loss) = loss.as_mut() else {
+            return Duration::ZERO;
+        };
+        // Linux's retransmission timeout on a steady link: the round trip
+        // plus its 200 ms minimum margin, doubled after each loss.
+        let mut timeout = self.delay() * 2 + Duration::from_millis(200);
+        let mut late = Duration::ZERO;
+        for _ in 0..MAX_LOSSES {
+            if loss.rng.next_f64() >= loss.fraction {
+                break;
+            }
+            late += timeout;
+            timeout *= 2;
+        }
+        late
+    }
+
+    /// Returns once the link is not silent.
+    async fn voiced(&self) {
+        let mut silent = self.silent.subscribe();
+        // The sender lives as long as `self`: this cannot fail.
+        let _ = silent.wait_for(|s| !*s).await;
+    }
+}
+
+/// Times one chunk is lost in a row, at most (then it goes through).
+const MAX_LOSSES: u32 = 6;
+
+/// Random loss: the fraction of chunks lost, and the generator that picks.
+struct Loss {
+    fraction: f64,
+    rng: SplitMix64,
+}
+
+/// A small seeded generator (SplitMix64): the same seed loses the same
+/// chunks, so a run can be replayed.
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    fn next_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
 }
 
 impl FaultProxy {
@@ -159,7 +225,9 @@ impl FaultProxy {
                 epoch: Epoch::new(shutdown.child_token()),
             }),
             shutdown: shutdown.clone(),
+            silent: watch::Sender::new(false),
             delay_nanos: AtomicU64::new(0),
+            loss: Mutex::new(None),
             drop_mid: AtomicBool::new(false),
             client_to_server: AtomicU64::new(0),
             server_to_client: AtomicU64::new(0),
@@ -211,16 +279,37 @@ impl FaultProxy {
         debug!(proxy = %self.shared.addr, "link cut");
     }
 
-    /// Brings the link up again after a [`cut`](Self::cut): new connections
-    /// are forwarded. Connections closed by the cut stay closed.
+    /// Brings the link up again after a [`cut`](Self::cut) or a
+    /// [`silence`](Self::silence): new connections are forwarded, and
+    /// what waited during a silence goes through. Connections closed by a
+    /// cut stay closed.
     pub fn heal(&self) {
         self.shared.link().cut = false;
+        self.shared.silent.send_replace(false);
         debug!(proxy = %self.shared.addr, "link healed");
     }
 
     /// Whether the link is cut.
     pub fn is_cut(&self) -> bool {
         self.shared.link().cut
+    }
+
+    /// Takes the link down without a word, as a pulled cable or a lost
+    /// route does: from now on nothing passes either way, and nothing is
+    /// closed (no FIN, no RST), so each end learns of it only by its own
+    /// timeouts. What is sent meanwhile waits (as TCP would send it again)
+    /// and goes through once the link is [`heal`](Self::heal)ed, unless an
+    /// end gave up on the connection first. New connections are accepted
+    /// (a proxy on loopback cannot drop a SYN) but reach the target only
+    /// after the heal.
+    pub fn silence(&self) {
+        self.shared.silent.send_replace(true);
+        debug!(proxy = %self.shared.addr, "link silent");
+    }
+
+    /// Whether the link is silent.
+    pub fn is_silent(&self) -> bool {
+        *self.shared.silent.borrow()
     }
 
     /// Adds `delay` of one-way latency to every chunk forwarded from now on,
@@ -232,6 +321,28 @@ impl FaultProxy {
         debug!(proxy = %self.shared.addr, ?delay, "delay set");
     }
 
+    /// Loses each chunk read from now on, either way, with probability
+    /// `fraction` (0 turns loss off), as a lossy link loses packets under
+    /// TCP: nothing is lost or reordered for the ends, but a lost chunk is
+    /// sent again after a retransmission timeout (twice the delay plus
+    /// 200 ms), doubled each time it is lost again (at most 6 times), and
+    /// every chunk behind it waits for it. `seed` picks which chunks, so a
+    /// run can be replayed. A chunk is whatever one read returned, not a
+    /// TCP segment: a rough model, but it costs a slow, lossy link's
+    /// handshakes and pings what they cost there.
+    pub fn set_loss(&self, fraction: f64, seed: u64) {
+        let loss = (fraction > 0.0).then(|| Loss {
+            fraction: fraction.min(1.0),
+            rng: SplitMix64(seed),
+        });
+        *self
+            .shared
+            .loss
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = loss;
+        debug!(proxy = %self.shared.addr, fraction, seed, "loss set");
+    }
+
     /// Arms a one-shot fault: the next chunk forwarded, in either direction
     /// on any connection, is cut in half. Only its first half is written, then
     /// both sides of that connection are closed, so the peer sees a truncated
@@ -241,13 +352,15 @@ impl FaultProxy {
         debug!(proxy = %self.shared.addr, "next chunk will be dropped mid-message");
     }
 
-    /// Ends every fault: the link is up, with no delay, and a
-    /// [`drop_mid_message`](Self::drop_mid_message) still armed is
-    /// disarmed. (Armed on an idle link, it would otherwise cut whatever
-    /// connects next, minutes later: a check run after the faults.)
+    /// Ends every fault: the link is up and speaks, with no delay and no
+    /// loss, and a [`drop_mid_message`](Self::drop_mid_message) still
+    /// armed is disarmed. (Armed on an idle link, it would otherwise cut
+    /// whatever connects next, minutes later: a check run after the
+    /// faults.)
     pub fn calm(&self) {
         self.heal();
         self.set_delay(Duration::ZERO);
+        self.set_loss(0.0, 0);
         self.shared.drop_mid.store(false, Ordering::SeqCst);
     }
 
@@ -288,6 +401,7 @@ impl fmt::Debug for FaultProxy {
             .field("addr", &self.shared.addr)
             .field("target", &self.target())
             .field("cut", &self.is_cut())
+            .field("silent", &self.is_silent())
             .field("delay", &self.shared.delay())
             .field("stats", &self.stats())
             .finish()
@@ -373,6 +487,13 @@ enum Stop {
 async fn serve(shared: Arc<Shared>, mut client: TcpStream, epoch: Arc<Epoch>) {
     let _open = OpenGuard::new(&shared.open);
     let token = epoch.token.child_token();
+    // Over a silent link the connection reaches nobody until it heals.
+    if token.run_until_cancelled(shared.voiced()).await.is_none() {
+        if epoch.reset.load(Ordering::SeqCst) {
+            abort(&client);
+        }
+        return;
+    }
     let target = *shared.target.lock().unwrap_or_else(PoisonError::into_inner);
     let connect = TcpStream::connect(target);
     let mut server = match token.run_until_cancelled(connect).await {
@@ -441,10 +562,11 @@ fn abort(stream: &TcpStream) {
 /// Forwards one direction chunk by chunk, adding `counter` the bytes written.
 ///
 /// Reading and writing run concurrently with a FIFO queue between them: each
-/// chunk is stamped with its due time (read time plus the delay) when read,
-/// and written in order once due, so a delay never reorders bytes nor limits
-/// the throughput to one chunk per delay. At end of stream, the queue is
-/// drained and the write side shut down.
+/// chunk is stamped with its due time (read time plus the delay, plus its
+/// retransmissions when it was lost) when read, and written in order once
+/// due and once the link is not silent, so a delay never reorders bytes
+/// nor limits the throughput to one chunk per delay. At end of stream, the
+/// queue is drained and the write side shut down.
 async fn pump(
     mut reader: ReadHalf<'_>,
     mut writer: WriteHalf<'_>,
@@ -455,12 +577,19 @@ async fn pump(
     let read_side = async move {
         loop {
             let mut chunk = vec![0; CHUNK];
-            let n = reader.read(&mut chunk).await.map_err(Stop::Io)?;
+            let n = match reader.read(&mut chunk).await {
+                Ok(n) => n,
+                Err(error) => {
+                    // A reset crosses a silent link no more than data.
+                    shared.voiced().await;
+                    return Err(Stop::Io(error));
+                }
+            };
             if n == 0 {
                 return Ok(());
             }
             chunk.truncate(n);
-            let due = Instant::now() + shared.delay();
+            let due = Instant::now() + shared.delay() + shared.lateness();
             if queue.send((due, chunk)).await.is_err() {
                 // The write side stopped; its error ends the pump.
                 return Ok(());
@@ -472,6 +601,8 @@ async fn pump(
             if due > Instant::now() {
                 tokio::time::sleep_until(due).await;
             }
+            // A silent link holds the chunk (and so everything behind it).
+            shared.voiced().await;
             if shared.drop_mid.swap(false, Ordering::SeqCst) {
                 let half = &chunk[..chunk.len() / 2];
                 writer.write_all(half).await.map_err(Stop::Io)?;
@@ -482,6 +613,8 @@ async fn pump(
             writer.write_all(&chunk).await.map_err(Stop::Io)?;
             counter.fetch_add(chunk.len() as u64, Ordering::Relaxed);
         }
+        // Nor does the end of the stream.
+        shared.voiced().await;
         writer.shutdown().await.map_err(Stop::Io)
     };
     tokio::try_join!(read_side, write_side).map(|_| ())

@@ -35,6 +35,7 @@ pub mod hosting;
 pub mod ids;
 pub mod member;
 pub mod reorg;
+pub mod shape;
 pub mod timeline;
 pub mod tree;
 pub mod unit;

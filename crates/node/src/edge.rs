@@ -17,9 +17,15 @@ pub struct EdgeStatus {
     pub connected: bool,
     /// Unix milliseconds of the last change of `connected`.
     pub since_millis: i64,
+    /// The error that ended the last session or dial, while the edge has
+    /// not been healthy since (empty: none), and its Unix milliseconds.
     pub last_error: String,
-    /// Unix milliseconds of `last_error` (0: none).
     pub last_error_millis: i64,
+    /// The last error the edge got over ([`EdgeStatus::healthy`]), its
+    /// time, and when the edge was found healthy again (0: none).
+    pub previous_error: String,
+    pub previous_error_millis: i64,
+    pub error_resolved_millis: i64,
     pub sessions: u64,
     /// This node's feed, acknowledged by the peer up to here.
     pub acked_upto: i64,
@@ -49,6 +55,25 @@ pub struct EdgeStatus {
 }
 
 impl EdgeStatus {
+    /// A session or a dial failed with `error` at `at` (Unix ms).
+    pub fn failed(&mut self, error: String, at: i64) {
+        self.last_error = error;
+        self.last_error_millis = at;
+    }
+
+    /// The edge works again at `at` (a session established and a batch of
+    /// it acknowledged): the last error, if any, is no longer current and
+    /// becomes the previous one, marked resolved, so that an administrator
+    /// never reads an error of the past as the edge's state.
+    pub fn healthy(&mut self, at: i64) {
+        if self.last_error.is_empty() {
+            return;
+        }
+        self.previous_error = std::mem::take(&mut self.last_error);
+        self.previous_error_millis = std::mem::take(&mut self.last_error_millis);
+        self.error_resolved_millis = at;
+    }
+
     /// What the peer lacks of this node's changes: the feed's updates it
     /// has not acknowledged, and the changes it holds in quarantine.
     pub fn lacks(&self) -> Pending {

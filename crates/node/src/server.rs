@@ -381,6 +381,11 @@ impl NodeServer {
             };
         }
         let grpc = Server::builder()
+            // A child whose link goes silent (packets dropped, no FIN or
+            // RST) is found by HTTP/2 pings, as the child finds its parent:
+            // its session ends and its edge shows down within seconds.
+            .http2_keepalive_interval(Some(replication.keepalive().interval))
+            .http2_keepalive_timeout(Some(replication.keepalive().timeout))
             .trace_fn(|req| tracing::info_span!("grpc", path = %req.uri().path()))
             .add_service(health_service)
             // Reflection, like everything but health, for certificates

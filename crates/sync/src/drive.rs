@@ -2,10 +2,11 @@
 //! handled as they come, batches are sent as soon as the feed moves (a
 //! local write is pushed the moment it commits, with no polling interval),
 //! acknowledgements are sent ahead of batches, an overdue acknowledgement
-//! rewinds to the last checkpoint, and what the peer acknowledged is
-//! written to the store periodically and at the end (with, towards the
-//! peer, a notice of the changes of its that this node holds, when those
-//! changed).
+//! rewinds to the last checkpoint, a session quiet for a moment tells the
+//! peer its position ([`Session::next_position`]), and what the peer
+//! acknowledged is written to the store periodically and at the end (with,
+//! towards the peer, a notice of the changes of its that this node holds,
+//! when those changed).
 //!
 //! Everything a session logs is inside a `sync_session` span (INFO) naming
 //! this node (`node`, `unit`), its `role` (`dialer` or `acceptor`) and, once
@@ -48,7 +49,11 @@ pub struct DriveOptions {
     pub ack_timeout: Duration,
     /// How often acknowledged heads are written to the store.
     pub flush_every: Duration,
-    /// A peer that sends no hello for this long is refused.
+    /// A peer that sends no hello for this long is refused (code
+    /// [`HELLO_TIMEOUT`]). Long enough for a slow, lossy link: the hello
+    /// comes a round trip or two after the stream opens, and each lost
+    /// packet on the way costs a retransmission timeout of a second or
+    /// more, doubling when it is lost again.
     pub hello_timeout: Duration,
     /// A peer that reads nothing for this long while frames wait for it
     /// (one that never reads, holding the session open) is dropped.
@@ -59,7 +64,14 @@ pub struct DriveOptions {
     /// How often a child reports its edges to its parent
     /// ([`Session::report`]).
     pub report_every: Duration,
+    /// A session that has sent nothing for this long while the peer's
+    /// position is behind tells it ([`Session::next_position`]).
+    pub position_after: Duration,
 }
+
+/// The refusal code of a peer that sent no hello in time: unlike the other
+/// refusals, not a configuration to fix ([`crate::SyncError::is_refusal`]).
+pub const HELLO_TIMEOUT: &str = "hello-timeout";
 
 /// Replies (acknowledgements) queued for a peer that is not reading them:
 /// past this, frames from it are not read either, until it reads.
@@ -70,10 +82,11 @@ impl Default for DriveOptions {
         DriveOptions {
             ack_timeout: Duration::from_secs(30),
             flush_every: Duration::from_secs(1),
-            hello_timeout: Duration::from_secs(10),
+            hello_timeout: Duration::from_secs(30),
             stall_timeout: Duration::from_secs(60),
             silent_timeouts: 4,
             report_every: Duration::from_secs(10),
+            position_after: Duration::from_secs(1),
         }
     }
 }
@@ -164,6 +177,8 @@ async fn run_inner<I: Inbound>(
     let mut progress = Instant::now();
     let mut send_wait = Instant::now();
     let mut silent = 0u32;
+    // Since when the session has been quiet with its position untold.
+    let mut untold_since: Option<Instant> = None;
     loop {
         if out.is_empty() && replies_out.is_empty() {
             send_wait = Instant::now();
@@ -194,12 +209,23 @@ async fn run_inner<I: Inbound>(
             .then_some(started + opts.hello_timeout);
         let stall_deadline =
             (!out.is_empty() || !replies_out.is_empty()).then_some(send_wait + opts.stall_timeout);
+        // Only while nothing else goes: a busy feed of documents that are
+        // nothing for the peer still costs it one batch per moment, at most.
+        untold_since = (out.is_empty() && session.position_untold())
+            .then(|| untold_since.unwrap_or_else(Instant::now));
+        let position_deadline = untold_since.map(|t| t + opts.position_after);
         tokio::select! {
             biased;
             _ = cancel.cancelled() => return Ok(()),
             frame = inbound.recv(), if replies_out.len() < MAX_QUEUED_REPLIES => {
                 let frame = match frame {
-                    None => return Err(SyncError::Link("closed by the peer".into())),
+                    // The peer closed the stream, or the connection under
+                    // it went (a transport that drops a connection whose
+                    // keepalive pings went unanswered may end its streams
+                    // as if they were closed).
+                    None => return Err(SyncError::Link(
+                        "the stream ended: closed by the peer, or its connection was lost".into(),
+                    )),
                     Some(f) => f?,
                 };
                 progress = Instant::now();
@@ -259,9 +285,17 @@ async fn run_inner<I: Inbound>(
             }
             _ = sleep_until(hello_deadline), if hello_deadline.is_some() => {
                 return Err(SyncError::Refuse(crate::frame::Refusal {
-                    code: "protocol".into(),
+                    code: HELLO_TIMEOUT.into(),
                     reason: format!("no hello within {} s", opts.hello_timeout.as_secs()),
                 }));
+            }
+            _ = sleep_until(position_deadline), if position_deadline.is_some() => {
+                if let Some(position) = session.next_position() {
+                    batch_span("out", &position).in_scope(|| tracing::debug!("position told"));
+                    out.push_back(position);
+                    progress = Instant::now();
+                }
+                untold_since = None;
             }
             _ = sleep_until(stall_deadline), if stall_deadline.is_some() => {
                 return Err(SyncError::Link(format!(

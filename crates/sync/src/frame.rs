@@ -85,7 +85,9 @@ pub struct Hello {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
     /// Stable code: `protocol-version`, `schema-version`, `same-node`,
-    /// `unknown-unit`, `not-in-subtree`, `wrong-peer`, `protocol`; and, from
+    /// `unknown-unit`, `not-in-subtree`, `wrong-peer`, `protocol`,
+    /// `hello-timeout` (no hello in time: a slow link, worth another try
+    /// soon, unlike the others); and, from
     /// a receiver, `limit` (a batch over its size limits); from
     /// a node serving TLS, `identity` (the hello is not the certificate's
     /// node) and `unknown-peer` (not a configured child).
@@ -204,7 +206,17 @@ pub struct EdgeReport {
     /// reporter holds.
     pub held_by_peer: u64,
     pub held_here: u64,
+    /// The error that ended the edge's last session or dial, while the
+    /// edge has not been healthy since (empty when none), and when it
+    /// happened (ms since the epoch, 0 when none).
     pub last_error: String,
+    pub last_error_millis: i64,
+    /// The last error that the edge has since got over (a session
+    /// established and a batch acknowledged), when it happened, and when
+    /// the edge was found healthy again (ms; 0 when none).
+    pub previous_error: String,
+    pub previous_error_millis: i64,
+    pub error_resolved_millis: i64,
     /// When the reporter made the report, by its clock.
     pub reported_at_millis: i64,
 }
@@ -216,7 +228,8 @@ impl EdgeReport {
             + self.peer_node.len()
             + self.peer_unit.len()
             + self.last_error.len()
-            + 96
+            + self.previous_error.len()
+            + 120
     }
 }
 

@@ -93,6 +93,15 @@
 //! nothing while frames wait for it, and one that stays silent through
 //! several acknowledgement timeouts ([`drive::DriveOptions`]).
 //!
+//! A **quiet session tells its position**: a stretch of the feed with
+//! nothing in it for the peer (other units' documents, or the peer's own
+//! changes coming back) is not worth a batch per write, but once nothing
+//! has been sent for a moment ([`drive::DriveOptions::position_after`])
+//! an empty batch covers it, so that the peer's checkpoint, and the lag
+//! this node shows for it, catch up with the feed. Each session sends one
+//! such batch at its first quiet moment even when the peer is in step: its
+//! acknowledgement shows the link works both ways.
+//!
 //! # Layout
 //! - [`frame`]: the frames, transport-free.
 //! - [`session`]: [`Session`], the state machine for one peer: the
@@ -153,11 +162,23 @@ pub enum SyncError {
 }
 
 impl SyncError {
-    /// Whether dialling again soon can help (a refusal will not go away
-    /// until someone changes a configuration).
+    /// Whether dialling again soon cannot help: a refusal will not go
+    /// away until someone changes a configuration. A hello that did not
+    /// come in time is no such refusal, whichever side gave up waiting:
+    /// the link was slow, and the next try may well be quicker (a peer of
+    /// an older version says so with code `protocol` and this reason).
     pub fn is_refusal(&self) -> bool {
-        matches!(self, SyncError::Refuse(_) | SyncError::Refused { .. })
+        match self {
+            SyncError::Refuse(r) => !is_hello_timeout(&r.code, &r.reason),
+            SyncError::Refused { code, reason } => !is_hello_timeout(code, reason),
+            _ => false,
+        }
     }
+}
+
+/// Whether a refusal says only that a hello did not come in time.
+fn is_hello_timeout(code: &str, reason: &str) -> bool {
+    code == drive::HELLO_TIMEOUT || (code == "protocol" && reason.starts_with("no hello within"))
 }
 
 /// Bounds on what a session holds and sends at once.

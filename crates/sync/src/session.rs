@@ -100,6 +100,9 @@ pub struct SessionStats {
     pub changes_applied: u64,
     /// Batches sent and not yet acknowledged.
     pub in_flight: u64,
+    /// Acknowledgements of this side's batches received (notices not
+    /// counted): each shows the link carried a batch and its answer.
+    pub batches_acked: u64,
     /// Frames the driver holds for the peer: replies (acknowledgements)
     /// and batches or reports waiting for the transport
     /// ([`Session::note_queues`]).
@@ -141,6 +144,11 @@ pub struct Session {
     announced: i64,
     /// The peer has applied the feed up to here.
     acked: i64,
+    /// `acked` as last written to the store.
+    flushed_acked: i64,
+    /// This session has told the peer its position at least once
+    /// ([`Session::next_position`]).
+    position_told: bool,
     /// The furthest `upto_seq` sent in this session: a stretch before it
     /// is being told again after a rewind.
     told: i64,
@@ -230,6 +238,8 @@ impl Session {
             cursor: 0,
             announced: 0,
             acked: 0,
+            flushed_acked: 0,
+            position_told: false,
             told: 0,
             in_flight: VecDeque::new(),
             stale_before: 0,
@@ -492,6 +502,8 @@ impl Session {
         self.receipts_sent = h.receipts_from_you.max(0);
         self.announced = self.cursor;
         self.acked = self.cursor;
+        self.flushed_acked = self.cursor;
+        self.position_told = false;
         self.in_flight.clear();
         self.stale_before = self.next_id;
         self.sent.clear();

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use automerge::transaction::Transactable;
-use automerge::{ActorId, Automerge, ChangeHash};
+use automerge::{ActorId, Automerge, ChangeHash, ReadDoc};
 use hopluu_devcluster::federation::{Federation, LocalNode, NodeSpec};
 use hopluu_devcluster::pki::Caller;
 use hopluu_model::{Author, DocId, UnitId};
@@ -377,8 +377,20 @@ pub(super) async fn edit(
     let mut d = Automerge::load(&bytes)?;
     let before = d.get_heads();
     d.set_actor(by);
+    // A field the document holds: in a roster (whose shape every node
+    // checks), its first member's position; elsewhere a note on the root.
+    let member = match d.get(automerge::ROOT, "members")? {
+        Some((_, members)) if doc.starts_with("roster/") => {
+            let first = d.keys(&members).next().context("a roster with a member")?;
+            Some(d.get(&members, first.as_str())?.context("the member")?.1)
+        }
+        _ => None,
+    };
     let mut tx = d.transaction();
-    tx.put(automerge::ROOT, "note", value)?;
+    match &member {
+        Some(m) => tx.put(m, "position", value)?,
+        None => tx.put(automerge::ROOT, "note", value)?,
+    }
     tx.commit();
     let heads = d.get_heads();
     let update = rogue::changes(doc, hash_bytes(&heads), d.save_after(&before));

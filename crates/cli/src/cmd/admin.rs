@@ -70,7 +70,7 @@ pub struct Filter {
     #[arg(long)]
     node: Option<String>,
     /// Only changes held for this reason: not-authorised, outside-sender,
-    /// unknown-unit, unknown-actor, forged-skeleton, waits, refused.
+    /// unknown-unit, unknown-actor, forged-skeleton, invalid-value, waits, refused.
     #[arg(long)]
     reason: Option<String>,
     /// Only changes to documents this reorganisation decision sealed (its

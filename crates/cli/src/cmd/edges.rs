@@ -95,6 +95,26 @@ fn pending(p: &pb::PeerStatus) -> String {
     }
 }
 
+/// The edge's error with its time: the current one, or else the last one
+/// it got over, marked resolved with when (never to be read as current).
+fn error(p: &pb::PeerStatus) -> String {
+    let at = |error: &str, millis: i64| match millis {
+        0 => error.to_owned(),
+        m => format!("{}: {error}", when(m)),
+    };
+    if !p.last_error.is_empty() {
+        at(&p.last_error, p.last_error_millis)
+    } else if !p.previous_error.is_empty() {
+        format!(
+            "(resolved {}) {}",
+            when(p.error_resolved_millis),
+            at(&p.previous_error, p.previous_error_millis)
+        )
+    } else {
+        String::new()
+    }
+}
+
 /// `hopluu peers`.
 pub async fn peers(channel: Channel, json: bool) -> anyhow::Result<()> {
     let r = AdminServiceClient::new(channel)
@@ -131,7 +151,7 @@ pub async fn peers(channel: Channel, json: bool) -> anyhow::Result<()> {
                 bytes(p.bytes_received),
                 p.rejected.to_string(),
                 p.held_here.to_string(),
-                p.last_error.clone(),
+                error(p),
             ]);
         }
         t
@@ -177,7 +197,7 @@ pub async fn tree(channel: Channel, json: bool, stale_after: u64) -> anyhow::Res
                 },
                 secs(p.lag_seconds),
                 age,
-                p.last_error.clone(),
+                error(&p),
             ]);
         }
         t

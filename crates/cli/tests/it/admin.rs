@@ -67,10 +67,15 @@ fn quarantine_two_writing(node: &Node, value: &'static str) -> (DocId, ChangeHas
             let mut d = Automerge::load(&bytes).unwrap();
             let lai_chau = UnitId::parse("unit", "lai-chau").unwrap();
             d.set_actor(Author::actor_for("lc-node", &lai_chau, b"forged"));
+            // Fields a roster holds (its shape is checked): the first
+            // member's.
+            let members = d.get(automerge::ROOT, "members").unwrap().expect("members").1;
+            let first = d.keys(&members).next().expect("a member");
+            let member = d.get(&members, first.as_str()).unwrap().expect("the member").1;
             let mut changes = Vec::new();
-            for (key, message) in [("note", "forged correction"), ("note2", "and another")] {
+            for (key, message) in [("position", "forged correction"), ("status_reason", "and another")] {
                 let mut tx = d.transaction();
-                tx.put(automerge::ROOT, key, value).unwrap();
+                tx.put(&member, key, value).unwrap();
                 tx.commit_with(CommitOptions::default().with_message(message.to_owned()));
                 let h = d.get_heads()[0];
                 changes.push((h, d.get_change_by_hash(&h).unwrap().raw_bytes().to_vec()));

@@ -7,7 +7,8 @@
 //! reorganisation decisions (a TOML plan, a sheet of moves); `cert` holds
 //! `hopluu cert` and `serve` on its files, `tools` the `demo` and
 //! `bench-sync` commands, and `tree` a running tree of nodes on which
-//! `admin`, `edges`, `docs` and `conflicts` run the administrator's commands.
+//! `admin`, `edges`, `docs` and `conflicts` run the administrator's commands,
+//! and `link_health` shows links gone silent, slow and lossy, or quiet.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -18,6 +19,7 @@ mod cert;
 mod conflicts;
 mod docs;
 mod edges;
+mod link_health;
 mod reorg;
 mod tools;
 mod tree;

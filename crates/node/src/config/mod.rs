@@ -259,6 +259,23 @@ pub struct ReplicationSection {
     /// peer that never reads) before it is dropped.
     #[serde(default = "default_stall_timeout_secs")]
     pub stall_timeout_secs: u64,
+    /// Seconds a session waits for the peer's hello once the stream is
+    /// open: long enough for a slow, lossy link, where each lost packet
+    /// costs a retransmission of a second or more. A dialler waits at
+    /// least four times what opening the stream took.
+    #[serde(default = "default_hello_timeout_secs")]
+    pub hello_timeout_secs: u64,
+    /// HTTP/2 keepalive on every replication connection, both ways: a
+    /// ping after this many seconds without a frame from the peer...
+    #[serde(default = "default_keepalive_secs")]
+    pub keepalive_secs: u64,
+    /// ...and the connection (with its session) dropped when the ping is
+    /// not answered within this many seconds. So a link that goes silent
+    /// (packets dropped, no FIN or RST) shows as down within the sum of
+    /// the two, while a ping held up by a few retransmissions on a lossy
+    /// link is still answered in time.
+    #[serde(default = "default_keepalive_timeout_secs")]
+    pub keepalive_timeout_secs: u64,
     /// Seconds between the reports of this node's edges to its parent
     /// (`hopluu tree` at the nodes above), and between measures of what
     /// each peer lacks.
@@ -287,6 +304,9 @@ impl Default for ReplicationSection {
             in_flight: default_in_flight(),
             ack_timeout_secs: default_ack_timeout_secs(),
             stall_timeout_secs: default_stall_timeout_secs(),
+            hello_timeout_secs: default_hello_timeout_secs(),
+            keepalive_secs: default_keepalive_secs(),
+            keepalive_timeout_secs: default_keepalive_timeout_secs(),
             report_every_secs: default_report_every_secs(),
             backoff_min_ms: default_backoff_min_ms(),
             backoff_max_ms: default_backoff_max_ms(),
@@ -332,6 +352,15 @@ fn default_ack_timeout_secs() -> u64 {
 }
 fn default_stall_timeout_secs() -> u64 {
     60
+}
+fn default_hello_timeout_secs() -> u64 {
+    30
+}
+fn default_keepalive_secs() -> u64 {
+    2
+}
+fn default_keepalive_timeout_secs() -> u64 {
+    10
 }
 fn default_report_every_secs() -> u64 {
     10
@@ -693,6 +722,18 @@ impl Config {
             return bad(
                 "replication.stall_timeout_secs",
                 "must be at least 1".into(),
+            );
+        }
+        if !(1..=3600).contains(&r.hello_timeout_secs) {
+            return bad("replication.hello_timeout_secs", "must be 1 to 3600".into());
+        }
+        if !(1..=3600).contains(&r.keepalive_secs) {
+            return bad("replication.keepalive_secs", "must be 1 to 3600".into());
+        }
+        if !(1..=3600).contains(&r.keepalive_timeout_secs) {
+            return bad(
+                "replication.keepalive_timeout_secs",
+                "must be 1 to 3600".into(),
             );
         }
         if !(1..=3600).contains(&r.report_every_secs) {

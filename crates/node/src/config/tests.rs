@@ -8,6 +8,10 @@ fn minimal_config_gets_defaults() {
     assert_eq!(c.database_url(), "sqlite:hopluu-data/hopluu.sqlite");
     assert!(c.limits.enabled);
     assert_eq!((c.limits.requests_per_second, c.limits.burst), (50, 200));
+    // A silent link is found within 12 s; a hello may take 30 s.
+    let r = &c.replication;
+    assert_eq!((r.keepalive_secs, r.keepalive_timeout_secs), (2, 10));
+    assert_eq!(r.hello_timeout_secs, 30);
 }
 
 #[test]
@@ -53,6 +57,18 @@ fn bad_values_name_the_field() {
         (
             "[node]\nid = \"hg\"\nunit = \"hg\"\n[replication]\nin_flight = 0\n",
             "replication.in_flight",
+        ),
+        (
+            "[node]\nid = \"hg\"\nunit = \"hg\"\n[replication]\nhello_timeout_secs = 0\n",
+            "replication.hello_timeout_secs",
+        ),
+        (
+            "[node]\nid = \"hg\"\nunit = \"hg\"\n[replication]\nkeepalive_secs = 0\n",
+            "replication.keepalive_secs",
+        ),
+        (
+            "[node]\nid = \"hg\"\nunit = \"hg\"\n[replication]\nkeepalive_timeout_secs = 0\n",
+            "replication.keepalive_timeout_secs",
         ),
         (
             "[node]\nid = \"hg\"\nunit = \"hg\"\n[[replication.upstreams]]\nnode_id = \"vn\"\naddress = \"https://vn:7400\"\n",

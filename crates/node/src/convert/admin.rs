@@ -358,6 +358,9 @@ pub fn peer_status(e: EdgeStatus, now: i64) -> pb::PeerStatus {
         held_here: e.held_here,
         retired: false,
         retired_at: String::new(),
+        previous_error: e.previous_error,
+        previous_error_millis: e.previous_error_millis,
+        error_resolved_millis: e.error_resolved_millis,
     }
 }
 

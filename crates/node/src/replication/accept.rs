@@ -78,8 +78,8 @@ impl Replication {
                     e.connected = false;
                     e.since_millis = this.app.clock.now_millis();
                     if let Err(err) = &result {
-                        e.last_error = err.to_string();
-                        e.last_error_millis = e.since_millis;
+                        let at = e.since_millis;
+                        e.failed(err.to_string(), at);
                     }
                 });
             }
@@ -171,11 +171,35 @@ impl Inbound for GrpcInbound {
                     reason: format!("a frame that does not decode: {}", s.message()),
                 })))
             }
-            Err(s) => Some(Err(SyncError::Link(format!(
-                "{}: {}",
-                s.code(),
-                s.message()
-            )))),
+            Err(s) => Some(Err(SyncError::Link(link_error(&s)))),
         }
+    }
+}
+
+/// What the transport says when the connection under a stream went: its
+/// keepalive pings unanswered (the dialler's end names no cause but the
+/// pipe it closed), or a reset.
+const CONNECTION_LOST: [&str; 3] = ["keep-alive timed out", "broken pipe", "connection reset"];
+
+/// A stream that failed, as its edge's error: the status and what caused
+/// it, said plainly when the connection was lost (a link gone silent,
+/// packets dropped with no FIN or RST, is found by keepalive pings).
+fn link_error(s: &Status) -> String {
+    let mut text = format!("{}: {}", s.code(), s.message());
+    let mut source = std::error::Error::source(s);
+    while let Some(cause) = source {
+        let more = cause.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = cause.source();
+    }
+    if CONNECTION_LOST.iter().any(|lost| text.contains(lost)) {
+        format!(
+            "the connection was lost: the link went silent (keepalive pings unanswered) or was cut ({text})"
+        )
+    } else {
+        text
     }
 }

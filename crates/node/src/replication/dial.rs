@@ -14,6 +14,7 @@ use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::Request;
+use tonic::transport::Channel;
 
 use crate::config::Upstream;
 use crate::convert::frames::*;
@@ -22,6 +23,21 @@ use crate::tls::error_chain;
 
 use super::accept::GrpcInbound;
 use super::*;
+
+/// What one dial of an upstream leaves for the next.
+#[derive(Default)]
+pub(super) struct Link {
+    /// The upstream the connection goes to.
+    upstream: Option<Upstream>,
+    /// The connection, kept when a session failed before its hellos were
+    /// exchanged (no hello in time on a slow link, a stream reset): the
+    /// next try opens a new stream on it rather than paying for a TCP
+    /// and TLS handshake again on the same slow link. If the connection
+    /// itself died meanwhile, it is made again.
+    channel: Option<Channel>,
+    /// Whether the last dial established a session.
+    established: bool,
+}
 
 impl Replication {
     /// A channel endpoint to `up`: over TLS, verifying that the peer is
@@ -52,6 +68,7 @@ impl Replication {
         let mut backoff = min;
         let mut index = 0usize;
         let mut failures = 0u32;
+        let mut link = Link::default();
         loop {
             if self.cancel.is_cancelled() {
                 return;
@@ -76,7 +93,7 @@ impl Replication {
                 std::future::pending::<()>().await
             };
             let result = tokio::select! {
-                r = self.dial_once(&up, &session, Role::Dialer { expect: up.node_id.clone() }) => r,
+                r = self.dial_once(&up, &session, Role::Dialer { expect: up.node_id.clone() }, &mut link) => r,
                 () = probe => unreachable!("the probe never ends"),
             };
             if self.cancel.is_cancelled() {
@@ -99,14 +116,14 @@ impl Replication {
                     self.set_edge(&up.node_id, |edge| {
                         edge.direction = "upstream";
                         edge.address = up.address.clone();
-                        edge.last_error = e.to_string();
-                        edge.last_error_millis = self.app.clock.now_millis();
+                        edge.failed(e.to_string(), self.app.clock.now_millis());
                     });
                 }
             }
             // A session that ran for a while was a success: start over
-            // from the parent with a short wait.
-            if started.elapsed() > Duration::from_secs(30) {
+            // from the parent with a short wait. (A dial that waited long
+            // for a hello that never came was not.)
+            if link.established && started.elapsed() > Duration::from_secs(30) {
                 backoff = min;
                 failures = 0;
                 index = 0;
@@ -168,67 +185,96 @@ impl Replication {
     }
 
     /// One session with `up` in `role` (an upstream, or the new host of a
-    /// handover), until it ends or `cancel`.
+    /// handover), until it ends or `cancel`. `link` is what the dial
+    /// before left: its connection is used again if it goes to `up`.
     pub(super) async fn dial_once(
         self: &Arc<Self>,
         up: &Upstream,
         cancel: &CancellationToken,
         role: Role,
+        link: &mut Link,
     ) -> Result<(), SyncError> {
         let direction = match role {
             Role::HandoverTo { .. } => "handover",
             _ => "upstream",
         };
-        let link = |e: &dyn std::fmt::Display| SyncError::Link(e.to_string());
-        let endpoint = self
-            .endpoint(up)
-            .map_err(|e| link(&e))?
-            .connect_timeout(Duration::from_secs(10))
-            .tcp_nodelay(true)
-            .http2_keep_alive_interval(Duration::from_secs(20))
-            .keep_alive_timeout(Duration::from_secs(20))
-            .keep_alive_while_idle(true);
-        let channel = tokio::select! {
-            _ = cancel.cancelled() => return Ok(()),
-            c = endpoint.connect() => c.map_err(|e| link(&error_chain(&e)))?,
+        let failed = |e: &dyn std::fmt::Display| SyncError::Link(e.to_string());
+        link.established = false;
+        let kept = link
+            .channel
+            .take()
+            .filter(|_| link.upstream.as_ref() == Some(up));
+        link.upstream = Some(up.clone());
+        let opening = tokio::time::Instant::now();
+        let channel = match kept {
+            Some(channel) => channel,
+            None => {
+                let keepalive = self.keepalive();
+                let endpoint = self
+                    .endpoint(up)
+                    .map_err(|e| failed(&e))?
+                    .connect_timeout(Duration::from_secs(10))
+                    .tcp_nodelay(true)
+                    .http2_keep_alive_interval(keepalive.interval)
+                    .keep_alive_timeout(keepalive.timeout)
+                    .keep_alive_while_idle(true);
+                tokio::select! {
+                    _ = cancel.cancelled() => return Ok(()),
+                    c = endpoint.connect() => c.map_err(|e| failed(&error_chain(&e)))?,
+                }
+            }
         };
         let max = self.app_max_message_bytes();
-        let mut client = pb::replication_service_client::ReplicationServiceClient::new(channel)
-            .max_decoding_message_size(max)
-            .max_encoding_message_size(max);
+        let mut client =
+            pb::replication_service_client::ReplicationServiceClient::new(channel.clone())
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max);
         let (tx, rx) = mpsc::channel::<Frame>(OUTBOUND_FRAMES);
         let outbound = ReceiverStream::new(rx).map(to_pb);
         let response = tokio::select! {
             _ = cancel.cancelled() => return Ok(()),
-            r = client.sync(Request::new(outbound)) => r.map_err(|s| link(&s.message()))?,
+            r = client.sync(Request::new(outbound)) => r.map_err(|s| failed(&s.message()))?,
         };
+        // The hello comes a round trip or two after the stream opens: on a
+        // link slow enough that opening it took a good part of the hello
+        // deadline, wait in proportion.
+        let mut opts = self.drive_options();
+        opts.hello_timeout = opts.hello_timeout.max(opening.elapsed() * 4);
         let mut inbound = GrpcInbound(response.into_inner());
         let mut session = Session::new(self.replica(), role).with_reports(self.clone());
         self.set_edge(&up.node_id, |e| {
             e.direction = direction;
             e.address = up.address.clone();
-            e.connected = true;
-            e.since_millis = self.app.clock.now_millis();
-            e.sessions += 1;
         });
-        let observe = |s: &Session| self.observe(s);
-        let result = drive::run(
-            &mut session,
-            &mut inbound,
-            &tx,
-            cancel,
-            &self.drive_options(),
-            &observe,
-        )
-        .await;
+        // Connected once the hellos are exchanged, as a child's session is
+        // at its parent: a stream whose peer never answers is no session.
+        let observe = |s: &Session| {
+            if s.peer().is_some() {
+                self.set_edge(&up.node_id, |e| {
+                    if !e.connected {
+                        e.connected = true;
+                        e.since_millis = self.app.clock.now_millis();
+                        e.sessions += 1;
+                    }
+                });
+            }
+            self.observe(s)
+        };
+        let result = drive::run(&mut session, &mut inbound, &tx, cancel, &opts, &observe).await;
+        link.established = session.peer().is_some();
         self.set_edge(&up.node_id, |e| {
-            e.connected = false;
-            e.since_millis = self.app.clock.now_millis();
+            let now = self.app.clock.now_millis();
+            if e.connected {
+                e.connected = false;
+                e.since_millis = now;
+            }
             if let Err(err) = &result {
-                e.last_error = err.to_string();
-                e.last_error_millis = e.since_millis;
+                e.failed(err.to_string(), now);
             }
         });
+        if !link.established && !result.as_ref().is_err_and(SyncError::is_refusal) {
+            link.channel = Some(channel);
+        }
         result
     }
 

@@ -143,11 +143,13 @@ impl Replication {
                 self.set_edge(&o.to.id, |e| {
                     e.direction = "handover";
                     e.unit = o.to.unit.clone();
-                    e.last_error = format!(
-                        "node {} publishes no address (node.address): {} documents wait for it",
-                        o.to.id, o.docs
+                    e.failed(
+                        format!(
+                            "node {} publishes no address (node.address): {} documents wait for it",
+                            o.to.id, o.docs
+                        ),
+                        self.app.clock.now_millis(),
                     );
-                    e.last_error_millis = self.app.clock.now_millis();
                 });
                 continue;
             }
@@ -176,11 +178,12 @@ impl Replication {
         let min = Duration::from_millis(self.config.backoff_min_ms);
         let max = Duration::from_millis(self.config.backoff_max_ms);
         let mut backoff = min;
+        let mut link = super::dial::Link::default();
         while !cancel.is_cancelled() {
             let role = Role::HandoverTo {
                 expect: up.node_id.clone(),
             };
-            let result = self.dial_once(&up, &cancel, role).await;
+            let result = self.dial_once(&up, &cancel, role, &mut link).await;
             if cancel.is_cancelled() {
                 break;
             }
@@ -189,8 +192,7 @@ impl Replication {
                 self.set_edge(&up.node_id, |edge| {
                     edge.direction = "handover";
                     edge.address = up.address.clone();
-                    edge.last_error = e.to_string();
-                    edge.last_error_millis = self.app.clock.now_millis();
+                    edge.failed(e.to_string(), self.app.clock.now_millis());
                 });
                 backoff = (backoff * 2).min(max);
             } else {

@@ -9,6 +9,18 @@
 //! then closes the store. Nothing acknowledged is ever lost by stopping: a
 //! batch is acknowledged only after its commit.
 //!
+//! # A link's health
+//!
+//! Both ends send HTTP/2 keepalive pings ([`Replication::keepalive`]; the
+//! server's are set where it is built), so a link that goes silent, with
+//! no FIN or RST to tell anyone, ends its session within seconds and the
+//! edge shows down with the reason. An edge is connected once the hellos
+//! are exchanged. The error that ended a session or a dial stays on the
+//! edge, with its time, until a session is established again and a batch
+//! of it acknowledged ([`EdgeStatus::healthy`]); then it is kept as the
+//! previous error, marked resolved. A dial whose session failed before the
+//! hellos (a slow link) leaves its connection to the next try (`dial`).
+//!
 //! # Who may sync
 //!
 //! Over mutual TLS a hello is not taken on its word. The dialer accepts
@@ -109,6 +121,13 @@ pub struct Replication {
     handovers: Mutex<HashMap<String, (String, CancellationToken)>>,
 }
 
+/// HTTP/2 keepalive settings ([`Replication::keepalive`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keepalive {
+    pub interval: Duration,
+    pub timeout: Duration,
+}
+
 #[derive(Default)]
 struct PeerSessions {
     current: Option<(u64, CancellationToken)>,
@@ -187,8 +206,20 @@ impl Replication {
         DriveOptions {
             ack_timeout: Duration::from_secs(self.config.ack_timeout_secs),
             stall_timeout: Duration::from_secs(self.config.stall_timeout_secs),
+            hello_timeout: Duration::from_secs(self.config.hello_timeout_secs),
             report_every: Duration::from_secs(self.config.report_every_secs),
             ..DriveOptions::default()
+        }
+    }
+
+    /// HTTP/2 keepalive for replication connections, both ways: a ping
+    /// after `interval` without a frame from the peer, the connection
+    /// dropped when it is not answered within `timeout`. The server and
+    /// the dialler use the same, so a silent link is found from both ends.
+    pub fn keepalive(&self) -> Keepalive {
+        Keepalive {
+            interval: Duration::from_secs(self.config.keepalive_secs),
+            timeout: Duration::from_secs(self.config.keepalive_timeout_secs),
         }
     }
 
@@ -338,13 +369,19 @@ impl Replication {
             self.metrics.observe(&p.node_id, &stats);
             let (acked, applied) = (s.acked_upto(), s.applied_upto());
             let unit = p.unit.to_string();
+            let now = self.app.clock.now_millis();
             self.set_edge(&p.node_id, |e| {
+                // A batch of this session acknowledged: the link carries
+                // batches and their answers again.
+                if stats.batches_acked > 0 {
+                    e.healthy(now);
+                }
                 e.unit = unit;
                 e.quarantined = stats.changes_quarantined;
                 e.held_by_peer = stats.held_by_peer;
                 e.acked_upto = acked;
                 e.applied_upto = applied;
-                e.last_contact_millis = self.app.clock.now_millis();
+                e.last_contact_millis = now;
                 e.docs_sent = stats.docs_sent;
                 e.docs_applied = stats.docs_applied;
                 e.bytes_sent = stats.bytes_sent;
@@ -526,6 +563,10 @@ impl Replication {
                     held_by_peer: e.held_by_peer.changes,
                     held_here: e.held_here,
                     last_error: e.last_error,
+                    last_error_millis: e.last_error_millis,
+                    previous_error: e.previous_error,
+                    previous_error_millis: e.previous_error_millis,
+                    error_resolved_millis: e.error_resolved_millis,
                     reported_at_millis: now,
                 }
             })

@@ -59,10 +59,28 @@ pub(crate) async fn forged_by(
     let mut d = Automerge::load(&bytes)?;
     let before = d.get_heads();
     d.set_actor(Author::actor_for(maker, &uid(unit), b"forged"));
+    // Fields the document's kind holds, so that only authority is at
+    // stake: in a roster, its first member's (a roster's shape is
+    // checked); elsewhere, the root's.
+    let target = if doc.kind() == hopluu_model::DocKind::Roster {
+        let members = d
+            .get(automerge::ROOT, "members")?
+            .context("a roster's members")?
+            .1;
+        let first = d.keys(&members).next().context("a roster with a member")?;
+        d.get(&members, first.as_str())?.context("the member")?.1
+    } else {
+        automerge::ROOT
+    };
+    let keys = if target == automerge::ROOT {
+        ["note", "note2"]
+    } else {
+        ["position", "status_reason"]
+    };
     let mut hashes = Vec::new();
-    for (key, message) in [("note", "forged correction"), ("note2", "and another")] {
+    for (key, message) in keys.into_iter().zip(["forged correction", "and another"]) {
         let mut tx = d.transaction();
-        tx.put(automerge::ROOT, key, SECRET)?;
+        tx.put(&target, key, SECRET)?;
         tx.commit_with(
             CommitOptions::default()
                 .with_message(message.to_owned())

@@ -60,6 +60,8 @@
 //!   families, per-peer series while a province syncs, applied changes,
 //!   histogram consistency; `[metrics]` checks; JSON logs with the
 //!   `sync_session` and `batch` spans.
+//! - [`shape`]: a faulty child's misshapen values over real TLS, held
+//!   with the field and the reason while the link converges.
 //! - [`tls`]: mutual TLS: clients without a trusted certificate refused,
 //!   CA rotation, replication identities (`identity`, `unknown-peer`), the
 //!   dialer checking its upstream, `--insecure-plaintext`, `[tls]` checks.
@@ -93,6 +95,7 @@ mod reorg_reports;
 mod replication;
 mod reports;
 mod roles;
+mod shape;
 mod sync_stream;
 mod tls;
 mod units;

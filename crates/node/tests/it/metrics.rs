@@ -344,6 +344,38 @@ async fn the_metrics_endpoint_is_prometheus_text_with_series_per_peer() -> Resul
     })
     .await?;
 
+    // A second national campaign reaches the province: its feed moves on
+    // with what it applied from the parent, nothing to send back. No batch
+    // is worth sending for that, but once the link is quiet the session
+    // tells its position, so the parent's checkpoint reaches the feed and
+    // no lag in sequences is left to page anyone.
+    let before = province.scrape().await?;
+    let applied = value(
+        &before,
+        "hopluu_sync_applied_changes_total",
+        &[("peer", "vn")],
+    )
+    .context("applied changes")?;
+    national.launch("tt-2026-b", VN, VN).await?;
+    eventually("the second campaign reaches the province", || async {
+        let s = province.scrape().await?;
+        Ok(
+            value(&s, "hopluu_sync_applied_changes_total", &[("peer", "vn")])
+                .is_some_and(|v| v > applied),
+        )
+    })
+    .await?;
+    eventually("the quiet link shows no lag in sequences", || async {
+        let s = province.scrape().await?;
+        let position = value(&s, "hopluu_feed_position", &[]).context("feed position")?;
+        Ok(
+            value(&s, "hopluu_sync_lag_sequences", &[("peer", "vn")]) == Some(0.0)
+                && value(&s, "hopluu_sync_acked_upto", &[("peer", "vn")]) == Some(position)
+                && value(&s, "hopluu_sync_pending_documents", &[("peer", "vn")]) == Some(0.0),
+        )
+    })
+    .await?;
+
     // The parent goes away: the edge shows it, and a write made meanwhile
     // is pending for it.
     national.stop().await?;

@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 
 use automerge::{Automerge, Change, ChangeHash, ReadDoc};
-use hopluu_model::{Author, DocId, DocMeta, UnitId, UnitTree};
+use hopluu_model::{Author, DocId, DocMeta, UnitId, UnitTree, shape};
 use hopluu_store::WriteTx;
 use hopluu_store::decisions::SealHeads;
 use hopluu_store::quarantine::{NewQuarantine, QuarantineState};
@@ -154,7 +154,16 @@ impl Gate<'_> {
         };
         // A document new here that passes whole is taken as it came,
         // without applying its history change by change.
-        if was_empty && all_passed && !accepted_at.is_empty() && incoming.whole.is_some() {
+        // (Unless it is misshapen: then it is applied change by change,
+        // and what is misshapen held.)
+        if was_empty
+            && all_passed
+            && !accepted_at.is_empty()
+            && incoming
+                .whole
+                .as_ref()
+                .is_some_and(|w| guarded(|| shape::check(id, w, &[])).is_ok_and(|r| r.is_ok()))
+        {
             let whole = incoming.whole.take().expect("checked");
             *tx.doc(id).await? = whole;
             out.applied = accepted_at.len();
@@ -275,10 +284,26 @@ impl Gate<'_> {
             return Ok(Ok(0));
         }
         let doc = tx.doc(id).await?;
+        let heads_before = doc.get_heads();
         if let Err(reason) = apply_guarded(doc, id, &accepted) {
             tx.discard(id);
             return Ok(Err(reason));
         }
+        // The shape of the document's kind: checked on all of it at once;
+        // should anything be misshapen, again change by change, holding
+        // the misshapen ones (and what builds on them).
+        if !guarded(|| shape::check(id, doc, &heads_before)).is_ok_and(|r| r.is_ok()) {
+            tx.discard(id);
+            let doc = tx.doc(id).await?;
+            match apply_shaped(doc, id, accepted, held, holds) {
+                Ok(kept) => accepted = kept,
+                Err(reason) => {
+                    tx.discard(id);
+                    return Ok(Err(reason));
+                }
+            }
+        }
+        let doc = tx.doc(id).await?;
         let owner_after = DocMeta::read(id.clone(), doc).ok().map(|m| m.owner);
         let (Some(before), Some(after)) = (owner_before, &owner_after) else {
             return Ok(Ok(accepted.len()));
@@ -369,6 +394,79 @@ impl Gate<'_> {
         }
         Ok(())
     }
+}
+
+/// Applies `accepted` to `doc` one change at a time, in dependency order,
+/// each tried on a copy of the document and checked against the shape of
+/// the document's kind ([`shape::check`]) first. One that fails is held
+/// (`invalid-value`, naming the field and the reason), and every change
+/// that builds on it waits for it. Returns the changes applied, or why
+/// automerge refused one.
+fn apply_shaped(
+    doc: &mut Automerge,
+    id: &DocId,
+    accepted: Vec<Change>,
+    held: &mut Held,
+    holds: &mut Vec<Withheld>,
+) -> Result<Vec<Change>, String> {
+    let mut applied = Vec::new();
+    let mut bad: HashSet<ChangeHash> = HashSet::new();
+    let mut left = accepted;
+    while !left.is_empty() {
+        let ready = left.iter().position(|c| {
+            c.deps()
+                .iter()
+                .all(|d| doc.get_change_by_hash(d).is_some() || bad.contains(d))
+        });
+        let Some(i) = ready else {
+            // What is left depends on something not here: automerge
+            // queues it, as it would have in one batch.
+            apply_guarded(doc, id, &left)?;
+            applied.extend(left);
+            break;
+        };
+        let c = left.remove(i);
+        let h = c.hash();
+        let origin = Author::origin(c.actor_id());
+        if let Some(dep) = c.deps().iter().find(|d| bad.contains(*d)).copied() {
+            bad.insert(h);
+            held.insert(h, QuarantineState::Held);
+            holds.push(Withheld {
+                change: c,
+                hold: Hold {
+                    code: "waits",
+                    reason: format!("depends on quarantined change {dep}"),
+                    origin,
+                },
+                waits_for: Some(dep),
+            });
+            continue;
+        }
+        let before = doc.get_heads();
+        let mut trial = doc.fork();
+        apply_guarded(&mut trial, id, std::slice::from_ref(&c))?;
+        match guarded(|| shape::check(id, &trial, &before)) {
+            Ok(Ok(())) => {
+                *doc = trial;
+                applied.push(c);
+            }
+            Ok(Err(e)) => {
+                bad.insert(h);
+                held.insert(h, QuarantineState::Held);
+                holds.push(Withheld {
+                    change: c,
+                    hold: Hold {
+                        code: "invalid-value",
+                        reason: e.to_string(),
+                        origin,
+                    },
+                    waits_for: None,
+                });
+            }
+            Err(e) => return Err(format!("{id}: {e}")),
+        }
+    }
+    Ok(applied)
 }
 
 /// Each change must start its operations right after those of what it

@@ -19,15 +19,18 @@ pub struct Sender {
     pub is_child: bool,
 }
 
-/// Every reason code a held change can carry: those of [`Hold`], and
-/// `refused` (automerge would not apply it when what it waited for came).
+/// Every reason code a held change can carry: those of [`Hold`],
+/// `invalid-value` (it breaks the shape of its document's kind:
+/// [`hopluu_model::shape`]), and `refused` (automerge would not apply it
+/// when what it waited for came).
 /// An administrator's filter names one of them.
-pub const HOLD_CODES: [&str; 7] = [
+pub const HOLD_CODES: [&str; 8] = [
     "not-authorised",
     "outside-sender",
     "unknown-unit",
     "unknown-actor",
     "forged-skeleton",
+    "invalid-value",
     "waits",
     "refused",
 ];

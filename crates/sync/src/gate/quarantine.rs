@@ -170,9 +170,13 @@ async fn settle_with(
                         apply_held(tx, id, change.clone(), &e.hash, "dependency released", now)
                             .await?
                     {
-                        // Held for good: automerge cannot apply it.
-                        tx.quarantine_recode(id, &e.hash, "refused", &reason)
-                            .await?;
+                        // Held for good: automerge cannot apply it, or it
+                        // breaks the document's shape.
+                        let (code, reason) = match reason.strip_prefix(INVALID) {
+                            Some(r) => ("invalid-value", r.to_owned()),
+                            None => ("refused", reason),
+                        };
+                        tx.quarantine_recode(id, &e.hash, code, &reason).await?;
                         if !done.is_empty() {
                             apply_guarded(tx.doc(id).await?, id, &done).map_err(|reason| {
                                 SyncError::NotReleasable {
@@ -271,6 +275,10 @@ pub async fn release(
     Ok(1 + settle(tx, tree, me, &id, now).await?)
 }
 
+/// How [`apply_held`]'s reason begins when the change breaks the shape
+/// of its document's kind ([`hopluu_model::shape`]).
+const INVALID: &str = "invalid-value: ";
+
 /// Applies a held change whose dependencies are here and marks it
 /// released, `why` recorded as the decision. `Ok(Err(reason))` when
 /// automerge refuses it: the document is dropped from the transaction's
@@ -283,7 +291,17 @@ pub(super) async fn apply_held(
     why: &str,
     now: i64,
 ) -> Result<Result<(), String>, SyncError> {
-    if let Err(reason) = apply_guarded(tx.doc(id).await?, id, &[change]) {
+    let doc = tx.doc(id).await?;
+    let before = doc.get_heads();
+    if let Err(reason) = apply_guarded(doc, id, &[change]) {
+        tx.discard(id);
+        return Ok(Err(reason));
+    }
+    // Released or not, a change never breaks the shape of its document.
+    let shaped = super::guarded(|| hopluu_model::shape::check(id, doc, &before))
+        .map_err(|e| format!("{INVALID}{e}"))
+        .and_then(|r| r.map_err(|e| format!("{INVALID}{e}")));
+    if let Err(reason) = shaped {
         tx.discard(id);
         return Ok(Err(reason));
     }

@@ -50,6 +50,9 @@ impl Session {
             return;
         }
         self.acked = self.acked.max(a.applied_upto);
+        if a.batch > 0 {
+            self.stats.batches_acked += 1;
+        }
         // Every ack (a notice too) tells what the peer holds now.
         self.stats.held_by_peer = a.held;
         let receipts_from = match (&self.role, &self.peer) {
@@ -459,6 +462,34 @@ impl Session {
         Ok(Some(self.emit(id, from, upto, docs, bytes)))
     }
 
+    /// Whether the peer is due this side's position: nothing is in flight,
+    /// and the feed was read past the last stretch told to the peer (what
+    /// lay there was nothing for it), or nothing was told yet in this
+    /// session.
+    pub fn position_untold(&self) -> bool {
+        self.peer.is_some()
+            && self.in_flight.is_empty()
+            && (self.cursor > self.announced || !self.position_told)
+    }
+
+    /// An empty batch covering the stretch of the feed read since the last
+    /// one told, for a quiet session ([`crate::drive`] asks for it once
+    /// nothing was sent for a moment): the peer's acknowledgement moves
+    /// its checkpoint to the feed position, so the edge shows no lag
+    /// where nothing is owed. The stretch held nothing for the peer, so
+    /// acknowledging it skips nothing (what waits for an answer stopped
+    /// the stretch before it). None when [`Session::position_untold`] is
+    /// not.
+    pub fn next_position(&mut self) -> Option<Frame> {
+        if !self.position_untold() {
+            return None;
+        }
+        let (from, upto) = (self.announced, self.cursor);
+        self.announced = upto;
+        self.position_told = true;
+        Some(self.emit(self.next_id, from, upto, Vec::new(), 0))
+    }
+
     fn emit(&mut self, id: u64, from: i64, upto: i64, docs: Vec<DocUpdate>, bytes: usize) -> Frame {
         self.next_id += 1;
         self.told = self.told.max(upto);
@@ -563,13 +594,19 @@ impl Session {
             tx.set_peer_heads(&peer.node_id, &id, &heads, None);
         }
         tx.set_peer_acked(&peer.node_id, &peer.unit, self.acked);
+        self.flushed_acked = self.acked;
     }
 
     /// Writes what the peer has acknowledged (its heads per document, its
-    /// checkpoint) to the store. Cheap to call often: it writes only what
-    /// changed since the last call.
+    /// checkpoint) to the store. Cheap to call often: it writes only when
+    /// something changed since the last call (a checkpoint moved by an
+    /// acknowledgement of documents-free batches too).
     pub async fn flush(&mut self) -> Result<(), SyncError> {
-        if self.peer.is_none() || (self.dirty.is_empty() && self.receipts_pending.is_empty()) {
+        if self.peer.is_none()
+            || (self.dirty.is_empty()
+                && self.receipts_pending.is_empty()
+                && self.acked == self.flushed_acked)
+        {
             return Ok(());
         }
         let store = self.replica.store.clone();

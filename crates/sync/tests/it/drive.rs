@@ -22,6 +22,7 @@ fn quick() -> DriveOptions {
         stall_timeout: Duration::from_millis(300),
         silent_timeouts: 3,
         report_every: Duration::from_secs(10),
+        position_after: Duration::from_millis(100),
     }
 }
 
@@ -47,8 +48,10 @@ async fn a_peer_without_a_hello_is_refused() {
     let (outbound, mut seen) = mpsc::channel::<Frame>(4);
     match drive(&mut s, &mut inbound, &outbound).await {
         Err(SyncError::Refuse(r)) => {
-            assert_eq!(r.code, "protocol");
+            assert_eq!(r.code, drive::HELLO_TIMEOUT);
             assert!(r.reason.contains("no hello"), "{}", r.reason);
+            // A slow link, not a configuration to fix: worth another try.
+            assert!(!SyncError::Refuse(r).is_refusal());
         }
         other => panic!("expected a refusal, got {other:?}"),
     }

@@ -4,7 +4,7 @@
 //! and driver tests build on them.
 
 use automerge::transaction::Transactable;
-use automerge::{ActorId, Automerge, ChangeHash};
+use automerge::{ActorId, Automerge, ChangeHash, ReadDoc};
 use hopluu_model::doc::SCHEMA_VERSION;
 use hopluu_model::{Author, DocId, member};
 use hopluu_store::Store;
@@ -128,8 +128,10 @@ pub(crate) async fn dialing(store: &Store, me: &str, parent: &str) -> Session {
 }
 
 /// Changes to `doc` as stored in `store`, made under `by`, one per
-/// `(field, value)` put on the root, each depending on the one before.
-/// Returns the update carrying them all and their hashes in order.
+/// `(field, value)` put on the root, each depending on the one before
+/// (in a roster, whose shape the gate checks, on the first member's
+/// `position` instead: a field a roster holds). Returns the update
+/// carrying them all and their hashes in order.
 pub(crate) async fn edits(
     store: &Store,
     doc: &DocId,
@@ -141,9 +143,31 @@ pub(crate) async fn edits(
     let before = d.get_heads();
     d.set_actor(by);
     let mut hashes = Vec::new();
+    // Where a put goes: the root, or a roster's first member.
+    let target = match doc.kind() {
+        hopluu_model::DocKind::Roster | hopluu_model::DocKind::RosterPrivate => {
+            let members = match d.get(automerge::ROOT, "members").unwrap() {
+                Some((_, id)) => id,
+                None => panic!("{doc} holds no members map"),
+            };
+            let first = d.keys(&members).next().expect("a roster with a member");
+            let (_, member) = d
+                .get(&members, first.as_str())
+                .unwrap()
+                .expect("the member");
+            Some(member)
+        }
+        _ => None,
+    };
     for (field, value) in puts {
         let mut tx = d.transaction();
-        tx.put(automerge::ROOT, *field, *value).unwrap();
+        match &target {
+            Some(member) if doc.kind() == hopluu_model::DocKind::RosterPrivate => {
+                tx.put(member, "ethnicity", *value).unwrap()
+            }
+            Some(member) => tx.put(member, "position", *value).unwrap(),
+            None => tx.put(automerge::ROOT, *field, *value).unwrap(),
+        }
         tx.commit();
         hashes.push(d.get_heads()[0]);
     }

@@ -30,5 +30,6 @@ mod handover;
 mod held;
 mod reports;
 mod session;
+mod shape;
 mod sim;
 mod two_nodes;

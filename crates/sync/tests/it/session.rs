@@ -687,3 +687,51 @@ async fn a_session_stamps_acks_receipts_and_peers_with_the_store_clock() {
     let child = vn.store.peer("node-p1").await.unwrap().expect("p1 known");
     assert_eq!(child.last_seen, at);
 }
+
+/// A stretch of the parent's feed with nothing in it for the child (here
+/// the child's own members, applied and not echoed back) is not told by
+/// a batch of its own, so the child's checkpoint stays behind the feed;
+/// once the session is quiet, a position batch (no documents) tells it,
+/// and the acknowledgement moves the checkpoint to the feed position,
+/// also in the store. Told once, nothing is left to tell.
+#[tokio::test(flavor = "current_thread")]
+async fn a_quiet_session_tells_its_position() {
+    let dir = fixtures::tempdir();
+    let (vn, p1, _) = national_and_province(&dir, 3).await;
+    let mut wire = Wire::open(&p1, &vn, limits()).await;
+    wire.run().await;
+    p1.add_members("g1", 2, false).await;
+    wire.run().await;
+
+    let position = *vn.store.watch_feed().borrow();
+    assert!(
+        wire.parent.acked_upto() < position,
+        "the child's changes moved the feed past the checkpoint ({} of {position})",
+        wire.parent.acked_upto()
+    );
+    assert!(wire.parent.position_untold());
+    let told = wire.parent.next_position().expect("a position to tell");
+    match &told {
+        Frame::Batch(b) => {
+            assert!(b.docs.is_empty(), "a position carries no documents");
+            assert_eq!(b.upto_seq, position);
+        }
+        other => panic!("expected a batch, got {other:?}"),
+    }
+    wire.push(Dir::Down, told);
+    wire.run().await;
+    assert_eq!(
+        wire.parent.acked_upto(),
+        position,
+        "the checkpoint caught up"
+    );
+    assert!(wire.parent.stats().batches_acked > 0);
+    assert!(!wire.parent.position_untold());
+    assert!(
+        wire.parent.next_position().is_none(),
+        "nothing more to tell"
+    );
+    wire.close().await;
+    let stored = vn.store.peer("node-p1").await.unwrap().expect("a peer row");
+    assert_eq!(stored.acked_upto, position, "the checkpoint written");
+}
