@@ -444,7 +444,9 @@ pub fn values(doc: &Automerge, c: &Conflict) -> Vec<ConflictValue> {
                 op_id: op.to_string(),
                 node: origin.as_ref().map(|o| o.node.clone()).unwrap_or_default(),
                 unit: origin.map(|o| o.unit.to_string()).unwrap_or_default(),
-                written_at: meta.map(|m| m.timestamp).unwrap_or(0),
+                written_at: meta
+                    .map(|m| hopluu_model::doc::change_time_millis(m.timestamp))
+                    .unwrap_or(0),
                 change,
             }
         })
