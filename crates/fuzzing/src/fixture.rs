@@ -58,11 +58,17 @@ pub fn fixture_author() -> Author {
 
 /// The author of node `node_id` hosting the unit of the same id (as every
 /// node of the fixtures does), with a fixed incarnation and time.
+///
+/// The time is chosen so that the fixture's changes carry the very change
+/// time they carried when the regression inputs in `fuzz/regressions/`
+/// were found (1_756_684_800_000, which reads as milliseconds: 2025-09-01),
+/// now that changes are timed in seconds (a thousandth of this): their
+/// hashes, on which those inputs depend, stay as they were.
 pub fn node_author(node_id: &str) -> Author {
     let unit = UnitId::parse("unit", node_id).expect("a unit id");
     Author {
         actor: Author::actor_for(node_id, &unit, b"fuzz"),
-        time_millis: 1_756_684_800_000,
+        time_millis: 1_756_684_800_000_000,
     }
 }
 
