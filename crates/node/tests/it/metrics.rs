@@ -464,19 +464,17 @@ impl std::io::Write for Lines {
     }
 }
 
-/// `[log] format = "json"` as `hopluu serve` sets it up (tracing's JSON
-/// formatter with the current span and the span list): every line is a
-/// JSON object, and a session's events carry the `sync_session` span with
-/// this node's and the peer's ids and the role, and a batch's the `batch`
-/// span with its id, documents and bytes.
-#[test]
-fn json_logs_carry_the_sync_session_and_batch_spans() -> Result<()> {
+/// Runs `body` on a runtime of its own with tracing's JSON formatter
+/// (`[log] format = "json"`, as `hopluu serve` sets it up) at `filter`;
+/// its result, and every line logged meanwhile.
+fn with_json_logs<T>(
+    filter: &str,
+    body: impl std::future::Future<Output = Result<T>>,
+) -> Result<(T, String)> {
     let lines = Lines::default();
     let subscriber = tracing_subscriber::fmt()
         .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(
-            "hopluu_sync=debug,hopluu_node=info,warn",
-        ))
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer({
             let lines = lines.clone();
             move || lines.clone()
@@ -497,7 +495,20 @@ fn json_logs_carry_the_sync_session_and_batch_spans() -> Result<()> {
             move || std::mem::forget(tracing::dispatcher::set_default(&dispatch))
         })
         .build()?;
-    runtime.block_on(async {
+    let out = runtime.block_on(body)?;
+    drop(runtime);
+    let text = String::from_utf8(lines.0.lock().expect("lines").clone())?;
+    Ok((out, text))
+}
+
+/// `[log] format = "json"` as `hopluu serve` sets it up (tracing's JSON
+/// formatter with the current span and the span list): every line is a
+/// JSON object, and a session's events carry the `sync_session` span with
+/// this node's and the peer's ids and the role, and a batch's the `batch`
+/// span with its id, documents and bytes.
+#[test]
+fn json_logs_carry_the_sync_session_and_batch_spans() -> Result<()> {
+    let ((), text) = with_json_logs("hopluu_sync=debug,hopluu_node=info,warn", async {
         let national = Node::with_tree().await?;
         let province = child("hg-node", HG, &[("vn", &national)]).await?;
         eventually("the province receives its commune", || async {
@@ -507,8 +518,6 @@ fn json_logs_carry_the_sync_session_and_batch_spans() -> Result<()> {
         province.stop().await?;
         national.stop().await
     })?;
-    drop(runtime);
-    let text = String::from_utf8(lines.0.lock().expect("lines").clone())?;
     let mut session = false;
     let mut batch = false;
     for line in text.lines() {
@@ -556,27 +565,7 @@ fn json_logs_carry_the_sync_session_and_batch_spans() -> Result<()> {
 /// subject), and each connection counts in `hopluu_tls_refused_total`.
 #[test]
 fn refused_handshakes_are_logged_once_per_peer_and_reason_and_counted() -> Result<()> {
-    let lines = Lines::default();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("hopluu_node=info,warn"))
-        .with_writer({
-            let lines = lines.clone();
-            move || lines.clone()
-        })
-        .finish();
-    let dispatch = tracing::Dispatch::new(subscriber);
-    // As in the test above: every registered dispatcher is asked.
-    let _second = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
-    let _default = tracing::dispatcher::set_default(&dispatch);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .on_thread_start({
-            let dispatch = dispatch.clone();
-            move || std::mem::forget(tracing::dispatcher::set_default(&dispatch))
-        })
-        .build()?;
-    let s = runtime.block_on(async {
+    let (s, text) = with_json_logs("hopluu_node=info,warn", async {
         let national = Node::with_tree().await?;
         let province = MetricsNode::province(&national).await?;
         for _ in 0..2 {
@@ -604,7 +593,6 @@ fn refused_handshakes_are_logged_once_per_peer_and_reason_and_counted() -> Resul
         national.stop().await?;
         Ok::<_, anyhow::Error>(s)
     })?;
-    drop(runtime);
     ensure!(
         value(
             &s,
@@ -613,7 +601,6 @@ fn refused_handshakes_are_logged_once_per_peer_and_reason_and_counted() -> Resul
         ) == Some(2.0),
         "no-certificate connections counted"
     );
-    let text = String::from_utf8(lines.0.lock().expect("lines").clone())?;
     let events: Vec<serde_json::Value> = text
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
