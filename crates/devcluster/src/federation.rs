@@ -246,17 +246,7 @@ impl LocalNode {
     /// compares documents right after start would see that write as a
     /// difference.
     pub async fn placed(&self) -> Result<bool> {
-        let tree = self.app.store().tree();
-        let unit = UnitId::parse("unit", &self.unit)?;
-        if !tree.is_rooted(&unit) {
-            return Ok(false);
-        }
-        let path: Vec<UnitId> = tree.ancestors(&unit).into_iter().rev().collect();
-        Ok(self
-            .app
-            .node_record()
-            .await?
-            .is_some_and(|r| r.info.unit == unit && r.info.path == path))
+        Ok(self.app.placed().await?)
     }
 
     /// Whether this node knows `unit`.

@@ -40,6 +40,27 @@ impl App {
             .map_err(super::admin::gate_error)
     }
 
+    /// The hosted unit's ancestors, root first, as this node's record
+    /// gives them; None while the unit is not placed under the root.
+    fn own_path(&self) -> Option<Vec<UnitId>> {
+        let tree = self.tree();
+        tree.is_rooted(&self.unit)
+            .then(|| tree.ancestors(&self.unit).into_iter().rev().collect())
+    }
+
+    /// Whether this node's own record is written as it will stand: its
+    /// unit placed under the root, with the path that places it. Until
+    /// then the node has a write of its own still to make.
+    pub async fn placed(&self) -> Result<bool> {
+        let Some(path) = self.own_path() else {
+            return Ok(false);
+        };
+        Ok(self
+            .node_record()
+            .await?
+            .is_some_and(|r| r.info.unit == self.unit && r.info.path == path))
+    }
+
     /// Whether this node is retired: the unit it hosts is closed (merged
     /// into another, or abolished), so it serves as an archive.
     pub fn retired(&self) -> bool {
@@ -68,12 +89,7 @@ impl App {
         } else {
             (NodeStatus::Active, String::new())
         };
-        let tree = self.tree();
-        let path = if tree.is_rooted(&self.unit) {
-            tree.ancestors(&self.unit).into_iter().rev().collect()
-        } else {
-            Vec::new()
-        };
+        let path = self.own_path().unwrap_or_default();
         let info = NodeInfo {
             id: self.node_id.clone(),
             unit: self.unit.clone(),

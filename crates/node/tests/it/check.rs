@@ -101,22 +101,6 @@ async fn national_and_province() -> Result<(Node, Node, Vec<pb::Member>)> {
     Ok((national, province, members))
 }
 
-/// Whether `node` has written its own record with its unit placed under
-/// the root (the path of ancestors that places it).
-async fn placed(node: &Node) -> Result<bool> {
-    let tree = node.app.tree();
-    let unit = node.app.unit.clone();
-    if !tree.is_rooted(&unit) {
-        return Ok(false);
-    }
-    let path: Vec<_> = tree.ancestors(&unit).into_iter().rev().collect();
-    Ok(node
-        .app
-        .node_record()
-        .await?
-        .is_some_and(|r| r.info.unit == unit && r.info.path == path))
-}
-
 #[tokio::test]
 async fn both_ends_of_a_link_report_it_in_step_then_list_each_difference() -> Result<()> {
     let (national, province, members) = national_and_province().await?;
@@ -129,7 +113,7 @@ async fn both_ends_of_a_link_report_it_in_step_then_list_each_difference() -> Re
         // Once the province has written its own record as it will stand
         // (it does once its unit's place arrives): else that write could
         // land after the link was first found in step.
-        if !placed(&province).await? {
+        if !province.app.placed().await? {
             return Ok(false);
         }
         let r = check(&province, "vn", None).await?;
