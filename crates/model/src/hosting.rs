@@ -288,6 +288,7 @@ mod tests {
         ];
         publish(&mut doc, &a, &moved).unwrap();
         assert_eq!(read(&id, &doc).unwrap().info.path, moved.path);
+        crate::shape::check(&id, &doc, &[]).expect("the record as written has its kind's shape");
         let other = DocId::Node(NodeId::parse("n", "soc-trang").unwrap());
         let e = read(&other, &doc).unwrap_err();
         assert!(e.to_string().contains("names node hau-giang"), "{e}");
@@ -314,5 +315,6 @@ mod tests {
         let r = read(&id, &doc).unwrap();
         assert_eq!(r.seals, vec![s.clone()]);
         assert_eq!(r.sealed(&s.decision), Some(&s));
+        crate::shape::check(&id, &doc, &[]).expect("the seals as written have their shape");
     }
 }

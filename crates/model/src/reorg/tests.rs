@@ -449,6 +449,7 @@ fn the_document_keeps_the_plan_and_its_outcome() {
     write(&mut doc, &author, &rec).unwrap();
     let id = DocId::Decision(p.id.clone());
     assert_eq!(read(&id, &doc).unwrap(), rec);
+    crate::shape::check(&id, &doc, &[]).expect("the decision as written has its kind's shape");
     let meta = crate::DocMeta::read(id, &doc).unwrap();
     assert_eq!(meta.owner, u("vn"));
     // A plan read back parses to the same plan.

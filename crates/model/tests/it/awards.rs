@@ -92,6 +92,7 @@ fn a_proposal_survives_save_and_load_and_is_marked_decided() {
     assert_eq!(award::read_proposal(&id, &reload(&doc)).unwrap(), p);
 
     award::mark_decided(&mut doc, &node_b(), &aid("a1")).unwrap();
+    crate::assert_shaped(&id, &doc);
     let loaded = reload(&doc);
     let decided = award::read_proposal(&id, &loaded).unwrap();
     assert_eq!(decided.status, ProposalStatus::Decided);
@@ -168,6 +169,7 @@ fn an_award_survives_save_and_load_and_revocation() {
             ..a
         }
     );
+    crate::assert_shaped(&id, &doc);
     let loaded = reload(&doc);
     assert_eq!(award::read_award(&id, &loaded).unwrap(), revoked);
     assert_eq!(

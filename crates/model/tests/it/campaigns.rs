@@ -127,6 +127,7 @@ fn a_campaign_survives_save_and_load_through_plans_and_closing() {
     let closed = campaign::close(&mut doc, &node_a(), d("2025-12-31")).unwrap();
     assert_eq!(closed.status, CampaignStatus::Closed);
     assert_eq!(closed.plans, want, "closing keeps the plans");
+    crate::assert_shaped(&id, &doc);
     let loaded = reload(&doc);
     assert_eq!(campaign::read(&id, &loaded).unwrap(), closed);
     let meta = DocMeta::read(id, &loaded).unwrap();
@@ -344,6 +345,7 @@ fn an_emulation_document_survives_save_and_load_through_the_review_workflow() {
     assert_eq!(now.works.len(), 2);
     assert!(now.initiatives.contains(&last));
     assert!(now.works.contains(&w1) && now.works.contains(&w2));
+    crate::assert_shaped(&emulation::doc_id(&unit, &camp), &doc);
     let loaded = reload(&doc);
     assert_eq!(emulation::read(&loaded).unwrap(), now);
     let id = emulation::doc_id(&unit, &camp);

@@ -12,6 +12,7 @@ mod campaigns;
 mod members;
 mod merge;
 mod personal;
+mod shapes;
 mod units;
 
 use std::fmt::Debug;
@@ -111,6 +112,15 @@ pub fn assert_rejected<T: Debug>(
         content,
         "a rejected edit changed the content"
     );
+}
+
+/// What the writers made of document `id` passes the shape a receiving
+/// node checks it against: the tables in `shape` name every path and value
+/// the node itself writes.
+pub fn assert_shaped(id: &DocId, doc: &Automerge) {
+    if let Err(e) = hopluu_model::shape::check(id, doc, &[]) {
+        panic!("{id} as the node writes it fails its own shape: {e}");
+    }
 }
 
 pub fn decision(no: &str, decided_on: &str, effective_on: &str) -> Decision {

@@ -97,6 +97,7 @@ fn a_roster_survives_save_and_load_through_joins_updates_and_departures() {
         "Giải thể công đoàn cơ sở khối cơ quan nhà nước"
     );
 
+    crate::assert_shaped(&member::roster_doc(&uid("g1"), 0), &doc);
     let loaded = reload(&doc);
     assert_eq!(read(&loaded, "m1"), updated);
     assert_eq!(read(&loaded, "m2"), left);
@@ -216,6 +217,8 @@ fn a_member_transfers_out_and_in_and_comes_back_to_the_first_unit() {
         "the old record is reused, not duplicated"
     );
 
+    crate::assert_shaped(&member::roster_doc(&uid("g1"), 0), &g1);
+    crate::assert_shaped(&member::roster_doc(&uid("g2"), 2), &g2);
     let (g1, g2) = (reload(&g1), reload(&g2));
     assert_eq!(read(&g1, "m4"), back);
     assert_eq!(read(&g2, "m4"), back_out);
@@ -249,6 +252,7 @@ fn a_private_roster_survives_save_and_load_and_stays_out_of_the_roster() {
     member::put_private(&mut private, &node_a(), &unit, 0, &mid("m1"), &p1).unwrap();
     member::put_private(&mut private, &node_a(), &unit, 0, &mid("m2"), &p2).unwrap();
 
+    crate::assert_shaped(&member::private_doc(&uid("g1"), 0), &private);
     let loaded = reload(&private);
     let all = member::read_private(&loaded, None).unwrap();
     assert_eq!(all.len(), 2);

@@ -109,6 +109,7 @@ fn deidentify_removes_what_identifies_and_keeps_what_is_counted() {
     assert_eq!(m.status, MemberStatus::Active);
     assert_eq!(m.deidentified, Some(request()));
     // The current state holds none of it, whoever reads it.
+    crate::assert_shaped(&member::roster_doc(&uid("g1"), 0), &doc);
     let state = everything(&crate::reload(&doc));
     for gone in [NAME, "1990-05-17", "Thủ quỹ"] {
         assert!(!state.contains(gone), "{gone:?} in {state}");

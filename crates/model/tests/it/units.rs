@@ -106,6 +106,7 @@ fn a_unit_survives_save_and_load_through_its_whole_life() {
     assert_eq!(closed.name, renamed.name, "a closed unit keeps its record");
     assert_eq!(closed.names, renamed.names);
     assert_eq!(closed.parents, moved.parents);
+    crate::assert_shaped(&unit_doc("g1"), &doc);
     let loaded = reload(&doc);
     assert_eq!(unit::read(&unit_doc("g1"), &loaded).unwrap(), closed);
     assert_eq!(

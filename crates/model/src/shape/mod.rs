@@ -1,0 +1,363 @@
+//! The shape of a document kind, checked on what a node receives
+//! ([`check`]): the paths a change may touch, and the type and validity of
+//! each value it writes, as the node's own writes are validated. The gate
+//! runs it on every change it applies from a peer, so a faulty or foreign
+//! writer's malformed value (a date that is no date, a name written as an
+//! automerge text object or as a number, a path no version of hopluu
+//! writes, an enum out of range) is held with the field and the reason
+//! instead of being applied.
+//!
+//! Every kind is checked path by path and value by value against its table
+//! in [`kinds`] (a path no table names is refused, as are text objects,
+//! counters and marks, which hopluu never writes). Then what the change
+//! touched is read back as the node reads it: every member a roster change
+//! touched, or the whole document of any other kind, so that what holds
+//! across fields (a status and its date) holds too. Messages name fields,
+//! never the values written (which may be personal data).
+
+use automerge::{Automerge, ChangeHash, ObjType, Patch, PatchAction, Prop, ScalarValue, Value};
+
+use crate::date::Date;
+use crate::doc::DocId;
+use crate::error::ModelError;
+use crate::ids::{
+    AwardId, CampaignId, CardNumber, DecisionId, InitiativeId, KindId, MemberId, NationalId,
+    NodeId, ProposalId, UnitId, WorkId,
+};
+use crate::member::{self, Gender, MemberStatus};
+
+mod kinds;
+
+/// Checks what changed in `doc` since `before` against the shape of
+/// document `id`'s kind. The error names the field (its path) and why.
+pub fn check(id: &DocId, doc: &Automerge, before: &[ChangeHash]) -> Result<(), ModelError> {
+    let patches = doc.diff(before, &doc.get_heads());
+    let shape = kinds::of(id);
+    for p in &patches {
+        patch_fits(shape, p)?;
+    }
+    match id {
+        DocId::Roster { .. } => read_members(doc, &patches, false),
+        DocId::RosterPrivate { .. } => read_members(doc, &patches, true),
+        other => read_whole(other, doc),
+    }
+}
+
+/// A path as a field name: `members.m-1.birth_date`, `history[2].on`.
+fn field(path: &[Prop], last: Option<&Prop>) -> String {
+    let mut out = String::new();
+    for p in path.iter().chain(last) {
+        match p {
+            Prop::Map(k) => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(k);
+            }
+            Prop::Seq(i) => out.push_str(&format!("[{i}]")),
+        }
+    }
+    out
+}
+
+fn invalid(path: &[Prop], last: Option<&Prop>, why: impl Into<String>) -> ModelError {
+    let name = field(path, last);
+    ModelError::invalid(if name.is_empty() { "document" } else { &name }, why)
+}
+
+/// What a path of a document holds.
+#[derive(Debug)]
+pub(crate) enum Shape {
+    /// A string, valid as the check says.
+    Str(Str),
+    /// An integer.
+    Int(Int),
+    /// A boolean.
+    Bool,
+    /// A map with these fields (and no other).
+    Map(&'static [(&'static str, Shape)]),
+    /// A map keyed by ids (members, initiatives, plans' units), each key
+    /// valid as the check says, each value of the shape.
+    Keyed(Str, &'static Shape),
+    /// A list, each item of the shape.
+    List(&'static Shape),
+}
+
+/// What a string must be.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Str {
+    /// Any text of at most this many characters, with no control
+    /// characters (as `clean_text` allows for the field).
+    Text(usize),
+    Date,
+    DateOpt,
+    Unit,
+    UnitOpt,
+    Member,
+    MemberOpt,
+    Campaign,
+    CampaignOpt,
+    Initiative,
+    Work,
+    Proposal,
+    ProposalOpt,
+    Award,
+    AwardOpt,
+    Decision,
+    Node,
+    NodeOpt,
+    Kind,
+    KindOpt,
+    /// A document id (`roster/u-1/0`).
+    Doc,
+    /// A change hash: 64 hex digits.
+    Hash,
+    /// One of these words.
+    OneOf(&'static [&'static str]),
+    Gender,
+    MemberStatus,
+    Card,
+    NationalIdOpt,
+}
+
+/// What an integer must be.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Int {
+    Any,
+    /// Zero or more (counts, quotas, money in VND).
+    NonNegative,
+}
+
+impl Shape {
+    /// The shape at one step further down `prop`, or `None` for a path no
+    /// version of hopluu writes. A key of a keyed map is checked here.
+    fn step(&'static self, at: &[Prop], prop: &Prop) -> Result<&'static Shape, ModelError> {
+        let unknown = || {
+            invalid(
+                at,
+                Some(prop),
+                "no such field in this kind of document (an unknown path)",
+            )
+        };
+        match (self, prop) {
+            (Shape::Map(fields), Prop::Map(k)) => fields
+                .iter()
+                .find(|(name, _)| name == k)
+                .map(|(_, s)| s)
+                .ok_or_else(unknown),
+            (Shape::Keyed(key, s), Prop::Map(k)) => {
+                key.check(&field(at, Some(prop)), k).map_err(|e| {
+                    invalid(at, Some(prop), format!("not a valid key: {}", reason(&e)))
+                })?;
+                Ok(s)
+            }
+            (Shape::List(s), Prop::Seq(_)) => Ok(s),
+            _ => Err(unknown()),
+        }
+    }
+
+    fn expected(&self) -> &'static str {
+        match self {
+            Shape::Str(_) => "a string",
+            Shape::Int(_) => "an integer",
+            Shape::Bool => "a boolean",
+            Shape::Map(_) | Shape::Keyed(..) => "a map",
+            Shape::List(_) => "a list",
+        }
+    }
+}
+
+/// The reason of a model error, without the field it names.
+fn reason(e: &ModelError) -> String {
+    match e {
+        ModelError::Invalid { reason, .. } => reason.clone(),
+        other => other.to_string(),
+    }
+}
+
+impl Str {
+    /// Whether `text`, the value of `name`, is valid. An empty string is
+    /// valid only for the optional forms and text.
+    fn check(self, name: &str, text: &str) -> Result<(), ModelError> {
+        let opt = |parse: fn(&str, &str) -> Result<(), ModelError>| {
+            if text.is_empty() {
+                Ok(())
+            } else {
+                parse(name, text)
+            }
+        };
+        match self {
+            Str::Text(max) => {
+                if text.chars().count() > max {
+                    Err(ModelError::invalid(
+                        name,
+                        format!("must be at most {max} characters"),
+                    ))
+                } else if text.chars().any(char::is_control) {
+                    Err(ModelError::invalid(
+                        name,
+                        "must not contain control characters",
+                    ))
+                } else {
+                    Ok(())
+                }
+            }
+            Str::Date => Date::parse(name, text).map(drop),
+            Str::DateOpt => opt(|n, t| Date::parse(n, t).map(drop)),
+            Str::Unit => UnitId::parse(name, text).map(drop),
+            Str::UnitOpt => opt(|n, t| UnitId::parse(n, t).map(drop)),
+            Str::Member => MemberId::parse(name, text).map(drop),
+            Str::MemberOpt => opt(|n, t| MemberId::parse(n, t).map(drop)),
+            Str::Campaign => CampaignId::parse(name, text).map(drop),
+            Str::CampaignOpt => opt(|n, t| CampaignId::parse(n, t).map(drop)),
+            Str::Initiative => InitiativeId::parse(name, text).map(drop),
+            Str::Work => WorkId::parse(name, text).map(drop),
+            Str::Proposal => ProposalId::parse(name, text).map(drop),
+            Str::ProposalOpt => opt(|n, t| ProposalId::parse(n, t).map(drop)),
+            Str::Award => AwardId::parse(name, text).map(drop),
+            Str::AwardOpt => opt(|n, t| AwardId::parse(n, t).map(drop)),
+            Str::Decision => DecisionId::parse(name, text).map(drop),
+            Str::Node => NodeId::parse(name, text).map(drop),
+            Str::NodeOpt => opt(|n, t| NodeId::parse(n, t).map(drop)),
+            Str::Kind => KindId::parse(name, text).map(drop),
+            Str::KindOpt => opt(|n, t| KindId::parse(n, t).map(drop)),
+            Str::Doc => DocId::parse(name, text).map(drop),
+            Str::Hash => {
+                if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    Ok(())
+                } else {
+                    Err(ModelError::invalid(
+                        name,
+                        "must be a change hash (64 hex digits)",
+                    ))
+                }
+            }
+            Str::OneOf(words) => {
+                if words.contains(&text) {
+                    Ok(())
+                } else {
+                    Err(ModelError::invalid(
+                        name,
+                        format!("must be one of {}", words.join(", ")),
+                    ))
+                }
+            }
+            Str::Gender => Gender::parse(name, text).map(drop),
+            Str::MemberStatus => match MemberStatus::parse(text) {
+                Some(_) => Ok(()),
+                None => Err(ModelError::invalid(name, "not a membership status")),
+            },
+            Str::Card => CardNumber::parse(name, text).map(drop),
+            Str::NationalIdOpt => opt(|n, t| NationalId::parse(n, t).map(drop)),
+        }
+    }
+}
+
+/// One patch: its path is one the kind's shape names, and a value it
+/// writes has the field's type and is valid.
+fn patch_fits(root: &'static Shape, p: &Patch) -> Result<(), ModelError> {
+    let path: Vec<Prop> = p.path.iter().map(|(_, prop)| prop.clone()).collect();
+    let mut at = root;
+    for (i, prop) in path.iter().enumerate() {
+        at = at.step(&path[..i], prop)?;
+    }
+    let written = |last: &Prop, value: &Value<'_>| -> Result<(), ModelError> {
+        value_fits(&path, last, at.step(&path, last)?, value)
+    };
+    match &p.action {
+        PatchAction::PutMap { key, value, .. } => written(&Prop::Map(key.clone()), &value.0),
+        PatchAction::PutSeq { index, value, .. } => written(&Prop::Seq(*index), &value.0),
+        PatchAction::Insert { index, values, .. } => values
+            .iter()
+            .try_for_each(|(v, _, _)| written(&Prop::Seq(*index), v)),
+        PatchAction::DeleteMap { key } => at.step(&path, &Prop::Map(key.clone())).map(drop),
+        PatchAction::DeleteSeq { .. } => Ok(()),
+        PatchAction::SpliceText { .. } => Err(invalid(
+            &path,
+            None,
+            "text edited as an automerge text object: hopluu's documents hold plain strings",
+        )),
+        PatchAction::Increment { prop, .. } => Err(invalid(
+            &path,
+            Some(prop),
+            "a counter: hopluu's documents hold none",
+        )),
+        PatchAction::Mark { .. } => {
+            Err(invalid(&path, None, "marks: hopluu's documents hold none"))
+        }
+        PatchAction::Conflict { .. } => Ok(()),
+    }
+}
+
+/// Whether `value`, written at `path`/`last`, is what a field of `shape`
+/// holds.
+fn value_fits(
+    path: &[Prop],
+    last: &Prop,
+    shape: &Shape,
+    value: &Value<'_>,
+) -> Result<(), ModelError> {
+    let expected = shape.expected();
+    let found = match value {
+        Value::Object(ObjType::Map) => "a map",
+        Value::Object(ObjType::Table) => "a table",
+        Value::Object(ObjType::List) => "a list",
+        Value::Object(ObjType::Text) => "an automerge text object",
+        Value::Scalar(s) => match s.as_ref() {
+            ScalarValue::Str(_) => "a string",
+            ScalarValue::Int(_) | ScalarValue::Uint(_) => "an integer",
+            ScalarValue::F64(_) => "a number",
+            ScalarValue::Counter(_) => "a counter",
+            ScalarValue::Timestamp(_) => "a timestamp",
+            ScalarValue::Boolean(_) => "a boolean",
+            ScalarValue::Bytes(_) => "bytes",
+            ScalarValue::Null => "null",
+            ScalarValue::Unknown { .. } => "a value of an unknown type",
+        },
+    };
+    if found != expected {
+        return Err(invalid(
+            path,
+            Some(last),
+            format!("must be {expected}, got {found}"),
+        ));
+    }
+    let Value::Scalar(s) = value else {
+        return Ok(());
+    };
+    match (shape, s.as_ref()) {
+        (Shape::Str(check), ScalarValue::Str(text)) => {
+            // The model's own message names the field; it never repeats
+            // a value.
+            check.check(&field(path, Some(last)), text)
+        }
+        (Shape::Int(Int::NonNegative), ScalarValue::Int(i)) if *i < 0 => {
+            Err(invalid(path, Some(last), "must not be negative"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The members the patches touched, read back as the node reads them.
+fn read_members(doc: &Automerge, patches: &[Patch], private: bool) -> Result<(), ModelError> {
+    let touched = member::touched_members(patches);
+    if private {
+        member::read_private(doc, touched.as_ref()).map(drop)
+    } else {
+        member::read_many(doc, touched.as_ref()).map(drop)
+    }
+}
+
+/// A document of another kind, read back whole by its reader.
+fn read_whole(id: &DocId, doc: &Automerge) -> Result<(), ModelError> {
+    match id {
+        DocId::Unit(_) => crate::unit::read(id, doc).map(drop),
+        DocId::Campaign(_) => crate::campaign::read(id, doc).map(drop),
+        DocId::Emulation { .. } => crate::emulation::read(doc).map(drop),
+        DocId::Proposal(_) => crate::award::read_proposal(id, doc).map(drop),
+        DocId::Award(_) => crate::award::read_award(id, doc).map(drop),
+        DocId::Decision(_) => crate::reorg::read(id, doc).map(drop),
+        DocId::Node(_) => crate::hosting::read(id, doc).map(drop),
+        DocId::Roster { .. } | DocId::RosterPrivate { .. } => Ok(()),
+    }
+}
