@@ -88,7 +88,7 @@ async fn a_change_the_parent_holds_is_pending_at_the_child_until_decided() -> Re
     })
     .await?;
 
-    let made = write_own_record(&hg, "note").await?;
+    let made = write_own_record(&hg, "close_reason").await?;
     eventually("the national node holds the change", || async {
         Ok(national.app.counts().await?.quarantine_held == 1)
     })
@@ -153,7 +153,7 @@ async fn a_change_the_parent_holds_is_pending_at_the_child_until_decided() -> Re
 
     // Another, discarded: not delivered, and never to be; the province
     // stops counting it once the national node decided.
-    write_own_record(&hg, "note2").await?;
+    write_own_record(&hg, "name").await?;
     eventually("held by the peer again", || async {
         Ok(peer(&hg, "vn").await?.held_by_peer == 1)
     })
