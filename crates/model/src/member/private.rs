@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use automerge::Automerge;
 
 use super::*;
-use crate::am::{self, Obj};
+use crate::am::{self, Obj, Whole};
 use crate::doc::{Author, edit};
 use crate::error::ModelError;
 use crate::ids::{MemberId, NationalId, UnitId};
@@ -48,23 +48,36 @@ pub fn read_private(
     let Some(members) = root.obj("members") else {
         return Ok(Vec::new());
     };
-    let keys: Vec<String> = match ids {
-        Some(ids) => ids.iter().cloned().collect(),
-        None => members.keys(),
+    let read = |k: &str, o: Whole<'_>| -> Result<(MemberId, PrivateData), ModelError> {
+        let bad = |e: ModelError| ModelError::document("roster-private", e.to_string());
+        Ok((
+            MemberId::parse("id", k).map_err(bad)?,
+            PrivateData::parse(
+                &o.str("national_id"),
+                &o.str("ethnicity"),
+                &o.str("religion"),
+            )
+            .map_err(bad)?,
+        ))
     };
     let mut out = Vec::new();
-    for k in keys {
-        if let Some(o) = members.obj(&k) {
-            let bad = |e: ModelError| ModelError::document("roster-private", e.to_string());
-            out.push((
-                MemberId::parse("id", &k).map_err(bad)?,
-                PrivateData::parse(
-                    &o.str("national_id"),
-                    &o.str("ethnicity"),
-                    &o.str("religion"),
-                )
-                .map_err(bad)?,
-            ));
+    match ids {
+        None => {
+            if let Some(all) = members.read_whole() {
+                let all = Whole(&all);
+                for k in all.keys() {
+                    if let Some(o) = all.obj(k) {
+                        out.push(read(k, o)?);
+                    }
+                }
+            }
+        }
+        Some(ids) => {
+            for k in ids {
+                if let Some(m) = members.obj(k).and_then(|o| o.read_whole()) {
+                    out.push(read(k, Whole(&m))?);
+                }
+            }
         }
     }
     Ok(out)

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use automerge::{Automerge, Patch, Prop};
 
 use super::*;
-use crate::am::{self, Obj, Record};
+use crate::am::{self, Obj, Record, Whole};
 use crate::date::Date;
 use crate::doc::{Author, DocId, SCHEMA_VERSION, Skel, edit};
 use crate::error::ModelError;
@@ -157,13 +157,15 @@ pub fn read(doc: &Automerge, id: &MemberId) -> Result<Option<Member>, ModelError
     let Some(members) = root.obj("members") else {
         return Ok(None);
     };
-    match members.obj(id.as_str()) {
-        Some(o) => read_obj(&unit, id.as_str(), &o).map(Some),
+    match members.obj(id.as_str()).and_then(|o| o.read_whole()) {
+        Some(m) => read_obj(&unit, id.as_str(), Whole(&m)).map(Some),
         None => Ok(None),
     }
 }
 
-/// Reads the named members (or all when `ids` is `None`) from a roster.
+/// Reads the named members (or all when `ids` is `None`) from a roster,
+/// in id order. Each member is read in one pass over its operations; all
+/// of them, in one pass over the roster's members.
 pub fn read_many(
     doc: &Automerge,
     ids: Option<&BTreeSet<String>>,
@@ -173,17 +175,30 @@ pub fn read_many(
     let Some(members) = root.obj("members") else {
         return Ok(Vec::new());
     };
-    let keys: Vec<String> = match ids {
-        Some(ids) => ids.iter().cloned().collect(),
-        None => members.keys(),
-    };
-    let mut out = Vec::with_capacity(keys.len());
-    for k in keys {
-        if let Some(o) = members.obj(&k) {
-            out.push(read_obj(&unit, &k, &o)?);
+    match ids {
+        None => {
+            let Some(all) = members.read_whole() else {
+                return Ok(Vec::new());
+            };
+            let all = Whole(&all);
+            let mut out = Vec::new();
+            for k in all.keys() {
+                if let Some(o) = all.obj(k) {
+                    out.push(read_obj(&unit, k, o)?);
+                }
+            }
+            Ok(out)
+        }
+        Some(ids) => {
+            let mut out = Vec::with_capacity(ids.len());
+            for k in ids {
+                if let Some(m) = members.obj(k).and_then(|o| o.read_whole()) {
+                    out.push(read_obj(&unit, k, Whole(&m))?);
+                }
+            }
+            Ok(out)
         }
     }
-    Ok(out)
 }
 
 /// How many members a roster document holds.
@@ -194,7 +209,7 @@ pub fn count(doc: &Automerge) -> usize {
         .unwrap_or(0)
 }
 
-fn read_obj(unit: &str, id: &str, o: &Obj<'_, Automerge>) -> Result<Member, ModelError> {
+fn read_obj(unit: &str, id: &str, o: Whole<'_>) -> Result<Member, ModelError> {
     let bad =
         |e: ModelError| ModelError::document(format!("roster/{unit} member {id}"), e.to_string());
     let history = o
