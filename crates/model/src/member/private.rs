@@ -48,37 +48,52 @@ pub fn read_private(
     let Some(members) = root.obj("members") else {
         return Ok(Vec::new());
     };
-    let read = |k: &str, o: Whole<'_>| -> Result<(MemberId, PrivateData), ModelError> {
-        let bad = |e: ModelError| ModelError::document("roster-private", e.to_string());
-        Ok((
-            MemberId::parse("id", k).map_err(bad)?,
-            PrivateData::parse(
-                &o.str("national_id"),
-                &o.str("ethnicity"),
-                &o.str("religion"),
-            )
-            .map_err(bad)?,
-        ))
-    };
     let mut out = Vec::new();
     match ids {
         None => {
             if let Some(all) = members.read_whole() {
-                let all = Whole(&all);
-                for k in all.keys() {
-                    if let Some(o) = all.obj(k) {
-                        out.push(read(k, o)?);
-                    }
-                }
+                return read_all(Whole(&all));
             }
         }
         Some(ids) => {
             for k in ids {
                 if let Some(m) = members.obj(k).and_then(|o| o.read_whole()) {
-                    out.push(read(k, Whole(&m))?);
+                    out.push(read_one(k, Whole(&m))?);
                 }
             }
         }
     }
     Ok(out)
+}
+
+/// The private data of every member of a private roster already read whole
+/// (`root`: the document's root map), in id order.
+pub fn read_private_of(root: Whole<'_>) -> Result<Vec<(MemberId, PrivateData)>, ModelError> {
+    match root.obj("members") {
+        Some(members) => read_all(members),
+        None => Ok(Vec::new()),
+    }
+}
+
+fn read_all(members: Whole<'_>) -> Result<Vec<(MemberId, PrivateData)>, ModelError> {
+    let mut out = Vec::new();
+    for k in members.keys() {
+        if let Some(o) = members.obj(k) {
+            out.push(read_one(k, o)?);
+        }
+    }
+    Ok(out)
+}
+
+fn read_one(k: &str, o: Whole<'_>) -> Result<(MemberId, PrivateData), ModelError> {
+    let bad = |e: ModelError| ModelError::document("roster-private", e.to_string());
+    Ok((
+        MemberId::parse("id", k).map_err(bad)?,
+        PrivateData::parse(
+            &o.str("national_id"),
+            &o.str("ethnicity"),
+            &o.str("religion"),
+        )
+        .map_err(bad)?,
+    ))
 }

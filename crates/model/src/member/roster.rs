@@ -176,19 +176,10 @@ pub fn read_many(
         return Ok(Vec::new());
     };
     match ids {
-        None => {
-            let Some(all) = members.read_whole() else {
-                return Ok(Vec::new());
-            };
-            let all = Whole(&all);
-            let mut out = Vec::new();
-            for k in all.keys() {
-                if let Some(o) = all.obj(k) {
-                    out.push(read_obj(&unit, k, o)?);
-                }
-            }
-            Ok(out)
-        }
+        None => match members.read_whole() {
+            Some(all) => read_all(&unit, Whole(&all)),
+            None => Ok(Vec::new()),
+        },
         Some(ids) => {
             let mut out = Vec::with_capacity(ids.len());
             for k in ids {
@@ -199,6 +190,25 @@ pub fn read_many(
             Ok(out)
         }
     }
+}
+
+/// Every member of a roster already read whole (`root`: the document's
+/// root map), in id order.
+pub fn read_members_of(root: Whole<'_>) -> Result<Vec<Member>, ModelError> {
+    match root.obj("members") {
+        Some(members) => read_all(&root.str("unit"), members),
+        None => Ok(Vec::new()),
+    }
+}
+
+fn read_all(unit: &str, members: Whole<'_>) -> Result<Vec<Member>, ModelError> {
+    let mut out = Vec::new();
+    for k in members.keys() {
+        if let Some(o) = members.obj(k) {
+            out.push(read_obj(unit, k, o)?);
+        }
+    }
+    Ok(out)
 }
 
 /// How many members a roster document holds.

@@ -15,7 +15,11 @@
 //! across fields (a status and its date) holds too. Messages name fields,
 //! never the values written (which may be personal data).
 
-use automerge::{Automerge, ChangeHash, ObjType, Patch, PatchAction, Prop, ScalarValue, Value};
+use automerge::{
+    Automerge, ChangeHash, ObjType, Patch, PatchAction, Prop, ScalarValue, Value, hydrate,
+};
+
+use crate::am::Whole;
 
 use crate::date::Date;
 use crate::doc::DocId;
@@ -31,6 +35,9 @@ mod kinds;
 /// Checks what changed in `doc` since `before` against the shape of
 /// document `id`'s kind. The error names the field (its path) and why.
 pub fn check(id: &DocId, doc: &Automerge, before: &[ChangeHash]) -> Result<(), ModelError> {
+    if before.is_empty() {
+        return check_whole(id, doc);
+    }
     let patches = doc.diff(before, &doc.get_heads());
     let shape = kinds::of(id);
     for p in &patches {
@@ -297,24 +304,41 @@ fn value_fits(
     shape: &Shape,
     value: &Value<'_>,
 ) -> Result<(), ModelError> {
+    match value {
+        Value::Object(ObjType::Map) => fits(path, last, shape, "a map", None),
+        Value::Object(ObjType::Table) => fits(path, last, shape, "a table", None),
+        Value::Object(ObjType::List) => fits(path, last, shape, "a list", None),
+        Value::Object(ObjType::Text) => fits(path, last, shape, TEXT_OBJECT, None),
+        Value::Scalar(s) => fits(path, last, shape, scalar_type(s), Some(s)),
+    }
+}
+
+const TEXT_OBJECT: &str = "an automerge text object";
+
+fn scalar_type(s: &ScalarValue) -> &'static str {
+    match s {
+        ScalarValue::Str(_) => "a string",
+        ScalarValue::Int(_) | ScalarValue::Uint(_) => "an integer",
+        ScalarValue::F64(_) => "a number",
+        ScalarValue::Counter(_) => "a counter",
+        ScalarValue::Timestamp(_) => "a timestamp",
+        ScalarValue::Boolean(_) => "a boolean",
+        ScalarValue::Bytes(_) => "bytes",
+        ScalarValue::Null => "null",
+        ScalarValue::Unknown { .. } => "a value of an unknown type",
+    }
+}
+
+/// Whether a value of type `found` (and, for a scalar, its value) is what
+/// a field of `shape` holds.
+fn fits(
+    path: &[Prop],
+    last: &Prop,
+    shape: &Shape,
+    found: &str,
+    scalar: Option<&ScalarValue>,
+) -> Result<(), ModelError> {
     let expected = shape.expected();
-    let found = match value {
-        Value::Object(ObjType::Map) => "a map",
-        Value::Object(ObjType::Table) => "a table",
-        Value::Object(ObjType::List) => "a list",
-        Value::Object(ObjType::Text) => "an automerge text object",
-        Value::Scalar(s) => match s.as_ref() {
-            ScalarValue::Str(_) => "a string",
-            ScalarValue::Int(_) | ScalarValue::Uint(_) => "an integer",
-            ScalarValue::F64(_) => "a number",
-            ScalarValue::Counter(_) => "a counter",
-            ScalarValue::Timestamp(_) => "a timestamp",
-            ScalarValue::Boolean(_) => "a boolean",
-            ScalarValue::Bytes(_) => "bytes",
-            ScalarValue::Null => "null",
-            ScalarValue::Unknown { .. } => "a value of an unknown type",
-        },
-    };
     if found != expected {
         return Err(invalid(
             path,
@@ -322,19 +346,76 @@ fn value_fits(
             format!("must be {expected}, got {found}"),
         ));
     }
-    let Value::Scalar(s) = value else {
-        return Ok(());
-    };
-    match (shape, s.as_ref()) {
-        (Shape::Str(check), ScalarValue::Str(text)) => {
+    match (shape, scalar) {
+        (Shape::Str(check), Some(ScalarValue::Str(text))) => {
             // The model's own message names the field; it never repeats
             // a value.
             check.check(&field(path, Some(last)), text)
         }
-        (Shape::Int(Int::NonNegative), ScalarValue::Int(i)) if *i < 0 => {
+        (Shape::Int(Int::NonNegative), Some(ScalarValue::Int(i))) if *i < 0 => {
             Err(invalid(path, Some(last), "must not be negative"))
         }
         _ => Ok(()),
+    }
+}
+
+/// A document that was empty before, checked whole: its state read in one
+/// pass and walked against the shape (what a diff from nothing would list,
+/// at a fraction of the cost), then read back from that same state.
+fn check_whole(id: &DocId, doc: &Automerge) -> Result<(), ModelError> {
+    let root = doc.hydrate(None);
+    let hydrate::Value::Map(map) = &root else {
+        return Err(invalid(&[], None, "the document's root is not a map"));
+    };
+    let mut path = Vec::new();
+    walk_map(kinds::of(id), &mut path, map)?;
+    match id {
+        DocId::Roster { .. } => member::read_members_of(Whole(map)).map(drop),
+        DocId::RosterPrivate { .. } => member::read_private_of(Whole(map)).map(drop),
+        other => read_whole(other, doc),
+    }
+}
+
+fn walk_map(
+    shape: &'static Shape,
+    path: &mut Vec<Prop>,
+    map: &hydrate::Map,
+) -> Result<(), ModelError> {
+    for (key, v) in map.iter() {
+        let last = Prop::Map(key.clone());
+        let inner = shape.step(path, &last)?;
+        walk_value(inner, path, last, &v.value)?;
+    }
+    Ok(())
+}
+
+fn walk_value(
+    shape: &'static Shape,
+    path: &mut Vec<Prop>,
+    last: Prop,
+    value: &hydrate::Value,
+) -> Result<(), ModelError> {
+    match value {
+        hydrate::Value::Scalar(s) => fits(path, &last, shape, scalar_type(s), Some(s)),
+        hydrate::Value::Text(_) => fits(path, &last, shape, TEXT_OBJECT, None),
+        hydrate::Value::Map(m) => {
+            fits(path, &last, shape, "a map", None)?;
+            path.push(last);
+            walk_map(shape, path, m)?;
+            path.pop();
+            Ok(())
+        }
+        hydrate::Value::List(l) => {
+            fits(path, &last, shape, "a list", None)?;
+            path.push(last);
+            for (i, item) in l.iter().enumerate() {
+                let at = Prop::Seq(i);
+                let inner = shape.step(path, &at)?;
+                walk_value(inner, path, at, &item.value)?;
+            }
+            path.pop();
+            Ok(())
+        }
     }
 }
 

@@ -27,13 +27,20 @@ fn refused(
     let mut tx = d.transaction();
     f(&mut tx);
     tx.commit();
-    match shape::check(id, &d, &before) {
+    let field = match shape::check(id, &d, &before) {
         Err(ModelError::Invalid { field, reason }) => {
             assert!(!reason.is_empty());
             field
         }
         other => panic!("{id}: a misshapen change was not refused: {other:?}"),
+    };
+    // A document that arrives whole (nothing of it here before) is walked
+    // in one pass instead of diffed: it is refused naming the same field.
+    match shape::check(id, &d, &[]) {
+        Err(ModelError::Invalid { field: whole, .. }) => assert_eq!(whole, field, "{id}"),
+        other => panic!("{id}: the whole document was not refused: {other:?}"),
     }
+    field
 }
 
 fn obj(doc: &Automerge, at: &automerge::ObjId, key: &str) -> automerge::ObjId {
