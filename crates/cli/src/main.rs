@@ -33,7 +33,8 @@
 //!   - [`cmd::bench_sync`]: `hopluu bench-sync`: [`chain`](cmd::bench_sync::chain),
 //!     [`latency`](cmd::bench_sync::latency),
 //!     [`aggregation`](cmd::bench_sync::aggregation).
-//!   - [`cmd::bench_common`]: what the two benchmarks share.
+//!   - [`cmd::bench_writes`]: `hopluu bench-writes`, write cost against record size.
+//!   - [`cmd::bench_common`]: what the benchmarks share.
 //!   - [`cmd::demo`]: `hopluu demo`: [`tree`](cmd::demo::tree),
 //!     [`steps`](cmd::demo::steps), [`people`](cmd::demo::people),
 //!     [`records`](cmd::demo::records), [`report`](cmd::demo::report),
@@ -47,8 +48,8 @@ use anyhow::bail;
 use clap::{Parser, Subcommand};
 use client::{ClientTls, Target, channel};
 use cmd::{
-    admin, awards, bench, bench_reorg, bench_sync, campaigns, cert, conflicts, demo, docs, edges,
-    emulation, import, members, reorg, reports, serve, units,
+    admin, awards, bench, bench_reorg, bench_sync, bench_writes, campaigns, cert, conflicts, demo,
+    docs, edges, emulation, import, members, reorg, reports, serve, units,
 };
 
 #[derive(Parser, Debug)]
@@ -177,6 +178,8 @@ enum Command {
     /// Measure reorganisation decisions at scale: one decision moving 900
     /// grassroots unions, one ceasing 30,000 members of 800 unions.
     BenchReorg(bench_reorg::BenchReorgArgs),
+    /// Write cost against record size: initiatives into one record, members into one roster.
+    BenchWrites(bench_writes::BenchWritesArgs),
     /// Start a small federation on loopback, load sample data, cut and heal
     /// a province's link, and print the national report and every edge's
     /// sync state before and after.
@@ -296,6 +299,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(args) => bench::run(args).await,
         Command::BenchSync(args) => bench_sync::run(args).await,
         Command::BenchReorg(args) => bench_reorg::run(args).await,
+        Command::BenchWrites(args) => bench_writes::run(args).await,
         Command::Demo(args) => demo::run(args).await,
         Command::Cert(cmd) => cert::run(cmd, &cli.tls.ca),
         Command::Status => admin::status(channel(&target).await?, json).await,

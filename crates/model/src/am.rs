@@ -143,6 +143,35 @@ impl<'a> Whole<'a> {
         }
     }
 
+    /// The strings in the list at `key`, in order.
+    pub fn strings(&self, key: &str) -> Vec<String> {
+        match self.value(key) {
+            Some(hydrate::Value::List(l)) => l
+                .iter()
+                .filter_map(|v| match &v.value {
+                    hydrate::Value::Scalar(ScalarValue::Str(s)) => Some(s.to_string()),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    pub fn i64(&self, key: &str) -> i64 {
+        match self.value(key) {
+            Some(hydrate::Value::Scalar(ScalarValue::Int(i))) => *i,
+            Some(hydrate::Value::Scalar(ScalarValue::Uint(u))) => *u as i64,
+            _ => 0,
+        }
+    }
+
+    pub fn bool(&self, key: &str) -> bool {
+        matches!(
+            self.value(key),
+            Some(hydrate::Value::Scalar(ScalarValue::Boolean(true)))
+        )
+    }
+
     /// The keys of this map, sorted.
     pub fn keys(&self) -> Vec<&'a String> {
         let mut keys: Vec<&String> = self.0.iter().map(|(k, _)| k).collect();

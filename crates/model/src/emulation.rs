@@ -9,9 +9,11 @@
 //!   works: { w…: { name, value_vnd, plaque, completed_on } } }
 //! ```
 
-use automerge::Automerge;
+use std::collections::BTreeSet;
 
-use crate::am::{self, Obj, Record};
+use automerge::{Automerge, Patch, PatchAction, Prop};
+
+use crate::am::{self, Obj, Record, Whole};
 use crate::date::Date;
 use crate::doc::{Author, DocId, SCHEMA_VERSION, Skel, edit};
 use crate::error::ModelError;
@@ -327,61 +329,147 @@ pub fn record_work(
             .create(tx, &map, id.as_str())?;
         Ok(())
     })?;
-    read(doc)?
-        .works
-        .into_iter()
-        .find(|w| w.id == id)
-        .ok_or_else(|| ModelError::not_found("work", &id))
+    work(doc, &id)
 }
 
+/// One initiative, read alone (its cost does not grow with the record).
 pub fn initiative(doc: &Automerge, id: &InitiativeId) -> Result<Initiative, ModelError> {
-    read(doc)?
-        .initiatives
-        .into_iter()
-        .find(|i| i.id == *id)
-        .ok_or_else(|| ModelError::not_found("initiative", id))
+    entry(doc, "initiatives", id.as_str())
+        .map(|o| read_initiative(id.as_str(), Whole(&o)))
+        .unwrap_or_else(|| Err(ModelError::not_found("initiative", id)))
 }
 
-pub fn read(doc: &Automerge) -> Result<Emulation, ModelError> {
+/// One dedicated work, read alone.
+pub fn work(doc: &Automerge, id: &WorkId) -> Result<Work, ModelError> {
+    entry(doc, "works", id.as_str())
+        .map(|o| read_work(id.as_str(), Whole(&o)))
+        .unwrap_or_else(|| Err(ModelError::not_found("work", id)))
+}
+
+/// The entry `id` of the root map `collection`, read whole.
+fn entry(doc: &Automerge, collection: &str, id: &str) -> Option<automerge::hydrate::Map> {
+    Obj::root(doc).obj(collection)?.obj(id)?.read_whole()
+}
+
+fn bad(e: ModelError) -> ModelError {
+    ModelError::document("emulation", e.to_string())
+}
+
+fn read_initiative(k: &str, o: Whole<'_>) -> Result<Initiative, ModelError> {
+    Ok(Initiative {
+        id: InitiativeId::parse("id", k).map_err(bad)?,
+        title: o.str("title"),
+        authors: o.strings("authors"),
+        status: InitiativeStatus::parse("status", &o.str("status")).map_err(bad)?,
+        recognised_level: o.str("recognised_level"),
+        value_vnd: o.i64("value_vnd"),
+        submitted_on: Date::parse("submitted_on", &o.str("submitted_on")).map_err(bad)?,
+        note: o.str("note"),
+    })
+}
+
+fn read_work(k: &str, o: Whole<'_>) -> Result<Work, ModelError> {
+    Ok(Work {
+        id: WorkId::parse("id", k).map_err(bad)?,
+        name: o.str("name"),
+        value_vnd: o.i64("value_vnd"),
+        plaque: o.bool("plaque"),
+        completed_on: Date::parse_opt("completed_on", &o.str("completed_on")).map_err(bad)?,
+    })
+}
+
+/// The record without its initiatives and works (read from the root's
+/// fields alone).
+pub fn read_header(doc: &Automerge) -> Result<Emulation, ModelError> {
     let root = Obj::root(doc);
-    let bad = |e: ModelError| ModelError::document("emulation", e.to_string());
-    let mut initiatives = Vec::new();
-    if let Some(m) = root.obj("initiatives") {
-        for k in m.keys() {
-            let Some(o) = m.obj(&k) else { continue };
-            initiatives.push(Initiative {
-                id: InitiativeId::parse("id", &k).map_err(bad)?,
-                title: o.str("title"),
-                authors: o.strings("authors"),
-                status: InitiativeStatus::parse("status", &o.str("status")).map_err(bad)?,
-                recognised_level: o.str("recognised_level"),
-                value_vnd: o.i64("value_vnd"),
-                submitted_on: Date::parse("submitted_on", &o.str("submitted_on")).map_err(bad)?,
-                note: o.str("note"),
-            });
-        }
-    }
-    let mut works = Vec::new();
-    if let Some(m) = root.obj("works") {
-        for k in m.keys() {
-            let Some(o) = m.obj(&k) else { continue };
-            works.push(Work {
-                id: WorkId::parse("id", &k).map_err(bad)?,
-                name: o.str("name"),
-                value_vnd: o.i64("value_vnd"),
-                plaque: o.bool("plaque"),
-                completed_on: Date::parse_opt("completed_on", &o.str("completed_on"))
-                    .map_err(bad)?,
-            });
-        }
-    }
     Ok(Emulation {
         unit: UnitId::parse("unit", &root.str("unit")).map_err(bad)?,
         campaign: CampaignId::parse("campaign", &root.str("campaign")).map_err(bad)?,
         registered: root.bool("registered"),
         registered_on: Date::parse_opt("registered_on", &root.str("registered_on")).map_err(bad)?,
         pledge: root.str("pledge"),
-        initiatives,
-        works,
+        initiatives: Vec::new(),
+        works: Vec::new(),
     })
+}
+
+/// The whole record, read in one pass.
+pub fn read(doc: &Automerge) -> Result<Emulation, ModelError> {
+    let mut e = read_header(doc)?;
+    let root = Obj::root(doc);
+    if let Some(m) = root.obj("initiatives").and_then(|o| o.read_whole()) {
+        let m = Whole(&m);
+        for k in m.keys() {
+            if let Some(o) = m.obj(k) {
+                e.initiatives.push(read_initiative(k, o)?);
+            }
+        }
+    }
+    if let Some(m) = root.obj("works").and_then(|o| o.read_whole()) {
+        let m = Whole(&m);
+        for k in m.keys() {
+            if let Some(o) = m.obj(k) {
+                e.works.push(read_work(k, o)?);
+            }
+        }
+    }
+    Ok(e)
+}
+
+/// The initiatives and works a diff touched, by id.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Touched {
+    pub initiatives: BTreeSet<String>,
+    pub works: BTreeSet<String>,
+}
+
+/// What `patches` touched of an emulation record; `None` when they replace
+/// a whole collection (then everything is read).
+pub fn touched(patches: &[Patch]) -> Option<Touched> {
+    let mut out = Touched::default();
+    for p in patches {
+        let (collection, rest) = match p.path.first() {
+            None => match &p.action {
+                PatchAction::PutMap { key, .. } | PatchAction::DeleteMap { key }
+                    if key == "initiatives" || key == "works" =>
+                {
+                    return None;
+                }
+                _ => continue,
+            },
+            Some((_, Prop::Map(k))) if k == "initiatives" => (&mut out.initiatives, &p.path[1..]),
+            Some((_, Prop::Map(k))) if k == "works" => (&mut out.works, &p.path[1..]),
+            Some(_) => continue,
+        };
+        match rest.first() {
+            Some((_, Prop::Map(id))) => {
+                collection.insert(id.clone());
+            }
+            Some(_) => return None,
+            None => match &p.action {
+                PatchAction::PutMap { key, .. } | PatchAction::DeleteMap { key } => {
+                    collection.insert(key.clone());
+                }
+                _ => return None,
+            },
+        }
+    }
+    Some(out)
+}
+
+/// The record's header and the touched initiatives and works that exist
+/// (a touched id missing from the result was removed).
+pub fn read_touched(doc: &Automerge, t: &Touched) -> Result<Emulation, ModelError> {
+    let mut e = read_header(doc)?;
+    for k in &t.initiatives {
+        if let Some(o) = entry(doc, "initiatives", k) {
+            e.initiatives.push(read_initiative(k, Whole(&o))?);
+        }
+    }
+    for k in &t.works {
+        if let Some(o) = entry(doc, "works", k) {
+            e.works.push(read_work(k, Whole(&o))?);
+        }
+    }
+    Ok(e)
 }

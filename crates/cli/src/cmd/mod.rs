@@ -7,6 +7,7 @@ pub mod bench;
 pub mod bench_common;
 pub mod bench_reorg;
 pub mod bench_sync;
+pub mod bench_writes;
 pub mod campaigns;
 pub mod cert;
 pub mod conflicts;

@@ -1,5 +1,6 @@
-//! The tooling commands end to end: `hopluu bench-sync` and `hopluu demo`,
-//! each a federation on loopback in the `hopluu` process.
+//! The tooling commands end to end: `hopluu bench-sync`, `hopluu
+//! bench-writes` and `hopluu demo`, each on loopback in the `hopluu`
+//! process.
 
 use super::*;
 
@@ -269,4 +270,52 @@ fn the_demo_cuts_a_province_off_and_converges_after_healing() {
         err.contains("not empty") && err.contains("--fresh"),
         "{err}"
     );
+}
+
+#[test]
+fn bench_writes_prints_the_cost_of_a_write_along_its_records_growth() {
+    let out = Command::new(BIN)
+        .args([
+            "bench-writes",
+            "--initiatives",
+            "25",
+            "--members",
+            "120",
+            "--batch",
+            "10",
+            "--backends",
+            "sqlite",
+        ])
+        .env("RUST_LOG", "error")
+        .output()
+        .expect("hopluu runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "bench-writes failed: {stderr}\n{stdout}"
+    );
+    assert!(stdout.contains("25 initiatives recorded"), "{stdout}");
+    // A row per checkpoint: the 10th and the last, each with its ratio.
+    let rows = |what: &str| -> Vec<Vec<String>> {
+        let from = stdout
+            .find(what)
+            .unwrap_or_else(|| panic!("no {what:?} in:\n{stdout}"));
+        stdout[from..]
+            .lines()
+            .skip(3)
+            .take_while(|l| !l.trim().is_empty() && !l.starts_with("sqlite"))
+            .map(|l| l.split_whitespace().map(str::to_owned).collect())
+            .collect()
+    };
+    let pairs = rows("record + validate");
+    assert_eq!(pairs.len(), 2, "{stdout}");
+    assert_eq!(pairs[0][0], "10");
+    assert_eq!(pairs[1][0], "25");
+    assert_eq!(pairs[0][3], "1.00", "the first point's ratio: {stdout}");
+    let batches = rows("import batch of 10");
+    assert_eq!(batches.len(), 2, "{stdout}");
+    assert_eq!(batches[0][0], "10");
+    assert_eq!(batches[1][0], "12");
+    assert!(stdout.contains("at most 1.5 times"), "{stdout}");
 }

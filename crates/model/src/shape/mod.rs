@@ -46,6 +46,12 @@ pub fn check(id: &DocId, doc: &Automerge, before: &[ChangeHash]) -> Result<(), M
     match id {
         DocId::Roster { .. } => read_members(doc, &patches, false),
         DocId::RosterPrivate { .. } => read_members(doc, &patches, true),
+        // What the change touched of an emulation record, which grows with
+        // every initiative recorded.
+        DocId::Emulation { .. } => match crate::emulation::touched(&patches) {
+            Some(t) => crate::emulation::read_touched(doc, &t).map(drop),
+            None => crate::emulation::read(doc).map(drop),
+        },
         other => read_whole(other, doc),
     }
 }

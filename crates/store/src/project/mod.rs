@@ -26,7 +26,7 @@ use rows::{
     AwardRow, CampaignRow, DecisionRow, HostSealRow, InitiativeRow, MemberRow, NodeRow, PlanRow,
     PrivateRow, ProposalRow, RecipientRow, RegistrationRow, SealRow, WorkRow,
 };
-use sql::{delete_by_doc, write};
+use sql::{delete_by_doc, delete_by_id, write};
 
 /// Rewrites the projection rows that `doc` (stored as `docs.id = row`)
 /// implies, given the heads it had before this write, and keeps the
@@ -46,35 +46,53 @@ pub(crate) async fn apply(
     let (touched, found) = {
         let roster =
             !before.is_empty() && matches!(id, DocId::Roster { .. } | DocId::RosterPrivate { .. });
+        let record = !before.is_empty() && matches!(id, DocId::Emulation { .. });
         let merged = !conflicts::linear(doc, before);
-        let patches = (roster || merged).then(|| doc.diff(before, &doc.get_heads()));
+        let patches = (roster || record || merged).then(|| doc.diff(before, &doc.get_heads()));
         let patches = patches.as_deref().unwrap_or_default();
-        (
-            roster.then(|| member::touched_members(patches)).flatten(),
-            merged.then(|| conflicts::find(id, doc, patches)),
-        )
+        let touched = if roster {
+            member::touched_members(patches).map(Touched::Members)
+        } else if record {
+            emulation::touched(patches).map(Touched::Entries)
+        } else {
+            None
+        };
+        (touched, merged.then(|| conflicts::find(id, doc, patches)))
     };
     project(conn, row, id, doc, touched).await?;
     conflicts::track(conn, row, id, doc, found, now).await
 }
 
-/// The projection rows of one document; `touched`: the members a roster
-/// write touched (`None`: all of them).
+/// What a write touched of a document whose rows are rewritten in part.
+enum Touched {
+    /// The members of a roster.
+    Members(BTreeSet<String>),
+    /// The initiatives and works of an emulation record.
+    Entries(emulation::Touched),
+}
+
+/// The projection rows of one document; `touched`: what the write touched
+/// of a roster or an emulation record (`None`: all of it).
 async fn project(
     conn: &mut AnyConnection,
     row: i64,
     id: &DocId,
     doc: &Automerge,
-    touched: Option<BTreeSet<String>>,
+    touched: Option<Touched>,
 ) -> Result<()> {
+    let (members, entries) = match touched {
+        Some(Touched::Members(m)) => (Some(m), None),
+        Some(Touched::Entries(e)) => (None, Some(e)),
+        None => (None, None),
+    };
     match id {
         DocId::Unit(_) => unit::project(conn, row, id, doc).await,
-        DocId::Roster { bucket, .. } => project_roster(conn, row, *bucket, doc, touched).await,
+        DocId::Roster { bucket, .. } => project_roster(conn, row, *bucket, doc, members).await,
         DocId::RosterPrivate { unit, bucket } => {
-            project_private(conn, unit, *bucket, doc, touched).await
+            project_private(conn, unit, *bucket, doc, members).await
         }
         DocId::Campaign(_) => project_campaign(conn, row, id, doc).await,
-        DocId::Emulation { .. } => project_emulation(conn, row, doc).await,
+        DocId::Emulation { .. } => project_emulation(conn, row, doc, entries).await,
         DocId::Proposal(_) => project_proposal(conn, row, id, doc).await,
         DocId::Award(_) => project_award(conn, row, id, doc).await,
         DocId::Decision(_) => project_decision(conn, row, id, doc).await,
@@ -181,11 +199,48 @@ async fn project_campaign(
 
 /// A unit's emulation in a campaign: its registration, and its
 /// initiatives and works (rewritten whole).
-async fn project_emulation(conn: &mut AnyConnection, row: i64, doc: &Automerge) -> Result<()> {
-    let e = emulation::read(doc)?;
+/// An emulation record: its registration row, and the rows of the
+/// initiatives and works the write touched (`None`: all of them, rewritten),
+/// so that recording one more costs the same in a record of any size.
+async fn project_emulation(
+    conn: &mut AnyConnection,
+    row: i64,
+    doc: &Automerge,
+    touched: Option<emulation::Touched>,
+) -> Result<()> {
+    let e = match &touched {
+        Some(t) => emulation::read_touched(doc, t)?,
+        None => emulation::read(doc)?,
+    };
     write(conn, [RegistrationRow::new(&e, row)]).await?;
-    delete_by_doc(conn, "initiatives", row).await?;
-    delete_by_doc(conn, "works", row).await?;
+    match &touched {
+        None => {
+            delete_by_doc(conn, "initiatives", row).await?;
+            delete_by_doc(conn, "works", row).await?;
+        }
+        Some(t) => {
+            // A touched entry the record no longer holds: its row goes.
+            for (table, ids, kept) in [
+                (
+                    "initiatives",
+                    &t.initiatives,
+                    e.initiatives
+                        .iter()
+                        .map(|i| i.id.as_str())
+                        .collect::<Vec<_>>(),
+                ),
+                (
+                    "works",
+                    &t.works,
+                    e.works.iter().map(|w| w.id.as_str()).collect(),
+                ),
+            ] {
+                for gone in ids.iter().filter(|id| !kept.contains(&id.as_str())) {
+                    delete_by_id(conn, table, row, gone).await?;
+                }
+            }
+        }
+    }
     let initiatives = e.initiatives.iter().map(|i| InitiativeRow::new(&e, i, row));
     write(conn, initiatives).await?;
     write(conn, e.works.iter().map(|w| WorkRow::new(&e, w, row))).await

@@ -152,6 +152,23 @@ async fn upsert_where(
     Ok(())
 }
 
+/// Deletes the row `id` of `table` that document `doc` projected.
+pub(crate) async fn delete_by_id(
+    conn: &mut AnyConnection,
+    table: &str,
+    doc: i64,
+    id: &str,
+) -> Result<()> {
+    sqlx::query(AssertSqlSafe(format!(
+        "DELETE FROM {table} WHERE doc = $1 AND id = $2"
+    )))
+    .bind(doc)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 pub(crate) async fn delete_by_doc(conn: &mut AnyConnection, table: &str, doc: i64) -> Result<()> {
     sqlx::query(AssertSqlSafe(format!("DELETE FROM {table} WHERE doc = $1")))
         .bind(doc)

@@ -564,14 +564,13 @@ pub async fn work(
     name: &str,
     value_vnd: i64,
     plaque: bool,
-) -> Result<()> {
+) -> Result<emulation::Work> {
     let (u, c) = (uid(unit), cid(campaign));
     let new = NewWork::parse(name, value_vnd, plaque, "2025-04-30", today())?;
     write(store, &emulation::doc_id(&u, &c), |d, a| {
         emulation::record_work(d, a, &u, &c, &new)
     })
-    .await?;
-    Ok(())
+    .await
 }
 
 pub fn member_recipient(member: &str, unit: &str) -> Recipient {

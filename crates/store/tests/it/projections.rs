@@ -6,7 +6,7 @@ use automerge::Automerge;
 use hopluu_model::emulation::{self, InitiativeStatus};
 use hopluu_model::member::{self, Gender, MemberStatus, MemberUpdate, PrivateData};
 use hopluu_model::unit::{self, UnitStatus};
-use hopluu_model::{Author, DocId};
+use hopluu_model::{Author, DocId, ModelError};
 use hopluu_store::Store;
 
 use crate::check::consistent;
@@ -231,10 +231,41 @@ pub async fn case_projections_follow_every_write(store: Store) -> Result<()> {
             "trùng"
         ))
     );
-    step!(
+    let w1 = step!(
         s,
         "record a work",
         work(s, "g1", "c1", "Nhà văn hoá", 250_000_000, true)
+    );
+    // An emulation record's rows are rewritten only for the entries a write
+    // touched: an entry removed (by a peer: hopluu itself never removes
+    // one) loses its row, an entry edited keeps its new values, and the
+    // others stay as they were.
+    step!(
+        s,
+        "a write that removes an initiative and edits a work",
+        write(s, &em, |doc, a| {
+            use automerge::transaction::Transactable;
+            use automerge::{ROOT, ReadDoc};
+            hopluu_model::doc::edit(doc, a, "remove and edit", |tx| {
+                let err =
+                    |e: automerge::AutomergeError| ModelError::document("emulation", e.to_string());
+                let none = || ModelError::document("emulation", "missing");
+                let inits = tx
+                    .get(ROOT, "initiatives")
+                    .map_err(err)?
+                    .ok_or_else(none)?
+                    .1;
+                tx.delete(&inits, i1.as_str()).map_err(err)?;
+                let works = tx.get(ROOT, "works").map_err(err)?.ok_or_else(none)?.1;
+                let w = tx
+                    .get(&works, w1.id.as_str())
+                    .map_err(err)?
+                    .ok_or_else(none)?
+                    .1;
+                tx.put(&w, "value_vnd", 260_000_000i64).map_err(err)?;
+                Ok(())
+            })
+        })
     );
     step!(
         s,
