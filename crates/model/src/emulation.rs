@@ -457,6 +457,16 @@ pub fn touched(patches: &[Patch]) -> Option<Touched> {
     Some(out)
 }
 
+/// What the changes made since `before` touched of an emulation record,
+/// found from those changes alone ([`am::touched_keys`]); `None`: read
+/// everything.
+pub fn touched_since(doc: &Automerge, before: &[automerge::ChangeHash]) -> Option<Touched> {
+    Some(Touched {
+        initiatives: am::touched_keys(doc, before, "initiatives")?,
+        works: am::touched_keys(doc, before, "works")?,
+    })
+}
+
 /// The record's header and the touched initiatives and works that exist
 /// (a touched id missing from the result was removed).
 pub fn read_touched(doc: &Automerge, t: &Touched) -> Result<Emulation, ModelError> {

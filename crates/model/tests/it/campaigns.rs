@@ -498,3 +498,71 @@ fn the_initiative_workflow_refuses_what_it_does_not_allow() {
     );
     assert_eq!(doc.get_heads(), heads);
 }
+
+/// What a write touched of an emulation record, found from its changes
+/// alone, names the same entries as a diff of the record (which costs the
+/// whole record), and gives up where the collection itself is replaced.
+#[test]
+fn the_entries_a_write_touched_are_found_from_its_changes() {
+    use automerge::transaction::Transactable;
+    use automerge::{ObjType, ROOT, ReadDoc};
+    let (unit, camp) = (uid("g1"), cid("c2025"));
+    let mut doc = Automerge::new();
+    let record = |doc: &mut Automerge, title: &str| {
+        emulation::record_initiative(doc, &node_a(), &unit, &camp, &initiative(title, 1_000))
+            .unwrap()
+    };
+    let i1 = record(&mut doc, "Sáng kiến 1");
+    let i2 = record(&mut doc, "Sáng kiến 2");
+    let both = |doc: &Automerge, before: &[automerge::ChangeHash]| {
+        let by_diff = emulation::touched(&doc.diff(before, &doc.get_heads()));
+        let by_changes = emulation::touched_since(doc, before);
+        assert_eq!(by_changes, by_diff, "the two ways agree");
+        by_changes
+    };
+    let ids = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect();
+
+    let before = doc.get_heads();
+    emulation::set_initiative_status(&mut doc, &node_b(), &i1.id, InitiativeStatus::Valid, "", "")
+        .unwrap();
+    let i3 = record(&mut doc, "Sáng kiến 3");
+    let t = both(&doc, &before).unwrap();
+    assert_eq!(t.initiatives, ids(&[i1.id.as_str(), i3.id.as_str()]));
+    assert!(t.works.is_empty());
+
+    let before = doc.get_heads();
+    let w = emulation::record_work(
+        &mut doc,
+        &node_a(),
+        &unit,
+        &camp,
+        &NewWork::parse("Nhà văn hoá", 5_000, true, "", today()).unwrap(),
+    )
+    .unwrap();
+    // An edit deep inside an entry (its authors list) names the entry.
+    let authors = {
+        let inits = doc.get(ROOT, "initiatives").unwrap().unwrap().1;
+        let one = doc.get(&inits, i2.id.as_str()).unwrap().unwrap().1;
+        doc.get(&one, "authors").unwrap().unwrap().1
+    };
+    let mut tx = doc.transaction();
+    tx.insert(&authors, 0, "Trần Văn Bình").unwrap();
+    tx.commit();
+    let t = both(&doc, &before).unwrap();
+    assert_eq!(t.initiatives, ids(&[i2.id.as_str()]));
+    assert_eq!(t.works, ids(&[w.id.as_str()]));
+
+    // A removed entry is named (its row goes); a replaced collection is
+    // everything.
+    let before = doc.get_heads();
+    let mut tx = doc.transaction();
+    let inits = tx.get(ROOT, "initiatives").unwrap().unwrap().1;
+    tx.delete(&inits, i3.id.as_str()).unwrap();
+    tx.commit();
+    assert_eq!(both(&doc, &before).unwrap().initiatives, ids(&[i3.id.as_str()]));
+    let before = doc.get_heads();
+    let mut tx = doc.transaction();
+    tx.put_object(ROOT, "works", ObjType::Map).unwrap();
+    tx.commit();
+    assert_eq!(both(&doc, &before), None);
+}

@@ -48,12 +48,16 @@ pub(crate) async fn apply(
             !before.is_empty() && matches!(id, DocId::Roster { .. } | DocId::RosterPrivate { .. });
         let record = !before.is_empty() && matches!(id, DocId::Emulation { .. });
         let merged = !conflicts::linear(doc, before);
-        let patches = (roster || record || merged).then(|| doc.diff(before, &doc.get_heads()));
+        let patches = (roster || merged).then(|| doc.diff(before, &doc.get_heads()));
         let patches = patches.as_deref().unwrap_or_default();
         let touched = if roster {
             member::touched_members(patches).map(Touched::Members)
-        } else if record {
+        } else if record && merged {
             emulation::touched(patches).map(Touched::Entries)
+        } else if record {
+            // A record grows with every initiative: a diff would scan all
+            // of it, the changes themselves name what they touched.
+            emulation::touched_since(doc, before).map(Touched::Entries)
         } else {
             None
         };
