@@ -126,6 +126,20 @@ impl Store {
         let mut pool = AnyPoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .acquire_timeout(Duration::from_secs(30));
+        if backend == Backend::Postgres {
+            pool = pool.after_connect(|conn, _| {
+                Box::pin(async move {
+                    // Every statement planned for the table as it stands:
+                    // a generic plan made while a table was small (a seq
+                    // scan) stays cached as it grows, and a card-number
+                    // lookup in a union of 50,000 members then scans them
+                    // all on every import batch.
+                    conn.execute("SET plan_cache_mode = force_custom_plan")
+                        .await?;
+                    Ok(())
+                })
+            });
+        }
         if backend == Backend::Sqlite {
             pool = pool.after_connect(|conn, _| {
                 Box::pin(async move {

@@ -559,7 +559,10 @@ fn the_entries_a_write_touched_are_found_from_its_changes() {
     let inits = tx.get(ROOT, "initiatives").unwrap().unwrap().1;
     tx.delete(&inits, i3.id.as_str()).unwrap();
     tx.commit();
-    assert_eq!(both(&doc, &before).unwrap().initiatives, ids(&[i3.id.as_str()]));
+    assert_eq!(
+        both(&doc, &before).unwrap().initiatives,
+        ids(&[i3.id.as_str()])
+    );
     let before = doc.get_heads();
     let mut tx = doc.transaction();
     tx.put_object(ROOT, "works", ObjType::Map).unwrap();

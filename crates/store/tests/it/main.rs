@@ -75,4 +75,5 @@ mod quarantine;
 mod receipts;
 mod reports;
 mod rows;
+mod settings;
 mod units;
