@@ -89,6 +89,19 @@ fn bench_sync_prints_latency_wire_and_aggregation_figures() {
     assert!(agg.contains("MiB"), "peak RSS read from /proc: {agg}");
     assert!(agg.contains(" s"), "{agg}");
     assert!(stdout.contains("members/s"), "{stdout}");
+    // The floor measured in the same run, and the ratio to it.
+    let floor = line("floor: the same ");
+    assert!(
+        floor.contains(" documents decoded, checked, projected and stored"),
+        "{floor}"
+    );
+    let ratio: f64 = floor
+        .split("aggregation / floor = ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|r| r.parse().ok())
+        .unwrap_or_else(|| panic!("no ratio in {floor}"));
+    assert!(ratio > 0.0, "{floor}");
 }
 
 /// `hopluu demo` as a user runs it: a federation on loopback, a province

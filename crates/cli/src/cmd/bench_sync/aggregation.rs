@@ -14,7 +14,7 @@ use anyhow::{Context, Result, anyhow, bail, ensure};
 use hopluu_devcluster::federation::LocalNode;
 use hopluu_devcluster::pki::{Caller, Pki};
 use hopluu_devcluster::proxy::{FaultProxy, ProxyStats};
-use hopluu_model::{Clock, DocKind, SystemClock};
+use hopluu_model::{Clock, DocId, DocKind, SystemClock};
 use hopluu_node::config::{Config, Upstream};
 use hopluu_proto::v1 as pb;
 use tonic::transport::Channel;
@@ -230,6 +230,9 @@ pub(super) struct Aggregation {
     pub(super) warnings: Vec<String>,
     /// Province p00: members, its rosters saved, their changes (bytes).
     pub(super) sample: (usize, usize, usize),
+    /// The same documents decoded, checked, projected and stored by one
+    /// process with no network ([`super::floor`]).
+    pub(super) floor: Duration,
 }
 
 impl Aggregation {
@@ -291,6 +294,13 @@ impl Aggregation {
             "for comparison, province p00's rosters: {:.0} B/member as whole compressed documents (automerge save), {:.0} B/member as the changes they are made of\n",
             saved as f64 / m,
             changes as f64 / m
+        ));
+        out.push_str(&format!(
+            "floor: the same {} documents decoded, checked, projected and stored by one process with no network: {:.1} s ({:.0} members/s); aggregation / floor = {:.2} (aim: at most 2)\n",
+            self.docs,
+            self.floor.as_secs_f64(),
+            n / self.floor.as_secs_f64().max(1e-9),
+            secs / self.floor.as_secs_f64().max(1e-9),
         ));
         if !self.warnings.is_empty() {
             out.push_str(&format!(
@@ -422,6 +432,17 @@ pub(super) async fn aggregation(
         }
     }
     let sample_members = args.members / args.provinces;
+    // The documents as the national node will receive them, for the floor.
+    let mut floor_docs: Vec<(DocId, Vec<u8>)> = Vec::new();
+    let mut taken: BTreeSet<String> = BTreeSet::new();
+    for node in &nodes {
+        for d in node.app.store().doc_ids().await? {
+            if d.kind() != DocKind::RosterPrivate && taken.insert(d.to_string()) {
+                let bytes = node.app.store().doc_bytes(&d).await?.unwrap_or_default();
+                floor_docs.push((d, bytes));
+            }
+        }
+    }
     for node in nodes.drain(..) {
         node.stop().await?;
     }
@@ -511,6 +532,16 @@ pub(super) async fn aggregation(
     for p in proxies {
         p.shutdown().await;
     }
+    // The floor: the same documents stored by this process alone, on the
+    // national node's backend (a second throwaway database on PostgreSQL).
+    eprintln!("bench-sync: aggregation: measuring the floor ...");
+    let floor_pg = super::national_database(args.national, &args.postgres, "floor").await?;
+    let floor =
+        super::floor::measure(&floor_docs, floor_pg.as_ref().map(|p| p.url.as_str()), root).await;
+    if let Some(pg) = floor_pg {
+        pg.drop().await?;
+    }
+    let floor = floor.context("the floor")?;
     let national_bytes = if national_url.is_none() {
         let db = nat_dir.join("hopluu.sqlite");
         let size = |p: PathBuf| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
@@ -532,6 +563,7 @@ pub(super) async fn aggregation(
         national_bytes,
         sample: (sample_members, saved, changes),
         warnings,
+        floor,
     })
 }
 

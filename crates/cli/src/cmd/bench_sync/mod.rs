@@ -34,6 +34,7 @@ use super::bench_common::{ThrowawayDb, admin_sql};
 
 mod aggregation;
 mod chain;
+mod floor;
 mod latency;
 
 use aggregation::aggregation;

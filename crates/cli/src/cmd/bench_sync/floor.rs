@@ -1,0 +1,44 @@
+//! The floor of the initial aggregation, measured in the same run: the
+//! documents the national node received, decoded, checked against their
+//! shape, projected and stored by this process into a fresh store on the
+//! national node's backend, with no network, no session and no gate
+//! bookkeeping, many documents a commit. The aggregation's wall time over
+//! this floor says what replication itself costs.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use hopluu_model::{DocId, DocKind, SystemClock, shape};
+use hopluu_store::{Store, StoreOptions};
+
+/// Documents per commit (as a session's batch may hold).
+const PER_COMMIT: usize = 64;
+
+/// Stores `docs` (id, bytes) into a fresh store at `url` (a SQLite file
+/// in `dir` when `None`), unit records first; the time it took.
+pub(super) async fn measure(
+    docs: &[(DocId, Vec<u8>)],
+    url: Option<&str>,
+    dir: &std::path::Path,
+) -> Result<Duration> {
+    let url = match url {
+        Some(u) => u.to_owned(),
+        None => format!("sqlite:{}", dir.join("floor.sqlite").display()),
+    };
+    let store = Store::open(&url, StoreOptions::default(), Arc::new(SystemClock)).await?;
+    let mut order: Vec<&(DocId, Vec<u8>)> = docs.iter().collect();
+    order.sort_by_key(|(id, _)| id.kind() != DocKind::Unit);
+    let started = Instant::now();
+    for chunk in order.chunks(PER_COMMIT) {
+        let mut tx = store.begin().await?;
+        for (id, bytes) in chunk {
+            let doc = tx.doc(id).await?;
+            doc.load_incremental(bytes)
+                .with_context(|| format!("decoding {id}"))?;
+            shape::check(id, doc, &[]).with_context(|| format!("checking {id}"))?;
+        }
+        tx.commit().await?;
+    }
+    Ok(started.elapsed())
+}
