@@ -385,28 +385,30 @@ pub fn child<R: ReadDoc>(doc: &R, obj: &ObjId, key: &str) -> Option<ObjId> {
     }
 }
 
-/// The keys of the root map `collection` (an emulation record's
-/// `initiatives`, a roster's `members`) whose entries the changes made
-/// since `before` touched, found from those changes' own operations: the
-/// cost follows the changes, not the document (an automerge diff scans
-/// every operation of the document). `None` when the changes replace or
-/// remove the collection itself, or name an object this document cannot
-/// place: then every entry counts as touched.
+/// For each root map in `collections` (an emulation record's `initiatives`
+/// and `works`, a roster's `members`), the keys of the entries the changes
+/// made since `before` touched, found from those changes' own operations
+/// (read once for all the collections): the cost follows the changes, not
+/// the document (an automerge diff scans every operation of the document).
+/// `None` when the changes replace or remove a collection itself, or name
+/// an object this document cannot place: then every entry counts as
+/// touched.
 pub fn touched_keys(
     doc: &automerge::Automerge,
     before: &[automerge::ChangeHash],
-    collection: &str,
-) -> Option<std::collections::BTreeSet<String>> {
+    collections: &[&str],
+) -> Option<Vec<std::collections::BTreeSet<String>>> {
     use automerge::legacy::{Key, ObjectId};
     use automerge::{ObjId, Prop};
-    let mut out = std::collections::BTreeSet::new();
-    // Objects already placed: an entry's object, or one outside it.
-    let mut placed: HashMap<String, Option<String>> = HashMap::new();
+    let mut out = vec![std::collections::BTreeSet::new(); collections.len()];
+    // Objects already placed: the collection (by index) and the entry of
+    // one, or `None` for an object outside every collection.
+    let mut placed: HashMap<String, Option<(usize, String)>> = HashMap::new();
     for change in doc.get_changes(before) {
         for op in change.decode().operations {
             let obj = match &op.obj {
                 ObjectId::Root => match &op.key {
-                    Key::Map(k) if k.as_str() == collection => return None,
+                    Key::Map(k) if collections.contains(&k.as_str()) => return None,
                     _ => continue,
                 },
                 ObjectId::Id(id) => id.to_string(),
@@ -417,29 +419,34 @@ pub fn touched_keys(
                     let id: ObjId = doc.import_obj(&obj).ok()?;
                     let path = doc.parents(&id).ok()?.path();
                     let e = match path.as_slice() {
-                        [(_, Prop::Map(c)), rest @ ..] if c == collection => match rest.first() {
-                            Some((_, Prop::Map(k))) => Some(k.clone()),
-                            Some(_) => return None,
-                            // The collection's own object: the op's key is
-                            // the entry.
-                            None => Some(String::new()),
-                        },
+                        [(_, Prop::Map(c)), rest @ ..] => {
+                            match collections.iter().position(|x| x == c) {
+                                None => None,
+                                Some(i) => match rest.first() {
+                                    Some((_, Prop::Map(k))) => Some((i, k.clone())),
+                                    Some(_) => return None,
+                                    // The collection's own object: the
+                                    // op's key is the entry.
+                                    None => Some((i, String::new())),
+                                },
+                            }
+                        }
                         _ => None,
                     };
                     placed.insert(obj, e.clone());
                     e
                 }
             };
-            match entry.as_deref() {
+            match entry {
                 None => {}
-                Some("") => match &op.key {
+                Some((i, k)) if k.is_empty() => match &op.key {
                     Key::Map(k) => {
-                        out.insert(k.to_string());
+                        out[i].insert(k.to_string());
                     }
                     Key::Seq(_) => return None,
                 },
-                Some(k) => {
-                    out.insert(k.to_owned());
+                Some((i, k)) => {
+                    out[i].insert(k);
                 }
             }
         }

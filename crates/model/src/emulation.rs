@@ -461,9 +461,10 @@ pub fn touched(patches: &[Patch]) -> Option<Touched> {
 /// found from those changes alone ([`am::touched_keys`]); `None`: read
 /// everything.
 pub fn touched_since(doc: &Automerge, before: &[automerge::ChangeHash]) -> Option<Touched> {
+    let mut keys = am::touched_keys(doc, before, &["initiatives", "works"])?;
     Some(Touched {
-        initiatives: am::touched_keys(doc, before, "initiatives")?,
-        works: am::touched_keys(doc, before, "works")?,
+        works: keys.pop()?,
+        initiatives: keys.pop()?,
     })
 }
 

@@ -12,7 +12,7 @@ use clap::Args;
 use hopluu_proto::v1 as pb;
 use tonic::transport::Channel;
 
-use super::bench_common::{BenchNode, member_input};
+use super::bench_common::{Backends, BenchNode, member_input};
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
@@ -28,16 +28,8 @@ pub struct BenchArgs {
     /// Rows per ImportMembers request.
     #[arg(long, default_value_t = 1_000)]
     batch: usize,
-    /// Backends to measure: sqlite, postgres or both.
-    #[arg(long, value_delimiter = ',', default_value = "sqlite,postgres")]
-    backends: Vec<String>,
-    /// A PostgreSQL server where the bench may create (and drop) a database.
-    #[arg(
-        long,
-        env = "HOPLUU_TEST_PG",
-        default_value = "postgres://postgres@127.0.0.1:5432/test"
-    )]
-    postgres: String,
+    #[command(flatten)]
+    db: Backends,
 }
 
 const PROVINCES: usize = 10;
@@ -57,7 +49,7 @@ struct Figures {
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let mut all = Vec::new();
-    for backend in &args.backends {
+    for backend in &args.db.backends {
         eprintln!("bench: {backend}, {} members ...", args.members);
         all.push(
             run_one(&args, backend)
@@ -107,7 +99,7 @@ fn ms(d: Duration) -> f64 {
 
 async fn run_one(args: &BenchArgs, backend: &str) -> anyhow::Result<Figures> {
     let today = hopluu_model::Date::new(2026, 11, 22).expect("valid date");
-    let node = BenchNode::start(backend, &args.postgres, today).await?;
+    let node = BenchNode::start(backend, &args.db.postgres, today).await?;
     let (app, channel) = (node.app.clone(), node.channel.clone());
 
     // The tree: vn -> provinces -> communes -> grassroots.

@@ -12,6 +12,21 @@ use hopluu_node::config::Config;
 use hopluu_proto::v1 as pb;
 use tonic::transport::Channel;
 
+/// The databases a benchmark measures on, as each `bench` command takes them.
+#[derive(clap::Args, Debug)]
+pub struct Backends {
+    /// Backends to measure: sqlite, postgres or both.
+    #[arg(long, value_delimiter = ',', default_value = "sqlite,postgres")]
+    pub backends: Vec<String>,
+    /// A PostgreSQL server where the bench may create (and drop) a database.
+    #[arg(
+        long,
+        env = "HOPLUU_TEST_PG",
+        default_value = "postgres://postgres@127.0.0.1:5432/test"
+    )]
+    pub postgres: String,
+}
+
 /// One node serving mutual TLS on loopback with a fresh database (a temp
 /// directory for SQLite, a throwaway PostgreSQL database), as every node
 /// does; an administrator's channel to it.

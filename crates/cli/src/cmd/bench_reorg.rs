@@ -12,7 +12,7 @@ use clap::Args;
 use hopluu_proto::v1 as pb;
 use tonic::transport::Channel;
 
-use super::bench_common::{BenchNode, member_input};
+use super::bench_common::{Backends, BenchNode, member_input};
 
 #[derive(Args, Debug)]
 pub struct BenchReorgArgs {
@@ -25,16 +25,8 @@ pub struct BenchReorgArgs {
     /// Members in those unions.
     #[arg(long, default_value_t = 30_000)]
     members: usize,
-    /// Backends to measure: sqlite, postgres or both.
-    #[arg(long, value_delimiter = ',', default_value = "sqlite,postgres")]
-    backends: Vec<String>,
-    /// A PostgreSQL server where the bench may create (and drop) a database.
-    #[arg(
-        long,
-        env = "HOPLUU_TEST_PG",
-        default_value = "postgres://postgres@127.0.0.1:5432/test"
-    )]
-    postgres: String,
+    #[command(flatten)]
+    db: Backends,
 }
 
 /// Districts and commune unions the grassroots unions are spread over.
@@ -59,7 +51,7 @@ pub async fn run(args: BenchReorgArgs) -> anyhow::Result<()> {
         args.units
     );
     let mut all = Vec::new();
-    for backend in &args.backends {
+    for backend in &args.db.backends {
         eprintln!(
             "bench-reorg: {backend}, {} units, {} members ...",
             args.units, args.members
@@ -145,7 +137,7 @@ async fn apply(
 
 async fn run_one(args: &BenchReorgArgs, backend: &str) -> anyhow::Result<Figures> {
     let today = hopluu_model::Date::new(2026, 11, 22).expect("valid date");
-    let node = BenchNode::start(backend, &args.postgres, today).await?;
+    let node = BenchNode::start(backend, &args.db.postgres, today).await?;
     let mut reorg = pb::reorg_service_client::ReorgServiceClient::new(node.channel.clone());
 
     // The 2024 tree, created by one decision: a province, its districts,

@@ -12,7 +12,7 @@ use clap::Args;
 use hopluu_proto::v1 as pb;
 use tonic::transport::Channel;
 
-use crate::cmd::bench_common::{BenchNode, member_input};
+use crate::cmd::bench_common::{Backends, BenchNode, member_input};
 use crate::output::Table;
 
 #[derive(Args, Debug)]
@@ -26,16 +26,8 @@ pub struct BenchWritesArgs {
     /// Rows per ImportMembers request.
     #[arg(long, default_value_t = 1_000)]
     batch: usize,
-    /// Backends to measure: sqlite, postgres or both.
-    #[arg(long, value_delimiter = ',', default_value = "sqlite,postgres")]
-    backends: Vec<String>,
-    /// A PostgreSQL server where the bench may create (and drop) a database.
-    #[arg(
-        long,
-        env = "HOPLUU_TEST_PG",
-        default_value = "postgres://postgres@127.0.0.1:5432/test"
-    )]
-    postgres: String,
+    #[command(flatten)]
+    db: Backends,
 }
 
 /// The grassroots union every write goes to, under `vn`.
@@ -47,7 +39,7 @@ pub async fn run(args: BenchWritesArgs) -> Result<()> {
         "hopluu bench-writes: {} initiatives recorded and each marked valid in one emulation record; {} members imported into one grassroots union, {} per request",
         args.initiatives, args.members, args.batch
     );
-    for backend in &args.backends {
+    for backend in &args.db.backends {
         eprintln!("bench-writes: {backend} ...");
         let (pairs, batches) = run_one(&args, backend)
             .await
@@ -101,7 +93,7 @@ fn points(times: &[Duration], what: &str) -> String {
 
 async fn run_one(args: &BenchWritesArgs, backend: &str) -> Result<(Vec<Duration>, Vec<Duration>)> {
     let today = hopluu_model::Date::new(2026, 11, 22).expect("valid date");
-    let node = BenchNode::start(backend, &args.postgres, today).await?;
+    let node = BenchNode::start(backend, &args.db.postgres, today).await?;
     let channel = node.channel.clone();
     let mut units = pb::unit_service_client::UnitServiceClient::new(channel.clone());
     for (id, kind, parent) in [
