@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use automerge::{Automerge, ChangeHash};
 use hopluu_model::unit::{self, Unit};
-use hopluu_model::{DocId, DocKind, DocMeta, UnitId, UnitTree};
+use hopluu_model::{DocId, DocKind, DocMeta, UnitId, UnitTree, shape};
 use sqlx::{AssertSqlSafe, Row};
 
 use crate::{Result, Store, StoreError, project};
@@ -30,6 +30,16 @@ pub struct Loaded {
 struct Open {
     loaded: Loaded,
     base_heads: Vec<ChangeHash>,
+    /// What came with a document adopted whole ([`WriteTx::adopt`]); used
+    /// only while the document still has the heads it was adopted with.
+    adopted: Option<Adopted>,
+}
+
+/// A whole document as it arrived: its bytes and what checking it read.
+struct Adopted {
+    heads: Vec<ChangeHash>,
+    saved: Vec<u8>,
+    read: Option<shape::Read>,
 }
 
 /// What a commit stored.
@@ -204,9 +214,36 @@ impl<'s> WriteTx<'s> {
                 },
             };
             let base_heads = loaded.doc.get_heads();
-            self.docs.insert(id.clone(), Open { loaded, base_heads });
+            self.docs.insert(
+                id.clone(),
+                Open {
+                    loaded,
+                    base_heads,
+                    adopted: None,
+                },
+            );
         }
         Ok(&mut self.docs.get_mut(id).expect("just inserted").loaded.doc)
+    }
+
+    /// Takes `doc`, a whole document new here, as document `id`, with
+    /// `saved`: the bytes it was loaded from (an automerge document chunk),
+    /// stored as its snapshot instead of saving it again; and `read`: what
+    /// checking it read ([`shape::check_whole`]), projected instead of
+    /// reading it again. Both serve only while the document keeps the
+    /// heads it came with.
+    pub async fn adopt(
+        &mut self,
+        id: &DocId,
+        doc: Automerge,
+        saved: Vec<u8>,
+        read: Option<shape::Read>,
+    ) -> Result<()> {
+        let heads = doc.get_heads();
+        *self.doc(id).await? = doc;
+        let open = self.docs.get_mut(id).expect("opened above");
+        open.adopted = Some(Adopted { heads, saved, read });
+        Ok(())
     }
 
     /// Whether the document exists (stored, or created in this transaction).
@@ -324,16 +361,21 @@ impl<'s> WriteTx<'s> {
                 let seq = last - n + 1 + i as i64;
                 let l = &open.loaded;
                 let meta = DocMeta::read(l.id.clone(), &l.doc)?;
-                let heads = heads_bytes(&l.doc.get_heads());
+                let current = l.doc.get_heads();
+                let heads = heads_bytes(&current);
                 let addressed = meta
                     .addressed
                     .iter()
                     .map(|u| u.as_str())
                     .collect::<Vec<_>>()
                     .join(" ");
+                let adopted = open.adopted.as_ref().filter(|a| a.heads == current);
                 let (row, snapshot_len, chunks_len) = match l.row {
                     None => {
-                        let snapshot = l.doc.save();
+                        let snapshot = match adopted {
+                            Some(a) => a.saved.clone(),
+                            None => l.doc.save(),
+                        };
                         let len = snapshot.len() as i64;
                         let row: i64 = sqlx::query(
                             "INSERT INTO docs (doc_id, kind, owner, addressed, snapshot, snapshot_len, \
@@ -414,7 +456,17 @@ impl<'s> WriteTx<'s> {
                     .bind(now)
                     .execute(&mut *self.tx)
                     .await?;
-                project::apply(&mut self.tx, row, &l.id, &l.doc, &open.base_heads, now).await?;
+                let read = adopted.and_then(|a| a.read.as_ref());
+                project::apply(
+                    &mut self.tx,
+                    row,
+                    &l.id,
+                    &l.doc,
+                    &open.base_heads,
+                    read,
+                    now,
+                )
+                .await?;
                 rows.insert(l.id.clone(), (row, snapshot_len, chunks_len));
                 committed.docs.push((l.id.clone(), seq));
                 if l.id.kind() == DocKind::Unit {

@@ -28,7 +28,7 @@ use crate::ids::{
     AwardId, CampaignId, CardNumber, DecisionId, InitiativeId, KindId, MemberId, NationalId,
     NodeId, ProposalId, UnitId, WorkId,
 };
-use crate::member::{self, Gender, MemberStatus};
+use crate::member::{self, Gender, Member, MemberStatus, PrivateData};
 
 mod kinds;
 
@@ -36,7 +36,7 @@ mod kinds;
 /// document `id`'s kind. The error names the field (its path) and why.
 pub fn check(id: &DocId, doc: &Automerge, before: &[ChangeHash]) -> Result<(), ModelError> {
     if before.is_empty() {
-        return check_whole(id, doc);
+        return check_whole(id, doc).map(drop);
     }
     let patches = doc.diff(before, &doc.get_heads());
     let shape = kinds::of(id);
@@ -365,10 +365,25 @@ fn fits(
     }
 }
 
-/// A document that was empty before, checked whole: its state read in one
-/// pass and walked against the shape (what a diff from nothing would list,
-/// at a fraction of the cost), then read back from that same state.
-fn check_whole(id: &DocId, doc: &Automerge) -> Result<(), ModelError> {
+/// What checking a whole roster read of it: every member, as the node's
+/// projection reads them. Handed on to the store, it spares the projection
+/// reading the roster a second time (reading a roster whole is most of
+/// what receiving it costs).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Read {
+    /// The members of a roster, in id order.
+    Members(Vec<Member>),
+    /// The private data of a private roster's members, in id order.
+    Private(Vec<(MemberId, PrivateData)>),
+}
+
+/// Checks a whole document (one that was empty before) against the shape
+/// of its kind, as [`check`] with no `before` does, and returns what was
+/// read of it where the projection can use it (a roster's members).
+pub fn check_whole(id: &DocId, doc: &Automerge) -> Result<Option<Read>, ModelError> {
+    // Its state read in one pass and walked against the shape (what a
+    // diff from nothing would list, at a fraction of the cost), then read
+    // back from that same state.
     let root = doc.hydrate(None);
     let hydrate::Value::Map(map) = &root else {
         return Err(invalid(&[], None, "the document's root is not a map"));
@@ -376,9 +391,11 @@ fn check_whole(id: &DocId, doc: &Automerge) -> Result<(), ModelError> {
     let mut path = Vec::new();
     walk_map(kinds::of(id), &mut path, map)?;
     match id {
-        DocId::Roster { .. } => member::read_members_of(Whole(map)).map(drop),
-        DocId::RosterPrivate { .. } => member::read_private_of(Whole(map)).map(drop),
-        other => read_whole(other, doc),
+        DocId::Roster { .. } => member::read_members_of(Whole(map)).map(|m| Some(Read::Members(m))),
+        DocId::RosterPrivate { .. } => {
+            member::read_private_of(Whole(map)).map(|m| Some(Read::Private(m)))
+        }
+        other => read_whole(other, doc).map(|()| None),
     }
 }
 

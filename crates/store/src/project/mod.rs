@@ -17,7 +17,7 @@ mod unit;
 use std::collections::BTreeSet;
 
 use automerge::{Automerge, ChangeHash};
-use hopluu_model::{DocId, UnitId, award, campaign, emulation, hosting, member, reorg};
+use hopluu_model::{DocId, UnitId, award, campaign, emulation, hosting, member, reorg, shape};
 use sqlx::{AnyConnection, Row as _};
 
 use crate::{Result, conflicts};
@@ -31,15 +31,25 @@ use sql::{delete_by_doc, delete_by_id, write};
 /// Rewrites the projection rows that `doc` (stored as `docs.id = row`)
 /// implies, given the heads it had before this write, and keeps the
 /// document's recorded conflicts right ([`conflicts::track`]); `now` is
-/// the commit's time.
+/// the commit's time. `read`: what checking the document whole read of
+/// it, with the heads it has now ([`shape::check_whole`]).
 pub(crate) async fn apply(
     conn: &mut AnyConnection,
     row: i64,
     id: &DocId,
     doc: &Automerge,
     before: &[ChangeHash],
+    read: Option<&shape::Read>,
     now: i64,
 ) -> Result<()> {
+    // New here and read already: no diff (nothing to merge with), no
+    // second read.
+    if before.is_empty()
+        && let Some(read) = read
+        && project_read(conn, row, id, read).await?
+    {
+        return Ok(());
+    }
     // The diff since `before` is computed once, and only when needed: for
     // a roster written before (to re-read only the touched members), and
     // for a write that merged concurrent changes (to find new conflicts).
@@ -168,6 +178,33 @@ async fn project_roster(
     write(conn, members.iter().map(|m| MemberRow::new(m, row, bucket))).await
 }
 
+/// The rows of a roster new here, from what checking it read; `false`
+/// (nothing written) if `read` is not what a document of `id`'s kind reads.
+async fn project_read(
+    conn: &mut AnyConnection,
+    row: i64,
+    id: &DocId,
+    read: &shape::Read,
+) -> Result<bool> {
+    match (id, read) {
+        (DocId::Roster { bucket, .. }, shape::Read::Members(members)) => {
+            write(
+                conn,
+                members.iter().map(|m| MemberRow::new(m, row, *bucket)),
+            )
+            .await?;
+        }
+        (DocId::RosterPrivate { unit, bucket }, shape::Read::Private(held)) => {
+            let rows = held
+                .iter()
+                .map(|(m, p)| PrivateRow::new(m, unit, *bucket, p.clone()));
+            write(conn, rows).await?;
+        }
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
 /// A private roster bucket: the touched members' rows, and the rows of
 /// members it no longer holds removed.
 async fn project_private(
@@ -201,8 +238,6 @@ async fn project_campaign(
     write(conn, c.plans.iter().map(|(u, p)| PlanRow::new(&c, u, p))).await
 }
 
-/// A unit's emulation in a campaign: its registration, and its
-/// initiatives and works (rewritten whole).
 /// An emulation record: its registration row, and the rows of the
 /// initiatives and works the write touched (`None`: all of them, rewritten),
 /// so that recording one more costs the same in a record of any size.

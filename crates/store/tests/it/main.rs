@@ -18,6 +18,8 @@
 //! # Layout
 //! - [`harness`]: backends, the runner, fixtures and write helpers.
 //! - [`check`]: documents vs projections, cache vs storage.
+//! - [`adopt`]: a whole document taken as it arrived: stored as its
+//!   bytes, projected from what checking it read.
 //! - [`decisions`]: reorganisation decisions listed and found; a roster
 //!   ceased in one change; the counts a decision's dry run reads.
 //! - [`docs`]: every document kind round-trips, warm and cold.
@@ -57,6 +59,7 @@ macro_rules! suite {
     };
 }
 
+mod adopt;
 mod cache;
 mod check;
 mod clock;

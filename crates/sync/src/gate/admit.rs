@@ -156,18 +156,22 @@ impl Gate<'_> {
         // without applying its history change by change.
         // (Unless it is misshapen: then it is applied change by change,
         // and what is misshapen held.)
+        // What checking it read is handed to the store, which projects it
+        // instead of reading the document again.
         if was_empty
             && all_passed
             && !accepted_at.is_empty()
-            && incoming
-                .whole
-                .as_ref()
-                .is_some_and(|w| guarded(|| shape::check(id, w, &[])).is_ok_and(|r| r.is_ok()))
+            && let Some(whole) = incoming.whole.take()
         {
-            let whole = incoming.whole.take().expect("checked");
-            *tx.doc(id).await? = whole;
-            out.applied = accepted_at.len();
-            return Ok(out);
+            match guarded(|| shape::check_whole(id, &whole)) {
+                Ok(Ok(read)) => {
+                    let saved = std::mem::take(&mut incoming.saved);
+                    tx.adopt(id, whole, saved, read).await?;
+                    out.applied = accepted_at.len();
+                    return Ok(out);
+                }
+                _ => incoming.whole = Some(whole),
+            }
         }
         let picks: Vec<usize> = holds_at.iter().map(|(i, _, _)| *i).collect();
         let mut holds: Vec<Withheld> = incoming

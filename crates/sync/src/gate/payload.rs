@@ -88,6 +88,9 @@ pub struct Incoming {
     /// taken as it is, and never split into changes).
     pub(super) changes: Vec<Change>,
     pub(super) whole: Option<Automerge>,
+    /// The bytes `whole` was loaded from (the payload: one document
+    /// chunk), stored as it is if the document is taken whole.
+    pub(super) saved: Vec<u8>,
 }
 
 pub(super) struct Meta {
@@ -140,6 +143,8 @@ impl Incoming {
                 metas,
                 changes,
                 whole: Some(*doc),
+                // One piece: the chunk is all of the payload.
+                saved: data.to_vec(),
             });
         } else {
             for p in pieces {
@@ -156,6 +161,7 @@ impl Incoming {
             metas: changes.iter().map(Meta::of).collect(),
             changes,
             whole: None,
+            saved: Vec::new(),
         })
     }
 

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use automerge::Automerge;
 use hopluu_model::{DocId, DocKind, SystemClock, shape};
 use hopluu_store::{Store, StoreOptions};
 
@@ -33,10 +34,11 @@ pub(super) async fn measure(
     for chunk in order.chunks(PER_COMMIT) {
         let mut tx = store.begin().await?;
         for (id, bytes) in chunk {
-            let doc = tx.doc(id).await?;
-            doc.load_incremental(bytes)
-                .with_context(|| format!("decoding {id}"))?;
-            shape::check(id, doc, &[]).with_context(|| format!("checking {id}"))?;
+            // As the gate takes a whole document new here: loaded, checked,
+            // and stored as it came with what checking it read.
+            let doc = Automerge::load(bytes).with_context(|| format!("decoding {id}"))?;
+            let read = shape::check_whole(id, &doc).with_context(|| format!("checking {id}"))?;
+            tx.adopt(id, doc, bytes.clone(), read).await?;
         }
         tx.commit().await?;
     }

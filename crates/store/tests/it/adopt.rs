@@ -1,0 +1,114 @@
+//! A whole document taken as it arrived ([`WriteTx::adopt`]): stored as
+//! the bytes it came in, projected from what checking it read; and, once
+//! edited in the same transaction, saved and read again like any other.
+//! (The runner then checks every projection row against the documents.)
+
+use anyhow::{Result, ensure};
+use automerge::Automerge;
+use hopluu_model::{DocId, member, shape};
+use hopluu_store::Store;
+use sqlx::Row;
+
+use crate::harness::{author, input, mid, small_tree, today, uid};
+
+suite!(
+    case_an_adopted_roster_is_stored_as_it_came_and_projected_from_its_read,
+    case_an_adopted_roster_edited_before_commit_is_saved_and_read_again,
+);
+
+/// A roster and its private roster for unit g1, bucket 0, made elsewhere:
+/// the documents and the bytes each would arrive as.
+fn made_elsewhere(store: &Store) -> Result<[(DocId, Automerge, Vec<u8>); 2]> {
+    let g1 = uid("g1");
+    let author = author(store);
+    let mut roster = Automerge::new();
+    let mut private = Automerge::new();
+    for (id, name, card) in [
+        ("m-an", "Nguyễn Văn An", "HG-0001"),
+        ("m-binh", "Lê Thị Bình", "HG-0002"),
+        ("m-cuong", "Trần Văn Cường", "HG-0003"),
+    ] {
+        let new = member::NewMember::parse(&input(name, "nam", card), today())?;
+        let m = member::joining(mid(id), g1.clone(), &new);
+        member::add(&mut roster, &author, &g1, 0, &m)?;
+        member::put_private(&mut private, &author, &g1, 0, &m.id, &new.private)?;
+    }
+    let (rb, pb) = (roster.save(), private.save());
+    Ok([
+        (member::roster_doc(&g1, 0), roster, rb),
+        (member::private_doc(&g1, 0), private, pb),
+    ])
+}
+
+async fn stored_snapshot(store: &Store, id: &DocId) -> Result<Vec<u8>> {
+    let row = sqlx::query("SELECT snapshot FROM docs WHERE doc_id = $1")
+        .bind(id.to_string())
+        .fetch_one(store.pool())
+        .await?;
+    Ok(row.get(0))
+}
+
+pub async fn case_an_adopted_roster_is_stored_as_it_came_and_projected_from_its_read(
+    store: Store,
+) -> Result<()> {
+    let s = &store;
+    small_tree(s).await?;
+    let docs = made_elsewhere(s)?;
+    let mut tx = s.begin().await?;
+    for (id, doc, bytes) in docs.clone() {
+        let read = shape::check_whole(&id, &doc)?;
+        ensure!(read.is_some(), "checking a roster whole reads its members");
+        tx.adopt(&id, doc, bytes, read).await?;
+    }
+    tx.commit().await?;
+    for (id, _, bytes) in &docs {
+        ensure!(
+            stored_snapshot(s, id).await? == *bytes,
+            "{id} is stored as the bytes it came in"
+        );
+    }
+    let loc = s
+        .current_member_loc(&mid("m-binh"))
+        .await?
+        .expect("projected");
+    ensure!(loc.unit == uid("g1") && loc.bucket == 0, "{loc:?}");
+    let binh = s.member(&loc).await?.expect("in the roster");
+    ensure!(binh.full_name == "Lê Thị Bình", "{binh:?}");
+    let private = s.private_data(&mid("m-cuong"), &uid("g1")).await?;
+    ensure!(
+        private.is_some_and(|p| p.ethnicity == "Kinh"),
+        "the private roster is projected"
+    );
+    ensure!(s.private_rows().await? == 3, "three private rows");
+    Ok(())
+}
+
+pub async fn case_an_adopted_roster_edited_before_commit_is_saved_and_read_again(
+    store: Store,
+) -> Result<()> {
+    let s = &store;
+    small_tree(s).await?;
+    let [(id, doc, bytes), _] = made_elsewhere(s)?;
+    let read = shape::check_whole(&id, &doc)?;
+    let mut tx = s.begin().await?;
+    tx.adopt(&id, doc, bytes.clone(), read).await?;
+    // A fourth member written in the same transaction: what was read of
+    // the document as it came no longer describes it.
+    let new = member::NewMember::parse(&input("Phạm Thị Dung", "nữ", "HG-0004"), today())?;
+    let dung = member::joining(mid("m-dung"), uid("g1"), &new);
+    member::add(tx.doc(&id).await?, &author(s), &uid("g1"), 0, &dung)?;
+    tx.commit().await?;
+    let stored = stored_snapshot(s, &id).await?;
+    ensure!(stored != bytes, "the edited document is saved anew");
+    let reloaded = Automerge::load(&stored)?;
+    ensure!(
+        member::count(&reloaded) == 4,
+        "the snapshot holds the fourth member"
+    );
+    let loc = s
+        .current_member_loc(&mid("m-dung"))
+        .await?
+        .expect("the member added after adopting is projected");
+    ensure!(s.member(&loc).await?.is_some(), "{loc:?}");
+    Ok(())
+}
