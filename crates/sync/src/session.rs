@@ -10,6 +10,8 @@
 //!
 //! # Layout
 //! The handshake and the dispatch of frames are here; the rest in
+//! - `ahead`: a received batch decoded, and its whole documents checked,
+//!   before the writer lock is taken, several updates at once;
 //! - `send`: the next batch to send, the peer's acknowledgements,
 //!   rewinds after a loss, and the peer state written back;
 //! - `receive`: the steps `Session::apply` takes a received batch
@@ -18,6 +20,7 @@
 //! - `held`: what each side holds in quarantine of the other's changes,
 //!   told in every ack and in a notice when it changes between batches.
 
+mod ahead;
 mod held;
 mod receive;
 mod reports;
@@ -560,8 +563,19 @@ impl Session {
             unit: peer.unit.clone(),
             is_child: matches!(self.role, Role::Acceptor),
         };
-        let now = self.replica.store.clock().now_millis();
         let store = self.replica.store.clone();
+        let ahead = Arc::new(ahead::Ahead {
+            tree: store.tree(),
+            unit: self.replica.unit.clone(),
+            private_depth: self.replica.private_depth,
+            max_changes: self.replica.limits.accept_changes,
+            max_bytes: self.replica.limits.accept_doc_bytes,
+        });
+        let lanes = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let (docs, decoded) = ahead
+            .decode(std::mem::take(&mut b.docs), &ids, lanes)
+            .await?;
+        let now = self.replica.store.clock().now_millis();
         let mut tx = store.begin().await?;
         // Read under the writer lock: a session with another peer may have
         // quarantined a change of these documents while this one waited
@@ -570,8 +584,9 @@ impl Session {
         let held_all = tx.quarantined_in(&valid).await?;
         let mut judging = Judging::new(peer.clone(), sender, now, held_all, store.tree());
         judging.seals = tx.sealed_heads(&valid).await?;
-        let docs = std::mem::take(&mut b.docs);
-        let acks = self.judge_updates(&mut tx, &mut judging, docs, ids).await?;
+        let acks = self
+            .judge_updates(&mut tx, &mut judging, docs, ids, decoded)
+            .await?;
         let (complete, units_changed) = (judging.complete, judging.units_changed || judging.sealed);
         drop(judging);
         self.checkpoint(&mut tx, &peer, &b, complete);

@@ -163,8 +163,8 @@ impl Gate<'_> {
             && !accepted_at.is_empty()
             && let Some(whole) = incoming.whole.take()
         {
-            match guarded(|| shape::check_whole(id, &whole)) {
-                Ok(Ok(read)) => {
+            match incoming.take_checked(id, &whole) {
+                Ok(read) => {
                     let saved = std::mem::take(&mut incoming.saved);
                     tx.adopt(id, whole, saved, read).await?;
                     out.applied = accepted_at.len();

@@ -5,8 +5,18 @@
 use std::collections::HashMap;
 
 use automerge::{ActorId, Automerge, Change, ChangeHash};
+use hopluu_model::{DocId, shape};
 
 use super::guard::guarded;
+
+/// [`shape::check_whole`], guarded: what it read, or `Err` if the
+/// document is misshapen (or automerge fails on it).
+fn check_whole(id: &DocId, whole: &Automerge) -> Result<Option<shape::Read>, ()> {
+    guarded(|| shape::check_whole(id, whole))
+        .ok()
+        .and_then(Result::ok)
+        .ok_or(())
+}
 
 /// One piece of an automerge payload.
 enum Piece {
@@ -91,6 +101,9 @@ pub struct Incoming {
     /// The bytes `whole` was loaded from (the payload: one document
     /// chunk), stored as it is if the document is taken whole.
     pub(super) saved: Vec<u8>,
+    /// The shape check of `whole`, made ahead ([`Incoming::check_ahead`]):
+    /// what it read, or `Err` if `whole` is misshapen.
+    pub(super) checked: Option<Result<Option<shape::Read>, ()>>,
 }
 
 pub(super) struct Meta {
@@ -145,6 +158,7 @@ impl Incoming {
                 whole: Some(*doc),
                 // One piece: the chunk is all of the payload.
                 saved: data.to_vec(),
+                checked: None,
             });
         } else {
             for p in pieces {
@@ -162,7 +176,36 @@ impl Incoming {
             changes,
             whole: None,
             saved: Vec::new(),
+            checked: None,
         })
+    }
+
+    /// Checks a whole document against the shape of `id`'s kind now, so
+    /// that the gate need not when it takes the document (the check reads
+    /// every value of it, and needs nothing the gate holds: it can run
+    /// before the writer lock, beside other documents' checks).
+    pub fn check_ahead(&mut self, id: &DocId) {
+        if let Some(whole) = &self.whole {
+            self.checked = Some(check_whole(id, whole));
+        }
+    }
+
+    /// Whether the whole document was checked ahead, and if so whether it
+    /// passed.
+    #[cfg(test)]
+    pub(crate) fn checked_ahead(&self) -> Option<bool> {
+        self.checked.as_ref().map(Result::is_ok)
+    }
+
+    /// The shape check of the whole document: made ahead, or made now.
+    pub(super) fn take_checked(
+        &mut self,
+        id: &DocId,
+        whole: &Automerge,
+    ) -> Result<Option<shape::Read>, ()> {
+        self.checked
+            .take()
+            .unwrap_or_else(|| check_whole(id, whole))
     }
 
     pub fn len(&self) -> usize {

@@ -103,8 +103,16 @@ enum Judged {
     Ack(DocHeads),
     /// Left for a later pass: it names units whose records may come later
     /// in the batch.
-    Wait(DocUpdate, DocId),
+    Wait(DocUpdate, DocId, Option<Decoded>),
 }
+
+/// An update's payload decoded: its changes for the gate, and a sync
+/// message's remainder; or why it cannot be.
+pub(super) type Decoded = Result<(Incoming, Option<sync::Message>), String>;
+
+/// An update of a batch as it waits to be judged: its place in the batch,
+/// its document, and its payload if already decoded.
+type Queued = (usize, DocUpdate, Option<DocId>, Option<Decoded>);
 
 /// Whether an update may be looked at at all.
 enum Screen {
@@ -181,17 +189,19 @@ impl Session {
         j: &mut Judging,
         docs: Vec<DocUpdate>,
         ids: Vec<Option<DocId>>,
+        decoded: Vec<Option<Decoded>>,
     ) -> Result<InOrder, SyncError> {
         let mut acks = InOrder::with_capacity(docs.len());
-        let mut queue: VecDeque<(usize, DocUpdate, Option<DocId>)> = docs
+        let mut queue: VecDeque<Queued> = docs
             .into_iter()
             .zip(ids)
+            .zip(decoded)
             .enumerate()
-            .map(|(i, (u, id))| (i, u, id))
+            .map(|(i, ((u, id), d))| (i, u, id, d))
             .collect();
-        let mut deferred: Vec<(usize, DocUpdate, Option<DocId>)> = Vec::new();
+        let mut deferred: Vec<Queued> = Vec::new();
         loop {
-            let Some((pos, u, id)) = queue.pop_front() else {
+            let Some((pos, u, id, decoded)) = queue.pop_front() else {
                 if deferred.is_empty() {
                     break;
                 }
@@ -200,21 +210,23 @@ impl Session {
                 queue.extend(deferred.drain(..));
                 continue;
             };
-            match self.judge_update(tx, j, u, id).await? {
+            match self.judge_update(tx, j, u, id, decoded).await? {
                 Judged::Ack(d) => acks.push(pos, d),
-                Judged::Wait(u, id) => deferred.push((pos, u, Some(id))),
+                Judged::Wait(u, id, decoded) => deferred.push((pos, u, Some(id), decoded)),
             }
         }
         Ok(acks)
     }
 
-    /// One update, from screening to its ack.
+    /// One update, from screening to its ack; `decoded`: its payload, if
+    /// decoded ahead ([`decode_ahead`]).
     async fn judge_update(
         &mut self,
         tx: &mut WriteTx<'_>,
         j: &mut Judging,
         u: DocUpdate,
         id: Option<DocId>,
+        decoded: Option<Decoded>,
     ) -> Result<Judged, SyncError> {
         let Some(id) = id else {
             return Ok(Judged::Ack(DocHeads {
@@ -233,12 +245,14 @@ impl Session {
         };
         match self.screen(j, &id, &u) {
             Screen::Pass => {}
-            Screen::Wait => return Ok(Judged::Wait(u, id)),
+            Screen::Wait => return Ok(Judged::Wait(u, id, decoded)),
             Screen::Refuse(reason) => return Ok(Judged::Ack(refuse_doc(reason))),
         }
         let mut held = j.held_all.remove(&id).unwrap_or_default();
         let had_held = !held.is_empty();
-        let taken = match decode_update(&u.payload, self.replica.limits.accept_changes) {
+        let decoded = decoded
+            .unwrap_or_else(|| decode_update(&u.payload, self.replica.limits.accept_changes));
+        let taken = match decoded {
             Err(e) => Taken {
                 rejected: e,
                 ..Taken::default()
@@ -250,7 +264,7 @@ impl Session {
                 {
                     Received::Wait => {
                         j.held_all.insert(id.clone(), held);
-                        return Ok(Judged::Wait(u, id));
+                        return Ok(Judged::Wait(u, id, None));
                     }
                     Received::Refused(reason) => return Ok(Judged::Ack(refuse_doc(reason))),
                     Received::Taken(t) => t,
@@ -549,7 +563,7 @@ impl Session {
 /// The changes an update carries, and for a sync message the message
 /// without them: the changes pass the gate first, the protocol sees the
 /// rest.
-fn decode_update(
+pub(super) fn decode_update(
     payload: &Payload,
     max_changes: usize,
 ) -> Result<(Incoming, Option<sync::Message>), String> {

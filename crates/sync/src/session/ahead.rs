@@ -1,0 +1,165 @@
+//! Work on a received batch that needs nothing the writer lock guards,
+//! done before taking it: each update's payload decoded, and each whole
+//! document checked against the shape of its kind, on the blocking pool,
+//! several updates at once. Decoding a roster and reading it whole is most
+//! of what receiving it costs; done under the lock, one session's batch at
+//! a time, it left every other core idle while a province's first sync
+//! came in.
+
+use std::sync::Arc;
+
+use hopluu_model::{DocId, UnitId, UnitTree};
+
+use super::payload_len;
+use super::receive::{Decoded, decode_update};
+use crate::SyncError;
+use crate::frame::DocUpdate;
+use crate::gate;
+
+/// What decoding ahead needs to know of this node.
+pub(super) struct Ahead {
+    pub(super) tree: Arc<UnitTree>,
+    pub(super) unit: UnitId,
+    pub(super) private_depth: usize,
+    pub(super) max_changes: usize,
+    pub(super) max_bytes: usize,
+}
+
+impl Ahead {
+    /// Whether the update is worth decoding now: its id is valid, its
+    /// size within the limit, and it is no private roster this node
+    /// refuses to hold (those are refused unread, as before).
+    fn wanted(&self, u: &DocUpdate, id: Option<&DocId>) -> bool {
+        id.is_some_and(|id| {
+            payload_len(&u.payload) <= self.max_bytes
+                && gate::private_allowed(&self.tree, &self.unit, id, self.private_depth)
+                    != Some(false)
+        })
+    }
+
+    /// Decodes what is wanted of `docs` (and checks the shape of every
+    /// whole document), spread over `lanes` tasks on the blocking pool.
+    /// Returns the updates as they came and, index for index, what was
+    /// decoded (`None`: left for the gate to decode when it gets there).
+    pub(super) async fn decode(
+        self: Arc<Self>,
+        docs: Vec<DocUpdate>,
+        ids: &[Option<DocId>],
+        lanes: usize,
+    ) -> Result<(Vec<DocUpdate>, Vec<Option<Decoded>>), SyncError> {
+        let n = docs.len();
+        let lanes = lanes.clamp(1, n.max(1));
+        let mut work: Vec<Vec<(usize, DocUpdate, Option<DocId>)>> =
+            (0..lanes).map(|_| Vec::new()).collect();
+        // Dealt round robin: a batch's large rosters are spread, not
+        // left to one lane.
+        for (i, (u, id)) in docs.into_iter().zip(ids.iter().cloned()).enumerate() {
+            work[i % lanes].push((i, u, id));
+        }
+        let mut tasks = Vec::with_capacity(lanes);
+        for lane in work {
+            let ahead = Arc::clone(&self);
+            tasks.push(tokio::task::spawn_blocking(move || {
+                lane.into_iter()
+                    .map(|(i, u, id)| {
+                        let d = ahead.wanted(&u, id.as_ref()).then(|| {
+                            let id = id.as_ref().expect("wanted");
+                            decode_update(&u.payload, ahead.max_changes).map(
+                                |(mut incoming, msg)| {
+                                    incoming.check_ahead(id);
+                                    (incoming, msg)
+                                },
+                            )
+                        });
+                        (i, u, d)
+                    })
+                    .collect::<Vec<_>>()
+            }));
+        }
+        let mut done: Vec<(usize, DocUpdate, Option<Decoded>)> = Vec::with_capacity(n);
+        for t in tasks {
+            done.extend(
+                t.await.map_err(|e| {
+                    SyncError::Link(format!("decoding a received batch failed: {e}"))
+                })?,
+            );
+        }
+        done.sort_by_key(|(i, _, _)| *i);
+        Ok(done.into_iter().map(|(_, u, d)| (u, d)).unzip())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use automerge::transaction::Transactable;
+    use automerge::{Automerge, ROOT};
+    use hopluu_model::{DocId, UnitId, UnitTree};
+
+    use super::Ahead;
+    use crate::frame::{DocUpdate, Payload};
+
+    fn ahead(max_bytes: usize) -> Arc<Ahead> {
+        Arc::new(Ahead {
+            tree: Arc::new(UnitTree::default()),
+            unit: UnitId::parse("unit", "vn").unwrap(),
+            private_depth: 0,
+            max_changes: 1000,
+            max_bytes,
+        })
+    }
+
+    fn update(doc: &str, payload: Vec<u8>) -> DocUpdate {
+        DocUpdate {
+            doc: doc.to_owned(),
+            heads: Vec::new(),
+            payload: Payload::Changes(payload),
+        }
+    }
+
+    fn saved(n: i64) -> Vec<u8> {
+        let mut d = Automerge::new();
+        let mut tx = d.transaction();
+        tx.put(ROOT, "n", n).unwrap();
+        tx.commit();
+        d.save()
+    }
+
+    #[tokio::test]
+    async fn updates_come_back_in_batch_order_each_with_its_own_decoding() {
+        let ids = ["unit/a", "unit/b", "nonsense", "unit/c", "unit/d"];
+        let docs: Vec<DocUpdate> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| match i {
+                3 => update(id, b"not automerge".to_vec()),
+                4 => update(id, vec![0; 500]),
+                _ => update(id, saved(i as i64)),
+            })
+            .collect();
+        let parsed: Vec<Option<DocId>> =
+            ids.iter().map(|i| DocId::parse("doc_id", i).ok()).collect();
+        let (back, decoded) = ahead(400).decode(docs, &parsed, 3).await.unwrap();
+        let order: Vec<&str> = back.iter().map(|u| u.doc.as_str()).collect();
+        assert_eq!(order, ids, "the updates keep their order");
+        assert!(
+            matches!(&decoded[0], Some(Ok((i, None))) if i.len() == 1 && i.checked_ahead() == Some(false)),
+            "a whole document is decoded and checked (a unit record holding only `n` is misshapen)"
+        );
+        assert!(
+            matches!(&decoded[1], Some(Ok(_))),
+            "each update its own decoding"
+        );
+        assert!(decoded[2].is_none(), "an invalid id is left to the judge");
+        assert!(
+            matches!(&decoded[3], Some(Err(e)) if e.starts_with("undecodable changes")),
+            "a bad payload is decoded to its reason: {:?}",
+            decoded[3].as_ref().map(|d| d.as_ref().err())
+        );
+        assert!(
+            decoded[4].is_none(),
+            "an update over the size limit is not read at all"
+        );
+    }
+}
