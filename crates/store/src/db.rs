@@ -183,6 +183,7 @@ impl Store {
                 clock,
                 incarnation,
                 writer: std::sync::Arc::new(tokio::sync::Mutex::new(())),
+                ready: std::sync::Arc::new(tokio::sync::Semaphore::new(crate::READY_SLOTS)),
                 tree: RwLock::new(Arc::new(tree)),
                 feed: tokio::sync::watch::Sender::new(position),
                 quarantine_hint: std::sync::atomic::AtomicBool::new(quarantined > 0),

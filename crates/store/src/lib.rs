@@ -118,6 +118,10 @@ struct Inner {
     clock: Arc<dyn Clock>,
     incarnation: Vec<u8>,
     writer: Arc<tokio::sync::Mutex<()>>,
+    /// Slots for work readied for the writer outside its lock (a received
+    /// batch decoded ahead): what waits for the lock is bounded, not one
+    /// batch per connected peer.
+    ready: Arc<tokio::sync::Semaphore>,
     cache: Mutex<DocCache>,
     /// The unit tree, as the `units` projection holds it.
     tree: RwLock<Arc<UnitTree>>,
@@ -232,6 +236,22 @@ impl Store {
         self.inner.pool.close().await;
     }
 }
+
+impl Store {
+    /// A slot for readying work for the writer outside its lock; hold it
+    /// until that work is committed. There are [`READY_SLOTS`]: one batch
+    /// is committed while the next is readied, and the rest of the
+    /// node's peers wait here with their batches still undecoded.
+    pub async fn ready_slot(&self) -> tokio::sync::OwnedSemaphorePermit {
+        Arc::clone(&self.inner.ready)
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed")
+    }
+}
+
+/// How many batches may be readied for the writer at once.
+pub const READY_SLOTS: usize = 2;
 
 /// A small LRU of loaded documents, so that a busy roster is not decoded
 /// from its snapshot and chunks on every write. Bounded by count.

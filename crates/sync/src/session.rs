@@ -564,6 +564,9 @@ impl Session {
             is_child: matches!(self.role, Role::Acceptor),
         };
         let store = self.replica.store.clone();
+        // Held until this batch is committed: the batches decoded and
+        // waiting for the writer are bounded, whatever the peers.
+        let slot = store.ready_slot().await;
         let ahead = Arc::new(ahead::Ahead {
             tree: store.tree(),
             unit: self.replica.unit.clone(),
@@ -594,6 +597,7 @@ impl Session {
         let receipts = std::mem::take(&mut self.receipts_pending);
         tx.add_receipts(&receipts).await?;
         tx.commit().await?;
+        drop(slot);
         if units_changed {
             // Changes held because their maker's unit was not known yet
             // pass now that it is; changes a decision sealed pass too.

@@ -27,6 +27,8 @@ fn bench_sync_prints_latency_wire_and_aggregation_figures() {
             "2",
             "--import-batch",
             "100",
+            "--ingest-percent",
+            "10",
             "--national",
             "sqlite",
         ])
@@ -102,6 +104,22 @@ fn bench_sync_prints_latency_wire_and_aggregation_figures() {
         .and_then(|r| r.parse().ok())
         .unwrap_or_else(|| panic!("no ratio in {floor}"));
     assert!(ratio > 0.0, "{floor}");
+    // 4. Steady ingest: every 10th member of each province's 150 updated
+    // at once, each edit shown at the national node.
+    let lines: Vec<&str> = stdout.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| {
+            l.starts_with(
+                "4. Steady ingest: 2 provinces at once each import an update of 10 % of their members",
+            )
+        })
+        .unwrap_or_else(|| panic!("no steady ingest in:\n{stdout}"));
+    let row = lines.get(at + 3).copied().unwrap_or_default();
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(cells.first(), Some(&"30"), "30 edits: {row}");
+    assert_eq!(row.matches(" s ").count(), 2, "{row}");
+    assert!(row.trim_end().ends_with(" ms"), "{row}");
 }
 
 /// `hopluu demo` as a user runs it: a federation on loopback, a province

@@ -15,8 +15,10 @@
 //! across fields (a status and its date) holds too. Messages name fields,
 //! never the values written (which may be personal data).
 
+use std::collections::HashMap;
+
 use automerge::{
-    Automerge, ChangeHash, ObjType, Patch, PatchAction, Prop, ScalarValue, Value, hydrate,
+    Automerge, ChangeHash, ObjType, Patch, PatchAction, Prop, ReadDoc, ScalarValue, Value, hydrate,
 };
 
 use crate::am::Whole;
@@ -37,6 +39,14 @@ mod kinds;
 pub fn check(id: &DocId, doc: &Automerge, before: &[ChangeHash]) -> Result<(), ModelError> {
     if before.is_empty() {
         return check_whole(id, doc).map(drop);
+    }
+    // The new changes' own operations, each checked against the shape:
+    // the cost follows the changes, where a diff scans every operation of
+    // the document. Should an operation not fit (or its object not be
+    // placed), the diff decides, and names the field as the document
+    // reads.
+    if ops_fit(kinds::of(id), doc, before) {
+        return read_touched(id, doc, before);
     }
     let patches = doc.diff(before, &doc.get_heads());
     let shape = kinds::of(id);
@@ -442,6 +452,98 @@ fn walk_value(
     }
 }
 
+/// Whether every operation of the changes since `before` writes what the
+/// shape allows where it writes it: `false` as soon as one does not, or
+/// its object cannot be placed in the document.
+fn ops_fit(root: &'static Shape, doc: &Automerge, before: &[ChangeHash]) -> bool {
+    use automerge::legacy::{Key, ObjectId, OpType};
+    // The shape of each object written to, by its id (`None`: not placed,
+    // or not a map or list of the shape).
+    let mut shapes: HashMap<String, Option<(Vec<Prop>, &'static Shape)>> = HashMap::new();
+    for change in doc.get_changes(before) {
+        for op in change.decode().operations {
+            let placed = match &op.obj {
+                ObjectId::Root => Some((Vec::new(), root)),
+                ObjectId::Id(obj) => {
+                    let key = obj.to_string();
+                    match shapes.get(&key) {
+                        Some(s) => s.clone(),
+                        None => {
+                            let s = place(root, doc, &key);
+                            shapes.insert(key, s.clone());
+                            s
+                        }
+                    }
+                }
+            };
+            let Some((path, at)) = placed else {
+                return false;
+            };
+            let last = match &op.key {
+                Key::Map(k) => Prop::Map(k.to_string()),
+                // The index does not matter to the shape.
+                Key::Seq(_) => Prop::Seq(0),
+            };
+            let Ok(inner) = at.step(&path, &last) else {
+                return false;
+            };
+            let fits = match &op.action {
+                OpType::Make(ObjType::Map) => fits(&path, &last, inner, "a map", None),
+                OpType::Make(ObjType::Table) => fits(&path, &last, inner, "a table", None),
+                OpType::Make(ObjType::List) => fits(&path, &last, inner, "a list", None),
+                OpType::Make(ObjType::Text) => fits(&path, &last, inner, TEXT_OBJECT, None),
+                OpType::Put(v) => fits(&path, &last, inner, scalar_type(v), Some(v)),
+                OpType::Delete => Ok(()),
+                OpType::Increment(_) | OpType::MarkBegin(..) | OpType::MarkEnd(_) => return false,
+            };
+            if fits.is_err() {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// The path of object `obj` in `doc` and the shape there, if it is a map
+/// or a list the shape has.
+fn place(root: &'static Shape, doc: &Automerge, obj: &str) -> Option<(Vec<Prop>, &'static Shape)> {
+    let id = doc.import_obj(obj).ok()?;
+    let path: Vec<Prop> = doc
+        .parents(&id)
+        .ok()?
+        .path()
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect();
+    let mut at = root;
+    for (i, prop) in path.iter().enumerate() {
+        at = at.step(&path[..i], prop).ok()?;
+    }
+    matches!(at, Shape::Map(_) | Shape::Keyed(..) | Shape::List(_)).then_some((path, at))
+}
+
+/// What the changes since `before` touched, read back as the node reads
+/// it: a roster's touched members, an emulation record's touched entries,
+/// any other document whole.
+fn read_touched(id: &DocId, doc: &Automerge, before: &[ChangeHash]) -> Result<(), ModelError> {
+    match id {
+        DocId::Roster { .. } | DocId::RosterPrivate { .. } => {
+            let touched =
+                crate::am::touched_keys(doc, before, &["members"]).and_then(|mut k| k.pop());
+            if matches!(id, DocId::RosterPrivate { .. }) {
+                member::read_private(doc, touched.as_ref()).map(drop)
+            } else {
+                member::read_many(doc, touched.as_ref()).map(drop)
+            }
+        }
+        DocId::Emulation { .. } => match crate::emulation::touched_since(doc, before) {
+            Some(t) => crate::emulation::read_touched(doc, &t).map(drop),
+            None => crate::emulation::read(doc).map(drop),
+        },
+        other => read_whole(other, doc),
+    }
+}
+
 /// The members the patches touched, read back as the node reads them.
 fn read_members(doc: &Automerge, patches: &[Patch], private: bool) -> Result<(), ModelError> {
     let touched = member::touched_members(patches);
@@ -463,5 +565,79 @@ fn read_whole(id: &DocId, doc: &Automerge) -> Result<(), ModelError> {
         DocId::Decision(_) => crate::reorg::read(id, doc).map(drop),
         DocId::Node(_) => crate::hosting::read(id, doc).map(drop),
         DocId::Roster { .. } | DocId::RosterPrivate { .. } => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use automerge::transaction::Transactable;
+    use automerge::{Automerge, ReadDoc};
+
+    use super::{kinds, ops_fit};
+    use crate::date::Date;
+    use crate::doc::Author;
+    use crate::ids::{MemberId, UnitId};
+    use crate::member::{self, MemberInput, MemberUpdate, NewMember};
+
+    fn roster() -> (Automerge, Author, Date) {
+        let today = Date::parse("today", "2026-12-07").unwrap();
+        let unit = UnitId::parse("unit", "g1").unwrap();
+        let author = Author {
+            actor: Author::actor_for("node-a", &unit, &[1, 2, 3, 4]),
+            time_millis: 0,
+        };
+        let new = NewMember::parse(
+            &MemberInput {
+                full_name: "Lê Thị Hoa".into(),
+                birth_date: "1990-05-17".into(),
+                gender: "nữ".into(),
+                card_number: "HG-0001".into(),
+                joined_on: "2012-03-01".into(),
+                position: "Công nhân".into(),
+                national_id: String::new(),
+                ethnicity: String::new(),
+                religion: String::new(),
+            },
+            today,
+        )
+        .unwrap();
+        let m = member::joining(MemberId::parse("id", "m1").unwrap(), unit.clone(), &new);
+        let mut doc = Automerge::new();
+        member::add(&mut doc, &author, &unit, 0, &m).unwrap();
+        (doc, author, today)
+    }
+
+    /// An office's edit is judged from its own operations, with no diff;
+    /// a misshapen one is left to the diff, which names the field.
+    #[test]
+    fn an_edit_is_judged_by_its_operations_and_a_misshapen_one_left_to_the_diff() {
+        let (mut doc, author, today) = roster();
+        let id = member::roster_doc(&UnitId::parse("unit", "g1").unwrap(), 0);
+        let shape = kinds::of(&id);
+        let before = doc.get_heads();
+        let upd = MemberUpdate {
+            position: Some("Tổ trưởng".into()),
+            ..MemberUpdate::default()
+        };
+        member::update(
+            &mut doc,
+            &author,
+            &MemberId::parse("id", "m1").unwrap(),
+            &upd,
+            today,
+        )
+        .unwrap();
+        assert!(ops_fit(shape, &doc, &before), "a position changed fits");
+        assert!(super::check(&id, &doc, &before).is_ok());
+
+        let before = doc.get_heads();
+        let members = doc.get(automerge::ROOT, "members").unwrap().unwrap().1;
+        let m1 = doc.get(&members, "m1").unwrap().unwrap().1;
+        let mut tx = doc.transaction();
+        tx.put(&m1, "birth_date", "17/05/1990").unwrap();
+        tx.commit();
+        assert!(!ops_fit(shape, &doc, &before), "a date no date does not");
+        let err = super::check(&id, &doc, &before).unwrap_err().to_string();
+        assert!(err.contains("members.m1.birth_date"), "{err}");
     }
 }

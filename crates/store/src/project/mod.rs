@@ -1,10 +1,13 @@
 //! Projections: SQL rows derived from documents, written in the same
 //! transaction as the document change they come from.
 //!
-//! Roster documents are projected incrementally: the automerge diff between
-//! the heads before and after the write names the members that changed, and
-//! only their rows are rewritten (a 1,000-member roster does not rewrite
-//! 1,000 rows for one edit). Smaller documents are projected whole.
+//! Rosters and emulation records are projected incrementally: the write's
+//! own changes name the members (initiatives, works) they touched, and only
+//! their rows are rewritten (a 1,000-member roster does not rewrite 1,000
+//! rows for one edit); a write that merged concurrent changes takes them
+//! from the automerge diff, which it needs for conflicts anyway. A roster
+//! new here is projected from what the gate's shape check read of it.
+//! Smaller documents are projected whole.
 //!
 //! - [`sql`]: the [`sql::Row`] trait and the batched upsert behind it.
 //! - [`rows`]: one typed row per projection table.
@@ -17,7 +20,7 @@ mod unit;
 use std::collections::BTreeSet;
 
 use automerge::{Automerge, ChangeHash};
-use hopluu_model::{DocId, UnitId, award, campaign, emulation, hosting, member, reorg, shape};
+use hopluu_model::{DocId, UnitId, am, award, campaign, emulation, hosting, member, reorg, shape};
 use sqlx::{AnyConnection, Row as _};
 
 use crate::{Result, conflicts};
@@ -50,18 +53,23 @@ pub(crate) async fn apply(
     {
         return Ok(());
     }
-    // The diff since `before` is computed once, and only when needed: for
-    // a roster written before (to re-read only the touched members), and
-    // for a write that merged concurrent changes (to find new conflicts).
+    // The diff since `before` is computed once, and only for a write that
+    // merged concurrent changes (to find new conflicts, and what they
+    // touched); otherwise the changes themselves name what they touched.
     let (touched, found) = {
         let roster =
             !before.is_empty() && matches!(id, DocId::Roster { .. } | DocId::RosterPrivate { .. });
         let record = !before.is_empty() && matches!(id, DocId::Emulation { .. });
         let merged = !conflicts::linear(doc, before);
-        let patches = (roster || merged).then(|| doc.diff(before, &doc.get_heads()));
+        let patches = merged.then(|| doc.diff(before, &doc.get_heads()));
         let patches = patches.as_deref().unwrap_or_default();
-        let touched = if roster {
+        let touched = if roster && merged {
             member::touched_members(patches).map(Touched::Members)
+        } else if roster {
+            // As for a record: the changes name the members they touched.
+            am::touched_keys(doc, before, &["members"])
+                .and_then(|mut k| k.pop())
+                .map(Touched::Members)
         } else if record && merged {
             emulation::touched(patches).map(Touched::Entries)
         } else if record {

@@ -64,12 +64,12 @@ impl Ahead {
                     .map(|(i, u, id)| {
                         let d = ahead.wanted(&u, id.as_ref()).then(|| {
                             let id = id.as_ref().expect("wanted");
-                            decode_update(&u.payload, ahead.max_changes).map(
+                            Box::new(decode_update(&u.payload, ahead.max_changes).map(
                                 |(mut incoming, msg)| {
                                     incoming.check_ahead(id);
                                     (incoming, msg)
                                 },
-                            )
+                            ))
                         });
                         (i, u, d)
                     })
@@ -144,18 +144,18 @@ mod tests {
         let order: Vec<&str> = back.iter().map(|u| u.doc.as_str()).collect();
         assert_eq!(order, ids, "the updates keep their order");
         assert!(
-            matches!(&decoded[0], Some(Ok((i, None))) if i.len() == 1 && i.checked_ahead() == Some(false)),
+            matches!(decoded[0].as_deref(), Some(Ok((i, None))) if i.len() == 1 && i.checked_ahead() == Some(false)),
             "a whole document is decoded and checked (a unit record holding only `n` is misshapen)"
         );
         assert!(
-            matches!(&decoded[1], Some(Ok(_))),
+            matches!(decoded[1].as_deref(), Some(Ok(_))),
             "each update its own decoding"
         );
         assert!(decoded[2].is_none(), "an invalid id is left to the judge");
         assert!(
-            matches!(&decoded[3], Some(Err(e)) if e.starts_with("undecodable changes")),
+            matches!(decoded[3].as_deref(), Some(Err(e)) if e.starts_with("undecodable changes")),
             "a bad payload is decoded to its reason: {:?}",
-            decoded[3].as_ref().map(|d| d.as_ref().err())
+            decoded[3].as_deref().map(|d| d.as_ref().err())
         );
         assert!(
             decoded[4].is_none(),

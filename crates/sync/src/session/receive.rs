@@ -107,8 +107,9 @@ enum Judged {
 }
 
 /// An update's payload decoded: its changes for the gate, and a sync
-/// message's remainder; or why it cannot be.
-pub(super) type Decoded = Result<(Incoming, Option<sync::Message>), String>;
+/// message's remainder; or why it cannot be. (Boxed: it holds a whole
+/// document, and waits in queues.)
+pub(super) type Decoded = Box<Result<(Incoming, Option<sync::Message>), String>>;
 
 /// An update of a batch as it waits to be judged: its place in the batch,
 /// its document, and its payload if already decoded.
@@ -250,8 +251,10 @@ impl Session {
         }
         let mut held = j.held_all.remove(&id).unwrap_or_default();
         let had_held = !held.is_empty();
-        let decoded = decoded
-            .unwrap_or_else(|| decode_update(&u.payload, self.replica.limits.accept_changes));
+        let decoded = match decoded {
+            Some(d) => *d,
+            None => decode_update(&u.payload, self.replica.limits.accept_changes),
+        };
         let taken = match decoded {
             Err(e) => Taken {
                 rejected: e,

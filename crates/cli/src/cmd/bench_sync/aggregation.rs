@@ -233,6 +233,8 @@ pub(super) struct Aggregation {
     /// The same documents decoded, checked, projected and stored by one
     /// process with no network ([`super::floor`]).
     pub(super) floor: Duration,
+    /// Steady ingest, measured after the aggregation ([`super::ingest`]).
+    pub(super) ingest: Option<super::ingest::Ingest>,
 }
 
 impl Aggregation {
@@ -312,6 +314,9 @@ impl Aggregation {
         out.push_str(
             "wall time: from starting the provinces' nodes (dialling the national node) until its members projection counts every member; CPU: user+system seconds during the aggregation (provinces: this process)\n\n",
         );
+        if let Some(i) = &self.ingest {
+            out.push_str(&i.render(args));
+        }
         out
     }
 }
@@ -524,6 +529,20 @@ pub(super) async fn aggregation(
         .collect();
     let national_cpu = national.cpu_secs().zip(cpu0).map(|(b, a)| b - a);
     let provinces_cpu = cpu_secs("/proc/self/stat").zip(self0).map(|(b, a)| b - a);
+    let ingest = if args.ingest_percent > 0 {
+        eprintln!("bench-sync: steady ingest ...");
+        let url = match national_url {
+            Some(u) => u.to_owned(),
+            None => format!("sqlite:{}?mode=ro", nat_dir.join("hopluu.sqlite").display()),
+        };
+        Some(
+            super::ingest::measure(args, &nodes, &url)
+                .await
+                .context("steady ingest")?,
+        )
+    } else {
+        None
+    };
     for node in nodes.drain(..) {
         node.stop().await?;
     }
@@ -564,11 +583,32 @@ pub(super) async fn aggregation(
         sample: (sample_members, saved, changes),
         warnings,
         floor,
+        ingest,
     })
 }
 
 pub(super) async fn connect(pki: &Pki, addr: SocketAddr) -> Result<Channel> {
     pki.channel(addr, &Caller::admin()).await
+}
+
+/// The grassroots union of a province's `k`-th member of `count`: each
+/// union holds a stretch of them, in the order the unions were created.
+pub(super) fn leaf_of(
+    p: usize,
+    k: usize,
+    count: usize,
+    communes: usize,
+    grassroots: usize,
+) -> String {
+    let leaves = communes * grassroots;
+    let per_unit = count.div_ceil(leaves).max(1);
+    let leaf = (k / per_unit).min(leaves - 1);
+    format!(
+        "{}-c{}-g{}",
+        province_id(p),
+        leaf / grassroots,
+        leaf % grassroots
+    )
 }
 
 /// Creates a province's communes and grassroots unions and imports its
@@ -583,7 +623,6 @@ pub(super) async fn load_province(
 ) -> Result<()> {
     let pid = province_id(p);
     let mut units = pb::unit_service_client::UnitServiceClient::new(channel.clone());
-    let mut leaves = Vec::new();
     for c in 0..communes {
         let cid = format!("{pid}-c{c}");
         units
@@ -606,11 +645,9 @@ pub(super) async fn load_province(
                     ..Default::default()
                 })
                 .await?;
-            leaves.push(gid);
         }
     }
     let count = range.len();
-    let per_unit = count.div_ceil(leaves.len()).max(1);
     let mut members = pb::member_service_client::MemberServiceClient::new(channel)
         .max_decoding_message_size(64 << 20)
         .max_encoding_message_size(64 << 20);
@@ -620,7 +657,7 @@ pub(super) async fn load_province(
         let rows = (i..end)
             .map(|k| pb::ImportRow {
                 line: (k + 1) as u32,
-                unit_id: leaves[(k / per_unit).min(leaves.len() - 1)].clone(),
+                unit_id: leaf_of(p, k, count, communes, grassroots),
                 member: Some(member_input(range.start + k, "Đoàn viên")),
             })
             .collect();

@@ -35,6 +35,7 @@ use super::bench_common::{ThrowawayDb, admin_sql};
 mod aggregation;
 mod chain;
 mod floor;
+mod ingest;
 mod latency;
 
 use aggregation::aggregation;
@@ -86,6 +87,10 @@ pub struct BenchSyncArgs {
         default_value = "postgres://postgres@127.0.0.1:5432/test"
     )]
     postgres: String,
+    /// Steady ingest after the aggregation: the share of its members (in
+    /// percent) each province updates at once; 0 skips it.
+    #[arg(long, default_value_t = 1)]
+    ingest_percent: usize,
     /// Skip the latency and bytes-on-the-wire part.
     #[arg(long)]
     skip_latency: bool,
@@ -197,7 +202,7 @@ fn machine(args: &BenchSyncArgs) -> String {
         args.national.as_str()
     ));
     out.push_str(&format!(
-        "parameters: --edits {} --roster-members {} --wire-edits {} --burst {} --batch-edits {} --members {} --provinces {} --communes {} --grassroots {} --import-batch {} --national {}{}{}\n",
+        "parameters: --edits {} --roster-members {} --wire-edits {} --burst {} --batch-edits {} --members {} --provinces {} --communes {} --grassroots {} --import-batch {} --ingest-percent {} --national {}{}{}\n",
         args.edits,
         args.roster_members,
         args.wire_edits,
@@ -208,6 +213,7 @@ fn machine(args: &BenchSyncArgs) -> String {
         args.communes,
         args.grassroots,
         args.import_batch,
+        args.ingest_percent,
         args.national.as_str(),
         if args.skip_latency { " --skip-latency" } else { "" },
         if args.skip_aggregation {
