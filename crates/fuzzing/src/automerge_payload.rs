@@ -5,7 +5,8 @@ use std::cell::{Cell, RefCell};
 use std::collections::BTreeSet;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, Once, PoisonError};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Once, PoisonError};
 
 use automerge::{Automerge, ReadDoc};
 use hopluu_model::doc::SCHEMA_VERSION;
@@ -117,6 +118,10 @@ thread_local! {
     static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
     /// Panics seen there.
     static PANICS: Cell<usize> = const { Cell::new(0) };
+    /// Set on the receiving node's runtime threads (its blocking pool,
+    /// where a received batch is decoded ahead of the writer): a panic
+    /// there is part of the delivery, counted here.
+    static RUNTIME_PANICS: RefCell<Option<Arc<AtomicUsize>>> = const { RefCell::new(None) };
 }
 
 /// Runs the session's handling of a frame with panics treated as the node
@@ -141,7 +146,19 @@ fn receive_path<T>(f: impl FnOnce() -> T) -> T {
         let wrapped = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             let inside = IN_RECEIVE_PATH.try_with(Cell::get).unwrap_or(false);
-            if inside {
+            let on_runtime = RUNTIME_PANICS
+                .try_with(|c| {
+                    c.borrow()
+                        .as_ref()
+                        .map(|n| n.fetch_add(1, Ordering::SeqCst))
+                })
+                .ok()
+                .flatten()
+                .is_some();
+            if on_runtime {
+                // Caught by the gate's guard on that thread, or it ends
+                // the decoding task and so the session (seen by the caller).
+            } else if inside {
                 let _ = PANICS.try_with(|n| n.set(n.get() + 1));
                 let backtrace = std::backtrace::Backtrace::capture();
                 let _ =
@@ -176,6 +193,8 @@ struct Receiver {
     /// A current-thread runtime: one input at a time, on the caller's
     /// thread (libFuzzer's).
     rt: tokio::runtime::Runtime,
+    /// Panics on the runtime's own threads.
+    runtime_panics: Arc<AtomicUsize>,
     dir: PathBuf,
     store: Store,
     /// The prepared store's feed position.
@@ -200,8 +219,13 @@ const LIVE: &str = "node.sqlite";
 
 impl Receiver {
     fn start() -> Receiver {
+        let runtime_panics = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&runtime_panics);
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
+            .on_thread_start(move || {
+                RUNTIME_PANICS.with(|c| *c.borrow_mut() = Some(Arc::clone(&counter)));
+            })
             .build()
             .expect("a tokio runtime");
         let dir = scratch_dir();
@@ -215,6 +239,7 @@ impl Receiver {
             .expect("the feed position");
         Receiver {
             rt,
+            runtime_panics,
             dir,
             store,
             feed,
@@ -256,6 +281,7 @@ impl Receiver {
             .expect("the receiving node accepts its child's hello");
         let mut acks = Vec::new();
         PANICS.set(0);
+        self.runtime_panics.store(0, Ordering::SeqCst);
         let payloads = [
             Payload::Changes(data.to_vec()),
             Payload::Sync(data.to_vec()),
@@ -307,7 +333,7 @@ impl Receiver {
             docs_written: feed.expect("the feed position") != self.feed,
             quarantined: quarantined.expect("the quarantine").values().sum(),
             peer_state_written: !peer_docs.expect("the peer's documents").is_empty(),
-            caught_panics: PANICS.get(),
+            caught_panics: PANICS.get() + self.runtime_panics.load(Ordering::SeqCst),
         };
         if delivery.docs_written {
             for (i, id) in docs.iter().enumerate() {

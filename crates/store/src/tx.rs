@@ -101,6 +101,9 @@ pub struct WriteTx<'s> {
     _writer: tokio::sync::OwnedMutexGuard<()>,
     pub(crate) tx: sqlx::Transaction<'static, sqlx::Any>,
     docs: BTreeMap<DocId, Open>,
+    /// Documents loaded outside the lock ([`WriteTx::offer`]), taken only
+    /// if still what is stored.
+    offered: BTreeMap<DocId, Loaded>,
     peer_writes: Vec<PeerWrite>,
     /// The quarantine was written: its generation moves once committed.
     pub(crate) quarantine_touched: bool,
@@ -118,6 +121,7 @@ impl Store {
             _writer: writer,
             tx,
             docs: BTreeMap::new(),
+            offered: BTreeMap::new(),
             peer_writes: Vec::new(),
             quarantine_touched: false,
             _store: std::marker::PhantomData,
@@ -148,6 +152,25 @@ pub(crate) fn heads_from_bytes(b: &[u8]) -> Vec<ChangeHash> {
 /// chunks it folded: an older document, missing acknowledged changes, that
 /// the cache would then keep.
 pub(crate) async fn load(conn: &mut sqlx::AnyConnection, id: &DocId) -> Result<Option<Loaded>> {
+    match fetch(conn, id).await? {
+        Some(raw) => raw.decode().map(Some),
+        None => Ok(None),
+    }
+}
+
+/// A stored document's bytes (snapshot and chunks), not yet decoded.
+pub struct Fetched {
+    id: DocId,
+    row: i64,
+    snapshot: Vec<u8>,
+    chunks: Vec<Vec<u8>>,
+    snapshot_len: i64,
+    chunks_len: i64,
+}
+
+/// Reads a document's snapshot and chunks in one statement (so that a
+/// compaction committing meanwhile cannot hand back an older document).
+pub(crate) async fn fetch(conn: &mut sqlx::AnyConnection, id: &DocId) -> Result<Option<Fetched>> {
     let key = id.to_string();
     // Part 0 is the row (its snapshot as `data`), parts 1 its chunks in
     // order; the chunk branch reports 0 for the row's own columns.
@@ -168,26 +191,83 @@ pub(crate) async fn load(conn: &mut sqlx::AnyConnection, id: &DocId) -> Result<O
     let Some(row) = rows.next() else {
         return Ok(None);
     };
-    let corrupt = |reason: String| StoreError::Corrupt {
-        doc: key.clone(),
-        reason,
-    };
-    let row_id: i64 = row.get(2);
-    let snapshot: Vec<u8> = row.get(3);
-    let mut doc = Automerge::load(&snapshot).map_err(|e| corrupt(e.to_string()))?;
-    let chunks_len: i64 = row.get(5);
-    for c in rows {
-        let data: Vec<u8> = c.get(3);
-        doc.load_incremental(&data)
-            .map_err(|e| corrupt(e.to_string()))?;
-    }
-    Ok(Some(Loaded {
+    Ok(Some(Fetched {
         id: id.clone(),
-        doc,
-        row: Some(row_id),
+        row: row.get(2),
+        snapshot: row.get(3),
         snapshot_len: row.get(4),
-        chunks_len,
+        chunks_len: row.get(5),
+        chunks: rows.map(|c| c.get(3)).collect(),
     }))
+}
+
+impl Fetched {
+    /// The document decoded (automerge's load: CPU work, best done off
+    /// the async threads for a large document).
+    pub fn decode(self) -> Result<Loaded> {
+        let corrupt = |reason: String| StoreError::Corrupt {
+            doc: self.id.to_string(),
+            reason,
+        };
+        let mut doc = Automerge::load(&self.snapshot).map_err(|e| corrupt(e.to_string()))?;
+        for data in &self.chunks {
+            doc.load_incremental(data)
+                .map_err(|e| corrupt(e.to_string()))?;
+        }
+        Ok(Loaded {
+            id: self.id,
+            doc,
+            row: Some(self.row),
+            snapshot_len: self.snapshot_len,
+            chunks_len: self.chunks_len,
+        })
+    }
+}
+
+impl Store {
+    /// Reads the stored bytes of those of `ids` the document cache does
+    /// not hold, outside the writer lock, for [`WriteTx::offer`] once
+    /// decoded: a session readies the documents its batch will change
+    /// while another commits.
+    pub async fn fetch_uncached(&self, ids: &[DocId]) -> Result<Vec<Fetched>> {
+        let wanted: Vec<&DocId> = {
+            let cache = self.inner.cache.lock().expect("cache lock");
+            ids.iter().filter(|id| !cache.contains(id)).collect()
+        };
+        let mut out = Vec::new();
+        if wanted.is_empty() {
+            return Ok(out);
+        }
+        let mut conn = self.inner.pool.acquire().await?;
+        for id in wanted {
+            if let Some(f) = fetch(&mut conn, id).await? {
+                out.push(f);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// `l` if the stored row is still the one it was loaded from (same row,
+/// same heads), with the row's current sizes.
+async fn still_stored(conn: &mut sqlx::AnyConnection, mut l: Loaded) -> Result<Option<Loaded>> {
+    let Some(row) = l.row else {
+        return Ok(None);
+    };
+    let stored = sqlx::query("SELECT heads, snapshot_len, chunks_len FROM docs WHERE id = $1")
+        .bind(row)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some(stored) = stored else {
+        return Ok(None);
+    };
+    let heads: Vec<u8> = stored.get(0);
+    if heads != heads_bytes(&l.doc.get_heads()) {
+        return Ok(None);
+    }
+    l.snapshot_len = stored.get(1);
+    l.chunks_len = stored.get(2);
+    Ok(Some(l))
 }
 
 impl<'s> WriteTx<'s> {
@@ -200,7 +280,15 @@ impl<'s> WriteTx<'s> {
     pub async fn doc(&mut self, id: &DocId) -> Result<&mut Automerge> {
         if !self.docs.contains_key(id) {
             let cached = self.store.inner.cache.lock().expect("cache lock").take(id);
-            let loaded = match cached {
+            let offered = match cached {
+                Some(_) => None,
+                None => self.offered.remove(id),
+            };
+            let current = match offered {
+                Some(o) => still_stored(&mut self.tx, o).await?,
+                None => None,
+            };
+            let loaded = match cached.or(current) {
                 Some(l) => l,
                 None => match load(&mut self.tx, id).await? {
                     Some(l) => l,
@@ -244,6 +332,17 @@ impl<'s> WriteTx<'s> {
         let open = self.docs.get_mut(id).expect("opened above");
         open.adopted = Some(Adopted { heads, saved, read });
         Ok(())
+    }
+
+    /// Offers documents loaded outside the writer lock
+    /// ([`Store::fetch_uncached`]). One is used when the transaction first
+    /// asks for its document, if the cache does not hold it and the
+    /// stored row still has its heads (the heads fix a document's state);
+    /// otherwise it is loaded again, as always.
+    pub fn offer(&mut self, docs: Vec<Loaded>) {
+        for l in docs {
+            self.offered.insert(l.id.clone(), l);
+        }
     }
 
     /// Whether the document exists (stored, or created in this transaction).
@@ -320,6 +419,8 @@ impl<'s> WriteTx<'s> {
             _writer: self._writer,
             tx: self.tx,
             docs: self.docs,
+            // What was offered and not taken is of no use to the commit.
+            offered: BTreeMap::new(),
             peer_writes: self.peer_writes,
             quarantine_touched: self.quarantine_touched,
             _store: std::marker::PhantomData,

@@ -578,8 +578,10 @@ impl Session {
         let (docs, decoded) = ahead
             .decode(std::mem::take(&mut b.docs), &ids, lanes)
             .await?;
+        let loaded = ahead::load_changed(&store, &ids, &decoded, lanes).await?;
         let now = self.replica.store.clock().now_millis();
         let mut tx = store.begin().await?;
+        tx.offer(loaded);
         // Read under the writer lock: a session with another peer may have
         // quarantined a change of these documents while this one waited
         // for the lock, and a held change judged as new here would be

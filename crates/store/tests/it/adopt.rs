@@ -1,19 +1,26 @@
 //! A whole document taken as it arrived ([`WriteTx::adopt`]): stored as
 //! the bytes it came in, projected from what checking it read; and, once
 //! edited in the same transaction, saved and read again like any other.
+//! A document loaded outside the writer lock ([`WriteTx::offer`]) is
+//! taken only while it is still what is stored.
 //! (The runner then checks every projection row against the documents.)
 
 use anyhow::{Result, ensure};
 use automerge::Automerge;
+use hopluu_model::member::MemberUpdate;
 use hopluu_model::{DocId, member, shape};
-use hopluu_store::Store;
+use hopluu_store::tx::Loaded;
+use hopluu_store::{Store, StoreOptions};
 use sqlx::Row;
 
-use crate::harness::{author, input, mid, small_tree, today, uid};
+use crate::harness::{
+    add_member, author, input, mid, reopen_with, roster_of, small_tree, today, uid,
+};
 
 suite!(
     case_an_adopted_roster_is_stored_as_it_came_and_projected_from_its_read,
     case_an_adopted_roster_edited_before_commit_is_saved_and_read_again,
+    case_a_document_loaded_outside_the_lock_is_taken_only_while_still_stored,
 );
 
 /// A roster and its private roster for unit g1, bucket 0, made elsewhere:
@@ -110,5 +117,73 @@ pub async fn case_an_adopted_roster_edited_before_commit_is_saved_and_read_again
         .await?
         .expect("the member added after adopting is projected");
     ensure!(s.member(&loc).await?.is_some(), "{loc:?}");
+    Ok(())
+}
+
+async fn loaded_outside(store: &Store, id: &DocId) -> Result<Vec<Loaded>> {
+    let fetched = store.fetch_uncached(std::slice::from_ref(id)).await?;
+    Ok(fetched
+        .into_iter()
+        .map(|f| f.decode())
+        .collect::<Result<_, _>>()?)
+}
+
+pub async fn case_a_document_loaded_outside_the_lock_is_taken_only_while_still_stored(
+    store: Store,
+) -> Result<()> {
+    small_tree(&store).await?;
+    // A store that caches nothing: every document is loaded, and may be
+    // loaded ahead. (Written only through it from here on.)
+    let options = StoreOptions {
+        cache_docs: 0,
+        ..store.options().clone()
+    };
+    let s = &reopen_with(&store, options).await?;
+    add_member(s, "g1", "m-an", "Nguyễn Văn An", "nam", "HG-0001").await?;
+    let roster = roster_of(s, "m-an", "g1").await?;
+    let fresh = loaded_outside(s, &roster).await?;
+    let stale = loaded_outside(s, &roster).await?;
+    ensure!(fresh.len() == 1 && stale.len() == 1, "loaded ahead");
+    // Still what is stored: taken, and the edit on it commits.
+    let mut tx = s.begin().await?;
+    tx.offer(fresh);
+    let rename = MemberUpdate {
+        full_name: Some("Nguyễn Văn Ân".into()),
+        ..Default::default()
+    };
+    member::update(
+        tx.doc(&roster).await?,
+        &author(s),
+        &mid("m-an"),
+        &rename,
+        today(),
+    )?;
+    tx.commit().await?;
+    // No longer what is stored (the rename came since): not taken, or the
+    // rename would be lost.
+    let mut tx = s.begin().await?;
+    tx.offer(stale);
+    let promote = MemberUpdate {
+        position: Some("Tổ trưởng".into()),
+        ..Default::default()
+    };
+    member::update(
+        tx.doc(&roster).await?,
+        &author(s),
+        &mid("m-an"),
+        &promote,
+        today(),
+    )?;
+    tx.commit().await?;
+    let loc = s
+        .current_member_loc(&mid("m-an"))
+        .await?
+        .expect("projected");
+    let an = s.member(&loc).await?.expect("in the roster");
+    ensure!(
+        an.full_name == "Nguyễn Văn Ân" && an.position == "Tổ trưởng",
+        "both edits kept: {an:?}"
+    );
+    s.close().await;
     Ok(())
 }

@@ -190,6 +190,11 @@ impl Incoming {
         }
     }
 
+    /// Whether this is a whole document (as a first sync sends it).
+    pub fn is_whole(&self) -> bool {
+        self.whole.is_some()
+    }
+
     /// Whether the whole document was checked ahead, and if so whether it
     /// passed.
     #[cfg(test)]

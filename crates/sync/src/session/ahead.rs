@@ -9,6 +9,8 @@
 use std::sync::Arc;
 
 use hopluu_model::{DocId, UnitId, UnitTree};
+use hopluu_store::Store;
+use hopluu_store::tx::{Fetched, Loaded};
 
 use super::payload_len;
 use super::receive::{Decoded, decode_update};
@@ -87,6 +89,53 @@ impl Ahead {
         done.sort_by_key(|(i, _, _)| *i);
         Ok(done.into_iter().map(|(_, u, d)| (u, d)).unzip())
     }
+}
+
+/// Loads, outside the writer lock, the stored documents that the decoded
+/// updates change and the cache does not hold, decoded a lane per core,
+/// for the write to take if they are still what is stored
+/// ([`hopluu_store::WriteTx::offer`]). A document that arrives whole is
+/// new here as a rule: it is not looked up. One that fails to load is
+/// left for the write to load (and report).
+pub(super) async fn load_changed(
+    store: &Store,
+    ids: &[Option<DocId>],
+    decoded: &[Option<Decoded>],
+    lanes: usize,
+) -> Result<Vec<Loaded>, SyncError> {
+    let changed: Vec<DocId> = ids
+        .iter()
+        .zip(decoded)
+        .filter_map(|(id, d)| match d.as_deref() {
+            Some(Ok((incoming, _))) if !incoming.is_empty() && !incoming.is_whole() => id.clone(),
+            _ => None,
+        })
+        .collect();
+    let fetched = store.fetch_uncached(&changed).await?;
+    if fetched.is_empty() {
+        return Ok(Vec::new());
+    }
+    let lanes = lanes.clamp(1, fetched.len());
+    let mut work: Vec<Vec<Fetched>> = (0..lanes).map(|_| Vec::new()).collect();
+    for (i, f) in fetched.into_iter().enumerate() {
+        work[i % lanes].push(f);
+    }
+    let mut tasks = Vec::with_capacity(lanes);
+    for lane in work {
+        tasks.push(tokio::task::spawn_blocking(move || {
+            lane.into_iter()
+                .filter_map(|f| f.decode().ok())
+                .collect::<Vec<_>>()
+        }));
+    }
+    let mut out = Vec::new();
+    for t in tasks {
+        out.extend(
+            t.await
+                .map_err(|e| SyncError::Link(format!("loading documents failed: {e}")))?,
+        );
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
