@@ -17,6 +17,7 @@
 //! # Layout
 //! - [`db`]: opening SQLite or PostgreSQL, pragmas, migrations.
 //! - [`tx`]: [`WriteTx`], documents as snapshot plus chunks, compaction, the feed.
+//! - [`fetch`]: documents read outside the writer lock, offered to a write.
 //! - [`project`]: document -> projection rows, one typed row per table.
 //! - [`conflicts`]: fields where concurrent writes left more than one value.
 //! - [`place`]: a new member placed in its roster bucket, record and
@@ -44,6 +45,7 @@ pub mod conflicts;
 pub mod db;
 pub mod decisions;
 pub mod docs_admin;
+pub mod fetch;
 pub mod hosting;
 pub mod peer;
 pub mod place;

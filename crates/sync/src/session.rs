@@ -575,10 +575,11 @@ impl Session {
             max_bytes: self.replica.limits.accept_doc_bytes,
         });
         let lanes = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let (docs, decoded) = ahead
-            .decode(std::mem::take(&mut b.docs), &ids, lanes)
-            .await?;
-        let loaded = ahead::load_changed(&store, &ids, &decoded, lanes).await?;
+        let (docs, decoded) =
+            Box::pin(ahead.decode(std::mem::take(&mut b.docs), &ids, lanes)).await?;
+        // Boxed, as the decoding: the session's future stays small (a
+        // current-thread runtime polls it on its caller's stack).
+        let loaded = Box::pin(ahead::load_changed(&store, &ids, &decoded, lanes)).await?;
         let now = self.replica.store.clock().now_millis();
         let mut tx = store.begin().await?;
         tx.offer(loaded);

@@ -10,7 +10,8 @@ use std::sync::Arc;
 
 use hopluu_model::{DocId, UnitId, UnitTree};
 use hopluu_store::Store;
-use hopluu_store::tx::{Fetched, Loaded};
+use hopluu_store::fetch::Fetched;
+use hopluu_store::tx::Loaded;
 
 use super::payload_len;
 use super::receive::{Decoded, decode_update};

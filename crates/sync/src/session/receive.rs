@@ -211,7 +211,9 @@ impl Session {
                 queue.extend(deferred.drain(..));
                 continue;
             };
-            match self.judge_update(tx, j, u, id, decoded).await? {
+            // Boxed: one update's judging is a deep future, and a
+            // current-thread runtime polls it on its caller's stack.
+            match Box::pin(self.judge_update(tx, j, u, id, decoded)).await? {
                 Judged::Ack(d) => acks.push(pos, d),
                 Judged::Wait(u, id, decoded) => deferred.push((pos, u, Some(id), decoded)),
             }
