@@ -573,6 +573,7 @@ impl Session {
             private_depth: self.replica.private_depth,
             max_changes: self.replica.limits.accept_changes,
             max_bytes: self.replica.limits.accept_doc_bytes,
+            budget: ahead::READ_AHEAD_BYTES,
         });
         let lanes = std::thread::available_parallelism().map_or(1, |n| n.get());
         let (docs, decoded) =

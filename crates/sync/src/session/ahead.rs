@@ -26,7 +26,19 @@ pub(super) struct Ahead {
     pub(super) private_depth: usize,
     pub(super) max_changes: usize,
     pub(super) max_bytes: usize,
+    /// Payload bytes of a batch decoded ahead at most: what is decoded
+    /// waits, decoded, for the writer (a roster decoded is some 60 times
+    /// its bytes, and read whole more again); the rest of the batch is
+    /// decoded by the gate, one update at a time, as it judges it.
+    pub(super) budget: usize,
 }
+
+/// An update dealt to a lane: its place in the batch, its document, and
+/// whether to decode it there.
+type Lane = (usize, DocUpdate, Option<DocId>, bool);
+
+/// [`Ahead::budget`] as the node sets it.
+pub(super) const READ_AHEAD_BYTES: usize = 384 << 10;
 
 impl Ahead {
     /// Whether the update is worth decoding now: its id is valid, its
@@ -52,20 +64,24 @@ impl Ahead {
     ) -> Result<(Vec<DocUpdate>, Vec<Option<Decoded>>), SyncError> {
         let n = docs.len();
         let lanes = lanes.clamp(1, n.max(1));
-        let mut work: Vec<Vec<(usize, DocUpdate, Option<DocId>)>> =
-            (0..lanes).map(|_| Vec::new()).collect();
+        let mut work: Vec<Vec<Lane>> = (0..lanes).map(|_| Vec::new()).collect();
         // Dealt round robin: a batch's large rosters are spread, not
         // left to one lane.
+        let mut spent = 0usize;
         for (i, (u, id)) in docs.into_iter().zip(ids.iter().cloned()).enumerate() {
-            work[i % lanes].push((i, u, id));
+            let ahead = spent < self.budget && self.wanted(&u, id.as_ref());
+            if ahead {
+                spent += payload_len(&u.payload);
+            }
+            work[i % lanes].push((i, u, id, ahead));
         }
         let mut tasks = Vec::with_capacity(lanes);
         for lane in work {
             let ahead = Arc::clone(&self);
             tasks.push(tokio::task::spawn_blocking(move || {
                 lane.into_iter()
-                    .map(|(i, u, id)| {
-                        let d = ahead.wanted(&u, id.as_ref()).then(|| {
+                    .map(|(i, u, id, wanted)| {
+                        let d = wanted.then(|| {
                             let id = id.as_ref().expect("wanted");
                             Box::new(decode_update(&u.payload, ahead.max_changes).map(
                                 |(mut incoming, msg)| {
@@ -157,6 +173,7 @@ mod tests {
             private_depth: 0,
             max_changes: 1000,
             max_bytes,
+            budget: usize::MAX,
         })
     }
 
@@ -174,6 +191,24 @@ mod tests {
         tx.put(ROOT, "n", n).unwrap();
         tx.commit();
         d.save()
+    }
+
+    #[tokio::test]
+    async fn past_the_budget_updates_are_left_to_the_gate() {
+        let ids = ["unit/a", "unit/b", "unit/c"];
+        let docs: Vec<DocUpdate> = (0..3).map(|i| update(ids[i], saved(i as i64))).collect();
+        let parsed: Vec<Option<DocId>> =
+            ids.iter().map(|i| DocId::parse("doc_id", i).ok()).collect();
+        let one = saved(0).len();
+        let mut a = Arc::into_inner(ahead(1 << 20)).unwrap();
+        a.budget = one + 1;
+        let (_, decoded) = Arc::new(a).decode(docs, &parsed, 2).await.unwrap();
+        let ahead: Vec<bool> = decoded.iter().map(Option::is_some).collect();
+        assert_eq!(
+            ahead,
+            [true, true, false],
+            "decoded until the budget is spent"
+        );
     }
 
     #[tokio::test]
