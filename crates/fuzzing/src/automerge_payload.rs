@@ -379,8 +379,7 @@ impl Receiver {
         }
         for h in &pristine {
             assert!(
-                doc.as_ref()
-                    .is_some_and(|d| d.get_change_by_hash(h).is_some()),
+                doc.as_ref().is_some_and(|d| hopluu_model::am::knows(d, h)),
                 "{id}: fixture change {h} lost"
             );
         }

@@ -453,3 +453,11 @@ pub fn touched_keys(
     }
     Some(out)
 }
+
+/// Whether `doc` holds the change `hash`. Read from the change graph: the
+/// cost of `get_change_by_hash`, which rebuilds the whole change from the
+/// document's operations (a roster imported in one change of a thousand
+/// members, every time), is never paid to learn only this.
+pub fn knows(doc: &automerge::Automerge, hash: &automerge::ChangeHash) -> bool {
+    doc.get_change_meta_by_hash(hash).is_some()
+}

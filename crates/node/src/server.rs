@@ -52,6 +52,7 @@ pub async fn open(config: &Config, clock: Arc<dyn Clock>) -> Result<Arc<App>, No
         StoreOptions {
             max_connections: config.database.max_connections,
             cache_docs: config.database.cache_docs,
+            cache_bytes: config.database.cache_mib << 20,
             bucket_size: config.roster.bucket_size,
             ..StoreOptions::default()
         },

@@ -65,8 +65,12 @@ pub fn redact(url: &str) -> String {
 pub struct StoreOptions {
     /// Connections in the pool.
     pub max_connections: u32,
-    /// Documents kept decoded in memory.
+    /// Documents kept decoded in memory, at most.
     pub cache_docs: usize,
+    /// The memory those documents may take, estimated from their
+    /// operations and changes ([`crate::cache`]): the bound that binds
+    /// where rosters are large or many.
+    pub cache_bytes: usize,
     /// Members per roster bucket before a new bucket opens (DESIGN §3).
     pub bucket_size: usize,
     /// Chunks are folded into a new snapshot when their total size exceeds
@@ -79,7 +83,8 @@ impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
             max_connections: 8,
-            cache_docs: 256,
+            cache_docs: 10_000,
+            cache_bytes: 256 << 20,
             bucket_size: 1000,
             compact_factor: 1.0,
             compact_min_bytes: 4096,
@@ -178,7 +183,7 @@ impl Store {
             inner: Arc::new(Inner {
                 pool,
                 backend,
-                cache: Mutex::new(DocCache::new(options.cache_docs)),
+                cache: Mutex::new(DocCache::new(options.cache_docs, options.cache_bytes)),
                 options,
                 clock,
                 incarnation,

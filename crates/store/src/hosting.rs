@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use automerge::{ChangeHash, ReadDoc};
+use automerge::ChangeHash;
 use hopluu_model::{DocId, UnitId, UnitTree};
 use sqlx::Row;
 
@@ -119,7 +119,7 @@ impl Store {
             let missing = self
                 .read_doc(&id, |d| {
                     hs.iter()
-                        .filter(|h| d.get_change_by_hash(h).is_none())
+                        .filter(|h| !hopluu_model::am::knows(d, h))
                         .copied()
                         .collect::<Vec<_>>()
                 })

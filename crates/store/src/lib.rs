@@ -41,6 +41,7 @@
 //! position ([`Store::watch_feed`]) so that replication pushes a local write
 //! the moment it is durable.
 
+mod cache;
 pub mod conflicts;
 pub mod db;
 pub mod decisions;
@@ -56,11 +57,11 @@ pub mod receipts;
 pub mod report;
 pub mod tx;
 
-use std::collections::{HashMap, VecDeque};
+pub(crate) use cache::DocCache;
+
 use std::sync::{Arc, Mutex, RwLock};
 
-use automerge::Automerge;
-use hopluu_model::{Clock, DocId, ModelError, UnitTree};
+use hopluu_model::{Clock, ModelError, UnitTree};
 use thiserror::Error;
 
 pub use db::{Backend, StoreOptions};
@@ -254,69 +255,3 @@ impl Store {
 
 /// How many batches may be readied for the writer at once.
 pub const READY_SLOTS: usize = 2;
-
-/// A small LRU of loaded documents, so that a busy roster is not decoded
-/// from its snapshot and chunks on every write. Bounded by count.
-pub(crate) struct DocCache {
-    capacity: usize,
-    docs: HashMap<String, tx::Loaded>,
-    order: VecDeque<String>,
-    /// Counts commits that stored documents. A reader that loaded a
-    /// document outside the writer lock caches it only if no commit came in
-    /// between: otherwise its copy may be older than the committed one, and
-    /// the next write would start from it (and a compaction save it).
-    generation: u64,
-}
-
-impl DocCache {
-    pub(crate) fn new(capacity: usize) -> Self {
-        DocCache {
-            capacity,
-            docs: HashMap::new(),
-            order: VecDeque::new(),
-            generation: 0,
-        }
-    }
-
-    pub(crate) fn generation(&self) -> u64 {
-        self.generation
-    }
-
-    /// Called by a commit that stored documents, before it caches them.
-    pub(crate) fn committed(&mut self) {
-        self.generation += 1;
-    }
-
-    pub(crate) fn take(&mut self, id: &DocId) -> Option<tx::Loaded> {
-        let key = id.to_string();
-        let doc = self.docs.remove(&key)?;
-        self.order.retain(|k| *k != key);
-        Some(doc)
-    }
-
-    pub(crate) fn contains(&self, id: &DocId) -> bool {
-        self.docs.contains_key(&id.to_string())
-    }
-
-    pub(crate) fn with<T>(&self, id: &DocId, f: impl FnOnce(&Automerge) -> T) -> Option<T> {
-        self.docs.get(&id.to_string()).map(|l| f(&l.doc))
-    }
-
-    pub(crate) fn put(&mut self, id: &DocId, doc: tx::Loaded) {
-        if self.capacity == 0 {
-            return;
-        }
-        let key = id.to_string();
-        if self.docs.insert(key.clone(), doc).is_none() {
-            self.order.push_back(key);
-        }
-        while self.docs.len() > self.capacity {
-            match self.order.pop_front() {
-                Some(old) => {
-                    self.docs.remove(&old);
-                }
-                None => break,
-            }
-        }
-    }
-}

@@ -150,6 +150,39 @@ pub fn add(
     })
 }
 
+/// Adds new members to a roster in one change (an import's rows for one
+/// roster): one change's metadata for the lot, not one per member. Fails,
+/// adding none, if any of them is already there.
+pub fn add_many(
+    doc: &mut Automerge,
+    author: &Author,
+    unit: &UnitId,
+    bucket: u32,
+    members: &[Member],
+) -> Result<(), ModelError> {
+    if members.is_empty() {
+        return Ok(());
+    }
+    init_roster_skeleton(doc, unit, bucket)?;
+    let message = match members.len() {
+        1 => "add member".to_owned(),
+        n => format!("add {n} members"),
+    };
+    edit(doc, author, &message, |tx| {
+        let map = members_map(tx)?;
+        for member in members {
+            if am::child(tx, &map, member.id.as_str()).is_some() {
+                return Err(ModelError::AlreadyExists {
+                    what: "member",
+                    id: member.id.to_string(),
+                });
+            }
+            member_record(member).create(tx, &map, member.id.as_str())?;
+        }
+        Ok(())
+    })
+}
+
 /// Reads one member from a roster document.
 pub fn read(doc: &Automerge, id: &MemberId) -> Result<Option<Member>, ModelError> {
     let root = Obj::root(doc);

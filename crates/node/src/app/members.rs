@@ -1,6 +1,6 @@
 //! Members: add, import, update, transfer, end, de-identify, read and find.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use hopluu_model::member::{
     self, Member, MemberInput, MemberStatus, MemberUpdate, NewMember, PrivateData,
@@ -121,6 +121,8 @@ impl App {
             .collect();
         let holders = tx.active_cards(&cards).await?;
         let mut counts: HashMap<UnitId, HashMap<u32, usize>> = HashMap::new();
+        // New members, written after the loop in one change per roster.
+        let mut joining: BTreeMap<(UnitId, u32), Vec<(Member, PrivateData)>> = BTreeMap::new();
         let mut out = Vec::with_capacity(parsed.len());
         for (line, row) in parsed {
             let (unit, new) = match row {
@@ -145,11 +147,36 @@ impl App {
                         counts.insert(unit.clone(), c);
                     }
                     let c = counts.get_mut(&unit).expect("inserted");
-                    let m = self.write_new_member(&mut tx, &unit, c, &new).await?;
-                    ImportOutcome::Created(m.id)
+                    let id = MemberId::generate();
+                    let bucket = tx.bucket_for(&id, c);
+                    *c.entry(bucket).or_default() += 1;
+                    let m = member::joining(id.clone(), unit.clone(), &new);
+                    joining
+                        .entry((unit, bucket))
+                        .or_default()
+                        .push((m, new.private));
+                    ImportOutcome::Created(id)
                 }
             };
             out.push((line, outcome));
+        }
+        let author = self.author();
+        for ((unit, bucket), members) in joining {
+            let (records, private): (Vec<Member>, Vec<PrivateData>) = members.into_iter().unzip();
+            let doc = tx.doc(&member::roster_doc(&unit, bucket)).await?;
+            member::add_many(doc, &author, &unit, bucket, &records)?;
+            for (m, p) in records.iter().zip(&private) {
+                if !p.is_empty() {
+                    member::put_private(
+                        tx.doc(&member::private_doc(&unit, bucket)).await?,
+                        &author,
+                        &unit,
+                        bucket,
+                        &m.id,
+                        p,
+                    )?;
+                }
+            }
         }
         tx.commit().await?;
         Ok(out)

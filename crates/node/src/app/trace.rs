@@ -133,8 +133,8 @@ fn latest(doc: &Automerge, record: &Record) -> Result<ChangeHash> {
             .get_heads()
             .into_iter()
             .filter_map(|h| {
-                doc.get_change_by_hash(&h)
-                    .map(|c| (change_time_millis(c.timestamp()), h))
+                doc.get_change_meta_by_hash(&h)
+                    .map(|c| (change_time_millis(c.timestamp), h))
             })
             .max()
             .map(|(_, h)| h)
@@ -147,7 +147,7 @@ fn latest(doc: &Automerge, record: &Record) -> Result<ChangeHash> {
 fn covers(doc: &Automerge, heads: &[ChangeHash], change: &ChangeHash) -> bool {
     let known: Vec<ChangeHash> = heads
         .iter()
-        .filter(|h| doc.get_change_by_hash(h).is_some())
+        .filter(|h| hopluu_model::am::knows(doc, h))
         .copied()
         .collect();
     if known.is_empty() {
@@ -192,10 +192,10 @@ impl App {
             })?;
             let change = latest(&doc, &record)?;
             let c = doc
-                .get_change_by_hash(&change)
+                .get_change_meta_by_hash(&change)
                 .expect("found in this document");
-            let origin = Author::origin(c.actor_id());
-            let made_at = change_time_millis(c.timestamp());
+            let origin = Author::origin(&c.actor);
+            let made_at = change_time_millis(c.timestamp);
             let mut hops = vec![TraceHop {
                 unit_id: me.clone(),
                 depth: tree.depth(&me) as u32,

@@ -48,7 +48,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 
-use automerge::{ChangeHash, ReadDoc};
+use automerge::ChangeHash;
 use hopluu_model::{DocId, ModelError, UnitId};
 use hopluu_store::{Store, StoreError};
 use thiserror::Error;
@@ -462,7 +462,7 @@ async fn split_heads(
             heads
                 .iter()
                 .copied()
-                .partition(|h| d.get_change_by_hash(h).is_some())
+                .partition(|h| hopluu_model::am::knows(d, h))
         })
         .await
 }

@@ -145,9 +145,13 @@ pub struct DatabaseSection {
     pub url: Option<String>,
     #[serde(default = "default_max_connections")]
     pub max_connections: u32,
-    /// Documents kept decoded in memory.
+    /// Documents kept decoded in memory, at most.
     #[serde(default = "default_cache_docs")]
     pub cache_docs: usize,
+    /// The memory, in MiB, those documents may take (estimated from their
+    /// size): the bound that binds on a node with large or many rosters.
+    #[serde(default = "default_cache_mib")]
+    pub cache_mib: usize,
 }
 
 impl Default for DatabaseSection {
@@ -156,6 +160,7 @@ impl Default for DatabaseSection {
             url: None,
             max_connections: default_max_connections(),
             cache_docs: default_cache_docs(),
+            cache_mib: default_cache_mib(),
         }
     }
 }
@@ -166,6 +171,7 @@ impl fmt::Debug for DatabaseSection {
             .field("url", &self.url.as_deref().map(hopluu_store::db::redact))
             .field("max_connections", &self.max_connections)
             .field("cache_docs", &self.cache_docs)
+            .field("cache_mib", &self.cache_mib)
             .finish()
     }
 }
@@ -487,6 +493,9 @@ fn default_max_connections() -> u32 {
     8
 }
 fn default_cache_docs() -> usize {
+    10_000
+}
+fn default_cache_mib() -> usize {
     256
 }
 fn default_listen() -> SocketAddr {
@@ -597,6 +606,12 @@ impl Config {
         }
         if !(1..=256).contains(&self.database.max_connections) {
             return bad("database.max_connections", "must be 1 to 256".into());
+        }
+        if self.database.cache_mib > 1 << 20 {
+            return bad(
+                "database.cache_mib",
+                "must be 0 to 1048576 (0 keeps no document decoded)".into(),
+            );
         }
         if !(1..=100_000).contains(&self.roster.bucket_size) {
             return bad("roster.bucket_size", "must be 1 to 100000".into());

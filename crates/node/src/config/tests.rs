@@ -12,6 +12,7 @@ fn minimal_config_gets_defaults() {
     let r = &c.replication;
     assert_eq!((r.keepalive_secs, r.keepalive_timeout_secs), (2, 10));
     assert_eq!(r.hello_timeout_secs, 30);
+    assert_eq!((c.database.cache_docs, c.database.cache_mib), (10_000, 256));
 }
 
 #[test]
@@ -33,6 +34,10 @@ fn bad_values_name_the_field() {
         (
             "[node]\nid = \"hg\"\nunit = \"hg\"\n[database]\nurl = \"mysql://x\"\n",
             "database.url",
+        ),
+        (
+            "[node]\nid = \"hg\"\nunit = \"hg\"\n[database]\ncache_mib = 2000000\n",
+            "database.cache_mib",
         ),
         (
             "[node]\nid = \"hg\"\nunit = \"hg\"\n[roster]\nbucket_size = 0\n",

@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
-use automerge::ReadDoc;
 use hopluu_model::member::{self, MemberUpdate};
 use hopluu_store::{Store, StoreOptions};
 
@@ -107,9 +106,7 @@ pub async fn case_read_racing_a_commit_caches_no_stale_document(store: Store) ->
     }
     let cold = reopen(&store).await?;
     let kept = cold
-        .read_doc(&roster, |d| {
-            b.iter().all(|h| d.get_change_by_hash(h).is_some())
-        })
+        .read_doc(&roster, |d| b.iter().all(|h| hopluu_model::am::knows(d, h)))
         .await?
         .context("roster")?;
     ensure!(
@@ -124,22 +121,27 @@ pub async fn case_read_racing_a_commit_caches_no_stale_document(store: Store) ->
     Ok(())
 }
 
-/// The same history through a store that caches one document and one that
-/// caches none: every transaction then loads from snapshot + chunks.
+/// The same history through a store that caches one document, one that
+/// caches none (every transaction then loads from snapshot + chunks), and
+/// one whose memory budget holds about one small document however many it
+/// may count.
 pub async fn case_tiny_cache_behaves_like_a_big_one(store: Store) -> Result<()> {
-    for cache_docs in [1, 0] {
+    for (label, cache_docs, cache_bytes) in
+        [(1, 1, 256 << 20), (0, 0, 256 << 20), (2, 10_000, 200 << 10)]
+    {
         // Only `small` writes; the case's own store never reads these
         // documents before the final check, so its cache holds none of them.
         let small = reopen_with(
             &store,
             StoreOptions {
                 cache_docs,
+                cache_bytes,
                 ..store.options().clone()
             },
         )
         .await?;
-        let g = format!("g-cache-{cache_docs}");
-        if cache_docs == 1 {
+        let g = format!("g-cache-{label}");
+        if label == 1 {
             small_tree(&small).await?;
         }
         create_unit(&small, &g, "CĐCS bộ nhớ đệm", "grassroots", Some("d1")).await?;
@@ -147,24 +149,17 @@ pub async fn case_tiny_cache_behaves_like_a_big_one(store: Store) -> Result<()> 
             add_member(
                 &small,
                 &g,
-                &format!("m-c{cache_docs}-{i}"),
+                &format!("m-c{label}-{i}"),
                 &format!("Đỗ Thị {i}"),
                 "nữ",
-                &format!("CA-{cache_docs}{i:03}"),
+                &format!("CA-{label}{i:03}"),
             )
             .await?;
         }
-        transfer(
-            &small,
-            &format!("m-c{cache_docs}-0"),
-            &g,
-            "g1",
-            "2025-06-01",
-        )
-        .await?;
+        transfer(&small, &format!("m-c{label}-0"), &g, "g1", "2025-06-01").await?;
         end_member(
             &small,
-            &format!("m-c{cache_docs}-1"),
+            &format!("m-c{label}-1"),
             &g,
             member::MemberStatus::Ceased,
             "giải thể",

@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use automerge::{Automerge, Change, ChangeHash, ReadDoc};
+use automerge::{Automerge, Change, ChangeHash};
 use hopluu_model::{Author, DocId, DocMeta, UnitId, UnitTree, shape};
 use hopluu_store::WriteTx;
 use hopluu_store::decisions::SealHeads;
@@ -215,7 +215,7 @@ impl Gate<'_> {
         let rooted = rooted(doc, held, metas);
         for (i, c) in metas.iter().enumerate() {
             let h = c.hash;
-            if doc.get_change_by_hash(&h).is_some() {
+            if hopluu_model::am::knows(doc, &h) {
                 v.duplicates += 1;
                 continue;
             }
@@ -420,7 +420,7 @@ fn apply_shaped(
         let ready = left.iter().position(|c| {
             c.deps()
                 .iter()
-                .all(|d| doc.get_change_by_hash(d).is_some() || bad.contains(d))
+                .all(|d| hopluu_model::am::knows(doc, d) || bad.contains(d))
         });
         let Some(i) = ready else {
             // What is left depends on something not here: automerge
@@ -493,7 +493,7 @@ fn check_op_counters(doc: &Automerge, metas: &[Meta]) -> Result<(), String> {
                 None => known = false,
             }
         }
-        if known && c.start_op != expected && doc.get_change_by_hash(&c.hash).is_none() {
+        if known && c.start_op != expected && !hopluu_model::am::knows(doc, &c.hash) {
             return Err(format!(
                 "change {} starts at op {}, not {expected} after its dependencies",
                 c.hash, c.start_op
@@ -571,7 +571,7 @@ fn rooted(doc: &Automerge, held: &Held, metas: &[Meta]) -> HashSet<ChangeHash> {
                     waiting[i] += 1;
                     dependents[j].push(i);
                 }
-                None => lost |= !held.contains_key(d) && doc.get_change_by_hash(d).is_none(),
+                None => lost |= !held.contains_key(d) && !hopluu_model::am::knows(doc, d),
             }
         }
         if lost {

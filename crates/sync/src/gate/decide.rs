@@ -13,7 +13,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use automerge::{Change, ChangeHash, ReadDoc};
+use automerge::{Change, ChangeHash};
 use hopluu_model::{DocId, UnitId, UnitTree};
 use hopluu_store::WriteTx;
 use hopluu_store::quarantine::{QuarantineEntry, QuarantineState};
@@ -202,7 +202,7 @@ impl DocRelease<'_, '_> {
             let missing = change
                 .deps()
                 .iter()
-                .find(|d| doc.get_change_by_hash(d).is_none())
+                .find(|d| !hopluu_model::am::knows(doc, d))
                 .map(ToString::to_string)
                 .unwrap_or_default();
             out.left.push(Left {
@@ -227,7 +227,7 @@ impl DocRelease<'_, '_> {
             let mut rest = Vec::with_capacity(pending.len());
             for (e, change) in pending {
                 let doc = tx.doc(id).await?;
-                if doc.get_change_by_hash(&e.hash).is_some() {
+                if hopluu_model::am::knows(doc, &e.hash) {
                     // Here already: applied by the settle of this release
                     // (then counted there too), or come by another path.
                     let decided = tx
@@ -249,7 +249,7 @@ impl DocRelease<'_, '_> {
                 if change
                     .deps()
                     .iter()
-                    .any(|d| doc.get_change_by_hash(d).is_none())
+                    .any(|d| !hopluu_model::am::knows(doc, d))
                 {
                     rest.push((e, change));
                     continue;

@@ -2,7 +2,7 @@
 //! or their maker's unit arrives, and an administrator's release or
 //! discard.
 
-use automerge::{Change, ChangeHash, ReadDoc};
+use automerge::{Change, ChangeHash};
 use hopluu_model::{DocId, DocKind, DocMeta, UnitId, UnitTree};
 use hopluu_store::quarantine::{QuarantineEntry, QuarantineState};
 use hopluu_store::{Store, WriteTx};
@@ -132,7 +132,7 @@ async fn settle_with(
         let mut progress = false;
         for e in entries {
             let doc = tx.doc(id).await?;
-            if doc.get_change_by_hash(&e.hash).is_some() {
+            if hopluu_model::am::knows(doc, &e.hash) {
                 tx.quarantine_decide(id, &e.hash, QuarantineState::Released, "arrived", now)
                     .await?;
                 progress = true;
@@ -147,7 +147,7 @@ async fn settle_with(
             if change
                 .deps()
                 .iter()
-                .any(|d| doc.get_change_by_hash(d).is_none())
+                .any(|d| !hopluu_model::am::knows(doc, d))
             {
                 continue;
             }
@@ -259,7 +259,7 @@ pub async fn release(
     if let Some(missing) = change
         .deps()
         .iter()
-        .find(|d| doc.get_change_by_hash(d).is_none())
+        .find(|d| !hopluu_model::am::knows(doc, d))
     {
         return Err(SyncError::NotReleasable {
             id: entry.id,

@@ -8,7 +8,7 @@ use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use automerge::sync::{self, SyncDoc};
-use automerge::{Automerge, ChangeHash, ReadDoc};
+use automerge::{Automerge, ChangeHash};
 use hopluu_model::{DocId, DocKind, DocMeta, UnitTree};
 use hopluu_store::WriteTx;
 
@@ -417,7 +417,7 @@ impl Session {
         let theirs = state.their_heads.clone().unwrap_or_default();
         if theirs
             .iter()
-            .all(|h| doc.get_change_by_hash(h).is_some() || t.known_held.contains(h))
+            .all(|h| hopluu_model::am::knows(doc, h) || t.known_held.contains(h))
         {
             // The peer's heads are all known here (or held): from now on
             // it gets plain changes.
@@ -519,7 +519,7 @@ impl Session {
             && !u
                 .heads
                 .iter()
-                .all(|h| doc.get_change_by_hash(h).is_some() || t.known_held.contains(h))
+                .all(|h| hopluu_model::am::knows(doc, h) || t.known_held.contains(h))
         {
             j.complete = false;
         }
@@ -601,7 +601,7 @@ fn plain_heads(
     let missing = orphans
         || heads
             .iter()
-            .any(|h| doc.get_change_by_hash(h).is_none() && !known_held.contains(h));
+            .any(|h| !hopluu_model::am::knows(doc, h) && !known_held.contains(h));
     (!missing).then(|| known_only(doc, heads))
 }
 
@@ -635,7 +635,7 @@ impl InOrder {
 fn known_only(doc: &Automerge, heads: &[ChangeHash]) -> Vec<ChangeHash> {
     heads
         .iter()
-        .filter(|h| doc.get_change_by_hash(h).is_some())
+        .filter(|h| hopluu_model::am::knows(doc, h))
         .copied()
         .collect()
 }
@@ -644,7 +644,7 @@ fn known_only(doc: &Automerge, heads: &[ChangeHash]) -> Vec<ChangeHash> {
 /// `theirs` is one of `known` or an ancestor of them), as far as `doc`
 /// knows.
 fn covers(doc: &Automerge, known: &[ChangeHash], theirs: &[ChangeHash]) -> bool {
-    if !known.iter().all(|h| doc.get_change_by_hash(h).is_some()) {
+    if !known.iter().all(|h| hopluu_model::am::knows(doc, h)) {
         return false;
     }
     if theirs.iter().all(|h| known.contains(h)) {

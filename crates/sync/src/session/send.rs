@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 
 use automerge::sync::{self, SyncDoc};
-use automerge::{Automerge, ChangeHash, ReadDoc};
+use automerge::{Automerge, ChangeHash};
 use hopluu_model::{DocId, DocKind};
 use hopluu_store::peer::PeerDoc;
 use hopluu_store::receipts::NewReceipt;
@@ -247,7 +247,7 @@ impl Session {
             .read_doc(id, move |d| {
                 let here: Vec<ChangeHash> = acked
                     .iter()
-                    .filter(|h| d.get_change_by_hash(h).is_some())
+                    .filter(|h| hopluu_model::am::knows(d, h))
                     .copied()
                     .collect();
                 !here.is_empty() && d.get_changes(&here).is_empty()
@@ -631,7 +631,7 @@ fn plain_after_known_part(
     let here: Vec<ChangeHash> = known
         .unwrap_or_default()
         .iter()
-        .filter(|h| doc.get_change_by_hash(h).is_some())
+        .filter(|h| hopluu_model::am::knows(doc, h))
         .copied()
         .collect();
     if here == heads {
@@ -657,7 +657,7 @@ fn build_update(
 ) -> (Option<(Vec<ChangeHash>, Payload)>, bool) {
     let heads = doc.get_heads();
     if let Some(known) = known
-        && known.iter().all(|h| doc.get_change_by_hash(h).is_some())
+        && known.iter().all(|h| hopluu_model::am::knows(doc, h))
     {
         if known == heads.as_slice() {
             return (None, true);

@@ -13,7 +13,7 @@
 
 use std::path::Path;
 
-use automerge::{Automerge, ChangeHash, ReadDoc};
+use automerge::{Automerge, ChangeHash};
 use hopluu_model::campaign::{self, NewCampaign, Plan};
 use hopluu_model::emulation::{self, NewInitiative};
 use hopluu_model::member::{self, MemberInput, MemberStatus, NewMember};
@@ -595,7 +595,7 @@ pub async fn projection_rows(
 /// The heads of `id` as `doc` holds them, and whether every hash of
 /// `heads` is in it.
 pub fn contains_all(doc: &Automerge, heads: &[ChangeHash]) -> bool {
-    heads.iter().all(|h| doc.get_change_by_hash(h).is_some())
+    heads.iter().all(|h| hopluu_model::am::knows(doc, h))
 }
 
 /// Members of a roster document as the document itself says, in the
