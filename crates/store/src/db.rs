@@ -100,7 +100,7 @@ impl Store {
     ///
     /// SQLite: `sqlite:PATH` (the file and its directory are created);
     /// WAL journal, `synchronous=FULL` (a committed write survives a power
-    /// loss), foreign keys on, a busy timeout. PostgreSQL: `postgres://…`.
+    /// loss), foreign keys on, a busy timeout, temporary data in memory. PostgreSQL: `postgres://…`.
     /// `clock` stamps every time the store writes.
     pub async fn open(url: &str, options: StoreOptions, clock: Arc<dyn Clock>) -> Result<Store> {
         sqlx::any::install_default_drivers();
@@ -153,6 +153,11 @@ impl Store {
                     conn.execute("PRAGMA synchronous = FULL").await?;
                     conn.execute("PRAGMA foreign_keys = ON").await?;
                     conn.execute("PRAGMA busy_timeout = 10000").await?;
+                    // Statement journals (a multi-row upsert's undo, needed
+                    // only while the statement runs) kept in memory: in
+                    // files they were a write and a seek per page, about a
+                    // twentieth of the national node's aggregation CPU.
+                    conn.execute("PRAGMA temp_store = MEMORY").await?;
                     Ok(())
                 })
             });
