@@ -1,5 +1,6 @@
 //! What every connection of the store is set to, on each backend: SQLite
-//! in WAL with full syncs (durability), PostgreSQL planning each statement
+//! in WAL with full syncs (durability) and temporary data (statement
+//! journals) in memory, PostgreSQL planning each statement
 //! for the tables as they stand (a generic plan cached while a table was
 //! small turns a card-number lookup into a scan of every member once the
 //! table has grown: 1.6 s instead of 0.27 s for an import batch of 1,000
@@ -37,6 +38,11 @@ pub async fn case_every_connection_is_set_for_its_backend(store: Store) -> Resul
                     .await?
                     .get(0);
                 ensure!(sync == 2, "synchronous = {sync} (FULL is 2)");
+                let temp: i64 = sqlx::query("PRAGMA temp_store")
+                    .fetch_one(&mut **conn)
+                    .await?
+                    .get(0);
+                ensure!(temp == 2, "temp_store = {temp} (MEMORY is 2)");
             }
         }
     }
