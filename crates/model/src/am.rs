@@ -461,3 +461,31 @@ pub fn touched_keys(
 pub fn knows(doc: &automerge::Automerge, hash: &automerge::ChangeHash) -> bool {
     doc.get_change_meta_by_hash(hash).is_some()
 }
+
+#[cfg(test)]
+mod tests {
+    use automerge::transaction::Transactable;
+    use automerge::{AutoCommit, ChangeHash, ROOT, ReadDoc};
+
+    #[test]
+    fn knows_answers_as_the_whole_change_would() {
+        let mut a = AutoCommit::new();
+        a.put(ROOT, "unit", "g1").expect("put");
+        let first = a.commit().expect("a change");
+        let mut b = a.fork();
+        b.put(ROOT, "name", "CĐCS").expect("put");
+        let second = b.commit().expect("a change");
+        let (a, b) = (a.document(), b.document());
+        let unknown = ChangeHash([7; 32]);
+        for (doc, hash, held) in [
+            (a, first, true),
+            (b, first, true),
+            (b, second, true),
+            (a, second, false),
+            (a, unknown, false),
+        ] {
+            assert_eq!(super::knows(doc, &hash), held);
+            assert_eq!(doc.get_change_by_hash(&hash).is_some(), held);
+        }
+    }
+}

@@ -119,6 +119,32 @@ fn a_roster_survives_save_and_load_through_joins_updates_and_departures() {
 }
 
 #[test]
+fn an_import_adds_its_members_in_one_change_or_none() {
+    let m1 = joining("m1", "g1", "Lê Thị Hoa", "HG-0001");
+    let mut doc = roster("g1", &[m1.clone()]);
+    let changes = doc.get_changes(&[]).len();
+    let batch = [
+        joining("m2", "g1", "Trần Văn Bình", "HG-0002"),
+        joining("m3", "g1", "Phạm Minh Châu", "HG-0003"),
+    ];
+    member::add_many(&mut doc, &node_a(), &uid("g1"), 0, &batch).unwrap();
+    assert_eq!(doc.get_changes(&[]).len(), changes + 1, "one change");
+    let doc = reload(&doc);
+    assert_eq!(member::count(&doc), 3);
+    assert_eq!(read(&doc, "m2"), batch[0]);
+    assert_eq!(read(&doc, "m3"), batch[1]);
+
+    // One of them already there: none is added, the roster is unchanged.
+    let mut doc = doc;
+    let heads = doc.get_heads();
+    let again = [joining("m4", "g1", "Đỗ Thị Lan", "HG-0004"), m1];
+    let e = member::add_many(&mut doc, &node_a(), &uid("g1"), 0, &again).unwrap_err();
+    assert!(matches!(e, ModelError::AlreadyExists { .. }), "{e}");
+    assert_eq!(doc.get_heads(), heads);
+    assert_eq!(member::read(&doc, &mid("m4")).unwrap(), None);
+}
+
+#[test]
 fn a_member_transfers_out_and_in_and_comes_back_to_the_first_unit() {
     let m4 = joining("m4", "g1", "Võ Thị Dung", "HG-0004");
     let mut g1 = roster("g1", std::slice::from_ref(&m4));
