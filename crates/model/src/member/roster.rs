@@ -136,18 +136,7 @@ pub fn add(
     bucket: u32,
     member: &Member,
 ) -> Result<(), ModelError> {
-    init_roster_skeleton(doc, unit, bucket)?;
-    edit(doc, author, "add member", |tx| {
-        let members = members_map(tx)?;
-        if am::child(tx, &members, member.id.as_str()).is_some() {
-            return Err(ModelError::AlreadyExists {
-                what: "member",
-                id: member.id.to_string(),
-            });
-        }
-        member_record(member).create(tx, &members, member.id.as_str())?;
-        Ok(())
-    })
+    add_many(doc, author, unit, bucket, std::slice::from_ref(member))
 }
 
 /// Adds new members to a roster in one change (an import's rows for one
