@@ -17,8 +17,9 @@
 //! `/proc/self/status` (`VmRSS`); the peak over the whole run (`VmHWM`) is
 //! printed too. What catching up may hold: at each receiving node (the
 //! province and the national node) its document cache, at most
-//! `cache_docs` (256) decoded documents, here all 68 (about 1.2 MiB each
-//! decoded, 20 KB each stored), and the batches of each session, at most
+//! `cache_docs` (10,000) decoded documents taking at most `cache_mib` (256)
+//! MiB as estimated, here all 68 (about 1.2 MiB each measured decoded, 20 KB
+//! each stored), and the batches of each session, at most
 //! `in_flight` (4) of at most 256 documents or 1 MiB. The backlog itself
 //! is never held: it is read from the feed a batch at a time. The process
 //! runs with `MALLOC_ARENA_MAX=2`, so that the resident set follows live
