@@ -121,7 +121,7 @@ fn a_roster_survives_save_and_load_through_joins_updates_and_departures() {
 #[test]
 fn an_import_adds_its_members_in_one_change_or_none() {
     let m1 = joining("m1", "g1", "Lê Thị Hoa", "HG-0001");
-    let mut doc = roster("g1", &[m1.clone()]);
+    let mut doc = roster("g1", std::slice::from_ref(&m1));
     let changes = doc.get_changes(&[]).len();
     let batch = [
         joining("m2", "g1", "Trần Văn Bình", "HG-0002"),
