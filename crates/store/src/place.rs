@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use hopluu_model::member::{self, Member, NewMember};
+use hopluu_model::member::{self, Member, NewMember, PrivateData};
 use hopluu_model::{Author, MemberId, UnitId};
 
 use crate::{Result, WriteTx};
@@ -17,6 +17,15 @@ impl WriteTx<'_> {
         member::choose_bucket(id, self.store().options().bucket_size, |b| {
             counts.get(&b).copied().unwrap_or(0)
         })
+    }
+
+    /// The bucket new member `id` joins, counted in `counts` (the members
+    /// per bucket of its unit, from [`WriteTx::bucket_counts`]), so that a
+    /// batch of members fills the buckets as it goes.
+    pub fn take_bucket(&self, id: &MemberId, counts: &mut HashMap<u32, usize>) -> u32 {
+        let bucket = self.bucket_for(id, counts);
+        *counts.entry(bucket).or_default() += 1;
+        bucket
     }
 
     /// Writes new member `id` of `unit` in this transaction. `counts`
@@ -31,26 +40,51 @@ impl WriteTx<'_> {
         new: &NewMember,
         counts: &mut HashMap<u32, usize>,
     ) -> Result<(Member, u32)> {
-        let bucket = self.bucket_for(id, counts);
-        *counts.entry(bucket).or_default() += 1;
+        let bucket = self.take_bucket(id, counts);
         let m = member::joining(id.clone(), unit.clone(), new);
-        member::add(
+        self.add_new_members(
+            author,
+            unit,
+            bucket,
+            std::slice::from_ref(&m),
+            std::slice::from_ref(&new.private),
+        )
+        .await?;
+        Ok((m, bucket))
+    }
+
+    /// Writes new members of one bucket of `unit` (placed with
+    /// [`WriteTx::take_bucket`]) in one change to its roster, and each
+    /// one's private entry (`private`, in the same order) when it has
+    /// personal data.
+    pub async fn add_new_members(
+        &mut self,
+        author: &Author,
+        unit: &UnitId,
+        bucket: u32,
+        members: &[Member],
+        private: &[PrivateData],
+    ) -> Result<()> {
+        debug_assert_eq!(members.len(), private.len());
+        member::add_many(
             self.doc(&member::roster_doc(unit, bucket)).await?,
             author,
             unit,
             bucket,
-            &m,
+            members,
         )?;
-        if !new.private.is_empty() {
-            member::put_private(
-                self.doc(&member::private_doc(unit, bucket)).await?,
-                author,
-                unit,
-                bucket,
-                id,
-                &new.private,
-            )?;
+        for (m, p) in members.iter().zip(private) {
+            if !p.is_empty() {
+                member::put_private(
+                    self.doc(&member::private_doc(unit, bucket)).await?,
+                    author,
+                    unit,
+                    bucket,
+                    &m.id,
+                    p,
+                )?;
+            }
         }
-        Ok((m, bucket))
+        Ok(())
     }
 }

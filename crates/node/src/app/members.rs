@@ -148,8 +148,7 @@ impl App {
                     }
                     let c = counts.get_mut(&unit).expect("inserted");
                     let id = MemberId::generate();
-                    let bucket = tx.bucket_for(&id, c);
-                    *c.entry(bucket).or_default() += 1;
+                    let bucket = tx.take_bucket(&id, c);
                     let m = member::joining(id.clone(), unit.clone(), &new);
                     joining
                         .entry((unit, bucket))
@@ -163,20 +162,8 @@ impl App {
         let author = self.author();
         for ((unit, bucket), members) in joining {
             let (records, private): (Vec<Member>, Vec<PrivateData>) = members.into_iter().unzip();
-            let doc = tx.doc(&member::roster_doc(&unit, bucket)).await?;
-            member::add_many(doc, &author, &unit, bucket, &records)?;
-            for (m, p) in records.iter().zip(&private) {
-                if !p.is_empty() {
-                    member::put_private(
-                        tx.doc(&member::private_doc(&unit, bucket)).await?,
-                        &author,
-                        &unit,
-                        bucket,
-                        &m.id,
-                        p,
-                    )?;
-                }
-            }
+            tx.add_new_members(&author, &unit, bucket, &records, &private)
+                .await?;
         }
         tx.commit().await?;
         Ok(out)
