@@ -9,7 +9,7 @@
 //! node's administrator releases (or discards) it, the province hears at
 //! once (a notice) and nothing is pending any more.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use automerge::ChangeHash;
 use automerge::transaction::Transactable;
 use hopluu_model::doc::edit;
@@ -20,7 +20,7 @@ use hopluu_proto::v1 as pb;
 use hopluu_proto::v1::admin_service_client::AdminServiceClient;
 
 use crate::harness::*;
-use crate::replication::eventually;
+use crate::replication::{eventually, peer};
 
 /// The province `hg-node` dialling `national`, reporting its edges up
 /// every second.
@@ -50,20 +50,6 @@ async fn write_own_record(province: &Node, key: &str) -> Result<ChangeHash> {
     let head = doc.get_heads()[0];
     tx.commit().await?;
     Ok(head)
-}
-
-/// `node`'s edge to `peer`, as `hopluu peers` shows it, after measuring
-/// what each edge lacks.
-async fn peer(node: &Node, peer: &str) -> Result<pb::PeerStatus> {
-    node.replication.refresh_pending().await?;
-    AdminServiceClient::new(node.channel.clone())
-        .list_peers(pb::ListPeersRequest {})
-        .await?
-        .into_inner()
-        .peers
-        .into_iter()
-        .find(|p| p.node_id == peer)
-        .with_context(|| format!("no edge to {peer}"))
 }
 
 /// The edge `reporter` -> `peer` in `hopluu tree` at `node`.

@@ -143,6 +143,7 @@ async fn a_node_without_authority_names_the_unit_that_can_apply_it() -> Result<(
         Ok(district.unit(HG_B).await.is_ok() && district.unit(HG).await.is_ok())
     })
     .await?;
+    crate::replication::in_step(&district, "hg-ct-node", &national, "vn").await?;
     let mark = district.mark().await?;
     // Hậu Giang's decision, tried at the commune's node.
     let p = plan("9/QĐ-LĐLĐ", HG, vec![moving(&[HG_B], HG)]);

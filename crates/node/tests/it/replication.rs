@@ -10,6 +10,7 @@ use anyhow::{Context, Result, bail};
 use hopluu_model::{Clock, FixedClock};
 use hopluu_node::config::Upstream;
 use hopluu_proto::v1 as pb;
+use hopluu_proto::v1::admin_service_client::AdminServiceClient;
 
 use crate::harness::*;
 
@@ -55,6 +56,45 @@ pub async fn child(id: &str, unit: &str, upstreams: &[(&str, &Node)]) -> Result<
         c.replication.backoff_min_ms = 20;
         c.replication.backoff_max_ms = 200;
     })
+    .await
+}
+
+/// `node`'s edge to `peer`, as `hopluu peers` shows it, after measuring
+/// what each edge lacks.
+pub async fn peer(node: &Node, peer: &str) -> Result<pb::PeerStatus> {
+    node.replication.refresh_pending().await?;
+    AdminServiceClient::new(node.channel.clone())
+        .list_peers(pb::ListPeersRequest {})
+        .await?
+        .into_inner()
+        .peers
+        .into_iter()
+        .find(|p| p.node_id == peer)
+        .with_context(|| format!("no edge to {peer}"))
+}
+
+/// Waits until `child` and its parent are in step: the child has written
+/// its own node record as it will stand (it does so on its handover tick,
+/// once its unit's record has come down), both ends are connected, and
+/// each has acknowledged every update of the other in its scope. Only
+/// then does a node's mark (feed position, documents) stay still until
+/// someone writes: knowing some unit is not enough, as more of the
+/// subtree, or the node's own record, may still be on its way.
+pub async fn in_step(child: &Node, child_id: &str, parent: &Node, parent_id: &str) -> Result<()> {
+    eventually(
+        &format!("{child_id} is in step with {parent_id}"),
+        || async {
+            if !child.app.placed().await? {
+                return Ok(false);
+            }
+            let up = peer(child, parent_id).await?;
+            let down = peer(parent, child_id).await?;
+            Ok(up.connected
+                && down.connected
+                && up.changes_pending == 0
+                && down.changes_pending == 0)
+        },
+    )
     .await
 }
 
