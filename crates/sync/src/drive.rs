@@ -2,7 +2,8 @@
 //! handled as they come, batches are sent as soon as the feed moves (a
 //! local write is pushed the moment it commits, with no polling interval),
 //! acknowledgements are sent ahead of batches, an overdue acknowledgement
-//! rewinds to the last checkpoint, a session quiet for a moment tells the
+//! rewinds to the last checkpoint (overdue by a deadline that adapts to
+//! the peer's pace: [`ack_clock`]), a session quiet for a moment tells the
 //! peer its position ([`Session::next_position`]), and what the peer
 //! acknowledged is written to the store periodically and at the end (with,
 //! towards the peer, a notice of the changes of its that this node holds,
@@ -28,6 +29,10 @@ use tracing::field::Empty;
 use crate::frame::Frame;
 use crate::{Session, SyncError};
 
+mod ack_clock;
+
+use ack_clock::AckClock;
+
 /// Where a session's frames come from: a gRPC stream in the node, a
 /// channel in tests.
 pub trait Inbound: Send {
@@ -44,8 +49,12 @@ impl Inbound for mpsc::Receiver<Frame> {
 /// Timing of the driver.
 #[derive(Debug, Clone)]
 pub struct DriveOptions {
-    /// Batches in flight with no acknowledgement for this long are
-    /// presumed lost: the session rewinds to the last checkpoint.
+    /// The oldest batch in flight with no acknowledgement for this long is
+    /// presumed lost: the session rewinds to the last checkpoint. The
+    /// least such deadline: it grows with the time the peer has taken to
+    /// acknowledge (a busy receiver's queue), up to 20 times this, and
+    /// doubles with each timeout until an acknowledgement comes
+    /// ([`ack_clock`]).
     pub ack_timeout: Duration,
     /// How often acknowledged heads are written to the store.
     pub flush_every: Duration,
@@ -59,7 +68,8 @@ pub struct DriveOptions {
     /// (one that never reads, holding the session open) is dropped.
     pub stall_timeout: Duration,
     /// Acknowledgement timeouts in a row, with nothing at all received
-    /// meanwhile, after which the peer is dropped as unresponsive.
+    /// meanwhile, after which the peer is dropped as unresponsive (each
+    /// waits twice as long as the one before).
     pub silent_timeouts: u32,
     /// How often a child reports its edges to its parent
     /// ([`Session::report`]).
@@ -174,7 +184,7 @@ async fn run_inner<I: Inbound>(
     let mut report = tokio::time::interval(opts.report_every);
     report.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let started = Instant::now();
-    let mut progress = Instant::now();
+    let mut acks = AckClock::new(opts.ack_timeout);
     let mut send_wait = Instant::now();
     let mut silent = 0u32;
     // Since when the session has been quiet with its position untold.
@@ -184,7 +194,6 @@ async fn run_inner<I: Inbound>(
             send_wait = Instant::now();
         }
         if out.is_empty() {
-            let was_waiting = session.awaiting_ack();
             // The batch's fields are known once it is built.
             let building = tracing::debug_span!("batch", direction = "out");
             if let Some(batch) = session.next_batch().instrument(building).await? {
@@ -192,17 +201,16 @@ async fn run_inner<I: Inbound>(
                     batch_span("out", &batch).in_scope(|| tracing::debug!("batch built"));
                 }
                 out.push_back(batch);
-                // The acknowledgement is due from the first batch of a
-                // round, not from whatever was last received on an idle
-                // link.
-                if !was_waiting {
-                    progress = Instant::now();
-                }
             }
         }
-        let deadline = session
-            .awaiting_ack()
-            .then_some(progress + opts.ack_timeout);
+        // From the oldest batch handed to the transport: one still queued
+        // here waits on the peer's reading, which the stall deadline
+        // watches.
+        let deadline = if session.awaiting_ack() {
+            acks.deadline()
+        } else {
+            None
+        };
         let hello_deadline = session
             .peer()
             .is_none()
@@ -228,10 +236,16 @@ async fn run_inner<I: Inbound>(
                     )),
                     Some(f) => f?,
                 };
-                progress = Instant::now();
                 silent = 0;
                 let span = batch_span("in", &frame);
+                let rewinds = session.stats().rewinds;
                 let replies = session.handle(frame).instrument(span.clone()).await?;
+                if session.stats().rewinds == rewinds {
+                    acks.settled(session.oldest_in_flight(), Instant::now());
+                } else {
+                    // A batch found lost: what was in flight goes again.
+                    acks.forget();
+                }
                 if let Some(took) = session.stats().last_apply {
                     span.in_scope(|| {
                         tracing::debug!(
@@ -261,8 +275,9 @@ async fn run_inner<I: Inbound>(
                     Some(r) => r,
                     None => out.pop_front().expect("checked non-empty"),
                 };
-                if matches!(frame, Frame::Batch(_)) {
+                if let Frame::Batch(b) = &frame {
                     batch_span("out", &frame).in_scope(|| tracing::debug!("batch sent"));
+                    acks.sent(b.id, Instant::now());
                 }
                 permit.send(frame);
                 send_wait = Instant::now();
@@ -273,7 +288,11 @@ async fn run_inner<I: Inbound>(
                 }
             }
             _ = sleep_until(deadline), if deadline.is_some() => {
-                tracing::warn!(peer = ?session.peer().map(|p| &p.node_id), "acknowledgement overdue; resending from the last checkpoint");
+                tracing::warn!(
+                    peer = ?session.peer().map(|p| &p.node_id),
+                    waited_secs = acks.timeout().as_secs_f64(),
+                    "acknowledgement overdue; resending from the last checkpoint"
+                );
                 silent += 1;
                 if silent >= opts.silent_timeouts {
                     return Err(SyncError::Link(format!(
@@ -281,7 +300,7 @@ async fn run_inner<I: Inbound>(
                     )));
                 }
                 session.on_timeout();
-                progress = Instant::now();
+                acks.timed_out();
             }
             _ = sleep_until(hello_deadline), if hello_deadline.is_some() => {
                 return Err(SyncError::Refuse(crate::frame::Refusal {
@@ -293,7 +312,6 @@ async fn run_inner<I: Inbound>(
                 if let Some(position) = session.next_position() {
                     batch_span("out", &position).in_scope(|| tracing::debug!("position told"));
                     out.push_back(position);
-                    progress = Instant::now();
                 }
                 untold_since = None;
             }

@@ -309,6 +309,11 @@ impl Session {
         !self.in_flight.is_empty()
     }
 
+    /// The id of the oldest batch waiting for its acknowledgement.
+    pub fn oldest_in_flight(&self) -> Option<u64> {
+        self.in_flight.front().map(|f| f.id)
+    }
+
     /// Whether this is a handover session (either end).
     pub fn is_handover(&self) -> bool {
         matches!(self.role, Role::HandoverTo { .. } | Role::HandoverFrom)

@@ -6,13 +6,13 @@
 use std::time::Duration;
 
 use hopluu_sync::drive::{self, DriveOptions};
-use hopluu_sync::frame::Frame;
+use hopluu_sync::frame::{Ack, DocHeads, Frame};
 use hopluu_sync::{Limits, Role, Session, SyncError};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::fixtures;
-use crate::handmade::{hello, node, replica};
+use crate::handmade::{author, hello, node, replica};
 
 fn quick() -> DriveOptions {
     DriveOptions {
@@ -102,4 +102,90 @@ async fn a_silent_peer_is_dropped() {
     }
     assert!(batches >= 2, "resent after a timeout ({batches} batches)");
     assert!(s.stats().rewinds >= 1);
+}
+
+/// The peer applies each batch more slowly than the one before, up to
+/// more than three times the configured acknowledgement timeout (a
+/// national node taking in every province at once): the deadline follows
+/// its pace, so nothing is sent again and every batch is acknowledged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_acknowledges_ever_later_is_not_sent_anything_again() {
+    let dir = fixtures::tempdir();
+    let p1 = node(&dir, "p1").await;
+    for i in 0..12 {
+        let g = format!("g1{i:02}");
+        fixtures::create_unit(&p1, &author("c1"), &g, &g, "grassroots", Some("c1"))
+            .await
+            .unwrap();
+    }
+    let limits = Limits {
+        batch_docs: 1,
+        in_flight: 1,
+        ..Limits::default()
+    };
+    let mut s = Session::new(replica(&p1, "p1", limits), Role::Acceptor);
+    let (to_session, mut inbound) = mpsc::channel::<Frame>(64);
+    let (outbound, mut from_session) = mpsc::channel::<Frame>(64);
+    to_session.send(hello("c1")).await.unwrap();
+    let floor = Duration::from_millis(300);
+    // The peer: each batch acknowledged 80 ms later than the one before,
+    // from 100 ms, with the heads the batch carried.
+    let peer = tokio::spawn(async move {
+        let mut delay = Duration::from_millis(100);
+        let mut acked = 0usize;
+        while let Some(frame) = from_session.recv().await {
+            let Frame::Batch(b) = frame else { continue };
+            tokio::time::sleep(delay).await;
+            delay += Duration::from_millis(80);
+            let docs = b
+                .docs
+                .iter()
+                .map(|u| DocHeads {
+                    doc: u.doc.clone(),
+                    heads: u.heads.clone(),
+                    rejected: String::new(),
+                    quarantined: Vec::new(),
+                })
+                .collect();
+            let ack = Ack {
+                batch: b.id,
+                applied_upto: b.upto_seq,
+                docs,
+                at: 0,
+                held: Default::default(),
+            };
+            if to_session.send(Frame::Ack(ack)).await.is_err() {
+                break;
+            }
+            acked += 1;
+        }
+        (acked, delay)
+    });
+    let cancel = CancellationToken::new();
+    let opts = DriveOptions {
+        ack_timeout: floor,
+        // Told once, at the end: a position is a batch to acknowledge too.
+        position_after: Duration::from_secs(60),
+        ..quick()
+    };
+    // Twelve batches acknowledged, the last about 1 s after it was sent.
+    let stop = cancel.clone();
+    let observe = |s: &Session| {
+        if !s.awaiting_ack() && s.stats().batches_acked >= 12 {
+            stop.cancel();
+        }
+    };
+    let run = drive::run(&mut s, &mut inbound, &outbound, &cancel, &opts, &observe);
+    tokio::time::timeout(Duration::from_secs(60), run)
+        .await
+        .expect("every batch acknowledged")
+        .unwrap();
+    drop(outbound);
+    let (acked, delay) = peer.await.unwrap();
+    assert!(
+        delay > floor * 3,
+        "the last acknowledgement came after {delay:?}"
+    );
+    assert_eq!(s.stats().rewinds, 0, "nothing sent again");
+    assert!(acked >= 12, "{acked} batches acknowledged");
 }
