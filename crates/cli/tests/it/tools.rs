@@ -91,6 +91,11 @@ fn bench_sync_prints_latency_wire_and_aggregation_figures() {
     assert!(agg.contains("MiB"), "peak RSS read from /proc: {agg}");
     assert!(agg.contains(" s"), "{agg}");
     assert!(stdout.contains("members/s"), "{stdout}");
+    // The national store, every byte, and by table.
+    let store = line("national store: ");
+    assert!(store.contains(" B/member; by table"), "{store}");
+    assert!(store.contains("members "), "{store}");
+    assert!(store.contains("docs "), "{store}");
     // The floor measured in the same run, and the ratio to it.
     let floor = line("floor: the same ");
     assert!(

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -225,7 +225,7 @@ pub(super) struct Aggregation {
     pub(super) rss_kb: Option<u64>,
     pub(super) national_cpu: Option<f64>,
     pub(super) provinces_cpu: Option<f64>,
-    pub(super) national_bytes: Option<u64>,
+    pub(super) footprint: Option<super::footprint::Footprint>,
     /// What the national node logged at warn level or above.
     pub(super) warnings: Vec<String>,
     /// Province p00: members, its rosters saved, their changes (bytes).
@@ -285,11 +285,15 @@ impl Aggregation {
             self.provinces_cpu
                 .map(|c| format!("{c:.1} s"))
                 .unwrap_or_else(|| "-".into()),
-            self.national_bytes
-                .map(|b| format!("{:.0} B/member", b as f64 / n))
+            self.footprint
+                .as_ref()
+                .map(|f| format!("{:.0} B/member", f.total as f64 / n))
                 .unwrap_or_else(|| "-".into()),
         ]);
         out.push_str(&t.render());
+        if let Some(f) = &self.footprint {
+            out.push_str(&f.render(args.members, 0.02));
+        }
         let (m, saved, changes) = self.sample;
         let m = m.max(1) as f64;
         out.push_str(&format!(
@@ -551,6 +555,11 @@ pub(super) async fn aggregation(
     for p in proxies {
         p.shutdown().await;
     }
+    let footprint = match national_url {
+        None => super::footprint::sqlite(&nat_dir.join("hopluu.sqlite")).await,
+        Some(url) => super::footprint::postgres(url).await,
+    }
+    .context("the national store's size")?;
     // The floor: the same documents stored by this process alone, on the
     // national node's backend (a second throwaway database on PostgreSQL).
     eprintln!("bench-sync: aggregation: measuring the floor ...");
@@ -561,13 +570,7 @@ pub(super) async fn aggregation(
         pg.drop().await?;
     }
     let floor = floor.context("the floor")?;
-    let national_bytes = if national_url.is_none() {
-        let db = nat_dir.join("hopluu.sqlite");
-        let size = |p: PathBuf| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
-        Some(size(db.clone()) + size(db.with_extension("sqlite-wal")))
-    } else {
-        None
-    };
+
     Ok(Aggregation {
         units: args.provinces * args.communes * args.grassroots,
         load,
@@ -579,7 +582,7 @@ pub(super) async fn aggregation(
         rss_kb: proc_kb(&status, "VmRSS:"),
         national_cpu,
         provinces_cpu,
-        national_bytes,
+        footprint: Some(footprint),
         sample: (sample_members, saved, changes),
         warnings,
         floor,

@@ -35,6 +35,7 @@ use super::bench_common::{ThrowawayDb, admin_sql};
 mod aggregation;
 mod chain;
 mod floor;
+mod footprint;
 mod ingest;
 mod latency;
 
