@@ -73,17 +73,20 @@ impl WriteTx<'_> {
             bucket,
             members,
         )?;
-        for (m, p) in members.iter().zip(private) {
-            if !p.is_empty() {
-                member::put_private(
-                    self.doc(&member::private_doc(unit, bucket)).await?,
-                    author,
-                    unit,
-                    bucket,
-                    &m.id,
-                    p,
-                )?;
-            }
+        let entries: Vec<(&MemberId, &PrivateData)> = members
+            .iter()
+            .zip(private)
+            .filter(|(_, p)| !p.is_empty())
+            .map(|(m, p)| (&m.id, p))
+            .collect();
+        if !entries.is_empty() {
+            member::put_private_many(
+                self.doc(&member::private_doc(unit, bucket)).await?,
+                author,
+                unit,
+                bucket,
+                &entries,
+            )?;
         }
         Ok(())
     }

@@ -2,8 +2,9 @@
 //! handled as they come, batches are sent as soon as the feed moves (a
 //! local write is pushed the moment it commits, with no polling interval),
 //! acknowledgements are sent ahead of batches, an overdue acknowledgement
-//! rewinds to the last checkpoint (overdue by a deadline that adapts to
-//! the peer's pace: [`ack_clock`]), a session quiet for a moment tells the
+//! is waited for on a deadline that follows the peer's pace, and a peer
+//! that stays silent or never acknowledges is dropped ([`ack_clock`]), a
+//! session quiet for a moment tells the
 //! peer its position ([`Session::next_position`]), and what the peer
 //! acknowledged is written to the store periodically and at the end (with,
 //! towards the peer, a notice of the changes of its that this node holds,
@@ -50,11 +51,11 @@ impl Inbound for mpsc::Receiver<Frame> {
 #[derive(Debug, Clone)]
 pub struct DriveOptions {
     /// The oldest batch in flight with no acknowledgement for this long is
-    /// presumed lost: the session rewinds to the last checkpoint. The
-    /// least such deadline: it grows with the time the peer has taken to
+    /// overdue: logged, and counted towards `silent_timeouts`. The least
+    /// such deadline: it grows with the time the peer has taken to
     /// acknowledge (a busy receiver's queue), up to 20 times this, and
-    /// doubles with each timeout until an acknowledgement comes
-    /// ([`ack_clock`]).
+    /// doubles with each timeout until an acknowledgement comes. A batch
+    /// unacknowledged for 20 times this ends the session ([`ack_clock`]).
     pub ack_timeout: Duration,
     /// How often acknowledged heads are written to the store.
     pub flush_every: Duration,
@@ -288,19 +289,28 @@ async fn run_inner<I: Inbound>(
                 }
             }
             _ = sleep_until(deadline), if deadline.is_some() => {
-                tracing::warn!(
-                    peer = ?session.peer().map(|p| &p.node_id),
-                    waited_secs = acks.timeout().as_secs_f64(),
-                    "acknowledgement overdue; resending from the last checkpoint"
-                );
+                // Late, not lost (see [`ack_clock`]): nothing is sent again
+                // on this stream.
                 silent += 1;
+                let waited = acks.waited(Instant::now());
                 if silent >= opts.silent_timeouts {
                     return Err(SyncError::Link(format!(
                         "no frame from the peer through {silent} acknowledgement timeouts; dropping it"
                     )));
                 }
-                session.on_timeout();
+                if waited >= acks.ceiling() {
+                    return Err(SyncError::Link(format!(
+                        "a batch unacknowledged for {} s; ending the session to resume from the checkpoint",
+                        waited.as_secs()
+                    )));
+                }
                 acks.timed_out();
+                tracing::warn!(
+                    peer = ?session.peer().map(|p| &p.node_id),
+                    waited_secs = waited.as_secs(),
+                    next_deadline_secs = acks.timeout().as_secs(),
+                    "acknowledgement overdue; waiting on (the peer may be busy applying)"
+                );
             }
             _ = sleep_until(hello_deadline), if hello_deadline.is_some() => {
                 return Err(SyncError::Refuse(crate::frame::Refusal {

@@ -90,8 +90,9 @@
 //! refusal), changes and bytes per document update (more refuses that
 //! update). A node that was offline for a month catches up in bounded
 //! memory. The driver drops a peer that sends no hello, one that reads
-//! nothing while frames wait for it, and one that stays silent through
-//! several acknowledgement timeouts ([`drive::DriveOptions`]).
+//! nothing while frames wait for it, one that stays silent through
+//! several acknowledgement timeouts, and one that leaves a batch
+//! unacknowledged for twenty times the timeout ([`drive::DriveOptions`]).
 //!
 //! A **quiet session tells its position**: a stretch of the feed with
 //! nothing in it for the peer (other units' documents, or the peer's own

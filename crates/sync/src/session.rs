@@ -4,9 +4,10 @@
 //! The session does no I/O of its own apart from the store: the caller
 //! feeds it the frames it receives ([`Session::handle`]), asks it for the
 //! next batch to send ([`Session::next_batch`]) when the transport can take
-//! one, and tells it when an acknowledgement is overdue
-//! ([`Session::on_timeout`]). [`crate::drive`] does that over channels; the
-//! simulation in the tests does it step by step.
+//! one, and tells it when an acknowledgement is overdue on a transport
+//! that may lose frames ([`Session::on_timeout`]: the simulation in the
+//! tests, step by step). [`crate::drive`] runs it over a reliable stream,
+//! where an overdue batch is late, not lost, and is waited for.
 //!
 //! # Layout
 //! The handshake and the dispatch of frames are here; the rest in

@@ -20,21 +20,43 @@ pub fn put_private(
     id: &MemberId,
     data: &PrivateData,
 ) -> Result<(), ModelError> {
+    put_private_many(doc, author, unit, bucket, &[(id, data)])
+}
+
+/// Writes (or overwrites) the sensitive fields of several members in one
+/// change (an import's rows for one roster): one change's metadata for
+/// the lot, and one transaction, not one per member.
+pub fn put_private_many(
+    doc: &mut Automerge,
+    author: &Author,
+    unit: &UnitId,
+    bucket: u32,
+    entries: &[(&MemberId, &PrivateData)],
+) -> Result<(), ModelError> {
+    if entries.is_empty() {
+        return Ok(());
+    }
     init_roster_skeleton(doc, unit, bucket)?;
-    edit(doc, author, "record private data", |tx| {
+    let message = match entries.len() {
+        1 => "record private data".to_owned(),
+        n => format!("record private data of {n} members"),
+    };
+    edit(doc, author, &message, |tx| {
         let members = members_map(tx)?;
-        let obj = am::ensure_map(tx, &members, id.as_str())?;
-        am::put_str(
-            tx,
-            &obj,
-            "national_id",
-            data.national_id
-                .as_ref()
-                .map(NationalId::as_str)
-                .unwrap_or(""),
-        )?;
-        am::put_str(tx, &obj, "ethnicity", &data.ethnicity)?;
-        am::put_str(tx, &obj, "religion", &data.religion)?;
+        for (id, data) in entries {
+            let obj = am::ensure_map(tx, &members, id.as_str())?;
+            am::put_str(
+                tx,
+                &obj,
+                "national_id",
+                data.national_id
+                    .as_ref()
+                    .map(NationalId::as_str)
+                    .unwrap_or(""),
+            )?;
+            am::put_str(tx, &obj, "ethnicity", &data.ethnicity)?;
+            am::put_str(tx, &obj, "religion", &data.religion)?;
+        }
         Ok(())
     })
 }

@@ -144,6 +144,43 @@ fn an_import_adds_its_members_in_one_change_or_none() {
     assert_eq!(member::read(&doc, &mid("m4")).unwrap(), None);
 }
 
+/// An import's private data for one roster is one change too, and reads
+/// back as the same data written member by member.
+#[test]
+fn an_imports_private_data_is_one_change() {
+    let unit = uid("g1");
+    let p1 = PrivateData::parse("001190004005", "Kinh", "Không").unwrap();
+    let p2 = PrivateData::parse("094185000123", "Khmer", "Phật giáo").unwrap();
+    let mut many = Automerge::new();
+    member::put_private(&mut many, &node_a(), &unit, 0, &mid("m0"), &p1).unwrap();
+    let changes = many.get_changes(&[]).len();
+    member::put_private_many(
+        &mut many,
+        &node_a(),
+        &unit,
+        0,
+        &[(&mid("m1"), &p1), (&mid("m2"), &p2)],
+    )
+    .unwrap();
+    assert_eq!(many.get_changes(&[]).len(), changes + 1, "one change");
+    let mut one_by_one = Automerge::new();
+    for (id, p) in [("m0", &p1), ("m1", &p1), ("m2", &p2)] {
+        member::put_private(&mut one_by_one, &node_a(), &unit, 0, &mid(id), p).unwrap();
+    }
+    let read = |d: &Automerge| member::read_private(&reload(d), None).unwrap();
+    let (a, b) = (read(&many), read(&one_by_one));
+    assert_eq!(a.len(), 3);
+    assert!(
+        a.iter().zip(&b).all(|(x, y)| x.0 == y.0 && x.1 == y.1),
+        "the same data either way"
+    );
+    crate::assert_shaped(&member::private_doc(&unit, 0), &many);
+    // Nothing to write: no change.
+    let heads = many.get_heads();
+    member::put_private_many(&mut many, &node_a(), &unit, 0, &[]).unwrap();
+    assert_eq!(many.get_heads(), heads);
+}
+
 #[test]
 fn a_member_transfers_out_and_in_and_comes_back_to_the_first_unit() {
     let m4 = joining("m4", "g1", "Võ Thị Dung", "HG-0004");

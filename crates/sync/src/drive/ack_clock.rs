@@ -4,17 +4,21 @@
 //! A batch is acknowledged once the peer has applied it, so how long that
 //! takes is not a network round trip: it is the peer's queue. A national
 //! node taking in ten provinces at once applies each one's batches in
-//! turn, and a province's next acknowledgement can be half a minute away
-//! while nothing is wrong. A fixed deadline then rewinds the session and
-//! sends again what the peer is still working through, which lengthens its
-//! queue further. So the deadline is taken from the oldest batch in flight
-//! (not from whatever frame came last) and from the acknowledgement times
-//! this peer has shown: a smoothed time plus four times its mean deviation,
-//! never below the configured `ack_timeout` and never above
-//! [`CEILING_FACTOR`] times it. Each timeout doubles it until a batch sent
-//! after the timeout is acknowledged (Karn: a batch resent is not measured,
-//! and the session gives resent work new batch ids, so an acknowledgement
-//! is never matched to the wrong send).
+//! turn, and a province's next acknowledgement can be a minute away while
+//! nothing is wrong. So the deadline is taken from the oldest batch in
+//! flight (not from whatever frame came last) and from the acknowledgement
+//! times this peer has shown: a smoothed time plus four times its mean
+//! deviation, never below the configured `ack_timeout` and never above
+//! [`CEILING_FACTOR`] times it. Each timeout doubles it until an
+//! acknowledgement comes.
+//!
+//! A session's stream is reliable and ordered, and the peer answers every
+//! batch with an acknowledgement or ends the session: an overdue batch is
+//! late, never lost, and sending it again on the same stream would only
+//! queue it a second time behind the first. So the driver waits, and
+//! gives up on the session (the next one resumes from the checkpoint)
+//! when the peer has sent nothing through several deadlines, or when the
+//! oldest batch has waited the whole ceiling.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -96,12 +100,23 @@ impl AckClock {
         self.sent.front().map(|&(_, at)| at + self.timeout())
     }
 
-    /// The deadline passed: the session rewinds (what was in flight is
-    /// forgotten, and will be sent again as new batches) and the next
-    /// deadline is twice as far.
+    /// The deadline passed: the next one is twice as far (the batches
+    /// stay in flight).
     pub fn timed_out(&mut self) {
-        self.sent.clear();
         self.backoff = self.backoff.saturating_add(1);
+    }
+
+    /// How long the oldest batch in flight has waited at `now`.
+    pub fn waited(&self, now: Instant) -> Duration {
+        self.sent
+            .front()
+            .map(|&(_, at)| now.saturating_duration_since(at))
+            .unwrap_or_default()
+    }
+
+    /// The longest any batch is waited for.
+    pub fn ceiling(&self) -> Duration {
+        self.ceiling
     }
 
     /// The session rewound for a reason of its own (a batch found lost):
@@ -163,7 +178,8 @@ mod tests {
         let mut c = AckClock::new(FLOOR);
         c.sent(1, t0);
         c.timed_out();
-        assert_eq!(c.deadline(), None, "what was in flight is forgotten");
+        assert_eq!(c.deadline(), Some(t0 + FLOOR * 2), "still waited for");
+        assert_eq!(c.waited(t0 + FLOOR), FLOOR);
         assert_eq!(c.timeout(), FLOOR * 2);
         c.timed_out();
         assert_eq!(c.timeout(), FLOOR * 4);
@@ -171,11 +187,20 @@ mod tests {
             c.timed_out();
         }
         assert_eq!(c.timeout(), FLOOR * CEILING_FACTOR);
-        // A batch sent after the timeouts is acknowledged in 1 s: the
-        // deadline is back to the floor (1 s + 4 * 0.5 s is below it).
-        c.sent(7, t0);
-        c.settled(None, t0 + ms(1_000));
-        assert_eq!(c.timeout(), FLOOR);
+        assert_eq!(c.ceiling(), FLOOR * CEILING_FACTOR);
+        // Batch 1 is acknowledged at last, after 600 s, and batch 2 a
+        // second after it was sent: the backoff ends, and the deadline
+        // remembers how slow this peer has been.
+        c.sent(2, t0 + Duration::from_secs(599));
+        c.settled(Some(2), t0 + Duration::from_secs(600));
+        assert!(c.timeout() > FLOOR, "{:?}", c.timeout());
+        assert_eq!(
+            c.deadline(),
+            Some(t0 + Duration::from_secs(599) + c.timeout())
+        );
+        c.settled(None, t0 + Duration::from_secs(601));
+        assert_eq!(c.backoff, 0);
+        assert_eq!(c.waited(t0 + Duration::from_secs(700)), Duration::ZERO);
     }
 
     #[test]

@@ -83,7 +83,9 @@ async fn a_peer_that_never_reads_is_dropped() {
 
 /// The parent receives hello and batches, but the child never
 /// acknowledges or sends anything again: dropped after the silent
-/// timeouts, having resent from its checkpoint in between.
+/// timeouts, having sent nothing twice meanwhile (on a reliable stream a
+/// batch is late, never lost; the next session resumes from the
+/// checkpoint).
 #[tokio::test(flavor = "current_thread")]
 async fn a_silent_peer_is_dropped() {
     let dir = fixtures::tempdir();
@@ -92,16 +94,70 @@ async fn a_silent_peer_is_dropped() {
     let (to_session, mut inbound) = mpsc::channel::<Frame>(4);
     let (outbound, mut seen) = mpsc::channel::<Frame>(1024);
     to_session.send(hello("c1")).await.unwrap();
+    let started = std::time::Instant::now();
     match drive(&mut s, &mut inbound, &outbound).await {
         Err(SyncError::Link(reason)) => assert!(reason.contains("timeouts"), "{reason}"),
         other => panic!("expected the peer dropped, got {other:?}"),
     }
-    let mut batches = 0;
+    // 150 ms, then 300 ms: the deadline doubles.
+    assert!(started.elapsed() >= Duration::from_millis(450));
+    let mut ids = Vec::new();
     while let Ok(f) = seen.try_recv() {
-        batches += usize::from(matches!(f, Frame::Batch(_)));
+        if let Frame::Batch(b) = f {
+            ids.push(b.id);
+        }
     }
-    assert!(batches >= 2, "resent after a timeout ({batches} batches)");
-    assert!(s.stats().rewinds >= 1);
+    assert!(!ids.is_empty(), "the subtree was sent");
+    let mut unique = ids.clone();
+    unique.dedup();
+    assert_eq!(ids, unique, "no batch sent twice");
+    assert_eq!(s.stats().rewinds, 0);
+}
+
+/// The peer reads and talks (it sends its own position every moment) but
+/// never acknowledges: the session ends once the oldest batch has waited
+/// twenty times the timeout.
+#[tokio::test(flavor = "current_thread")]
+async fn a_peer_that_talks_but_never_acknowledges_is_dropped() {
+    let dir = fixtures::tempdir();
+    let p1 = node(&dir, "p1").await;
+    let mut s = Session::new(replica(&p1, "p1", Limits::default()), Role::Acceptor);
+    let (to_session, mut inbound) = mpsc::channel::<Frame>(4);
+    let (outbound, mut seen) = mpsc::channel::<Frame>(1024);
+    to_session.send(hello("c1")).await.unwrap();
+    let chatter = tokio::spawn(async move {
+        // An empty batch of the peer's (a position) every 50 ms.
+        for id in 1u64.. {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let frame = Frame::Batch(hopluu_sync::frame::Batch {
+                id,
+                from_seq: 0,
+                upto_seq: 0,
+                docs: Vec::new(),
+            });
+            if to_session.send(frame).await.is_err() {
+                break;
+            }
+            while seen.try_recv().is_ok() {}
+        }
+    });
+    let opts = DriveOptions {
+        ack_timeout: Duration::from_millis(20),
+        silent_timeouts: 100,
+        ..quick()
+    };
+    let cancel = CancellationToken::new();
+    let started = std::time::Instant::now();
+    let run = drive::run(&mut s, &mut inbound, &outbound, &cancel, &opts, &|_| {});
+    match tokio::time::timeout(Duration::from_secs(20), run).await {
+        Ok(Err(SyncError::Link(reason))) => {
+            assert!(reason.contains("unacknowledged for"), "{reason}")
+        }
+        other => panic!("expected the session ended, got {other:?}"),
+    }
+    // 20 * 20 ms.
+    assert!(started.elapsed() >= Duration::from_millis(400));
+    chatter.abort();
 }
 
 /// The peer applies each batch more slowly than the one before, up to

@@ -108,7 +108,7 @@ fn collect(total: u64, rows: Vec<(String, i64, i64)>) -> Footprint {
             indexes: indexes.max(0) as u64,
         })
         .collect();
-    tables.sort_by(|a, b| (b.data + b.indexes).cmp(&(a.data + a.indexes)));
+    tables.sort_by_key(|t| std::cmp::Reverse(t.data + t.indexes));
     Footprint { total, tables }
 }
 
