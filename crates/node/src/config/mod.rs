@@ -257,8 +257,9 @@ pub struct ReplicationSection {
     /// Batches sent and not yet acknowledged, per peer.
     #[serde(default = "default_in_flight")]
     pub in_flight: usize,
-    /// Seconds without an acknowledgement before resending from the last
-    /// checkpoint.
+    /// The least wait, in seconds, for the acknowledgement of the oldest
+    /// batch in flight: it grows with the peer's pace and doubles with
+    /// each timeout (see the README's "Slow, lossy links").
     #[serde(default = "default_ack_timeout_secs")]
     pub ack_timeout_secs: u64,
     /// Seconds a peer may leave frames unread (the session held open by a
