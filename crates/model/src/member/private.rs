@@ -44,16 +44,22 @@ pub fn put_private_many(
     edit(doc, author, &message, |tx| {
         let members = members_map(tx)?;
         for (id, data) in entries {
-            let obj = am::ensure_map(tx, &members, id.as_str())?;
-            am::put_str(
-                tx,
-                &obj,
-                "national_id",
-                data.national_id
-                    .as_ref()
-                    .map(NationalId::as_str)
-                    .unwrap_or(""),
-            )?;
+            let national_id = data
+                .national_id
+                .as_ref()
+                .map(NationalId::as_str)
+                .unwrap_or("");
+            let Some(obj) = am::child(tx, &members, id.as_str()) else {
+                // A member new here (an import's): the entry in one batch
+                // operation, as a new roster record is written.
+                am::Record::new()
+                    .str("national_id", national_id)
+                    .str("ethnicity", &data.ethnicity)
+                    .str("religion", &data.religion)
+                    .create(tx, &members, id.as_str())?;
+                continue;
+            };
+            am::put_str(tx, &obj, "national_id", national_id)?;
             am::put_str(tx, &obj, "ethnicity", &data.ethnicity)?;
             am::put_str(tx, &obj, "religion", &data.religion)?;
         }
