@@ -576,6 +576,65 @@ pub fn init_tracing() {
     }
 }
 
+/// Sends a request, and sends it again after the pause a node asks for
+/// when a caller is over its request limit (`ResourceExhausted` with
+/// `grpc-retry-pushback-ms`), as a well-behaved client does: a request
+/// refused for that wrote nothing. A writer looping as fast as it can is
+/// over the limit (50 a second, bursts of 200) within seconds on a fast
+/// machine; the tests are about crashes and links, not about the limit.
+pub async fn within_limit<T, F, Fut>(mut send: F) -> Result<tonic::Response<T>, tonic::Status>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+{
+    loop {
+        let r = send().await;
+        let pushback = r.as_ref().err().and_then(|s| {
+            (s.code() == tonic::Code::ResourceExhausted)
+                .then(|| s.metadata().get("grpc-retry-pushback-ms"))
+                .flatten()
+                .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+        });
+        match pushback {
+            Some(ms) => tokio::time::sleep(Duration::from_millis(ms.max(1))).await,
+            None => return r,
+        }
+    }
+}
+
+/// The pushback is honoured, and only the limit's refusal is sent again.
+#[tokio::test]
+async fn within_limit_waits_out_the_limit_and_nothing_else() {
+    let over = || {
+        let mut s = tonic::Status::resource_exhausted("too many requests");
+        s.metadata_mut().insert(
+            "grpc-retry-pushback-ms",
+            tonic::metadata::MetadataValue::from(5u64),
+        );
+        s
+    };
+    let tries = std::sync::atomic::AtomicU32::new(0);
+    let r = within_limit(|| async {
+        match tries.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+            0 | 1 => Err(over()),
+            _ => Ok(tonic::Response::new(7)),
+        }
+    })
+    .await;
+    assert_eq!(r.unwrap().into_inner(), 7);
+    assert_eq!(tries.into_inner(), 3);
+    // Too large a message is ResourceExhausted too, with no pushback: not
+    // sent again.
+    let tries = std::sync::atomic::AtomicU32::new(0);
+    let r: Result<tonic::Response<()>, _> = within_limit(|| async {
+        tries.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Err(tonic::Status::resource_exhausted("message too large"))
+    })
+    .await;
+    assert_eq!(r.unwrap_err().code(), tonic::Code::ResourceExhausted);
+    assert_eq!(tries.into_inner(), 1);
+}
+
 /// A random generator seeded from `HOPLUU_E2E_SEED` or at random; the seed
 /// is printed so that a failed run's choices can be replayed.
 pub fn rng(test: &str) -> StdRng {
@@ -628,7 +687,14 @@ pub async fn import(
             })
             .collect(),
     };
-    let results = node.import_members(req).await?.into_inner().results;
+    let results = within_limit(|| {
+        let mut node = node.clone();
+        let req = req.clone();
+        async move { node.import_members(req).await }
+    })
+    .await?
+    .into_inner()
+    .results;
     let mut ids = Vec::with_capacity(rows.len());
     for (r, (unit, m)) in results.iter().zip(rows) {
         match pb::ImportOutcome::try_from(r.outcome) {

@@ -457,16 +457,19 @@ async fn write_until_killed(
             continue;
         }
         let unit = units[(n % 4) as usize].clone();
-        let r = members
-            .add_member(pb::AddMemberRequest {
-                unit_id: unit,
-                member: Some(check::person(
-                    &format!("Đặng Văn {tag} {n}"),
-                    &format!("{tag}-S{n:06}"),
-                    None,
-                )),
-            })
-            .await;
+        let add = pb::AddMemberRequest {
+            unit_id: unit,
+            member: Some(check::person(
+                &format!("Đặng Văn {tag} {n}"),
+                &format!("{tag}-S{n:06}"),
+                None,
+            )),
+        };
+        let r = check::within_limit(|| {
+            let (mut members, add) = (members.clone(), add.clone());
+            async move { members.add_member(add).await }
+        })
+        .await;
         match r {
             Ok(m) => {
                 let m = m.into_inner();
@@ -479,13 +482,16 @@ async fn write_until_killed(
         if mine.len() >= 2 {
             let id = mine[mine.len() / 2].clone();
             let position = format!("Tổ phó {n}");
-            let r = members
-                .update_member(pb::UpdateMemberRequest {
-                    member_id: id.clone(),
-                    position: Some(position.clone()),
-                    ..Default::default()
-                })
-                .await;
+            let update = pb::UpdateMemberRequest {
+                member_id: id.clone(),
+                position: Some(position.clone()),
+                ..Default::default()
+            };
+            let r = check::within_limit(|| {
+                let (mut members, update) = (members.clone(), update.clone());
+                async move { members.update_member(update).await }
+            })
+            .await;
             ledger.position(&id, &position, r.is_ok());
             if let Err(e) = r {
                 return failed(e.into(), ledger);
