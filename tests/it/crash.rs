@@ -456,23 +456,18 @@ async fn write_until_killed(
             acks.fetch_add(rows.len() as u64, Ordering::SeqCst);
             continue;
         }
-        let unit = units[(n % 4) as usize].clone();
+        let name = format!("Đặng Văn {tag} {n}");
         let add = pb::AddMemberRequest {
-            unit_id: unit,
-            member: Some(check::person(
-                &format!("Đặng Văn {tag} {n}"),
-                &format!("{tag}-S{n:06}"),
-                None,
-            )),
+            unit_id: units[(n % 4) as usize].clone(),
+            member: Some(check::person(&name, &format!("{tag}-S{n:06}"), None)),
         };
         let r = check::within_limit(|| {
             let (mut members, add) = (members.clone(), add.clone());
             async move { members.add_member(add).await }
         })
         .await;
-        match r {
+        match r.map(|m| m.into_inner()) {
             Ok(m) => {
-                let m = m.into_inner();
                 ledger.member_created(&m);
                 mine.push(m.id);
                 acks.fetch_add(1, Ordering::SeqCst);
