@@ -100,7 +100,8 @@ impl Store {
     ///
     /// SQLite: `sqlite:PATH` (the file and its directory are created);
     /// WAL journal, `synchronous=FULL` (a committed write survives a power
-    /// loss), foreign keys on, a busy timeout, temporary data in memory. PostgreSQL: `postgres://…`.
+    /// loss), foreign keys on, a busy timeout, temporary data in memory.
+    /// PostgreSQL: `postgres://…`.
     /// `clock` stamps every time the store writes.
     pub async fn open(url: &str, options: StoreOptions, clock: Arc<dyn Clock>) -> Result<Store> {
         sqlx::any::install_default_drivers();

@@ -103,11 +103,9 @@ impl BenchNode {
 
     /// Bytes of the SQLite database file and its WAL (`None` on PostgreSQL).
     pub fn sqlite_file_bytes(&self) -> Option<u64> {
-        self.pg.is_none().then(|| {
-            let db = self.dir.path().join("hopluu.sqlite");
-            let size = |p: std::path::PathBuf| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
-            size(db.clone()) + size(db.with_extension("sqlite-wal"))
-        })
+        self.pg
+            .is_none()
+            .then(|| sqlite_bytes(&self.dir.path().join("hopluu.sqlite")))
     }
 
     /// Stops the server and drops the PostgreSQL database.
@@ -139,6 +137,13 @@ pub fn member_input(i: usize, position: &str) -> pb::MemberInput {
         ethnicity: "Kinh".into(),
         religion: String::new(),
     }
+}
+
+/// Bytes of the SQLite database at `db` and of its WAL: every byte the
+/// store holds on disk.
+pub fn sqlite_bytes(db: &std::path::Path) -> u64 {
+    let size = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    size(db) + size(&db.with_extension("sqlite-wal"))
 }
 
 /// A throwaway PostgreSQL database on the server of an administrative

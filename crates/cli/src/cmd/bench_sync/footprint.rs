@@ -55,8 +55,7 @@ impl Footprint {
 
 /// The footprint of the SQLite database at `path` (the node stopped).
 pub(super) async fn sqlite(path: &std::path::Path) -> Result<Footprint> {
-    let size = |p: std::path::PathBuf| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
-    let total = size(path.to_owned()) + size(path.with_extension("sqlite-wal"));
+    let total = crate::cmd::bench_common::sqlite_bytes(path);
     let url = format!("sqlite:{}?mode=ro", path.display());
     let mut conn = sqlx::SqliteConnection::connect(&url)
         .await
